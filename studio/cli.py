@@ -1,0 +1,311 @@
+"""The `studio` command.
+
+Each engine package contributes its subcommands through a ``register(groups)`` function
+in its ``cli`` module (listed in :data:`COMMAND_MODULES`), so this file stays small and
+``studio --help`` starts fast: heavy imports happen inside the handlers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from studio import __version__
+
+#: Modules whose ``register(groups)`` adds subcommands.
+COMMAND_MODULES = [
+    "studio.toyworld.cli",
+    "studio.adain.cli",
+    "studio.datasets.cli",
+    "studio.evaluate.cli",
+    "studio.inversion.cli",
+    "studio.tsit.cli",
+]
+
+
+class CLIError(Exception):
+    """A user-facing error: printed as one line, exit status 2."""
+
+
+def common_options() -> argparse.ArgumentParser:
+    """--device / --seed / --quiet, accepted before or after any subcommand."""
+    p = argparse.ArgumentParser(add_help=False)
+    g = p.add_argument_group("common options")
+    g.add_argument("--device", default=argparse.SUPPRESS,
+                   help="auto (first GPU if any, else CPU), cpu, cuda or cuda:N (default auto)")
+    g.add_argument("--seed", type=int, default=argparse.SUPPRESS,
+                   help="global random seed (default 0)")
+    g.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                   help="no progress bar or info lines, only warnings and errors")
+    return p
+
+
+@dataclass
+class CommandGroups:
+    """The subparser collections engine modules add their commands to."""
+
+    root: Any
+    build: Any
+    train: Any
+    eval: Any
+    bench: Any
+    common: argparse.ArgumentParser
+
+    def add(self, group: Any, name: str, help: str, func: Callable[[argparse.Namespace], int],
+            **kwargs: Any) -> argparse.ArgumentParser:
+        p = group.add_parser(name, help=help, description=kwargs.pop("description", help),
+                             parents=[self.common],
+                             formatter_class=argparse.ArgumentDefaultsHelpFormatter, **kwargs)
+        p.set_defaults(func=func)
+        return p
+
+
+def _group(root: Any, name: str, help: str, common: argparse.ArgumentParser) -> Any:
+    p = root.add_parser(name, help=help, description=help, parents=[common])
+    sub = p.add_subparsers(dest=f"{name}_command", metavar="WHAT", required=True)
+    return sub
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = common_options()
+    parser = argparse.ArgumentParser(
+        prog="studio", parents=[common],
+        description="Studio: make image datasets that train and probe classifiers "
+                    "(AdaIN style transfer, NaturalInversion, TSIT). Without a command, "
+                    "opens the window.")
+    parser.add_argument("--version", action="version", version=f"studio {__version__}")
+    parser.add_argument("--self-test", action="store_true",
+                        help="run the GUI self-test headless and exit (same as "
+                             "`studio gui --self-test`)")
+    root = parser.add_subparsers(dest="command", metavar="COMMAND")
+    groups = CommandGroups(
+        root=root,
+        build=_group(root, "build", "build a dataset (stylized, cue-conflict, ...)", common),
+        train=_group(root, "train", "train a model (adain, classifier, tsit)", common),
+        eval=_group(root, "eval", "evaluate models (shape-bias)", common),
+        bench=_group(root, "bench", "measure speed against a baseline in the same run",
+                     common),
+        common=common,
+    )
+    _register_core(groups)
+    for mod in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(mod)
+        except ModuleNotFoundError as exc:
+            if exc.name == mod:
+                continue  # engine package not present in this build
+            raise
+        module.register(groups)
+    return parser
+
+
+# ---------------------------------------------------------------------------------------
+# Helpers for command handlers
+
+
+def device_arg(args: argparse.Namespace) -> str:
+    return getattr(args, "device", None) or "auto"
+
+
+def seed_arg(args: argparse.Namespace, default: int = 0) -> int:
+    seed = getattr(args, "seed", None)
+    return default if seed is None else seed
+
+
+def run_cli_job(gen: Any, args: argparse.Namespace) -> Any:
+    """Run a job generator with the terminal renderer, honouring --quiet."""
+    from studio.core.jobs import run_job
+
+    quiet = bool(getattr(args, "quiet", False))
+    return run_job(gen, progress=None if not quiet else False, verbose=not quiet)
+
+
+# ---------------------------------------------------------------------------------------
+# Core commands: gui, demo, run, models
+
+
+def _cmd_gui(args: argparse.Namespace) -> int:
+    try:
+        from studio.gui.app import main as gui_main
+    except ImportError as exc:
+        raise CLIError(f"the window cannot start: {exc}") from exc
+    return gui_main(self_test=args.self_test, screenshot=args.screenshot)
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from studio.demo import run_demo
+
+    return run_demo(args)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from studio.core.distributed import init_distributed
+    from studio.core.recipes import RecipeError, load_recipe
+
+    try:
+        jt, params = load_recipe(args.recipe)
+    except RecipeError as exc:
+        raise CLIError(str(exc)) from exc
+    init_distributed()
+    result = run_cli_job(jt.fn(params, None), args)
+    if isinstance(result, dict) and not getattr(args, "quiet", False):
+        import json
+
+        print(json.dumps(result, indent=2, default=str)[:4000])
+    return 0
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from studio.core import checkpoints as ck
+
+    action = args.models_command
+    mdir = Path(args.dir) if args.dir else ck.models_dir()
+    if action == "list":
+        print(f"model directory: {mdir}")
+        for spec in sorted(ck.REGISTRY.values(), key=lambda s: (s.family, s.name)):
+            here = mdir / spec.filename
+            if here.is_file():
+                state = "present"
+            elif spec.bundled and (ck.resources_dir() / spec.filename).is_file():
+                state = "bundled"
+            else:
+                state = "missing"
+            print(f"  {spec.name:24s} {state:8s} {spec.filename}")
+            print(f"  {'':24s} {spec.description}")
+            print(f"  {'':24s} licence: {spec.licence}")
+            if spec.url and state == "missing":
+                print(f"  {'':24s} source: {spec.url}")
+        return 0
+    if action == "import":
+        for f in args.files:
+            try:
+                dest = ck.import_model(f, mdir, args.name)
+            except ck.CheckpointError as exc:
+                raise CLIError(str(exc)) from exc
+            print(f"imported {f} -> {dest}")
+        return 0
+    if action == "verify":
+        if args.files:
+            targets = [Path(f) for f in args.files]
+        else:
+            targets = sorted(p for p in mdir.glob("*") if p.is_file()) if mdir.is_dir() else []
+        bad = 0
+        for p in targets:
+            try:
+                r = ck.verify(p, args.sha256)
+                ck.load_checkpoint(p)
+            except (ck.CheckpointError, OSError) as exc:
+                print(f"FAIL {p}: {exc}")
+                bad += 1
+                continue
+            state = {True: "OK  ", False: "FAIL", None: "----"}[r.ok]
+            bad += r.ok is False
+            extra = f" (expected {r.expected})" if r.ok is False else (
+                " (no published hash to compare)" if r.ok is None else "")
+            print(f"{state} {p} sha256={r.sha256}{extra}")
+        return 1 if bad else 0
+    if action == "fetch":
+        spec = ck.REGISTRY.get(args.name)
+        url = args.url or (spec.url if spec else None)
+        if not url:
+            raise CLIError(f"no download address known for {args.name!r}; pass --url")
+        dest = mdir / (spec.filename if spec else Path(url).name)
+        from studio.core.jobs import Progress, ProgressBar
+
+        bar = ProgressBar(enabled=None if not getattr(args, "quiet", False) else False)
+        try:
+            ck.fetch(url, dest, args.sha256 or (spec.sha256 if spec else None),
+                     progress=lambda done, total: bar.update(Progress(done, total, "bytes")))
+        except ck.CheckpointError as exc:
+            raise CLIError(str(exc)) from exc
+        finally:
+            bar.close()
+        print(f"fetched {url} -> {dest}")
+        return 0
+    raise CLIError(f"unknown models action {action!r}")
+
+
+def _register_core(g: CommandGroups) -> None:
+    p = g.add(g.root, "gui", "open the Studio window", _cmd_gui)
+    p.add_argument("--self-test", action="store_true",
+                   help="drive every page headless with the toy world; exit non-zero on failure")
+    p.add_argument("--screenshot", metavar="DIR", help="save a PNG of every page to DIR")
+
+    p = g.add(g.root, "demo", "run the toy-world experiment end to end and write a report",
+              _cmd_demo)
+    p.add_argument("--out", default="studio-demo", help="output folder")
+    p.add_argument("--quick", action="store_true", help="smaller run (under two minutes)")
+    p.add_argument("--retrain", action="store_true",
+                   help="retrain the toy models from scratch instead of using the shipped ones")
+
+    p = g.add(g.root, "run", "run a recipe file (TOML) headless", _cmd_run)
+    p.add_argument("recipe", help="recipe .toml file")
+
+    models = g.root.add_parser("models", help="list, import, verify or fetch model files",
+                               description="Manage model files (official and toy).",
+                               parents=[g.common])
+    msub = models.add_subparsers(dest="models_command", metavar="ACTION", required=True)
+    for name, help_text in (("list", "show known models and whether they are present"),
+                            ("import", "copy model files you already have into the model dir"),
+                            ("verify", "check SHA-256 and that files load safely"),
+                            ("fetch", "download a known model (resumes, verifies)")):
+        p = msub.add_parser(name, help=help_text, description=help_text, parents=[g.common])
+        p.add_argument("--dir", help="model directory (default: $STUDIO_MODELS or "
+                                     "~/.local/share/studio/models)")
+        if name == "import":
+            p.add_argument("files", nargs="+", help="model files")
+            p.add_argument("--name", help="registry name the file is (checks its hash)")
+        elif name == "verify":
+            p.add_argument("files", nargs="*", help="files (default: everything in the dir)")
+            p.add_argument("--sha256", help="expected hash")
+        elif name == "fetch":
+            p.add_argument("name", help="registry name (see `studio models list`)")
+            p.add_argument("--url", help="download from this address instead")
+            p.add_argument("--sha256", help="expected SHA-256 (overrides the registry)")
+        p.set_defaults(func=_cmd_models)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        if args.self_test:
+            args.screenshot = None
+            return _cmd_gui(args)
+        if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or sys.platform in (
+                "win32", "darwin"):
+            args.self_test, args.screenshot = False, None
+            return _cmd_gui(args)
+        parser.print_help()
+        return 0
+    try:
+        return int(args.func(args) or 0)
+    except CLIError as exc:
+        print(f"studio: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("studio: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        from studio.core.checkpoints import CheckpointError
+        from studio.core.images import ImageError
+        from studio.core.jobs import Cancelled
+
+        if isinstance(exc, (ImageError, CheckpointError, FileNotFoundError, ValueError)):
+            print(f"studio: error: {exc}", file=sys.stderr)
+            return 2
+        if isinstance(exc, Cancelled):
+            print("studio: cancelled", file=sys.stderr)
+            return 130
+        raise
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Shared engine pieces: image I/O, jobs, recipes, checkpoints, devices, seeding."""

@@ -1,0 +1,401 @@
+"""Model files: a registry of known checkpoints, safe loading, import, verify, fetch.
+
+Loading always uses ``torch.load(weights_only=True)``: a checkpoint from the internet
+is a pickle and could otherwise run code. What is accepted is a plain ``state_dict``
+(name -> tensor); known wrappers (``{"state_dict": ...}`` from texture-vs-shape, DDP's
+``module.`` prefix) are unwrapped only when the caller asks for it, so nothing surprising
+happens silently. Mismatched keys are reported as missing / unexpected / wrong-shape lists.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import shutil
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+
+class CheckpointError(Exception):
+    """A model file cannot be used; the message says which file, why, and what to do."""
+
+    def __init__(self, path: str | os.PathLike | None, reason: str):
+        self.path = Path(path) if path is not None else None
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}" if self.path else reason)
+
+
+class CheckpointMismatch(CheckpointError):
+    """The file is a state_dict, but not one for this model."""
+
+    def __init__(self, path, missing: list[str], unexpected: list[str],
+                 shapes: list[tuple[str, tuple, tuple]], hint: str = ""):
+        self.missing, self.unexpected, self.shapes = missing, unexpected, shapes
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing key(s): {_short(missing)}")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected key(s): {_short(unexpected)}")
+        if shapes:
+            parts.append(f"{len(shapes)} shape mismatch(es): " + _short(
+                [f"{k} file {tuple(a)} vs model {tuple(b)}" for k, a, b in shapes]))
+        reason = "does not match the model; " + "; ".join(parts)
+        if hint:
+            reason += f". {hint}"
+        super().__init__(path, reason)
+
+
+def _short(items: list[str], n: int = 8) -> str:
+    head = ", ".join(items[:n])
+    return head + (f", ... (+{len(items) - n} more)" if len(items) > n else "")
+
+
+# ---------------------------------------------------------------------------------------
+# Registry
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model file users may bring: where it comes from and how to recognise it."""
+
+    name: str
+    filename: str
+    description: str
+    url: str | None = None
+    sha256: str | None = None
+    licence: str = "unknown"
+    family: str = ""
+    #: Bundled with Studio (in resources/) rather than brought by the user.
+    bundled: bool = False
+
+
+REGISTRY: dict[str, ModelSpec] = {}
+
+
+def register_model(spec: ModelSpec) -> ModelSpec:
+    REGISTRY[spec.name] = spec
+    return spec
+
+
+# The official files users arrive with. Hashes are recorded only where we have verified
+# them; `studio models verify` reports the hash of anything else so users can compare.
+for _spec in (
+    ModelSpec("adain-vgg", "vgg_normalised.pth",
+              "AdaIN encoder: normalised VGG-19 up to relu5_4 (pytorch-AdaIN)",
+              "https://github.com/naoto0804/pytorch-AdaIN/releases/download/v0.0.0/vgg_normalised.pth",
+              None, "MIT (pytorch-AdaIN); VGG weights from Simonyan & Zisserman, CC BY 4.0",
+              "adain"),
+    ModelSpec("adain-decoder", "decoder.pth",
+              "AdaIN decoder trained on MS-COCO + WikiArt (pytorch-AdaIN)",
+              "https://github.com/naoto0804/pytorch-AdaIN/releases/download/v0.0.0/decoder.pth",
+              None, "MIT (pytorch-AdaIN)", "adain"),
+    ModelSpec("resnet50-sin", "resnet50_train_60_epochs-c8e5653e.pth.tar",
+              "ResNet-50 trained on Stylized-ImageNet (texture-vs-shape model A)",
+              "https://bitbucket.org/robert_geirhos/texture-vs-shape-pretrained-models/raw/"
+              "60b770e128fffcbd8562a3ab3546c1a735432d03/resnet50_train_60_epochs-c8e5653e.pth.tar",
+              None, "see rgeirhos/texture-vs-shape", "shape-bias"),
+    ModelSpec("resnet50-sin-in", "resnet50_train_45_epochs_combined_IN_SF-2a0d100e.pth.tar",
+              "ResNet-50 trained on SIN+IN (texture-vs-shape model B)",
+              "https://bitbucket.org/robert_geirhos/texture-vs-shape-pretrained-models/raw/"
+              "60b770e128fffcbd8562a3ab3546c1a735432d03/"
+              "resnet50_train_45_epochs_combined_IN_SF-2a0d100e.pth.tar",
+              None, "see rgeirhos/texture-vs-shape", "shape-bias"),
+    ModelSpec("resnet50-sin-in-ft-in",
+              "resnet50_finetune_60_epochs_lr_decay_after_30_start_resnet50_train_45_epochs_"
+              "combined_IN_SF-ca06340c.pth.tar",
+              "ResNet-50 SIN+IN fine-tuned on IN (texture-vs-shape model C)",
+              "https://bitbucket.org/robert_geirhos/texture-vs-shape-pretrained-models/raw/"
+              "60b770e128fffcbd8562a3ab3546c1a735432d03/resnet50_finetune_60_epochs_lr_decay_"
+              "after_30_start_resnet50_train_45_epochs_combined_IN_SF-ca06340c.pth.tar",
+              None, "see rgeirhos/texture-vs-shape", "shape-bias"),
+    ModelSpec("cifar10-resnet34", "cifar10_resnet34.pth",
+              "CIFAR-10 ResNet-34 teacher (DAFL / DeepInversion layout)", None, None,
+              "train your own or take DAFL's; no stable public link", "inversion"),
+    ModelSpec("tsit-summer2winter", "latest_net_G.pth",
+              "TSIT generator, ast_summer2winteryosemite (official release zip)", None, None,
+              "CC BY-NC-SA 4.0 (EndlessSora/TSIT)", "tsit"),
+):
+    register_model(_spec)
+
+
+def models_dir() -> Path:
+    """Per-user model directory: $STUDIO_MODELS, else $XDG_DATA_HOME/studio/models."""
+    env = os.environ.get("STUDIO_MODELS")
+    if env:
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "studio" / "models"
+
+
+def resources_dir() -> Path:
+    """The project's own bundled files (icons, stylesheet, toy checkpoints)."""
+    env = os.environ.get("STUDIO_RESOURCES")
+    if env:
+        return Path(env)
+    import sys
+
+    frozen = getattr(sys, "_MEIPASS", None)  # PyInstaller bundle
+    if frozen:
+        return Path(frozen) / "resources"
+    return Path(__file__).resolve().parents[2] / "resources"
+
+
+def find_model(name_or_path: str | os.PathLike) -> Path:
+    """Resolve a registry name or a path to an existing file, or explain what is missing."""
+    p = Path(name_or_path).expanduser()
+    if p.is_file():
+        return p
+    spec = REGISTRY.get(str(name_or_path))
+    if spec is not None:
+        cand = models_dir() / spec.filename
+        if cand.is_file():
+            return cand
+        if spec.bundled:
+            cand = resources_dir() / spec.filename
+            if cand.is_file():
+                return cand
+        where = f" Download it from {spec.url}" if spec.url else ""
+        raise CheckpointError(
+            cand, f"model {spec.name!r} ({spec.description}) is not installed.{where} then run "
+            f"`studio models import FILE`, or `studio models fetch {spec.name}` when online.")
+    raise CheckpointError(p, "no such file, and not a known model name "
+                          f"(known: {', '.join(sorted(REGISTRY))})")
+
+
+# ---------------------------------------------------------------------------------------
+# Hashes and safe loading
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+_TAMPERED_HINT = ("It is not a plain tensor checkpoint: loading it would execute code "
+                  "from the file, which Studio never does (torch.load weights_only=True).")
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Any:
+    """``torch.load(path, weights_only=True)`` with errors that name the file and the cause."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(path, "no such file")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise CheckpointError(path, f"refused: {_TAMPERED_HINT} ({str(exc).splitlines()[0]})"
+                              ) from exc
+    except (RuntimeError, EOFError, OSError, ValueError, AttributeError) as exc:
+        first = (str(exc).splitlines() or [type(exc).__name__])[0]
+        if path.suffix == ".t7":
+            first += " — this looks like a Lua Torch .t7 file; convert it first"
+        raise CheckpointError(path, f"not a readable PyTorch checkpoint ({first})") from exc
+
+
+def _is_tensor_dict(obj: Any) -> bool:
+    return isinstance(obj, Mapping) and bool(obj) and all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items())
+
+
+def load_state_dict(
+    path: str | os.PathLike,
+    *,
+    unwrap: Iterable[str] = (),
+    strip_prefixes: Iterable[str] = (),
+    map_location: str | torch.device = "cpu",
+) -> dict[str, torch.Tensor]:
+    """Load a plain ``state_dict`` (name -> tensor).
+
+    ``unwrap`` names container keys to look inside (e.g. ``("state_dict",)`` for
+    texture-vs-shape ``.pth.tar`` files); ``strip_prefixes`` removes prefixes such as
+    ``module.`` left by DataParallel. Anything else is refused with an explanation.
+    """
+    obj = load_checkpoint(path, map_location)
+    for key in unwrap:
+        if isinstance(obj, Mapping) and key in obj and isinstance(obj[key], Mapping):
+            obj = obj[key]
+            break
+    if isinstance(obj, nn.Module):  # only possible with a custom allow-list; be explicit
+        raise CheckpointError(path, "contains a whole pickled model, not a state_dict")
+    if not _is_tensor_dict(obj):
+        if isinstance(obj, Mapping):
+            keys = list(obj)[:6]
+            nested = [k for k, v in obj.items() if _is_tensor_dict(v)]
+            hint = (f" It holds a dict with keys {keys}; the weights seem to be under "
+                    f"{nested[0]!r}." if nested else f" It holds a dict with keys {keys}.")
+        else:
+            hint = f" It holds a {type(obj).__name__}."
+        raise CheckpointError(path, "not a plain state_dict (name -> tensor)." + hint)
+    sd = dict(obj)
+    for prefix in strip_prefixes:
+        if sd and all(k.startswith(prefix) for k in sd):
+            sd = {k[len(prefix):]: v for k, v in sd.items()}
+    return sd
+
+
+def check_state_dict(model: nn.Module, sd: Mapping[str, torch.Tensor],
+                     path: str | os.PathLike | None = None, hint: str = "") -> None:
+    """Raise :class:`CheckpointMismatch` unless ``sd`` fits ``model`` key for key and shape."""
+    own = model.state_dict()
+    missing = sorted(k for k in own if k not in sd)
+    unexpected = sorted(k for k in sd if k not in own)
+    shapes = [(k, tuple(sd[k].shape), tuple(own[k].shape)) for k in own
+              if k in sd and tuple(sd[k].shape) != tuple(own[k].shape)]
+    if missing or unexpected or shapes:
+        raise CheckpointMismatch(path, missing, unexpected, shapes, hint)
+
+
+def load_into(model: nn.Module, path: str | os.PathLike, *, hint: str = "",
+              **load_kwargs: Any) -> nn.Module:
+    """Load ``path`` into ``model`` strictly; mismatches are reported key by key."""
+    sd = load_state_dict(path, **load_kwargs)
+    check_state_dict(model, sd, path, hint)
+    model.load_state_dict(sd, strict=True)
+    return model
+
+
+def save_state_dict(model_or_sd: nn.Module | Mapping[str, torch.Tensor],
+                    path: str | os.PathLike) -> Path:
+    """Save a plain CPU state_dict atomically (the format we also load)."""
+    from studio.core.images import atomic_write
+
+    sd = model_or_sd.state_dict() if isinstance(model_or_sd, nn.Module) else model_or_sd
+    sd = {k: v.detach().cpu().contiguous() for k, v in sd.items()}
+    path = Path(path)
+    with atomic_write(path) as fh:
+        torch.save(sd, fh)
+    return path
+
+
+# ---------------------------------------------------------------------------------------
+# Import, verify, fetch
+
+
+@dataclass
+class VerifyResult:
+    path: Path
+    sha256: str
+    expected: str | None
+    spec: ModelSpec | None
+
+    @property
+    def ok(self) -> bool | None:
+        """True/False when a hash is known, None when there is nothing to compare to."""
+        return None if self.expected is None else self.sha256 == self.expected
+
+
+def spec_for_file(path: str | os.PathLike) -> ModelSpec | None:
+    name = Path(path).name
+    for spec in REGISTRY.values():
+        if spec.filename == name:
+            return spec
+    return None
+
+
+def verify(path: str | os.PathLike, expected: str | None = None) -> VerifyResult:
+    """Hash a file and compare with ``expected`` or the registry's hash for its name."""
+    path = Path(path)
+    spec = spec_for_file(path)
+    expected = expected or (spec.sha256 if spec else None)
+    return VerifyResult(path, sha256_file(path), expected, spec)
+
+
+def import_model(src: str | os.PathLike, dest_dir: str | os.PathLike | None = None,
+                 name: str | None = None) -> Path:
+    """Copy a model file into the model directory after checking it loads safely."""
+    src = Path(src)
+    load_checkpoint(src)  # refuses pickles with code and non-checkpoints before copying
+    spec = REGISTRY.get(name) if name else spec_for_file(src)
+    if name and spec is None:
+        raise CheckpointError(src, f"unknown model name {name!r} (known: "
+                              f"{', '.join(sorted(REGISTRY))})")
+    if spec and spec.sha256:
+        got = sha256_file(src)
+        if got != spec.sha256:
+            raise CheckpointError(src, f"SHA-256 {got} does not match the published "
+                                  f"{spec.sha256} of {spec.name}")
+    dest_dir = Path(dest_dir) if dest_dir else models_dir()
+    dest = dest_dir / (spec.filename if spec else src.name)
+    from studio.core.images import atomic_write
+
+    with open(src, "rb") as fin, atomic_write(dest) as fout:
+        shutil.copyfileobj(fin, fout, 1 << 20)
+    return dest
+
+
+class FetchError(CheckpointError):
+    """A download failed or did not match its hash; no file is left under the final name."""
+
+
+def fetch(url: str, dest: str | os.PathLike, sha256: str | None = None, *,
+          progress: Callable[[int, int | None], None] | None = None,
+          timeout: float = 30.0, chunk: int = 1 << 16) -> Path:
+    """Download ``url`` to ``dest``, resuming a previous ``dest.part`` with an HTTP Range.
+
+    The data goes to ``dest.part``; only after the SHA-256 matches (when given) is it
+    renamed to ``dest``. A hash mismatch deletes the partial file, so the next attempt
+    starts clean.
+    """
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    have = part.stat().st_size if part.exists() else 0
+    req = urllib.request.Request(url, headers={"User-Agent": "studio-fetch"})
+    if have:
+        req.add_header("Range", f"bytes={have}-")
+    try:
+        resp = urllib.request.urlopen(req, timeout=timeout)
+    except urllib.error.HTTPError as exc:
+        if exc.code == 416 and have:  # already complete
+            resp = None
+        else:
+            raise FetchError(dest, f"download of {url} failed: HTTP {exc.code} {exc.reason}"
+                             ) from exc
+    except (urllib.error.URLError, OSError) as exc:
+        raise FetchError(dest, f"download of {url} failed: {getattr(exc, 'reason', exc)}"
+                         ) from exc
+    if resp is not None:
+        with resp:
+            status = getattr(resp, "status", 200)
+            if have and status != 206:
+                have = 0  # server ignored the Range header: start over
+            length = resp.headers.get("Content-Length")
+            total = have + int(length) if length is not None else None
+            with open(part, "ab" if have else "wb") as fh:
+                done = have
+                try:
+                    while True:
+                        block = resp.read(chunk)
+                        if not block:
+                            break
+                        fh.write(block)
+                        done += len(block)
+                        if progress:
+                            progress(done, total)
+                except (OSError, urllib.error.URLError) as exc:
+                    raise FetchError(dest, f"download interrupted at {done} bytes ({exc}); "
+                                     "run again to resume") from exc
+                fh.flush()
+                os.fsync(fh.fileno())
+            if total is not None and done < total:
+                raise FetchError(dest, f"download incomplete ({done} of {total} bytes); "
+                                 "run again to resume")
+    if sha256:
+        got = sha256_file(part)
+        if got != sha256.lower():
+            part.unlink(missing_ok=True)
+            raise FetchError(dest, f"SHA-256 mismatch: got {got}, expected {sha256.lower()}; "
+                             "the partial download was deleted")
+    os.replace(part, dest)
+    return dest

@@ -1,0 +1,269 @@
+"""One image loader and one writer for the whole project.
+
+Every backend reads pictures through :func:`load_image` so that odd files (CMYK, 16-bit,
+palette, alpha, rotated phone photos, truncated downloads, decompression bombs, text
+files with an image extension) behave the same everywhere: either a clean RGB image or
+a typed :class:`ImageError` that names the file and the reason.
+
+Every output goes through :func:`save_image`, which writes to a temporary file in the
+same folder and renames it, so an interrupted job never leaves a truncated file under a
+final name, and can embed the job parameters as JSON in a PNG text chunk.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import tempfile
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageFile, ImageOps, PngImagePlugin, UnidentifiedImageError
+
+#: Largest image we decode, in pixels (about 16k x 16k). Larger files are refused
+#: before decoding, because a small PNG can expand to many GB (a decompression bomb).
+DEFAULT_MAX_PIXELS = 16384 * 16384
+#: PNG text-chunk key under which Studio stores its JSON parameters.
+PARAMS_KEY = "studio"
+#: Extensions torchvision's ImageFolder accepts; directory scans use the same list.
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
+
+# A truncated file must be an error, never a silently grey-filled picture.
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+
+class ImageError(Exception):
+    """An image could not be used; ``path`` and ``reason`` say which and why."""
+
+    def __init__(self, path: str | os.PathLike, reason: str):
+        self.path = Path(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+class NotAnImageError(ImageError):
+    """The file is not an image format Pillow understands (or is empty)."""
+
+
+class TruncatedImageError(ImageError):
+    """The file starts like an image but its data is cut short or corrupt."""
+
+
+class ImageTooLargeError(ImageError):
+    """The image exceeds the pixel limit (possible decompression bomb)."""
+
+
+class ImageTooSmallError(ImageError):
+    """The image is smaller than a job's minimum side length."""
+
+
+def is_image_file(path: str | os.PathLike) -> bool:
+    """True when the name has an ImageFolder image extension (content is not checked)."""
+    return str(path).lower().endswith(IMAGE_EXTENSIONS)
+
+
+def _to_rgb(img: Image.Image, background: tuple[int, int, int]) -> Image.Image:
+    """Convert any Pillow mode to 8-bit RGB; alpha is composited on ``background``."""
+    mode = img.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        # 16/32-bit grayscale: scale by the format's range, not by clipping at 255.
+        arr = np.asarray(img, dtype=np.float64)
+        peak = 65535.0 if mode.startswith("I;16") or arr.max(initial=0) > 255 else 255.0
+        arr8 = np.clip(np.round(arr / peak * 255.0), 0, 255).astype(np.uint8)
+        return Image.fromarray(arr8, "L").convert("RGB")
+    if mode == "F":
+        arr = np.asarray(img, dtype=np.float64)
+        arr8 = np.clip(np.round(arr * 255.0 if arr.max(initial=0) <= 1.0 else arr), 0, 255)
+        return Image.fromarray(arr8.astype(np.uint8), "L").convert("RGB")
+    if mode == "P":
+        img = img.convert("RGBA") if "transparency" in img.info else img.convert("RGB")
+        mode = img.mode
+    if mode in ("LA", "La", "PA"):
+        img = img.convert("RGBA")
+        mode = "RGBA"
+    if mode in ("RGBA", "RGBa"):
+        base = Image.new("RGB", img.size, background)
+        base.paste(img.convert("RGBA"), mask=img.convert("RGBA").getchannel("A"))
+        return base
+    if mode == "RGB":
+        return img
+    # L, 1, CMYK, YCbCr, LAB, HSV: Pillow's converters are correct for these.
+    return img.convert("RGB")
+
+
+def load_image(
+    path: str | os.PathLike,
+    *,
+    background: tuple[int, int, int] = (255, 255, 255),
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    min_size: int = 0,
+) -> Image.Image:
+    """Decode ``path`` into an upright 8-bit RGB image.
+
+    EXIF orientation is applied, transparency is composited on ``background`` (white by
+    default, stated so results are reproducible), and every failure raises a subclass of
+    :class:`ImageError` naming the file.
+    """
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise NotAnImageError(path, f"cannot read file ({exc.strerror or exc})") from exc
+    if path.is_dir():
+        raise NotAnImageError(path, "is a directory, not an image")
+    if size == 0:
+        raise NotAnImageError(path, "file is empty (0 bytes)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                w, h = img.size
+                if w * h > max_pixels:
+                    raise ImageTooLargeError(
+                        path,
+                        f"{w}x{h} = {w * h:,} pixels exceeds the limit of {max_pixels:,} "
+                        "(possible decompression bomb; raise max_pixels if the file is trusted)",
+                    )
+                img.load()
+                img = ImageOps.exif_transpose(img)
+                rgb = _to_rgb(img, background)
+    except ImageError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageTooLargeError(path, f"decompression bomb refused ({exc})") from exc
+    except UnidentifiedImageError as exc:
+        raise NotAnImageError(path, "not a recognised image format") from exc
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        msg = str(exc) or type(exc).__name__
+        if "truncated" in msg.lower() or isinstance(exc, EOFError):
+            raise TruncatedImageError(path, f"truncated image data ({msg})") from exc
+        raise TruncatedImageError(path, f"corrupt image data ({msg})") from exc
+    if min_size and min(rgb.size) < min_size:
+        raise ImageTooSmallError(
+            path, f"{rgb.size[0]}x{rgb.size[1]} is smaller than the minimum side {min_size} px"
+        )
+    return rgb
+
+
+def to_uint8_array(image: Any) -> np.ndarray:
+    """Return an (H, W, 3) uint8 array from a PIL image, array or (3, H, W) tensor in [0, 1]."""
+    if isinstance(image, Image.Image):
+        return np.asarray(image.convert("RGB"))
+    if hasattr(image, "detach"):  # torch tensor, without importing torch here
+        t = image.detach().float().cpu()
+        if t.dim() == 4:
+            if t.shape[0] != 1:
+                raise ValueError(f"expected one image, got a batch of {t.shape[0]}")
+            t = t[0]
+        arr = t.clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).numpy()
+        return np.ascontiguousarray(arr)
+    arr = np.asarray(image)
+    if arr.dtype != np.uint8:
+        arr = np.clip(np.round(arr.astype(np.float64) * 255.0), 0, 255).astype(np.uint8)
+    if arr.ndim == 2:
+        arr = np.stack([arr] * 3, axis=-1)
+    return arr
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike, mode: str = "wb", *, fsync: bool = True
+                 ) -> Iterator[io.IOBase]:
+    """Open a temporary file beside ``path``; rename it over ``path`` only on success.
+
+    The temporary name starts with a dot and ends in ``.part`` so scanners skip it; it is
+    removed if the block raises. A killed process can therefore never leave a partial file
+    under the final name. ``fsync`` additionally makes the data durable before the rename
+    (power loss); dataset builders writing thousands of small files turn it off.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode) as fh:
+            yield fh
+            fh.flush()
+            if fsync:
+                os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def encode_png(image: Any, params: dict | None = None) -> bytes:
+    """PNG bytes of ``image`` with ``params`` as a JSON ``studio`` text chunk.
+
+    Deterministic: the same pixels and parameters give the same bytes (keys are sorted,
+    no timestamps), which makes rebuilt datasets byte-identical.
+    """
+    img = Image.fromarray(to_uint8_array(image), "RGB")
+    info = None
+    if params is not None:
+        info = PngImagePlugin.PngInfo()
+        info.add_itxt(PARAMS_KEY, json.dumps(params, sort_keys=True, default=str))
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", pnginfo=info, compress_level=6)
+    return buf.getvalue()
+
+
+def save_image(
+    image: Any,
+    path: str | os.PathLike,
+    *,
+    params: dict | None = None,
+    quality: int = 95,
+) -> Path:
+    """Write ``image`` atomically; PNGs carry ``params`` (JSON) in a text chunk.
+
+    The format follows the extension (.png, .jpg/.jpeg, .webp, .bmp, .tif); parameters
+    can only be embedded in PNG, other formats get none.
+    """
+    path = Path(path)
+    ext = path.suffix.lower()
+    if ext == ".png":
+        data = encode_png(image, params)
+    else:
+        img = Image.fromarray(to_uint8_array(image), "RGB")
+        fmt = {".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP",
+               ".tif": "TIFF", ".tiff": "TIFF", ".ppm": "PPM"}.get(ext)
+        if fmt is None:
+            raise ValueError(f"{path}: unsupported output extension {ext!r}")
+        buf = io.BytesIO()
+        kwargs = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
+        img.save(buf, format=fmt, **kwargs)
+        data = buf.getvalue()
+    with atomic_write(path) as fh:
+        fh.write(data)
+    return path
+
+
+def read_params(path: str | os.PathLike) -> dict | None:
+    """The JSON parameters Studio embedded in a PNG, or None when there are none."""
+    path = Path(path)
+    try:
+        with Image.open(path) as img:
+            text = img.text.get(PARAMS_KEY) if hasattr(img, "text") else None
+    except (OSError, UnidentifiedImageError) as exc:
+        raise NotAnImageError(path, f"cannot read parameters ({exc})") from exc
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ImageError(path, f"embedded parameters are not valid JSON ({exc})") from exc
+
+
+def list_images(folder: str | os.PathLike, *, recursive: bool = False) -> list[Path]:
+    """Image files in ``folder`` sorted by name (the order every job relies on)."""
+    folder = Path(folder)
+    pattern = "**/*" if recursive else "*"
+    return sorted(
+        p for p in folder.glob(pattern)
+        if p.is_file() and is_image_file(p) and not p.name.startswith(".")
+    )

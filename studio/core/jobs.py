@@ -1,0 +1,281 @@
+"""The seam between the engine and its faces (GUI, CLI, recipes).
+
+A job is a generator function ``fn(params, token)`` that yields events — :class:`Progress`,
+:class:`Preview`, :class:`Log`, :class:`Metrics` — and *returns* its result. It calls
+``token.check()`` between steps, so cancelling takes effect within one step and a
+paused job waits there. The CLI renders events with :func:`run_job`; the GUI runs the same
+generator in a worker thread; a recipe file stores the params of a registered job type.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import sys
+import threading
+import time
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+import numpy as np
+
+
+@dataclass
+class Progress:
+    """Step ``step`` of ``total`` done (``total`` None when unknown)."""
+
+    step: int
+    total: int | None
+    message: str = ""
+
+
+@dataclass
+class Preview:
+    """A small RGB image (H, W, 3 uint8) showing the current state of the work."""
+
+    image: np.ndarray
+    caption: str = ""
+    step: int | None = None
+
+
+@dataclass
+class Log:
+    """A line for the user; ``level`` is 'info', 'warning' or 'error'."""
+
+    message: str
+    level: str = "info"
+
+
+@dataclass
+class Metrics:
+    """Named scalars at a step (loss terms, accuracy) for curves and reports."""
+
+    step: int
+    values: dict[str, float]
+
+
+Event = Progress | Preview | Log | Metrics
+JobGen = Generator[Event, None, Any]
+
+
+class Cancelled(Exception):
+    """Raised inside a job by :meth:`CancelToken.check` after a cancel request."""
+
+
+class CancelToken:
+    """Cooperative cancel and pause, shared between a job and whoever runs it."""
+
+    def __init__(self) -> None:
+        self._cancel = threading.Event()
+        self._running = threading.Event()
+        self._running.set()
+
+    def cancel(self) -> None:
+        self._cancel.set()
+        self._running.set()  # a paused job must wake up to notice
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def pause(self) -> None:
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    def check(self) -> None:
+        """Block while paused; raise :class:`Cancelled` if a cancel was requested."""
+        self._running.wait()
+        if self._cancel.is_set():
+            raise Cancelled()
+
+
+# ---------------------------------------------------------------------------------------
+# Registry of job types (what recipes and the GUI's job history refer to by name)
+
+
+@dataclass(frozen=True)
+class JobType:
+    """A named job: its parameter dataclass and the generator function that runs it."""
+
+    name: str
+    params: type
+    fn: Callable[[Any, CancelToken], JobGen]
+    description: str = ""
+
+
+JOB_TYPES: dict[str, JobType] = {}
+
+
+def register_job(name: str, params: type, description: str = "") -> Callable:
+    """Decorator: make ``fn(params, token)`` runnable by name from recipes and the GUI."""
+    if not dataclasses.is_dataclass(params):
+        raise TypeError(f"job {name!r}: params must be a dataclass, got {params!r}")
+
+    def deco(fn: Callable[[Any, CancelToken], JobGen]) -> Callable:
+        JOB_TYPES[name] = JobType(name, params, fn, description or (fn.__doc__ or "").strip())
+        return fn
+
+    return deco
+
+
+def get_job_type(name: str) -> JobType:
+    """Look a job type up by name, importing the engine packages that define them."""
+    from studio import jobs_index  # noqa: F401  (registers every job type)
+
+    try:
+        return JOB_TYPES[name]
+    except KeyError:
+        known = ", ".join(sorted(JOB_TYPES)) or "none"
+        raise KeyError(f"unknown job type {name!r} (known: {known})") from None
+
+
+# ---------------------------------------------------------------------------------------
+# Running a job to completion (CLI and tests)
+
+
+def drive(gen: JobGen, on_event: Callable[[Event], None] | None = None) -> Any:
+    """Run a job generator to the end, passing each event to ``on_event``; return its result."""
+    while True:
+        try:
+            ev = next(gen)
+        except StopIteration as stop:
+            return stop.value
+        if on_event is not None:
+            on_event(ev)
+
+
+def _fmt_time(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "?"
+    seconds = int(round(seconds))
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
+
+
+class ProgressBar:
+    """A one-line progress bar with rate and ETA, redrawn at most ``interval`` s apart.
+
+    On a terminal it redraws in place; when the stream is not a TTY (logs, CI) it prints
+    nothing but the final line, so files stay readable.
+    """
+
+    def __init__(self, stream: TextIO | None = None, interval: float = 0.2,
+                 enabled: bool | None = None) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        self.interval = interval
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.enabled = self.tty if enabled is None else enabled
+        self.start = time.monotonic()
+        self.last_draw = 0.0
+        self.first_step: tuple[int, float] | None = None
+        self.last: Progress | None = None
+        self.width = 0
+
+    def line(self, p: Progress, now: float | None = None) -> str:
+        now = time.monotonic() if now is None else now
+        elapsed = now - self.start
+        if self.first_step is None:
+            self.first_step = (p.step, now)
+        s0, t0 = self.first_step
+        rate = (p.step - s0) / (now - t0) if now > t0 and p.step > s0 else float("nan")
+        if p.total:
+            frac = min(max(p.step / p.total, 0.0), 1.0)
+            filled = int(frac * 24)
+            bar = "#" * filled + "-" * (24 - filled)
+            eta = (p.total - p.step) / rate if rate and rate > 0 else float("nan")
+            head = f"[{bar}] {p.step}/{p.total} {frac * 100:5.1f}%"
+            tail = f"{_fmt_time(elapsed)}<{_fmt_time(eta)}"
+        else:
+            head, tail = f"{p.step}", _fmt_time(elapsed)
+        rate_s = f" {rate:.2f} it/s" if math.isfinite(rate) else ""
+        msg = f" {p.message}" if p.message else ""
+        return f"{head} {tail}{rate_s}{msg}"
+
+    def update(self, p: Progress) -> None:
+        self.last = p
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        done = p.total is not None and p.step >= p.total
+        if not done and now - self.last_draw < self.interval:
+            return
+        self.last_draw = now
+        text = self.line(p, now)
+        pad = max(0, self.width - len(text))
+        self.width = len(text)
+        self.stream.write("\r" + text + " " * pad)
+        self.stream.flush()
+
+    def clear(self) -> None:
+        if self.enabled and self.width:
+            self.stream.write("\r" + " " * self.width + "\r")
+            self.stream.flush()
+            self.width = 0
+
+    def close(self) -> None:
+        if self.last is None:
+            return
+        if self.enabled:
+            self.update(Progress(self.last.step, self.last.total, self.last.message))
+            self.stream.write("\n")
+            self.stream.flush()
+            self.width = 0
+
+
+def run_job(
+    gen: JobGen,
+    *,
+    stream: TextIO | None = None,
+    progress: bool | None = None,
+    verbose: bool = True,
+    on_event: Callable[[Event], None] | None = None,
+) -> Any:
+    """Run a job for the terminal: progress bar with ETA, log lines, return the result."""
+    stream = stream if stream is not None else sys.stderr
+    bar = ProgressBar(stream, enabled=progress)
+
+    def handle(ev: Event) -> None:
+        if isinstance(ev, Progress):
+            bar.update(ev)
+        elif isinstance(ev, Log) and (verbose or ev.level != "info"):
+            bar.clear()
+            prefix = "" if ev.level == "info" else f"{ev.level}: "
+            stream.write(f"{prefix}{ev.message}\n")
+            stream.flush()
+        if on_event is not None:
+            on_event(ev)
+
+    try:
+        return drive(gen, handle)
+    finally:
+        bar.close()
+
+
+def params_dict(params: Any) -> dict[str, Any]:
+    """Plain-JSON view of a params dataclass (Paths as strings) for manifests and PNGs."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(params):
+        v = getattr(params, f.name)
+        if isinstance(v, tuple):
+            v = list(v)
+        if hasattr(v, "__fspath__"):
+            v = str(v)
+        if isinstance(v, list):
+            v = [str(x) if hasattr(x, "__fspath__") else x for x in v]
+        out[f.name] = v
+    return out
+
+
+__all__ = [
+    "Progress", "Preview", "Log", "Metrics", "Event", "JobGen", "Cancelled", "CancelToken",
+    "JobType", "JOB_TYPES", "register_job", "get_job_type", "drive", "run_job",
+    "ProgressBar", "params_dict",
+]

@@ -1,0 +1,206 @@
+"""Recipes: a job's parameters as a versioned TOML file.
+
+```toml
+schema = 1
+job = "build-stylized"      # a registered job type (studio.core.jobs.JOB_TYPES)
+
+[params]                    # fields of that job's params dataclass; omitted = default
+content_dir = "data/train"
+alpha = 1.0
+```
+
+The GUI saves what the user clicked together as a recipe; ``studio run recipe.toml``
+replays it headless (on a cluster, under torchrun). Validation is strict: an unknown key
+or a value of the wrong type is an error naming the key, the expected type and the file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import tomllib
+import types
+import typing
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from studio.core.images import atomic_write
+from studio.core.jobs import JobType, get_job_type
+
+SCHEMA_VERSION = 1
+
+
+class RecipeError(ValueError):
+    """A recipe file cannot be used; the message names the file and the offending key."""
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in typing.get_args(tp))
+    if origin is typing.Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
+    if origin in (list, tuple):
+        args = typing.get_args(tp)
+        return f"list of {_type_name(args[0])}" if args else "list"
+    if tp is type(None):
+        return "nothing"
+    if tp is Path:
+        return "path (string)"
+    return getattr(tp, "__name__", str(tp))
+
+
+def coerce(value: Any, tp: Any, where: str) -> Any:
+    """Check ``value`` (from TOML) against annotation ``tp``; return it converted.
+
+    Raises :class:`RecipeError` with ``where`` (file and key) in the message.
+    """
+    origin = typing.get_origin(tp)
+    if tp is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        errors = []
+        for arg in typing.get_args(tp):
+            if arg is type(None):
+                continue
+            try:
+                return coerce(value, arg, where)
+            except RecipeError as exc:
+                errors.append(exc)
+        raise RecipeError(f"{where}: expected {_type_name(tp)}, got {_describe(value)}")
+    if origin is typing.Literal:
+        if value in typing.get_args(tp):
+            return value
+        raise RecipeError(f"{where}: expected {_type_name(tp)}, got {_describe(value)}")
+    if origin in (list, tuple):
+        if not isinstance(value, list):
+            raise RecipeError(f"{where}: expected {_type_name(tp)}, got {_describe(value)}")
+        args = typing.get_args(tp)
+        item_tp = args[0] if args else Any
+        items = [coerce(v, item_tp, f"{where}[{i}]") for i, v in enumerate(value)]
+        return tuple(items) if origin is tuple else items
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif tp is str:
+        if isinstance(value, str):
+            return value
+    elif tp is Path:
+        if isinstance(value, str):
+            return Path(value)
+    elif dataclasses.is_dataclass(tp):
+        if isinstance(value, dict):
+            return build_params(tp, value, where)
+    else:
+        raise RecipeError(f"{where}: unsupported field type {tp!r}")
+    raise RecipeError(f"{where}: expected {_type_name(tp)}, got {_describe(value)}")
+
+
+def _describe(value: Any) -> str:
+    text = repr(value)
+    if len(text) > 40:
+        text = text[:37] + "..."
+    return f"{type(value).__name__} {text}"
+
+
+def build_params(cls: type, table: dict[str, Any], where: str) -> Any:
+    """Instantiate params dataclass ``cls`` from a TOML table, strictly."""
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    kwargs = {}
+    for key, value in table.items():
+        if key not in fields:
+            close = difflib.get_close_matches(key, list(fields), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise RecipeError(f"{where}: unknown key {key!r}{hint}; "
+                              f"allowed: {', '.join(sorted(fields))}")
+        kwargs[key] = coerce(value, hints[key], f"{where}.{key}")
+    missing = [name for name, f in fields.items()
+               if name not in kwargs and f.default is dataclasses.MISSING
+               and f.default_factory is dataclasses.MISSING]
+    if missing:
+        raise RecipeError(f"{where}: missing required key(s): {', '.join(missing)}")
+    return cls(**kwargs)
+
+
+def parse_recipe(data: dict[str, Any], source: str = "recipe") -> tuple[JobType, Any]:
+    """Validate a parsed TOML document; return the job type and its params."""
+    allowed = {"schema", "job", "params", "description"}
+    for key in data:
+        if key not in allowed:
+            raise RecipeError(f"{source}: unknown top-level key {key!r}; "
+                              f"allowed: {', '.join(sorted(allowed))}")
+    if "schema" not in data:
+        raise RecipeError(f"{source}: missing 'schema' (this Studio writes schema = "
+                          f"{SCHEMA_VERSION})")
+    schema = data["schema"]
+    if not isinstance(schema, int) or isinstance(schema, bool):
+        raise RecipeError(f"{source}: schema: expected int, got {_describe(schema)}")
+    if schema > SCHEMA_VERSION:
+        raise RecipeError(f"{source}: schema {schema} is newer than this Studio supports "
+                          f"({SCHEMA_VERSION}); upgrade Studio")
+    if schema < 1:
+        raise RecipeError(f"{source}: schema must be >= 1, got {schema}")
+    job = data.get("job")
+    if not isinstance(job, str):
+        raise RecipeError(f"{source}: 'job' must name a job type, got {_describe(job)}")
+    try:
+        jt = get_job_type(job)
+    except KeyError as exc:
+        raise RecipeError(f"{source}: {exc.args[0]}") from None
+    table = data.get("params", {})
+    if not isinstance(table, dict):
+        raise RecipeError(f"{source}: [params] must be a table, got {_describe(table)}")
+    return jt, build_params(jt.params, table, f"{source}: params")
+
+
+def load_recipe(path: str | os.PathLike) -> tuple[JobType, Any]:
+    """Read and validate a recipe file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise RecipeError(f"{path}: cannot read recipe ({exc.strerror or exc})") from exc
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise RecipeError(f"{path}: not valid TOML ({exc})") from exc
+    return parse_recipe(data, str(path))
+
+
+def _to_toml(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _to_toml(getattr(value, f.name)) for f in dataclasses.fields(value)
+                if getattr(value, f.name) is not None}
+    if isinstance(value, (list, tuple)):
+        return [_to_toml(v) for v in value]
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    return value
+
+
+def recipe_text(job: str, params: Any, description: str | None = None) -> str:
+    """The TOML text of a recipe (fields set to None are omitted: they mean 'default')."""
+    doc: dict[str, Any] = {"schema": SCHEMA_VERSION, "job": job}
+    if description:
+        doc["description"] = description
+    doc["params"] = _to_toml(params)
+    return tomli_w.dumps(doc)
+
+
+def save_recipe(path: str | os.PathLike, job: str, params: Any,
+                description: str | None = None) -> Path:
+    """Write a recipe atomically."""
+    path = Path(path)
+    with atomic_write(path) as fh:
+        fh.write(recipe_text(job, params, description).encode("utf-8"))
+    return path

@@ -1,0 +1,3 @@
+"""Imports every module that registers a job type (recipes and the GUI look jobs up here)."""
+
+import studio.toyworld.generate  # noqa: F401
