@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
+import re
 import shutil
 import urllib.error
 import urllib.request
@@ -194,13 +195,51 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
-        raise CheckpointError(path, f"refused: {_TAMPERED_HINT} ({str(exc).splitlines()[0]})"
-                              ) from exc
-    except (RuntimeError, EOFError, OSError, ValueError, AttributeError) as exc:
+        text = str(exc)
+        m = re.search(r"(unsupported GLOBAL [^\n]*|Unsupported global: [^\n]*)", text)
+        if m:
+            raise CheckpointError(path, f"refused: {_TAMPERED_HINT} ({m.group(1).strip()})"
+                                  ) from exc
+        code = _foreign_globals(path)
+        if code:
+            raise CheckpointError(path, f"refused: {_TAMPERED_HINT} (it references "
+                                  f"{', '.join(code[:3])})") from exc
+        detail = re.search(r"WeightsUnpickler error:\s*([^\n]+(?:\n[^\n]+)?)", text)
+        why = detail.group(1).strip() if detail else text.splitlines()[0]
+        raise CheckpointError(path, f"not a readable PyTorch checkpoint (corrupt or not a "
+                              f"pickle: {why})") from exc
+    except Exception as exc:  # torch raises many types on junk (struct.error, KeyError, ...)
         first = (str(exc).splitlines() or [type(exc).__name__])[0]
         if path.suffix == ".t7":
             first += " — this looks like a Lua Torch .t7 file; convert it first"
         raise CheckpointError(path, f"not a readable PyTorch checkpoint ({first})") from exc
+
+
+def _foreign_globals(path: Path) -> list[str]:
+    """Names a pickle would import that no tensor checkpoint needs (read, never run)."""
+    import pickletools
+    import zipfile
+
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as zf:
+                name = next((n for n in zf.namelist() if n.endswith("data.pkl")), None)
+                data = zf.read(name) if name else b""
+        else:
+            data = path.read_bytes()
+        found, strings = [], []
+        for op, arg, _ in pickletools.genops(data):
+            if op.name in ("SHORT_BINUNICODE", "BINUNICODE", "UNICODE", "BINUNICODE8"):
+                strings.append(arg)
+            elif op.name == "GLOBAL":
+                found.append(arg.replace(" ", "."))
+            elif op.name == "STACK_GLOBAL" and len(strings) >= 2:
+                found.append(f"{strings[-2]}.{strings[-1]}")
+    except Exception:  # not a pickle at all: nothing to report
+        return []
+    safe = ("torch.", "collections.OrderedDict", "builtins.set", "_codecs.encode",
+            "numpy.core.multiarray._reconstruct", "numpy.dtype", "numpy.ndarray")
+    return [g for g in found if not g.startswith(safe)]
 
 
 def _is_tensor_dict(obj: Any) -> bool:

@@ -62,14 +62,14 @@ def coerce(value: Any, tp: Any, where: str) -> Any:
     if tp is Any:
         return value
     if origin in (typing.Union, types.UnionType):
-        errors = []
-        for arg in typing.get_args(tp):
-            if arg is type(None):
-                continue
+        arms = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(arms) == 1:  # X | None: X's own, more precise message
+            return coerce(value, arms[0], where)
+        for arg in arms:
             try:
                 return coerce(value, arg, where)
-            except RecipeError as exc:
-                errors.append(exc)
+            except RecipeError:
+                continue
         raise RecipeError(f"{where}: expected {_type_name(tp)}, got {_describe(value)}")
     if origin is typing.Literal:
         if value in typing.get_args(tp):

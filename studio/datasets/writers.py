@@ -141,7 +141,10 @@ class ImageFolderWriter(DatasetWriter):
         self.ext = ext
 
     def file_name(self, item: OutputItem) -> str:
-        return safe_relpath(item.key + self.ext)
+        return safe_relpath(safe_relpath(item.key) + self.ext)
+
+    def skip(self, index: int) -> None:
+        """An item that could not be produced: nothing to do for loose files."""
 
     def completed(self) -> set[str]:
         """File names whose record is written and whose file exists."""
@@ -158,8 +161,8 @@ class ImageFolderWriter(DatasetWriter):
                 if self.dist.owns(i) and self.file_name(it) not in done]
 
     def write(self, item: OutputItem, image: Any, params: dict | None = None,
-              record: dict | None = None, png: bytes | None = None) -> dict:
-        """Place the image under its final name, then record it."""
+              record: dict | None = None, png: bytes | None = None, index: int = 0) -> dict:
+        """Place the image under its final name, then record it (``index`` is unused)."""
         name = self.file_name(item)
         path = resolve_inside(self.out, name)
         data = png if png is not None else encode_png(image, params)

@@ -1,0 +1,100 @@
+"""Recipe files: round trip and precise validation errors."""
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import pytest
+
+from studio.core.jobs import JOB_TYPES, Progress, drive, register_job
+from studio.core.recipes import (
+    RecipeError,
+    load_recipe,
+    parse_recipe,
+    recipe_text,
+    save_recipe,
+)
+
+
+@dataclass
+class _P:
+    out: Path
+    alpha: float = 1.0
+    steps: int = 3
+    mode: Literal["a", "b"] = "a"
+    weights: list[float] | None = None
+    flag: bool = False
+
+
+@register_job("_test-recipe", _P, "test job")
+def _job(params: _P, token=None):
+    for i in range(params.steps):
+        yield Progress(i + 1, params.steps)
+    return {"alpha": params.alpha, "out": str(params.out)}
+
+
+def test_roundtrip_runs_the_same_job(tmp_path):
+    params = _P(tmp_path / "o", alpha=0.25, steps=2, mode="b", weights=[0.5, 1])
+    path = save_recipe(tmp_path / "r.toml", "_test-recipe", params)
+    jt, loaded = load_recipe(path)
+    assert jt is JOB_TYPES["_test-recipe"]
+    assert loaded == _P(tmp_path / "o", 0.25, 2, "b", [0.5, 1.0], False)
+    assert drive(jt.fn(loaded, None)) == {"alpha": 0.25, "out": str(tmp_path / "o")}
+
+
+def test_none_fields_are_omitted():
+    text = recipe_text("_test-recipe", _P(Path("x")))
+    assert "weights" not in text and "schema = 1" in text
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"out": "x", "alpah": 1.0}, "unknown key 'alpah' (did you mean 'alpha'?)"),
+    ({"out": "x", "alpha": "high"}, "params.alpha: expected float, got str 'high'"),
+    ({"out": "x", "steps": 2.5}, "params.steps: expected int, got float 2.5"),
+    ({"out": "x", "steps": True}, "params.steps: expected int, got bool True"),
+    ({"out": "x", "mode": "c"}, "params.mode: expected one of 'a', 'b', got str 'c'"),
+    ({"out": "x", "weights": [1, "z"]}, "params.weights[1]: expected float"),
+    ({"out": "x", "flag": 1}, "params.flag: expected bool, got int 1"),
+    ({"alpha": 1.0}, "missing required key(s): out"),
+])
+def test_validation_messages(params, message):
+    with pytest.raises(RecipeError) as exc:
+        parse_recipe({"schema": 1, "job": "_test-recipe", "params": params}, "r.toml")
+    assert message in str(exc.value)
+    assert str(exc.value).startswith("r.toml: ")
+
+
+@pytest.mark.parametrize("doc, message", [
+    ({"job": "_test-recipe"}, "missing 'schema'"),
+    ({"schema": 99, "job": "_test-recipe"}, "schema 99 is newer"),
+    ({"schema": "1", "job": "_test-recipe"}, "schema: expected int"),
+    ({"schema": 1, "job": "nope"}, "unknown job type 'nope'"),
+    ({"schema": 1, "job": "_test-recipe", "extra": 1}, "unknown top-level key 'extra'"),
+    ({"schema": 1, "job": "_test-recipe", "params": 3}, "[params] must be a table"),
+])
+def test_document_errors(doc, message):
+    with pytest.raises(RecipeError, match=None) as exc:
+        parse_recipe(doc, "r.toml")
+    assert message in str(exc.value)
+
+
+def test_unreadable_and_invalid_toml(tmp_path):
+    with pytest.raises(RecipeError, match="cannot read recipe"):
+        load_recipe(tmp_path / "missing.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("schema = = 1")
+    with pytest.raises(RecipeError, match="bad.toml: not valid TOML"):
+        load_recipe(bad)
+
+
+def test_cli_run_executes_a_recipe(tmp_path, capsys):
+    from studio.cli import main
+
+    r = tmp_path / "tw.toml"
+    r.write_text(f'schema = 1\njob = "toyworld"\n[params]\nout = "{tmp_path / "w"}"\n'
+                 'per_class = 2\nsize = 32\nworkers = 1\n')
+    assert main(["run", str(r), "-q"]) == 0
+    assert len(list((tmp_path / "w").rglob("*.png"))) == 20
+    r.write_text('schema = 1\njob = "toyworld"\n[params]\nper_clas = 2\n')
+    assert main(["run", str(r)]) == 2
+    assert "unknown key 'per_clas' (did you mean 'per_class'?)" in capsys.readouterr().err
