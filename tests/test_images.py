@@ -234,3 +234,15 @@ def test_in_memory_formats_via_bytes(tmp_path):
     p = tmp_path / "bw.bmp"
     p.write_bytes(buf.getvalue())
     assert (np.asarray(load_image(p)) == 255).all()
+
+
+def test_image_grid_places_tiles():
+    from studio.core.images import image_grid
+
+    tiles = [np.full((2, 3, 3), v, np.uint8) for v in (10, 20, 30)]
+    g = image_grid(tiles, ncols=2, pad=1, background=0)
+    assert g.shape == (1 + 2 * 3, 1 + 2 * 4, 3)
+    assert (g[1:3, 1:4] == 10).all() and (g[1:3, 5:8] == 20).all() and (g[4:6, 1:4] == 30).all()
+    assert (g[4:6, 5:8] == 0).all()
+    with pytest.raises(ValueError, match="same size"):
+        image_grid([np.zeros((2, 2, 3), np.uint8), np.zeros((3, 3, 3), np.uint8)])

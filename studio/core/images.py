@@ -267,3 +267,22 @@ def list_images(folder: str | os.PathLike, *, recursive: bool = False) -> list[P
         p for p in folder.glob(pattern)
         if p.is_file() and is_image_file(p) and not p.name.startswith(".")
     )
+
+
+def image_grid(images: list[Any], ncols: int | None = None, pad: int = 2,
+               background: int = 255) -> np.ndarray:
+    """Tile images (anything :func:`to_uint8_array` takes, same size) into one RGB array."""
+    arrs = [to_uint8_array(im) for im in images]
+    if not arrs:
+        raise ValueError("image_grid needs at least one image")
+    h, w = arrs[0].shape[:2]
+    if any(a.shape[:2] != (h, w) for a in arrs):
+        raise ValueError("image_grid: all images must have the same size")
+    ncols = ncols or int(np.ceil(np.sqrt(len(arrs))))
+    nrows = (len(arrs) + ncols - 1) // ncols
+    grid = np.full((nrows * (h + pad) + pad, ncols * (w + pad) + pad, 3), background, np.uint8)
+    for i, a in enumerate(arrs):
+        r, c = divmod(i, ncols)
+        y, x = pad + r * (h + pad), pad + c * (w + pad)
+        grid[y:y + h, x:x + w] = a
+    return grid
