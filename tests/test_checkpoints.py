@@ -22,6 +22,7 @@ def _small():
     return nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Conv2d(4, 2, 1))
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
 def test_pickle_with_code_is_refused_and_not_run(tmp_path):
     p = tmp_path / "evil.pth"
     with open(p, "wb") as fh:
