@@ -1,0 +1,123 @@
+"""`studio build stylized` and `studio bench build-stylized`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from studio.cli import CLIError, CommandGroups, device_arg, run_cli_job
+
+#: Builtin defaults of the options below (the StylizedParams defaults), shown in --help.
+_OPTS = (
+    # flag, dest, type, help
+    ("--model", "model", str, "auto (official if installed, else toy), official, toy, or an "
+                              "encoder .pth (with --decoder)"),
+    ("--vgg", "vgg", str, "official encoder: registry name or vgg_normalised.pth path"),
+    ("--decoder", "decoder", str, "decoder: registry name or decoder.pth path"),
+    ("--alpha", "alpha", float, "content-style trade-off in [0, 1]"),
+    ("--content-size", "content_size", int, "Resize(shorter side) of contents; 0 = keep"),
+    ("--crop", "crop", int, "CenterCrop of contents after resizing; 0 = none"),
+    ("--style-size", "style_size", int, "styles: centre square crop shrunk to this size"),
+    ("--min-style-size", "min_style_size", int, "reject styles with a side below this "
+                                                "(the reference: 224)"),
+    ("--min-content-size", "min_content_size", int, "reject contents with a side below this"),
+    ("--assignment", "assignment", str, "stream: the reference's RandomState stream (val "
+                                        "first); hash: per-file hash, stable when files are "
+                                        "added"),
+    ("--batch-size", "batch_size", int, "contents per network call"),
+    ("--workers", "workers", int, "processes decoding and PNG-encoding beside the compute "
+                                  "(0 = none)"),
+    ("--format", "format", str, "imagefolder or webdataset (tar shards)"),
+    ("--shard-size", "shard_size", int, "samples per WebDataset shard"),
+    ("--cache-dir", "cache_dir", str, "style statistics cache folder ('none' = keep in "
+                                      "memory; default $STUDIO_CACHE or ~/.cache/studio)"),
+    ("--preview-every", "preview_every", int, "emit a preview every N batches (GUI)"),
+)
+
+
+def stylized_params(args: argparse.Namespace):
+    """Explicit options, then the preset, then the builtin defaults."""
+    from studio.datasets.stylized import SIN_PRESET, StylizedParams
+
+    values = {}
+    if args.preset == "sin":
+        values.update(SIN_PRESET)
+    for _flag, dest, _t, _h in _OPTS:
+        v = getattr(args, dest, None)
+        if v is not None:
+            values[dest] = v
+    seed = getattr(args, "seed", None)
+    if seed is not None:
+        values["seed"] = seed
+    if values.get("assignment", "stream") not in ("stream", "hash"):
+        raise CLIError(f"--assignment must be stream or hash, not {values['assignment']!r}")
+    if values.get("format", "imagefolder") not in ("imagefolder", "webdataset"):
+        raise CLIError(f"--format must be imagefolder or webdataset, not {values['format']!r}")
+    return StylizedParams(content=Path(args.content), styles=Path(args.styles),
+                          out=Path(args.out), device=device_arg(args),
+                          splits=list(args.split or []), dry_run=args.dry_run, **values)
+
+
+def _cmd_build_stylized(args: argparse.Namespace) -> int:
+    from studio.core.checkpoints import CheckpointError
+    from studio.datasets.stylized import build_stylized
+
+    params = stylized_params(args)
+    for what, p in (("content", params.content), ("style", params.styles)):
+        if not p.is_dir():
+            raise CLIError(f"{p}: {what} folder does not exist")
+    try:
+        result = run_cli_job(build_stylized(params), args)
+    except CheckpointError as exc:
+        raise CLIError(str(exc)) from exc
+    if not getattr(args, "quiet", False) and result is not None:
+        print(json.dumps(result, indent=2, default=str))
+    return 0
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from studio.datasets.stylized_bench import run_bench
+
+    workers = [int(w) for w in str(args.workers).split(",") if w.strip()]
+    report = run_bench(contents=args.contents, styles=args.styles, size=args.size,
+                       model=args.model, workers=workers, batch_size=args.batch_size,
+                       device=device_arg(args), out=args.out, seed=getattr(args, "seed", 0) or 0,
+                       quiet=bool(getattr(args, "quiet", False)))
+    print(report["text"])
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2, default=str))
+    return 0
+
+
+def register(g: CommandGroups) -> None:
+    p = g.add(g.build, "stylized", "stylise an ImageFolder dataset with AdaIN, as "
+              "Stylized-ImageNet (resumable, deterministic, torchrun-ready)",
+              _cmd_build_stylized)
+    p.add_argument("--content", "--content-dir", required=True,
+                   help="input ImageFolder (class folders, optionally under train/ val/)")
+    p.add_argument("--styles", "--style-dir", required=True, help="folder of style images")
+    p.add_argument("--out", "--output", required=True, help="output folder")
+    p.add_argument("--preset", choices=["sin"], default=None,
+                   help="sin: Stylized-ImageNet's settings (official AdaIN, seed 49809, "
+                        "256/224, styles 224 px); explicit options still win")
+    p.add_argument("--split", action="append",
+                   help="only this split folder (repeatable; default: all)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the plan (counts, styles, FLOPs, time estimate) and stop")
+    for flag, dest, typ, help_text in _OPTS:
+        p.add_argument(flag, dest=dest, type=typ, default=None, help=help_text)
+
+    p = g.add(g.bench, "build-stylized", "sequential reference-style baseline vs the "
+              "builder on the same small dataset: images/s and ratio", _cmd_bench)
+    p.add_argument("--contents", type=int, default=64, help="content images")
+    p.add_argument("--styles", type=int, default=16, help="style images")
+    p.add_argument("--size", type=int, default=224, help="crop size (contents Resize to "
+                                                         "size*256/224 first)")
+    p.add_argument("--model", default="random",
+                   help="random (official layout, random weights: same FLOPs), official "
+                        "or toy")
+    p.add_argument("--workers", default="1,2", help="comma list of worker counts to try")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--out", default=None, help="keep the data here (default: a temp dir)")
+    p.add_argument("--json", default=None, help="also write the numbers to this file")
