@@ -1,0 +1,394 @@
+"""The main window: a sidebar of workflow pages, menus with shortcuts, the job queue."""
+
+from __future__ import annotations
+
+import importlib
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QByteArray, QSize, Qt, QTimer, QUrl
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDesktopServices, QKeySequence
+from PySide6.QtWidgets import (
+    QApplication,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMainWindow,
+    QMessageBox,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from studio import __version__
+from studio.core.recipes import RecipeError, load_recipe, save_recipe
+from studio.gui import settings as prefs
+from studio.gui import theme
+from studio.gui.pages.base import AppContext, Page
+from studio.gui.widgets import Banner, fmt_seconds
+from studio.gui.workers import JobQueue, JobRecord
+from studio.gui.workspace import ToyInputs, prepare_toy_inputs, workspace_dir
+
+#: (module, class) of every page, in sidebar order.
+PAGES: list[tuple[str, str]] = [
+    ("studio.gui.pages.stylize", "StylizePage"),
+    ("studio.gui.pages.build", "BuildPage"),
+    ("studio.gui.pages.texture", "TextureBiasPage"),
+    ("studio.gui.pages.synthesize", "SynthesizePage"),
+    ("studio.gui.pages.translate", "TranslatePage"),
+    ("studio.gui.pages.toyworld", "ToyWorldPage"),
+    ("studio.gui.pages.models", "ModelsPage"),
+    ("studio.gui.pages.jobs", "JobsPage"),
+]
+
+
+class BrokenPage(Page):
+    """Stands in for a page that failed to build, with the reason (never a crash)."""
+
+    def __init__(self, ctx: AppContext, key: str, title: str, error: str,
+                 parent: QWidget | None = None):
+        super().__init__(ctx, parent)
+        self.key, self.title, self.icon = key, title, "app"
+        lay = QVBoxLayout(self)
+        lay.addWidget(Banner(f"This page could not be opened: {error}", "error", self))
+        lay.addStretch(1)
+        self.error = error
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, ctx: AppContext | None = None, *, confirm: Callable[[str], bool] | None
+                 = None):
+        super().__init__()
+        self.setWindowTitle("Studio")
+        self.setWindowIcon(theme.app_icon())
+        if ctx is None:
+            queue = JobQueue(self)
+            ctx = AppContext(queue, ToyInputs(workspace_dir()), self)
+        self.ctx = ctx
+        ctx.window = self
+        #: Asks the user a yes/no question (replaced by the self-test and tests).
+        self.confirm = confirm or self._ask
+        self.pages: dict[str, Page] = {}
+        self.toy_job: JobRecord | None = None
+
+        central = QWidget(self)
+        row = QHBoxLayout(central)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.setSpacing(0)
+        self.nav = QListWidget(central)
+        self.nav.setObjectName("navList")
+        self.nav.setFixedWidth(188)
+        self.nav.setIconSize(QSize(20, 20))
+        row.addWidget(self.nav)
+        right = QWidget(central)
+        rl = QVBoxLayout(right)
+        rl.setContentsMargins(14, 10, 14, 8)
+        head = QHBoxLayout()
+        self.page_title = QLabel(right)
+        self.page_title.setObjectName("pageTitle")
+        self.page_tip = QLabel(right)
+        self.page_tip.setObjectName("pageTip")
+        head.addWidget(self.page_title)
+        head.addSpacing(12)
+        head.addWidget(self.page_tip, 1)
+        rl.addLayout(head)
+        self.stack = QStackedWidget(right)
+        rl.addWidget(self.stack, 1)
+        row.addWidget(right, 1)
+        self.setCentralWidget(central)
+        self._build_pages()
+        self.nav.currentRowChanged.connect(self._on_nav)
+        self._build_menus()
+        self.status_label = QLabel("", self)
+        self.statusBar().addPermanentWidget(self.status_label)
+        ctx.queue.job_changed.connect(lambda r: self._update_status())
+        ctx.queue.job_finished.connect(self._on_job_finished)
+        self._status_timer = QTimer(self)
+        self._status_timer.setInterval(1000)
+        self._status_timer.timeout.connect(self._update_status)
+        self._status_timer.start()
+        ctx.toy_ready.connect(self._on_toy_ready)
+        self._restore()
+        QTimer.singleShot(0, self.prepare_toy_world)
+
+    # -- pages -------------------------------------------------------------------------
+    def _build_pages(self) -> None:
+        for mod, cls in PAGES:
+            try:
+                page_cls = getattr(importlib.import_module(mod), cls)
+                page = page_cls(self.ctx)
+            except Exception as exc:  # one broken page must not take the window down
+                key = mod.rsplit(".", 1)[-1]
+                traceback.print_exc()
+                page = BrokenPage(self.ctx, key, key.capitalize(),
+                                  f"{type(exc).__name__}: {exc}")
+            self.add_page(page)
+
+    def add_page(self, page: Page) -> None:
+        self.pages[page.key] = page
+        self.stack.addWidget(page)
+        item = QListWidgetItem(theme.icon(page.icon), page.title)
+        item.setToolTip(page.tip or page.title)
+        item.setData(Qt.ItemDataRole.UserRole, page.key)
+        self.nav.addItem(item)
+
+    def page_keys(self) -> list[str]:
+        return list(self.pages)
+
+    def current_page(self) -> Page:
+        return self.stack.currentWidget()  # type: ignore[return-value]
+
+    def show_page(self, key: str) -> Page:
+        keys = self.page_keys()
+        self.nav.setCurrentRow(keys.index(key))
+        return self.pages[key]
+
+    def _on_nav(self, row: int) -> None:
+        if row < 0:
+            return
+        page = self.stack.widget(row)
+        self.stack.setCurrentIndex(row)
+        self.page_title.setText(page.title)
+        self.page_tip.setText(page.tip)
+        try:
+            page.on_show()
+        except Exception as exc:
+            self.statusBar().showMessage(f"{page.title}: {exc}", 8000)
+
+    def _refresh_icons(self) -> None:
+        for i in range(self.nav.count()):
+            key = self.nav.item(i).data(Qt.ItemDataRole.UserRole)
+            self.nav.item(i).setIcon(theme.icon(self.pages[key].icon))
+
+    # -- toy world ---------------------------------------------------------------------
+    def prepare_toy_world(self) -> None:
+        """Draw the toy-world inputs the pages open on (once per workspace)."""
+        toy = self.ctx.toy
+        if toy.ready():
+            self.ctx.toy_ready.emit()
+            return
+        self.toy_job = self.ctx.queue.submit("prepare-toy-world", toy, fn=prepare_toy_inputs,
+                                             title="Prepare the toy world")
+        self.statusBar().showMessage(f"Drawing the toy world into {toy.root} …")
+
+    def _on_job_finished(self, rec: JobRecord) -> None:
+        if rec is self.toy_job:
+            if rec.state.value == "done":
+                self.statusBar().showMessage("Toy world ready", 4000)
+                self.ctx.toy_ready.emit()
+            else:
+                self.statusBar().showMessage(f"Toy world could not be drawn: {rec.error}")
+        elif rec.state.value == "failed":
+            self.statusBar().showMessage(f"{rec.title} failed: {rec.error}", 10000)
+        self._update_status()
+
+    def _on_toy_ready(self) -> None:
+        for page in self.pages.values():
+            try:
+                page.on_toy_ready()
+            except Exception as exc:
+                traceback.print_exc()
+                self.statusBar().showMessage(f"{page.title}: {exc}", 8000)
+
+    # -- menus and shortcuts -----------------------------------------------------------
+    def _action(self, menu: Any, text: str, slot: Callable, shortcut: Any = None,
+                tip: str = "") -> QAction:
+        a = QAction(text, self)
+        if shortcut is not None:
+            a.setShortcut(QKeySequence(shortcut))
+            a.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        a.setStatusTip(tip or text)
+        a.setToolTip(tip or text)
+        a.triggered.connect(lambda *_: slot())
+        menu.addAction(a)
+        self.addAction(a)
+        return a
+
+    def _build_menus(self) -> None:
+        mb = self.menuBar()
+        f = mb.addMenu("&File")
+        self.actions_by_name: dict[str, QAction] = {}
+        A = self.actions_by_name
+        A["load"] = self._action(f, "&Load recipe…", self.load_recipe_dialog,
+                                 QKeySequence.StandardKey.Open,
+                                 "Open a recipe (TOML) in its page")
+        A["save"] = self._action(f, "&Save recipe…", self.save_recipe_dialog,
+                                 QKeySequence.StandardKey.Save,
+                                 "Save the current page's parameters as a recipe")
+        f.addSeparator()
+        A["workspace"] = self._action(f, "Open &workspace folder", self.open_workspace, None,
+                                      "Open the folder where inputs and outputs live")
+        f.addSeparator()
+        A["quit"] = self._action(f, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+        j = mb.addMenu("&Job")
+        A["run"] = self._action(j, "&Run", lambda: self.current_page().run(), "Ctrl+Return",
+                                "Run the current page's job")
+        A["cancel"] = self._action(j, "&Cancel", lambda: self.current_page().cancel(),
+                                   "Escape", "Stop the current page's job at its next step")
+        A["jobs"] = self._action(j, "Show &jobs", lambda: self.show_page("jobs"), "Ctrl+J")
+        v = mb.addMenu("&View")
+        for i, key in enumerate(self.page_keys()[:9]):
+            A[f"page-{key}"] = self._action(v, self.pages[key].title,
+                                            lambda k=key: self.show_page(k), f"Ctrl+{i + 1}")
+        v.addSeparator()
+        tm = v.addMenu("&Theme")
+        group = QActionGroup(self)
+        self.theme_actions = {}
+        for name in ("system", "light", "dark"):
+            a = QAction(name.capitalize(), self, checkable=True)
+            a.triggered.connect(lambda *_, n=name: self.set_theme(n))
+            group.addAction(a)
+            tm.addAction(a)
+            self.theme_actions[name] = a
+        A["toggle-theme"] = self._action(v, "Toggle light/dark", self.toggle_theme,
+                                         "Ctrl+Shift+T")
+        A["refresh"] = self._action(v, "Refresh page", lambda: self.current_page().on_show(),
+                                    QKeySequence.StandardKey.Refresh)
+        h = mb.addMenu("&Help")
+        A["docs"] = self._action(h, "&Documentation", self.open_docs,
+                                 QKeySequence.StandardKey.HelpContents)
+        A["about"] = self._action(h, "&About Studio", self.about)
+
+    def shortcuts(self) -> dict[str, str]:
+        return {name: a.shortcut().toString() for name, a in self.actions_by_name.items()
+                if not a.shortcut().isEmpty()}
+
+    # -- recipes -----------------------------------------------------------------------
+    def page_for_job(self, job: str) -> Page | None:
+        for page in self.pages.values():
+            if job in getattr(page, "job_names", ()):
+                return page
+        return None
+
+    def open_recipe(self, job: str, params: Any) -> Page | None:
+        page = self.page_for_job(job)
+        if page is None or not page.load_recipe(job, params):
+            return None
+        self.show_page(page.key)
+        return page
+
+    def load_recipe_file(self, path: str | Path) -> Page | None:
+        """Open a recipe in the page that runs its job; raises RecipeError if unusable."""
+        jt, params = load_recipe(path)
+        page = self.open_recipe(jt.name, params)
+        if page is None:
+            raise RecipeError(f"{path}: no page runs job {jt.name!r}; use Jobs ▸ Run recipe")
+        return page
+
+    def load_recipe_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Load recipe", prefs.last_dir("recipes"),
+                                              "Recipes (*.toml)")
+        if not path:
+            return
+        prefs.remember_dir("recipes", path)
+        try:
+            self.load_recipe_file(path)
+        except RecipeError as exc:
+            QMessageBox.warning(self, "Cannot load this recipe", str(exc))
+
+    def save_recipe_dialog(self) -> None:
+        page = self.current_page()
+        try:
+            rec = page.current_recipe()
+        except (RecipeError, ValueError) as exc:
+            QMessageBox.warning(self, "Check the parameters", str(exc))
+            return
+        if rec is None:
+            self.statusBar().showMessage("This page has nothing to save as a recipe", 4000)
+            return
+        job, params = rec
+        start = str(Path(prefs.last_dir("recipes")) / f"{job}.toml")
+        path, _ = QFileDialog.getSaveFileName(self, "Save recipe", start, "Recipes (*.toml)")
+        if path:
+            prefs.remember_dir("recipes", path)
+            save_recipe(path, job, params)
+            self.statusBar().showMessage(f"Saved {path}", 4000)
+
+    # -- theme, help -------------------------------------------------------------------
+    def set_theme(self, name: str) -> None:
+        app = QApplication.instance()
+        used = theme.apply(app, name)
+        prefs.put("theme", name)
+        if name in self.theme_actions:
+            self.theme_actions[name].setChecked(True)
+        self._refresh_icons()
+        self.statusBar().showMessage(f"Theme: {used}", 2000)
+
+    def toggle_theme(self) -> None:
+        self.set_theme("dark" if theme.current() == "light" else "light")
+
+    def open_workspace(self) -> None:
+        self.ctx.toy.root.mkdir(parents=True, exist_ok=True)
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.ctx.toy.root)))
+
+    def open_docs(self) -> None:
+        from studio.core.checkpoints import resources_dir
+
+        doc = resources_dir().parent / "docs" / "gui.md"
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(doc)))
+
+    def about(self) -> None:
+        QMessageBox.about(self, "About Studio",
+                          f"<b>Studio {__version__}</b><br>Make image datasets that train and "
+                          "probe classifiers: AdaIN, NaturalInversion, TSIT.<br>"
+                          f"Workspace: {self.ctx.toy.root}")
+
+    # -- status, persistence, closing --------------------------------------------------
+    def _update_status(self) -> None:
+        active = self.ctx.queue.active()
+        if not active:
+            self.status_label.setText("idle")
+            return
+        r = active[0]
+        prog = f" {r.step}/{r.total}" if r.total else ""
+        eta = r.eta()
+        more = f"  (+{len(active) - 1} queued)" if len(active) > 1 else ""
+        self.status_label.setText(f"{r.title}: {r.state.value}{prog}"
+                                  f"{'  ETA ' + fmt_seconds(eta) if eta else ''}{more}")
+
+    def _restore(self) -> None:
+        s = prefs.settings()
+        geo = s.value("window/geometry")
+        if isinstance(geo, QByteArray) and not geo.isEmpty():
+            self.restoreGeometry(geo)
+        else:
+            self.resize(1280, 820)
+        state = s.value("window/state")
+        if isinstance(state, QByteArray) and not state.isEmpty():
+            self.restoreState(state)
+        name = str(s.value("theme", "system"))
+        if name in self.theme_actions:
+            self.theme_actions[name].setChecked(True)
+        page = str(s.value("window/page", self.page_keys()[0]))
+        self.show_page(page if page in self.pages else self.page_keys()[0])
+
+    def save_settings(self) -> None:
+        s = prefs.settings()
+        s.setValue("window/geometry", self.saveGeometry())
+        s.setValue("window/state", self.saveState())
+        s.setValue("window/page", self.current_page().key)
+        s.sync()
+
+    def _ask(self, text: str) -> bool:
+        r = QMessageBox.question(self, "Jobs are running", text,
+                                 QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                                 QMessageBox.StandardButton.No)
+        return r == QMessageBox.StandardButton.Yes
+
+    def closeEvent(self, e: QCloseEvent) -> None:  # noqa: N802
+        active = self.ctx.queue.active()
+        if active:
+            names = ", ".join(r.title for r in active[:4])
+            if not self.confirm(f"{len(active)} job(s) are queued or running ({names}).\n"
+                                "Stop them and quit? Finished files are kept; builds can be "
+                                "resumed later."):
+                e.ignore()
+                return
+            self.ctx.queue.cancel_all()
+            self.ctx.queue.wait_all(30.0, QApplication.processEvents)
+        self.save_settings()
+        e.accept()

@@ -1,0 +1,442 @@
+"""What every page shares: the app context, and a generic page over registered job types.
+
+:class:`JobPage` shows a params form for one of the page's job types, runs it through
+the queue and renders its events (preview, live grid, curves, log, result). Workflow
+pages subclass it and add what their method needs. A job type that is not registered
+(its engine is not in this build yet) is named in a banner — the page never fakes it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Qt, QUrl, Signal
+from PySide6.QtGui import QDesktopServices, QImage
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QMessageBox,
+    QPushButton,
+    QScrollArea,
+    QSplitter,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from studio.core.jobs import JOB_TYPES, Metrics
+from studio.core.recipes import RecipeError, save_recipe
+from studio.gui import settings as prefs
+from studio.gui.paramsform import ParamsForm
+from studio.gui.widgets import Banner, CurvePlot, ImageView, JobControls, LogView, ThumbGrid
+from studio.gui.workers import JobQueue, JobRecord
+from studio.gui.workspace import ToyInputs
+
+
+class AppContext(QObject):
+    """Shared by all pages: the job queue, the workspace and its toy-world inputs."""
+
+    toy_ready = Signal()
+    models_changed = Signal()
+
+    def __init__(self, queue: JobQueue, toy: ToyInputs, parent: QObject | None = None):
+        super().__init__(parent)
+        self.queue = queue
+        self.toy = toy
+        self.window: Any = None
+        #: Set by the self-test so dialogs never block a headless run.
+        self.headless = False
+
+    def show_page(self, key: str) -> None:
+        if self.window is not None:
+            self.window.show_page(key)
+
+
+class Page(QWidget):
+    """A page of the main window."""
+
+    key = "page"
+    title = "Page"
+    icon = "app"
+    tip = ""
+    #: Registered job types whose recipes this page loads.
+    job_names: tuple[str, ...] = ()
+
+    def __init__(self, ctx: AppContext, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.ctx = ctx
+
+    # Hooks the window calls ---------------------------------------------------------
+    def current_recipe(self) -> tuple[str, Any] | None:
+        """(job type, params) of what is set up on the page, for "Save as recipe"."""
+        return None
+
+    def load_recipe(self, job: str, params: Any) -> bool:
+        return False
+
+    def run(self) -> None:
+        """The page's main action (Ctrl+Enter)."""
+
+    def cancel(self) -> None:
+        """Stop the page's running job (Esc)."""
+
+    def on_toy_ready(self) -> None:
+        """The toy-world inputs exist now: fill empty pickers with them."""
+
+    def on_show(self) -> None:
+        """The page became visible."""
+
+    def message(self, title: str, text: str, error: bool = False) -> None:
+        if self.ctx.headless:
+            return
+        if error:
+            QMessageBox.warning(self, title, text)
+        else:
+            QMessageBox.information(self, title, text)
+
+
+def missing_jobs(names: tuple[str, ...] | list[str]) -> list[str]:
+    from studio import jobs_index  # noqa: F401  (registers every engine's job types)
+
+    return [n for n in names if n not in JOB_TYPES]
+
+
+def open_path(path: str | Path) -> None:
+    QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))
+
+
+def summarize_result(result: Any, limit: int = 3000) -> str:
+    try:
+        text = json.dumps(result, indent=2, default=str)
+    except (TypeError, ValueError):
+        text = repr(result)
+    return text if len(text) <= limit else text[:limit] + "\n…"
+
+
+class JobPanel(QWidget):
+    """Params form + controls for a set of job types; the view of the latest run's events."""
+
+    job_started = Signal(object)   # JobRecord
+    job_finished = Signal(object)  # JobRecord
+    preview_arrived = Signal()
+
+    def __init__(self, page: Page, job_names: list[str], *,
+                 help: dict[str, str] | None = None,
+                 defaults: Callable[[str], dict[str, Any]] | None = None,
+                 hidden: tuple[str, ...] = (), run_text: str = "Run",
+                 labels: dict[str, str] | None = None, parent: QWidget | None = None):
+        super().__init__(parent or page)
+        self.page = page
+        self.ctx = page.ctx
+        self.help = help or {}
+        self.defaults = defaults or (lambda name: {})
+        self.hidden = hidden
+        self.labels = labels or {}
+        self.available = [n for n in job_names if n in JOB_TYPES]
+        self.missing = [n for n in job_names if n not in JOB_TYPES]
+        self.forms: dict[str, ParamsForm] = {}
+        self.record: JobRecord | None = None
+
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        self.combo = QComboBox(self)
+        self.combo.setToolTip("Which job to set up and run")
+        for n in self.available:
+            jt = JOB_TYPES[n]
+            self.combo.addItem(self.labels.get(n, n), n)
+            self.combo.setItemData(self.combo.count() - 1, jt.description,
+                                   Qt.ItemDataRole.ToolTipRole)
+        self.combo.setVisible(len(self.available) > 1)
+        lay.addWidget(self.combo)
+        self.desc = QLabel(self)
+        self.desc.setWordWrap(True)
+        self.desc.setObjectName("hint")
+        lay.addWidget(self.desc)
+        self.scroll = QScrollArea(self)
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        self.form_host = QWidget(self.scroll)
+        self.form_lay = QVBoxLayout(self.form_host)
+        self.form_lay.setContentsMargins(0, 0, 4, 0)
+        self.form_lay.addStretch(1)
+        self.scroll.setWidget(self.form_host)
+        lay.addWidget(self.scroll, 1)
+        self.controls = JobControls(self, run_text)
+        self.controls.run_clicked.connect(self.run)
+        lay.addWidget(self.controls)
+        row = QHBoxLayout()
+        self.save_button = QPushButton("Save recipe…", self)
+        self.save_button.setToolTip("Save these parameters as a TOML recipe "
+                                    "(`studio run recipe.toml` replays it headless)")
+        self.save_button.clicked.connect(self.save_recipe_dialog)
+        self.open_button = QPushButton("Open output", self)
+        self.open_button.setToolTip("Open the output folder of the last run")
+        self.open_button.clicked.connect(self.open_output)
+        self.open_button.setEnabled(False)
+        row.addWidget(self.save_button)
+        row.addWidget(self.open_button)
+        row.addStretch(1)
+        lay.addLayout(row)
+        self.combo.currentIndexChanged.connect(self._show_form)
+        enabled = bool(self.available)
+        for w in (self.controls.run_button, self.save_button):
+            w.setEnabled(enabled)
+        if self.available:
+            self._show_form()
+
+    # -- forms -------------------------------------------------------------------------
+    def job_name(self) -> str | None:
+        return self.combo.currentData() if self.available else None
+
+    def form(self, name: str | None = None) -> ParamsForm | None:
+        name = name or self.job_name()
+        if name is None:
+            return None
+        if name not in self.forms:
+            jt = JOB_TYPES[name]
+            f = ParamsForm(jt.params, self.form_host, help=self.help, hidden=self.hidden)
+            self.apply_defaults(name, f)
+            self.forms[name] = f
+            self.form_lay.insertWidget(0, f)
+        return self.forms[name]
+
+    def apply_defaults(self, name: str, form: ParamsForm | None = None) -> None:
+        form = form or self.forms.get(name)
+        if form is None:
+            return
+        for k, v in self.defaults(name).items():
+            if k in form.editors:
+                form.set_value(k, v)
+
+    def _show_form(self) -> None:
+        name = self.job_name()
+        for n, f in self.forms.items():
+            f.setVisible(n == name)
+        f = self.form(name)
+        if f is not None:
+            f.setVisible(True)
+        if name:
+            self.desc.setText(JOB_TYPES[name].description)
+
+    def select(self, name: str) -> bool:
+        i = self.combo.findData(name)
+        if i < 0:
+            return False
+        self.combo.setCurrentIndex(i)
+        return True
+
+    def params(self) -> Any:
+        f = self.form()
+        if f is None:
+            raise RecipeError("nothing to run: " + ", ".join(self.missing))
+        return f.params()
+
+    # -- running -----------------------------------------------------------------------
+    def run(self, params: Any = None) -> JobRecord | None:
+        name = self.job_name()
+        if name is None:
+            return None
+        try:
+            params = params if params is not None else self.params()
+        except (RecipeError, ValueError) as exc:
+            self.page.message("Check the parameters", str(exc), error=True)
+            self.controls.status.setText(f"not started: {exc}")
+            return None
+        return self.start(name, params)
+
+    def start(self, name: str, params: Any, fn: Callable | None = None,
+              title: str = "") -> JobRecord:
+        rec = self.ctx.queue.submit(name, params, fn=fn, title=title or name,
+                                    page=self.page.key)
+        self.record = rec
+        self.controls.bind(rec, self.ctx.queue)
+        rec.handle.finished.connect(self._on_finished)
+        self.open_button.setEnabled(False)
+        self.job_started.emit(rec)
+        return rec
+
+    def _on_finished(self, rec: JobRecord) -> None:
+        self.open_button.setEnabled(bool(rec.outputs()))
+        self.job_finished.emit(rec)
+
+    def cancel(self) -> None:
+        if self.record is not None:
+            self.ctx.queue.cancel(self.record)
+
+    def open_output(self) -> None:
+        if self.record is not None:
+            outs = self.record.outputs()
+            if outs:
+                open_path(outs[0] if outs[0].is_dir() else outs[0].parent)
+
+    # -- recipes -----------------------------------------------------------------------
+    def current_recipe(self) -> tuple[str, Any] | None:
+        name = self.job_name()
+        if name is None:
+            return None
+        return name, self.params()
+
+    def load_recipe(self, job: str, params: Any) -> bool:
+        if not self.select(job):
+            return False
+        f = self.form(job)
+        assert f is not None
+        f.set_params(params)
+        return True
+
+    def save_recipe_dialog(self) -> None:
+        try:
+            rec = self.current_recipe()
+        except (RecipeError, ValueError) as exc:
+            self.page.message("Check the parameters", str(exc), error=True)
+            return
+        if rec is None:
+            return
+        job, params = rec
+        start = str(Path(prefs.last_dir("recipes")) / f"{job}.toml")
+        path, _ = QFileDialog.getSaveFileName(self, "Save recipe", start, "Recipes (*.toml)")
+        if path:
+            prefs.remember_dir("recipes", path)
+            save_recipe(path, job, params)
+
+
+class JobPage(Page):
+    """A page made of a :class:`JobPanel` on the left and the live results on the right."""
+
+    run_text = "Run"
+    help: dict[str, str] = {}
+    labels: dict[str, str] = {}
+    hidden: tuple[str, ...] = ()
+    engine = ""
+
+    def __init__(self, ctx: AppContext, parent: QWidget | None = None):
+        super().__init__(ctx, parent)
+        missing_jobs(self.job_names)
+        outer = QVBoxLayout(self)
+        self.banner = Banner("", parent=self)
+        outer.addWidget(self.banner)
+        self.split = QSplitter(Qt.Orientation.Horizontal, self)
+        outer.addWidget(self.split, 1)
+        self.panel = JobPanel(self, list(self.job_names), help=self.help,
+                              defaults=self.defaults, hidden=self.hidden,
+                              run_text=self.run_text, labels=self.labels)
+        self.left = QWidget(self.split)
+        self.left_lay = QVBoxLayout(self.left)
+        self.left_lay.setContentsMargins(0, 0, 0, 0)
+        self.build_left(self.left_lay)
+        self.left_lay.addWidget(self.panel, 1)
+        self.split.addWidget(self.left)
+        self.tabs = QTabWidget(self.split)
+        self.split.addWidget(self.tabs)
+        self.split.setStretchFactor(0, 2)
+        self.split.setStretchFactor(1, 3)
+        self.preview = ImageView(self, "the preview appears here while the job runs")
+        self.feed = ThumbGrid(self, thumb=88, max_items=48)
+        self.feed.setToolTip("The latest previews, newest first")
+        pv = QWidget(self)
+        pvl = QVBoxLayout(pv)
+        pvl.setContentsMargins(0, 0, 0, 0)
+        sp = QSplitter(Qt.Orientation.Vertical, pv)
+        sp.addWidget(self.preview)
+        sp.addWidget(self.feed)
+        sp.setStretchFactor(0, 3)
+        sp.setStretchFactor(1, 1)
+        pvl.addWidget(sp)
+        self.tabs.addTab(pv, "Preview")
+        self.curves = CurvePlot(self, "metrics")
+        self.tabs.addTab(self.curves, "Curves")
+        self.log = LogView(self)
+        self.tabs.addTab(self.log, "Log")
+        self.result_view = LogView(self)
+        self.tabs.addTab(self.result_view, "Result")
+        self.build_right(self.tabs)
+        self.panel.job_started.connect(self._on_started)
+        self.panel.job_finished.connect(self._on_finished)
+        self.previews_seen = 0
+        self.update_banner()
+
+    # Subclass hooks -------------------------------------------------------------------
+    def defaults(self, job: str) -> dict[str, Any]:
+        return {}
+
+    def build_left(self, lay: QVBoxLayout) -> None:
+        """Add page-specific widgets above the params form."""
+
+    def build_right(self, tabs: QTabWidget) -> None:
+        """Add page-specific result tabs."""
+
+    def result_ready(self, rec: JobRecord) -> None:
+        """A job of this page finished successfully."""
+
+    def missing_text(self) -> str:
+        return ""
+
+    # ----------------------------------------------------------------------------------
+    def update_banner(self) -> None:
+        miss = self.panel.missing
+        if miss and not self.panel.available:
+            text = (f"The {self.engine or 'engine'} for this page is not in this build yet "
+                    f"(job type{'s' if len(miss) > 1 else ''} {', '.join(miss)} not "
+                    "registered). " + self.missing_text())
+            self.banner.set(text.strip(), "warning")
+        elif miss:
+            self.banner.set(f"Not available yet: {', '.join(miss)}. " + self.missing_text(),
+                            "info")
+        else:
+            self.banner.set("")
+
+    def _on_started(self, rec: JobRecord) -> None:
+        self.log.clear()
+        self.curves.clear()
+        self.feed.clear()
+        self.result_view.clear()
+        self.previews_seen = 0
+        h = rec.handle
+        h.preview.connect(self._on_preview)
+        h.log.connect(self.log.add)
+        h.metrics.connect(self._on_metrics)
+        self.log.add(f"{rec.job} queued")
+
+    def _on_preview(self, img: QImage, caption: str, step: Any) -> None:
+        self.previews_seen += 1
+        label = caption if step is None else f"{caption} · {step}"
+        self.preview.set_image(img, label)
+        self.feed.add_image(img, label, front=True)
+
+    def _on_metrics(self, ev: Metrics) -> None:
+        for k, v in ev.values.items():
+            self.curves.add_point(k, ev.step, v)
+
+    def _on_finished(self, rec: JobRecord) -> None:
+        st = rec.state.value
+        if st == "done":
+            self.log.add(f"done in {rec.duration:.1f} s")
+            self.result_view.add(summarize_result(rec.result))
+            try:
+                self.result_ready(rec)
+            except Exception as exc:  # showing a result must never crash the window
+                self.log.add(f"could not show the result: {exc}", "error")
+        elif st == "failed":
+            self.log.add(rec.error, "error")
+            self.result_view.add(rec.error, "error")
+            self.tabs.setCurrentWidget(self.log)
+        else:
+            self.log.add("cancelled; complete files are kept", "warning")
+
+    # Page API -------------------------------------------------------------------------
+    def run(self) -> None:
+        self.panel.run()
+
+    def cancel(self) -> None:
+        self.panel.cancel()
+
+    def current_recipe(self) -> tuple[str, Any] | None:
+        return self.panel.current_recipe()
+
+    def load_recipe(self, job: str, params: Any) -> bool:
+        return self.panel.load_recipe(job, params)

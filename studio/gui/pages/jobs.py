@@ -1,0 +1,291 @@
+"""Jobs: the queue and history of every job — state, duration, outputs, errors, recipes."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QPushButton,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from studio.core.recipes import RecipeError, load_recipe, save_recipe
+from studio.gui import settings as prefs
+from studio.gui.pages.base import AppContext, Page, open_path, summarize_result
+from studio.gui.widgets import Banner, ImageView, LogView, fmt_seconds
+from studio.gui.workers import JobRecord, JobState
+
+COLUMNS = ["#", "Job", "State", "Progress", "Started", "Duration", "Outputs"]
+STATE_COLOURS = {"running": "#2f7fd8", "paused": "#c98a00", "done": "#2e9d57",
+                 "failed": "#d03838", "cancelled": "#8c8c8c", "queued": "#8c8c8c"}
+
+
+def _colour(hex_: str):
+    from PySide6.QtGui import QBrush, QColor
+
+    return QBrush(QColor(hex_))
+
+
+class JobsPage(Page):
+    key = "jobs"
+    title = "Jobs"
+    icon = "jobs"
+    tip = "Queue and history of every job: state, duration, outputs; rerun; recipes"
+
+    def __init__(self, ctx: AppContext, parent: QWidget | None = None):
+        super().__init__(ctx, parent)
+        lay = QVBoxLayout(self)
+        self.banner = Banner("", parent=self)
+        lay.addWidget(self.banner)
+        row = QHBoxLayout()
+        self.buttons = {}
+        for key, text, tip in (
+                ("cancel", "Cancel", "Stop the selected job at its next step (Esc)"),
+                ("pause", "Pause / resume", "Pause the selected job at its next step, or "
+                                            "resume it"),
+                ("rerun", "Rerun", "Queue the selected job again with the same parameters"),
+                ("open", "Open output", "Open the selected job's output folder"),
+                ("save", "Save recipe…", "Save the selected job's parameters as a TOML recipe"),
+                ("edit", "Edit in page", "Load the selected job's parameters into its page"),
+                ("load", "Load recipe…", "Open a recipe file in its page (Ctrl+O)"),
+                ("runrecipe", "Run recipe…", "Queue a recipe file as it is"),
+                ("clear", "Clear finished", "Remove finished jobs from the history")):
+            b = QPushButton(text, self)
+            b.setToolTip(tip)
+            self.buttons[key] = b
+            row.addWidget(b)
+        row.addStretch(1)
+        lay.addLayout(row)
+        split = QSplitter(Qt.Orientation.Vertical, self)
+        self.table = QTableWidget(0, len(COLUMNS), split)
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().setVisible(False)
+        self.table.setAlternatingRowColors(True)
+        hh = self.table.horizontalHeader()
+        hh.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        hh.setStretchLastSection(True)
+        split.addWidget(self.table)
+        detail = QSplitter(Qt.Orientation.Horizontal, split)
+        self.details = LogView(detail)
+        self.details.setToolTip("Log, error and result of the selected job")
+        self.thumb = ImageView(detail, "last preview of the selected job")
+        detail.addWidget(self.details)
+        detail.addWidget(self.thumb)
+        detail.setStretchFactor(0, 3)
+        detail.setStretchFactor(1, 1)
+        split.addWidget(detail)
+        split.setStretchFactor(0, 2)
+        split.setStretchFactor(1, 1)
+        lay.addWidget(split, 1)
+        b = self.buttons
+        b["cancel"].clicked.connect(self.cancel)
+        b["pause"].clicked.connect(self.toggle_pause)
+        b["rerun"].clicked.connect(self.rerun)
+        b["open"].clicked.connect(self.open_output)
+        b["save"].clicked.connect(self.save_recipe_dialog)
+        b["edit"].clicked.connect(self.edit_in_page)
+        b["load"].clicked.connect(lambda: self.ctx.window and self.ctx.window.load_recipe_dialog())
+        b["runrecipe"].clicked.connect(self.run_recipe_dialog)
+        b["clear"].clicked.connect(self.ctx.queue.clear_finished)
+        self.table.itemSelectionChanged.connect(self._show_details)
+        q = ctx.queue
+        q.job_added.connect(lambda r: self.refresh())
+        q.job_changed.connect(self._on_changed)
+        q.job_finished.connect(lambda r: self.refresh())
+        self._dirty = False
+        self._timer = QTimer(self)
+        self._timer.setInterval(500)
+        self._timer.timeout.connect(self._tick)
+        self._timer.start()
+        self.refresh()
+
+    def _on_changed(self, rec: JobRecord | None) -> None:
+        self._dirty = True
+
+    def _tick(self) -> None:
+        if self._dirty or self.ctx.queue.active():
+            self._dirty = False
+            if self.isVisible():
+                self.refresh()
+
+    def records(self) -> list[JobRecord]:
+        return list(reversed(self.ctx.queue.records))  # newest first
+
+    def refresh(self) -> None:
+        recs = self.records()
+        sel = self.selected()
+        t = self.table
+        t.setRowCount(len(recs))
+        for i, r in enumerate(recs):
+            prog = f"{r.step}/{r.total}" if r.total else (str(r.step) if r.step else "")
+            if r.message and r.state in (JobState.RUNNING, JobState.PAUSED):
+                prog += f" {r.message}"
+            started = time.strftime("%H:%M:%S", time.localtime(r.started)) if r.started else ""
+            outs = r.outputs() if r.state.finished else []
+            vals = [str(r.id), r.title, r.state.value, prog, started, fmt_seconds(r.duration),
+                    "; ".join(str(o) for o in outs[:3])]
+            for j, v in enumerate(vals):
+                it = QTableWidgetItem(v)
+                if j == 2:
+                    it.setForeground(_colour(STATE_COLOURS.get(r.state.value, "#888")))
+                    if r.error:
+                        it.setToolTip(r.error)
+                it.setData(Qt.ItemDataRole.UserRole, r.id)
+                t.setItem(i, j, it)
+        if sel is not None and sel in recs:
+            t.selectRow(recs.index(sel))
+        active = self.ctx.queue.active()
+        self.banner.set(f"{len(active)} job(s) queued or running" if active else "", "info")
+        self._update_buttons()
+
+    def selected(self) -> JobRecord | None:
+        rows = {i.row() for i in self.table.selectedIndexes()}
+        if not rows:
+            return None
+        item = self.table.item(min(rows), 0)
+        return self.ctx.queue.get(int(item.text())) if item else None
+
+    def select(self, rec: JobRecord) -> None:
+        recs = self.records()
+        if rec in recs:
+            self.table.selectRow(recs.index(rec))
+
+    def _update_buttons(self) -> None:
+        r = self.selected()
+        b = self.buttons
+        live = r is not None and not r.state.finished
+        b["cancel"].setEnabled(live)
+        b["pause"].setEnabled(r is not None and r.state in (JobState.RUNNING, JobState.PAUSED))
+        b["rerun"].setEnabled(r is not None and r.state.finished)
+        b["open"].setEnabled(r is not None and bool(r.outputs()))
+        b["save"].setEnabled(r is not None and r.recipe_able)
+        b["edit"].setEnabled(r is not None and r.recipe_able)
+
+    def _show_details(self) -> None:
+        r = self.selected()
+        self._update_buttons()
+        self.details.clear()
+        if r is None:
+            self.thumb.set_image(None)
+            return
+        self.details.add(f"{r.title} ({r.job}) — {r.state.value}, "
+                         f"{fmt_seconds(r.duration)}")
+        for _, lvl, msg in list(r.log)[-300:]:
+            self.details.add(msg, lvl)
+        if r.error:
+            self.details.add(r.error, "error")
+            if r.traceback:
+                self.details.add(r.traceback.strip().splitlines()[-1], "error")
+        if r.state == JobState.DONE and r.result is not None:
+            self.details.add(summarize_result(r.result, 2000))
+        self.thumb.set_image(r.last_preview)
+
+    # -- actions -----------------------------------------------------------------------
+    def cancel(self) -> None:
+        r = self.selected()
+        if r is not None:
+            self.ctx.queue.cancel(r)
+
+    def toggle_pause(self) -> None:
+        r = self.selected()
+        if r is None:
+            return
+        if r.state == JobState.PAUSED:
+            self.ctx.queue.resume(r)
+        else:
+            self.ctx.queue.pause(r)
+
+    def rerun(self) -> JobRecord | None:
+        r = self.selected()
+        return self.ctx.queue.rerun(r) if r is not None else None
+
+    def open_output(self) -> None:
+        r = self.selected()
+        if r is not None:
+            outs = r.outputs()
+            if outs:
+                open_path(outs[0] if outs[0].is_dir() else outs[0].parent)
+
+    def save_recipe_dialog(self) -> None:
+        r = self.selected()
+        if r is None or not r.recipe_able:
+            return
+        start = str(Path(prefs.last_dir("recipes")) / f"{r.job}.toml")
+        path, _ = QFileDialog.getSaveFileName(self, "Save recipe", start, "Recipes (*.toml)")
+        if path:
+            prefs.remember_dir("recipes", path)
+            save_recipe(path, r.job, r.params)
+
+    def edit_in_page(self) -> None:
+        r = self.selected()
+        if r is not None and r.recipe_able and self.ctx.window is not None:
+            self.ctx.window.open_recipe(r.job, r.params)
+
+    def run_recipe_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Run recipe", prefs.last_dir("recipes"),
+                                              "Recipes (*.toml)")
+        if path:
+            prefs.remember_dir("recipes", path)
+            self.run_recipe(path)
+
+    def run_recipe(self, path: str | Path) -> JobRecord | None:
+        try:
+            jt, params = load_recipe(path)
+        except RecipeError as exc:
+            self.message("Cannot run this recipe", str(exc), error=True)
+            self.banner.set(str(exc), "error")
+            return None
+        return self.ctx.queue.submit(jt.name, params, title=f"{jt.name} ({Path(path).name})")
+
+    # -- self-test ---------------------------------------------------------------------
+    def self_test(self, d) -> str:
+        """History rows, save/load a recipe, rerun, and cancel from this page."""
+        from studio.toyworld.generate import ToyWorldParams
+
+        root = self.ctx.toy.root / "selftest" / "jobs"
+        params = ToyWorldParams(root / "a", per_class=2, workers=1)
+        rec = self.ctx.queue.submit("toyworld", params, title="toyworld (jobs self-test)")
+        d.wait_job(rec)
+        self.refresh()
+        self.select(rec)
+        d.check(self.selected() is rec, "the finished job is not in the history table")
+        d.check(self.table.item(self.records().index(rec), 2).text() == "done",
+                "the history does not show 'done'")
+        d.check(rec.outputs() and rec.outputs()[0] == (root / "a").resolve(),
+                f"outputs: {rec.outputs()}")
+        recipe = root / "a.toml"
+        save_recipe(recipe, rec.job, rec.params)
+        page = self.ctx.window.load_recipe_file(recipe)
+        d.check(page.key == "toyworld", f"recipe opened in {page.key}")
+        loaded = page.current_recipe()
+        d.check(loaded == ("toyworld", params), f"recipe round trip gave {loaded}")
+        self.ctx.window.show_page(self.key)
+        self.select(rec)
+        again = self.rerun()
+        d.wait_job(again)
+        big = self.ctx.queue.submit("toyworld", ToyWorldParams(root / "b", per_class=400,
+                                                               workers=1))
+        d.wait_running(big)
+        self.refresh()
+        self.select(big)
+        self.cancel()
+        d.wait_job(big, state="cancelled")
+        bad = root / "bad.toml"
+        bad.write_text('schema = 1\njob = "toyworld"\n[params]\nper_class = "many"\n')
+        d.check(self.run_recipe(bad) is None and "per_class" in self.banner.text(),
+                "a bad recipe was not reported with its key")
+        self.refresh()
+        return f"{len(self.ctx.queue.records)} jobs in history"

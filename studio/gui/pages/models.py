@@ -1,0 +1,360 @@
+"""Models: which weights are present (official and toy), import, verify, fetch, licences."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from studio.core import checkpoints as ck
+from studio.core.jobs import CancelToken, JobGen, Log, Progress
+from studio.gui import settings as prefs
+from studio.gui.pages.base import AppContext, Page, open_path
+from studio.gui.widgets import Banner, LogView
+from studio.gui.workers import JobRecord
+from studio.gui.workspace import toy_checkpoints
+
+
+@dataclass
+class ModelTaskParams:
+    """What a Models-page task works on."""
+
+    files: list[Path]
+    name: str | None = None
+    url: str | None = None
+    sha256: str | None = None
+    dest: Path | None = None
+
+
+def import_task(params: ModelTaskParams, token: CancelToken | None = None) -> JobGen:
+    """Check each file loads safely (weights_only) and copy it into the model folder."""
+    token = token or CancelToken()
+    done, failed = [], []
+    for i, f in enumerate(params.files):
+        token.check()
+        try:
+            dest = ck.import_model(f, params.dest, params.name)
+        except (ck.CheckpointError, OSError) as exc:
+            failed.append(str(exc))
+            yield Log(str(exc), "error")
+        else:
+            done.append(str(dest))
+            yield Log(f"imported {f} -> {dest}")
+        yield Progress(i + 1, len(params.files), Path(f).name)
+    if failed and not done:
+        raise ck.CheckpointError(None, "; ".join(failed))
+    return {"imported": done, "failed": failed}
+
+
+def verify_task(params: ModelTaskParams, token: CancelToken | None = None) -> JobGen:
+    """SHA-256 (against the registry when known) and a safe load of each file."""
+    token = token or CancelToken()
+    rows = []
+    for i, f in enumerate(params.files):
+        token.check()
+        row: dict[str, Any] = {"file": str(f)}
+        try:
+            r = ck.verify(f, params.sha256)
+            obj = ck.load_checkpoint(f)
+            row.update(sha256=r.sha256, expected=r.expected, ok=r.ok,
+                       tensors=len(obj) if isinstance(obj, dict) else None)
+            state = {True: "OK", False: "HASH MISMATCH", None: "loads (no published hash)"}[
+                r.ok]
+            yield Log(f"{state}: {f} sha256={r.sha256}", "error" if r.ok is False else "info")
+        except (ck.CheckpointError, OSError) as exc:
+            row.update(ok=False, error=str(exc))
+            yield Log(str(exc), "error")
+        rows.append(row)
+        yield Progress(i + 1, len(params.files), Path(f).name)
+    return {"verified": rows, "failed": sum(1 for r in rows if r.get("ok") is False)}
+
+
+def fetch_task(params: ModelTaskParams, token: CancelToken | None = None) -> JobGen:
+    """Download a known model (resumable, SHA-256 checked) with byte progress events."""
+    import queue
+    import threading
+
+    token = token or CancelToken()
+    assert params.url and params.dest
+    events: queue.Queue = queue.Queue()
+    box: dict[str, Any] = {}
+
+    def progress(done: int, total: int | None) -> None:
+        if token.cancelled:
+            raise ck.FetchError(params.dest, "cancelled; run again to resume")
+        events.put(Progress(done, total, "bytes"))
+
+    def work() -> None:
+        try:
+            ck.fetch(params.url, params.dest, params.sha256, progress=progress)
+        except BaseException as exc:
+            box["error"] = exc
+
+    yield Log(f"downloading {params.url}")
+    th = threading.Thread(target=work, daemon=True)
+    th.start()
+    while th.is_alive() or not events.empty():
+        token.check()
+        try:
+            yield events.get(timeout=0.1)
+        except queue.Empty:
+            continue
+    if "error" in box:
+        raise box["error"]
+    return {"file": str(params.dest)}
+
+
+COLUMNS = ["Model", "State", "File", "Family", "Licence", "Source"]
+
+
+class ModelTable(QTableWidget):
+    """The table of models; accepts checkpoint files dropped onto it."""
+
+    files_dropped = Signal(list)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(0, len(COLUMNS), parent)
+        self.setHorizontalHeaderLabels(COLUMNS)
+        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.verticalHeader().setVisible(False)
+        hh = self.horizontalHeader()
+        hh.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        hh.setStretchLastSection(True)
+        self.setAcceptDrops(True)
+        self.viewport().setAcceptDrops(True)
+        self.setAlternatingRowColors(True)
+
+    def dragEnterEvent(self, e: QDragEnterEvent) -> None:  # noqa: N802
+        if e.mimeData().hasUrls():
+            e.acceptProposedAction()
+
+    dragMoveEvent = dragEnterEvent  # noqa: N815
+
+    def dropEvent(self, e: QDropEvent) -> None:  # noqa: N802
+        files = [u.toLocalFile() for u in e.mimeData().urls() if u.isLocalFile()]
+        if files:
+            e.acceptProposedAction()
+            self.files_dropped.emit(files)
+
+
+class ModelsPage(Page):
+    key = "models"
+    title = "Models"
+    icon = "models"
+    tip = "Weights present on this machine: official and toy; import, verify, fetch"
+
+    def __init__(self, ctx: AppContext, parent: QWidget | None = None):
+        super().__init__(ctx, parent)
+        lay = QVBoxLayout(self)
+        self.banner = Banner("", parent=self)
+        lay.addWidget(self.banner)
+        self.dir_label = QLabel(self)
+        self.dir_label.setObjectName("hint")
+        self.dir_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        lay.addWidget(self.dir_label)
+        row = QHBoxLayout()
+        self.import_button = QPushButton("Import…", self)
+        self.import_button.setToolTip("Copy model files you have into the model folder, after "
+                                      "checking they load safely (or drop them on the table)")
+        self.verify_button = QPushButton("Verify", self)
+        self.verify_button.setToolTip("SHA-256 and a safe load (weights_only) of the selected "
+                                      "models (all present ones when none is selected)")
+        self.fetch_button = QPushButton("Fetch", self)
+        self.fetch_button.setToolTip("Download the selected model from its source when online "
+                                     "(resumable, verified)")
+        self.open_button = QPushButton("Open folder", self)
+        self.open_button.setToolTip("Open the model folder in the file manager")
+        self.refresh_button = QPushButton("Refresh", self)
+        self.refresh_button.setToolTip("Look at the model folder again (F5)")
+        for b in (self.import_button, self.verify_button, self.fetch_button, self.open_button,
+                  self.refresh_button):
+            row.addWidget(b)
+        row.addStretch(1)
+        lay.addLayout(row)
+        split = QSplitter(Qt.Orientation.Vertical, self)
+        self.table = ModelTable(split)
+        self.table.setToolTip("Drop checkpoint files here to import them")
+        split.addWidget(self.table)
+        self.log = LogView(split)
+        split.addWidget(self.log)
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 1)
+        lay.addWidget(split, 1)
+        self.import_button.clicked.connect(self.import_dialog)
+        self.verify_button.clicked.connect(self.verify_selected)
+        self.fetch_button.clicked.connect(self.fetch_selected)
+        self.open_button.clicked.connect(lambda: open_path(self._mdir()))
+        self.refresh_button.clicked.connect(self.refresh)
+        self.table.files_dropped.connect(self.import_files)
+        self.table.itemSelectionChanged.connect(self._update_buttons)
+        self.rows: list[dict[str, Any]] = []
+        self.last: JobRecord | None = None
+        self.refresh()
+
+    def _mdir(self) -> Path:
+        return ck.models_dir()
+
+    def model_rows(self) -> list[dict[str, Any]]:
+        """Registry models (present / bundled / missing) then the shipped toy models."""
+        mdir = self._mdir()
+        rows = []
+        for spec in sorted(ck.REGISTRY.values(), key=lambda s: (s.family, s.name)):
+            here = mdir / spec.filename
+            if here.is_file():
+                state, path = "present", here
+            elif spec.bundled and (ck.resources_dir() / spec.filename).is_file():
+                state, path = "bundled", ck.resources_dir() / spec.filename
+            else:
+                state, path = "missing", None
+            rows.append({"name": spec.name, "state": state, "path": path,
+                         "file": spec.filename, "family": spec.family,
+                         "licence": spec.licence, "source": spec.url or "",
+                         "description": spec.description, "spec": spec})
+        known = {r["path"] for r in rows if r["path"]}
+        for p in toy_checkpoints():
+            if p in known:
+                continue
+            rows.append({"name": f"toy/{p.stem}", "state": "bundled (toy)", "path": p,
+                         "file": p.name, "family": "toy world", "licence": "MIT (Studio)",
+                         "source": "trained by the project: see resources/toy/README.md",
+                         "description": "toy-world model shipped with Studio", "spec": None})
+        if mdir.is_dir():
+            for p in sorted(mdir.iterdir()):
+                if p.is_file() and p not in known and not p.name.endswith(".part"):
+                    rows.append({"name": p.stem, "state": "present (imported)", "path": p,
+                                 "file": p.name, "family": "", "licence": "unknown",
+                                 "source": "imported by you", "description": "", "spec": None})
+        return rows
+
+    def refresh(self) -> None:
+        self.rows = self.model_rows()
+        self.dir_label.setText(f"Model folder: {self._mdir()}   ·   toy models: "
+                               f"{ck.resources_dir() / 'toy'}")
+        t = self.table
+        t.setRowCount(len(self.rows))
+        for i, r in enumerate(self.rows):
+            vals = [r["name"], r["state"], str(r["path"] or r["file"]), r["family"],
+                    r["licence"], r["source"]]
+            for j, v in enumerate(vals):
+                it = QTableWidgetItem(v)
+                it.setToolTip(f"{r['description']}\n{v}" if r["description"] else v)
+                t.setItem(i, j, it)
+        n_toy = sum(1 for r in self.rows if r["state"] == "bundled (toy)")
+        n_present = sum(1 for r in self.rows if r["state"].startswith("present"))
+        if n_present == 0:
+            self.banner.set(
+                f"No official weights configured: the pages run on the embedded toy world "
+                f"({n_toy} toy model{'s' if n_toy != 1 else ''} shipped). Drop official "
+                "checkpoints on the table to import them.", "info")
+        else:
+            self.banner.set("")
+        self._update_buttons()
+        self.ctx.models_changed.emit()
+
+    def _selected(self) -> list[dict[str, Any]]:
+        rows = sorted({i.row() for i in self.table.selectedIndexes()})
+        return [self.rows[i] for i in rows if i < len(self.rows)]
+
+    def _update_buttons(self) -> None:
+        sel = self._selected()
+        self.fetch_button.setEnabled(any(r["state"] == "missing" and r["source"].startswith(
+            "http") for r in sel))
+
+    # -- actions -----------------------------------------------------------------------
+    def import_dialog(self) -> None:
+        files, _ = QFileDialog.getOpenFileNames(
+            self, "Import model files", prefs.last_dir("models"),
+            "Checkpoints (*.pth *.pt *.tar *.pth.tar *.ckpt *.safetensors);;All files (*)")
+        if files:
+            prefs.remember_dir("models", files[0])
+            self.import_files(files)
+
+    def _run(self, title: str, fn: Any, params: ModelTaskParams) -> JobRecord:
+        rec = self.ctx.queue.submit(f"models-{title}", params, fn=fn,
+                                    title=f"{title}: {', '.join(Path(f).name for f in params.files) or params.url}",
+                                    page=self.key)
+        rec.handle.log.connect(self.log.add)
+        rec.handle.finished.connect(self._on_finished)
+        self.last = rec
+        return rec
+
+    def _on_finished(self, rec: JobRecord) -> None:
+        if rec.state.value == "failed":
+            self.log.add(rec.error, "error")
+        elif rec.state.value == "cancelled":
+            self.log.add("cancelled", "warning")
+        self.refresh()
+
+    def import_files(self, files: list[str]) -> JobRecord:
+        self.log.add(f"importing {len(files)} file(s) into {self._mdir()}")
+        return self._run("import", import_task,
+                         ModelTaskParams([Path(f) for f in files], dest=self._mdir()))
+
+    def verify_selected(self) -> JobRecord | None:
+        sel = self._selected() or self.rows
+        files = [r["path"] for r in sel if r["path"]]
+        if not files:
+            self.log.add("nothing to verify: no selected model is present", "warning")
+            return None
+        return self._run("verify", verify_task, ModelTaskParams(files))
+
+    def fetch_selected(self) -> JobRecord | None:
+        for r in self._selected():
+            spec = r["spec"]
+            if r["state"] == "missing" and spec is not None and spec.url:
+                return self._run("fetch", fetch_task, ModelTaskParams(
+                    [], name=spec.name, url=spec.url, sha256=spec.sha256,
+                    dest=self._mdir() / spec.filename))
+        return None
+
+    def cancel(self) -> None:
+        if self.last is not None:
+            self.ctx.queue.cancel(self.last)
+
+    def on_show(self) -> None:
+        self.refresh()
+
+    # -- self-test ---------------------------------------------------------------------
+    def self_test(self, d) -> str:
+        """Import a good and a bad checkpoint, verify, and check the table and messages."""
+        import torch
+
+        d.check(any(r["name"] == "adain-vgg" for r in self.rows), "registry models missing")
+        tmp = self.ctx.toy.root / "selftest" / "models"
+        tmp.mkdir(parents=True, exist_ok=True)
+        good = tmp / "tiny_net.pth"
+        torch.save({"conv.weight": torch.zeros(2, 3, 1, 1)}, good)
+        bad = tmp / "broken.pth"
+        bad.write_bytes(b"this is not a checkpoint")
+        rec = self.import_files([str(good)])
+        d.wait_job(rec)
+        d.check(any(r["file"] == good.name and r["state"].startswith("present")
+                    for r in self.rows), "the imported model is not listed as present")
+        rec = self.import_files([str(bad)])
+        d.wait_job(rec, state="failed")
+        d.check("broken.pth" in rec.error, f"the error does not name the file: {rec.error}")
+        row = next(i for i, r in enumerate(self.rows) if r["file"] == good.name)
+        self.table.selectRow(row)
+        rec = self.verify_selected()
+        d.wait_job(rec)
+        d.check(rec.result["failed"] == 0 and rec.result["verified"][0]["tensors"] == 1,
+                f"verify gave {rec.result}")
+        n_toy = sum(1 for r in self.rows if r["state"] == "bundled (toy)")
+        return f"{len(self.rows)} models listed ({n_toy} toy)"

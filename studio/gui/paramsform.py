@@ -1,0 +1,321 @@
+"""A form built from a job's params dataclass: one widget per field, tooltips from the docs.
+
+The same dataclass is a recipe, a CLI command and this form, so a new engine option
+appears in the window without GUI code. Help text comes from (in order) a page's help
+dict, ``field(metadata={"help": ...})``, a ``#:`` comment above the field, the trailing
+comment on its line, or a string literal right after it.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import inspect
+import io
+import textwrap
+import tokenize
+import types
+import typing
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QLabel,
+    QLineEdit,
+    QSpinBox,
+    QWidget,
+)
+
+from studio.core.recipes import RecipeError, coerce
+from studio.gui.widgets import PathEdit
+
+_NONE = type(None)
+
+
+@cache
+def field_docs(cls: type) -> dict[str, str]:
+    """Help text for each field of a dataclass, read from its source comments/docstrings."""
+    docs: dict[str, str] = {}
+    for f in dataclasses.fields(cls):
+        if f.metadata.get("help"):
+            docs[f.name] = str(f.metadata["help"])
+    try:
+        src = textwrap.dedent(inspect.getsource(cls))
+    except (OSError, TypeError):
+        return docs
+    lines = src.splitlines()
+    comments: dict[int, str] = {}
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(src).readline):
+            if tok.type == tokenize.COMMENT:
+                comments[tok.start[0]] = tok.string.lstrip("#:").strip()
+    except (tokenize.TokenError, IndentationError):
+        pass
+    try:
+        body = ast.parse(src).body[0].body  # type: ignore[attr-defined]
+    except (SyntaxError, IndexError, AttributeError):
+        return docs
+    for i, node in enumerate(body):
+        if not (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)):
+            continue
+        name = node.target.id
+        if name in docs:
+            continue
+        parts: list[str] = []
+        j = node.lineno - 1
+        above: list[str] = []
+        while j - 1 >= 0 and lines[j - 1].strip().startswith("#"):
+            above.insert(0, comments.get(j, ""))
+            j -= 1
+        parts.extend(a for a in above if a)
+        trailing = comments.get(node.end_lineno or node.lineno)
+        if trailing and not lines[(node.end_lineno or node.lineno) - 1].strip().startswith("#"):
+            parts.append(trailing)
+        nxt = body[i + 1] if i + 1 < len(body) else None
+        if (isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant)
+                and isinstance(nxt.value.value, str)):
+            parts.append(" ".join(nxt.value.value.split()))
+        if parts:
+            docs[name] = " ".join(parts)
+    return docs
+
+
+def _unwrap_optional(tp: Any) -> tuple[Any, bool]:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not _NONE]
+        optional = len(args) < len(typing.get_args(tp))
+        if len(args) == 1:
+            return args[0], optional
+        return tp, optional
+    return tp, False
+
+
+def _label(name: str) -> str:
+    text = name.replace("_", " ")
+    return text[:1].upper() + text[1:]
+
+
+def _is_dir_field(name: str) -> bool:
+    n = name.lower()
+    return n in ("out", "output", "root") or n.endswith("_dir") or n.endswith("dir") or (
+        n.startswith("out") and "file" not in n) or n.endswith("_root") or "folder" in n
+
+
+class FieldEditor:
+    """One field: its widget, and how to read/write a Python value from/to it."""
+
+    def __init__(self, f: dataclasses.Field, tp: Any, help_text: str, parent: QWidget):
+        self.field = f
+        self.name = f.name
+        self.tp = tp
+        self.base, self.optional = _unwrap_optional(tp)
+        origin = typing.get_origin(self.base)
+        self.kind = "text"
+        base = self.base
+        if base is bool:
+            self.kind, w = "bool", QCheckBox(parent)
+        elif base is int:
+            self.kind, w = "int", QSpinBox(parent)
+            w.setRange(-(2**31) + 1, 2**31 - 1)
+            w.setAccelerated(True)
+        elif base is float:
+            self.kind, w = "float", QDoubleSpinBox(parent)
+            w.setRange(-1e12, 1e12)
+            w.setDecimals(5)
+            w.setSingleStep(0.1)
+        elif origin is typing.Literal:
+            self.kind, w = "choice", QComboBox(parent)
+            for a in typing.get_args(base):
+                w.addItem(str(a), a)
+        elif base is Path:
+            self.kind = "path"
+            mode = "dir" if _is_dir_field(self.name) else "file"
+            w = PathEdit(mode=mode, parent=parent, key=f"field/{self.name}")
+        elif origin in (list, tuple):
+            item = (typing.get_args(base) or (str,))[0]
+            self.item_tp = item
+            self.kind = "pathlist" if item is Path else "list"
+            w = QLineEdit(parent)
+            w.setPlaceholderText("separate paths with ;" if item is Path
+                                 else "comma-separated values")
+        else:
+            w = QLineEdit(parent)
+        if self.optional and self.kind in ("int", "float"):
+            # None is shown as the spin box's minimum with the text "default"/"none"
+            w.setMinimum(w.minimum())
+            w.setSpecialValueText("(none)")
+        self.widget = w
+        tip = help_text or ""
+        type_line = f"type: {_type_text(tp)}"
+        w.setToolTip(f"<b>{_label(self.name)}</b><br>{tip}<br><i>{type_line}</i>"
+                     if tip else f"<b>{_label(self.name)}</b><br><i>{type_line}</i>")
+
+    def set(self, value: Any) -> None:
+        w = self.widget
+        if self.kind == "bool":
+            w.setChecked(bool(value))
+        elif self.kind in ("int", "float"):
+            if value is None:
+                w.setValue(w.minimum())
+            else:
+                w.setValue(value)
+        elif self.kind == "choice":
+            i = w.findData(value)
+            if i >= 0:
+                w.setCurrentIndex(i)
+        elif self.kind == "path":
+            w.setText("" if value is None else str(value))
+        elif self.kind in ("list", "pathlist"):
+            sep = "; " if self.kind == "pathlist" else ", "
+            w.setText("" if value is None else sep.join(str(v) for v in value))
+        else:
+            w.setText("" if value is None else str(value))
+
+    def get(self) -> Any:
+        """The field's value, checked against its annotation (RecipeError if wrong)."""
+        w = self.widget
+        where = _label(self.name)
+        if self.kind == "bool":
+            return w.isChecked()
+        if self.kind in ("int", "float"):
+            if self.optional and w.value() == w.minimum():
+                return None
+            return int(w.value()) if self.kind == "int" else float(w.value())
+        if self.kind == "choice":
+            return w.currentData()
+        if self.kind == "path":
+            text = w.text().strip()
+            if not text:
+                if self.optional:
+                    return None
+                raise RecipeError(f"{where}: a path is required")
+            return Path(text).expanduser()
+        if self.kind in ("list", "pathlist"):
+            text = w.text().strip()
+            if not text:
+                return None if self.optional else []
+            if self.kind == "pathlist":
+                return [Path(p.strip()).expanduser() for p in text.split(";") if p.strip()]
+            raw = [t.strip() for t in text.split(",") if t.strip()]
+            vals: list[Any] = []
+            for t in raw:
+                vals.append(_parse_scalar(t, self.item_tp, where))
+            return coerce(vals, self.base, where)
+        text = w.text()
+        if self.optional and not text.strip():
+            return None
+        return coerce(_parse_scalar(text, self.base, where), self.base, where)
+
+
+def _parse_scalar(text: str, tp: Any, where: str) -> Any:
+    _, _ = where, tp
+    if tp is int:
+        try:
+            return int(text)
+        except ValueError:
+            raise RecipeError(f"{where}: {text!r} is not a whole number") from None
+    if tp is float:
+        try:
+            return float(text)
+        except ValueError:
+            raise RecipeError(f"{where}: {text!r} is not a number") from None
+    if tp is bool:
+        return text.lower() in ("1", "true", "yes", "on")
+    return text
+
+
+def _type_text(tp: Any) -> str:
+    from studio.core.recipes import _type_name
+
+    try:
+        return _type_name(tp)
+    except Exception:  # pragma: no cover - display only
+        return str(tp)
+
+
+class ParamsForm(QWidget):
+    """Editable form for a params dataclass; :meth:`params` returns a validated instance."""
+
+    changed = Signal()
+
+    def __init__(self, cls: type, parent: QWidget | None = None, *,
+                 help: dict[str, str] | None = None, hidden: tuple[str, ...] = (),
+                 defaults: dict[str, Any] | None = None):
+        super().__init__(parent)
+        self.cls = cls
+        self.hidden = set(hidden)
+        self._hidden_values: dict[str, Any] = {}
+        docs = dict(field_docs(cls))
+        docs.update(help or {})
+        hints = typing.get_type_hints(cls)
+        layout = QFormLayout(self)
+        layout.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        layout.setLabelAlignment(layout.labelAlignment())
+        self.editors: dict[str, FieldEditor] = {}
+        for f in dataclasses.fields(cls):
+            if not f.init:
+                continue
+            ed = FieldEditor(f, hints.get(f.name, str), docs.get(f.name, ""), self)
+            self.editors[f.name] = ed
+            if f.default is not dataclasses.MISSING:
+                ed.set(f.default)
+            elif f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+                ed.set(f.default_factory())  # type: ignore[misc]
+            if f.name in self.hidden:
+                ed.widget.hide()
+                continue
+            label = QLabel(_label(f.name), self)
+            label.setToolTip(ed.widget.toolTip())
+            label.setBuddy(ed.widget)
+            layout.addRow(label, ed.widget)
+            _connect_changed(ed.widget, self.changed.emit)
+        for k, v in (defaults or {}).items():
+            self.set_value(k, v)
+
+    def set_value(self, name: str, value: Any) -> None:
+        if name in self.editors:
+            self.editors[name].set(value)
+        if name in self.hidden:
+            self._hidden_values[name] = value
+
+    def set_params(self, params: Any) -> None:
+        """Fill the form from a params instance (e.g. a loaded recipe)."""
+        for f in dataclasses.fields(params):
+            if f.name in self.editors:
+                self.set_value(f.name, getattr(params, f.name))
+
+    def value(self, name: str) -> Any:
+        if name in self.hidden and name in self._hidden_values:
+            return self._hidden_values[name]
+        return self.editors[name].get()
+
+    def params(self) -> Any:
+        """A validated params instance; raises RecipeError naming the field otherwise."""
+        kwargs = {}
+        for name, ed in self.editors.items():
+            kwargs[name] = self._hidden_values[name] if name in self._hidden_values else ed.get()
+        try:
+            return self.cls(**kwargs)
+        except (TypeError, ValueError) as exc:
+            raise RecipeError(str(exc)) from exc
+
+    def tooltips(self) -> dict[str, str]:
+        return {n: ed.widget.toolTip() for n, ed in self.editors.items()}
+
+
+def _connect_changed(w: QWidget, slot: Any) -> None:
+    for sig in ("toggled", "valueChanged", "currentIndexChanged", "textChanged"):
+        s = getattr(w, sig, None)
+        if s is not None:
+            try:
+                s.connect(lambda *a: slot())
+                return
+            except (AttributeError, TypeError, RuntimeError):
+                continue

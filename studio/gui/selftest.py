@@ -1,0 +1,158 @@
+"""``studio gui --self-test``: drive every page headless on the toy world.
+
+Each page implements ``self_test(driver)``: it loads inputs, runs a small job, and asserts
+what a user would check — the preview arrived, the outputs exist, a cancel stops the
+job. The driver keeps the event loop turning while it waits, so the workers and signals
+run exactly as they do in the window. ``--screenshot DIR`` saves a PNG of every page
+after its test, so the pictures show real results.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QElapsedTimer, QTimer
+from PySide6.QtWidgets import QApplication
+
+from studio.gui.workers import JobRecord, JobState
+
+
+class SelfTestFailure(AssertionError):
+    pass
+
+
+class Driver:
+    """Waits for conditions while processing events; records stalls of the event loop."""
+
+    def __init__(self, window: Any, log: Callable[[str], None] = print):
+        self.window = window
+        self.ctx = window.ctx
+        self.log = log
+        self.max_stall_ms = 0.0
+
+    def process(self, ms: int = 10) -> None:
+        QApplication.processEvents()
+        if ms:
+            time.sleep(ms / 1000)
+            QApplication.processEvents()
+
+    def wait(self, cond: Callable[[], Any], timeout: float = 30.0, what: str = "") -> Any:
+        end = time.monotonic() + timeout
+        while True:
+            v = cond()
+            if v:
+                return v
+            if time.monotonic() > end:
+                raise SelfTestFailure(f"timed out after {timeout:.0f} s waiting for "
+                                      f"{what or 'a condition'}")
+            self.process(10)
+
+    def wait_job(self, rec: JobRecord | None, timeout: float = 60.0,
+                 state: str | None = "done") -> JobRecord:
+        if rec is None:
+            raise SelfTestFailure("the job did not start (check the page's parameters)")
+        self.wait(lambda: rec.state.finished, timeout, f"job {rec.title}")
+        if state is not None and rec.state.value != state:
+            raise SelfTestFailure(f"job {rec.title} ended {rec.state.value}, expected {state}"
+                                  + (f": {rec.error}" if rec.error else ""))
+        return rec
+
+    def wait_running(self, rec: JobRecord, timeout: float = 30.0) -> None:
+        self.wait(lambda: rec.step > 0 or rec.state.finished, timeout,
+                  f"job {rec.title} to make progress")
+
+    def cancel_and_check(self, rec: JobRecord, timeout: float = 30.0) -> None:
+        """Cancel after the first progress; it must end 'cancelled' within one step."""
+        self.wait_running(rec, timeout)
+        if rec.state.finished:
+            raise SelfTestFailure(f"{rec.title} finished before it could be cancelled; "
+                                  "give the self-test a longer job")
+        self.ctx.queue.cancel(rec)
+        self.wait_job(rec, timeout, "cancelled")
+
+    def measure_stalls(self, rec: JobRecord, timeout: float = 60.0) -> float:
+        """Largest gap (ms) between 10 ms timer ticks while ``rec`` runs."""
+        ticks: list[float] = []
+        clock = QElapsedTimer()
+        clock.start()
+        timer = QTimer()
+        timer.setInterval(10)
+        timer.timeout.connect(lambda: ticks.append(clock.nsecsElapsed() / 1e6))
+        timer.start()
+        app = QApplication.instance()
+        end = time.monotonic() + timeout
+        while not rec.state.finished and time.monotonic() < end:
+            app.processEvents()
+            time.sleep(0.002)
+        timer.stop()
+        gaps = [b - a for a, b in zip(ticks, ticks[1:])]
+        stall = max(gaps) if gaps else 0.0
+        self.max_stall_ms = max(self.max_stall_ms, stall)
+        return stall
+
+    def check(self, cond: Any, message: str) -> None:
+        if not cond:
+            raise SelfTestFailure(message)
+
+
+def run(window: Any, screenshot_dir: str | Path | None = None,
+        pages: list[str] | None = None, log: Callable[[str], None] = print) -> int:
+    """Run every page's self-test; return the number of failures (0 = all passed)."""
+    d = Driver(window, log)
+    window.ctx.headless = True
+    window.confirm = lambda text: True
+    shots = Path(screenshot_dir) if screenshot_dir else None
+    if shots:
+        shots.mkdir(parents=True, exist_ok=True)
+    t0 = time.monotonic()
+    failures = 0
+    try:
+        d.wait(lambda: window.ctx.toy.ready(), 60, "the toy world to be drawn")
+        d.process(50)
+    except SelfTestFailure as exc:
+        log(f"FAIL toy world: {exc}")
+        return 1
+    keys = pages or window.page_keys()
+    for key in keys:
+        page = window.show_page(key)
+        d.process(20)
+        t = time.monotonic()
+        fn = getattr(page, "self_test", None)
+        try:
+            if getattr(page, "error", None):
+                raise SelfTestFailure(page.error)
+            note = fn(d) if fn else "no self-test"
+            log(f"ok   {key:12s} {time.monotonic() - t:5.1f} s  {note or ''}".rstrip())
+        except Exception as exc:
+            failures += 1
+            log(f"FAIL {key:12s} {time.monotonic() - t:5.1f} s  {exc}")
+            if not isinstance(exc, SelfTestFailure):
+                log(traceback.format_exc())
+        finally:
+            for rec in window.ctx.queue.active():
+                window.ctx.queue.cancel(rec)
+            window.ctx.queue.wait_all(30, QApplication.processEvents)
+        if shots:
+            d.process(100)
+            save_screenshot(window, shots / f"{key}.png")
+    log(f"self-test: {len(keys) - failures}/{len(keys)} pages passed in "
+        f"{time.monotonic() - t0:.1f} s; largest event-loop stall "
+        f"{d.max_stall_ms:.0f} ms")
+    return failures
+
+
+def save_screenshot(window: Any, path: Path) -> Path:
+    QApplication.processEvents()
+    pix = window.grab()
+    pix.save(str(path), "PNG")
+    return path
+
+
+def assert_state(rec: JobRecord, state: JobState) -> None:
+    if rec.state != state:
+        raise SelfTestFailure(f"{rec.title}: state {rec.state.value}, expected {state.value}"
+                              + (f" ({rec.error})" if rec.error else ""))

@@ -1,0 +1,460 @@
+"""Workers: run job generators off the GUI thread and turn their events into Qt signals.
+
+A job (``studio.core.jobs``) is a generator; :class:`JobThread` drives it in a
+``QThread`` and emits one signal per event. Previews are throttled and downscaled, and
+their ``QImage`` is built here in the worker — widgets only ever see it on the GUI thread,
+where pages turn it into a ``QPixmap``. :class:`JobQueue` owns every job the window ran:
+queue order, state, duration, outputs and errors (the Jobs page shows it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import itertools
+import os
+import time
+import traceback
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QObject, QThread, Signal
+from PySide6.QtGui import QImage
+
+from studio.core.jobs import (
+    JOB_TYPES,
+    Cancelled,
+    CancelToken,
+    JobGen,
+    Log,
+    Metrics,
+    Preview,
+    Progress,
+)
+
+#: At most one preview per this many seconds reaches the GUI (the latest one wins).
+PREVIEW_INTERVAL = 0.25
+#: Previews are downscaled so that their longer side is at most this many pixels.
+PREVIEW_MAX_SIDE = 512
+#: Progress reaches the GUI at most this often (the last step of a job always does).
+PROGRESS_INTERVAL = 0.1
+
+
+def qimage_from_array(image: np.ndarray, max_side: int | None = PREVIEW_MAX_SIDE) -> QImage:
+    """An owned RGB ``QImage`` from an HxWx3 (or HxW) uint8 array, downscaled if large."""
+    arr = np.asarray(image)
+    if arr.dtype != np.uint8:
+        arr = np.clip(arr * (255.0 if arr.dtype.kind == "f" and arr.max() <= 1.0 else 1.0),
+                      0, 255).astype(np.uint8)
+    if arr.ndim == 2:
+        arr = np.repeat(arr[..., None], 3, axis=2)
+    if arr.ndim == 3 and arr.shape[0] in (1, 3) and arr.shape[2] not in (1, 3, 4):
+        arr = np.transpose(arr, (1, 2, 0))  # CHW -> HWC
+    if arr.shape[2] == 1:
+        arr = np.repeat(arr, 3, axis=2)
+    arr = np.ascontiguousarray(arr[..., :3])
+    h, w = arr.shape[:2]
+    img = QImage(arr.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
+    if max_side and max(w, h) > max_side:
+        from PySide6.QtCore import Qt
+
+        img = img.scaled(max_side, max_side, Qt.AspectRatioMode.KeepAspectRatio,
+                         Qt.TransformationMode.SmoothTransformation)
+    return img
+
+
+class JobState(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    PAUSED = "paused"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self in (JobState.DONE, JobState.FAILED, JobState.CANCELLED)
+
+
+class JobHandle(QObject):
+    """The signals of one job; lives on the GUI thread, emitted from the worker."""
+
+    progress = Signal(object)            # Progress
+    preview = Signal(QImage, str, object)  # image, caption, step
+    log = Signal(str, str)               # message, level
+    metrics = Signal(object)             # Metrics
+    state_changed = Signal(str)          # JobState value
+    finished = Signal(object)            # the JobRecord, once it is done/failed/cancelled
+
+
+@dataclass(eq=False)
+class JobRecord:
+    """One job in the queue or the history."""
+
+    id: int
+    job: str
+    title: str
+    params: Any
+    fn: Callable[[Any, CancelToken], JobGen]
+    page: str = ""
+    state: JobState = JobState.QUEUED
+    created: float = field(default_factory=time.time)
+    started: float | None = None
+    ended: float | None = None
+    step: int = 0
+    total: int | None = None
+    message: str = ""
+    result: Any = None
+    error: str = ""
+    traceback: str = ""
+    log: deque = field(default_factory=lambda: deque(maxlen=2000))
+    metrics: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
+    last_preview: QImage | None = None
+    token: CancelToken = field(default_factory=CancelToken)
+    handle: JobHandle = field(default_factory=JobHandle)
+    first_step: tuple[int, float] | None = None
+
+    @property
+    def duration(self) -> float | None:
+        if self.started is None:
+            return None
+        return (self.ended or time.time()) - self.started
+
+    @property
+    def recipe_able(self) -> bool:
+        """True when the job is a registered job type (so it can be saved as a recipe)."""
+        jt = JOB_TYPES.get(self.job)
+        return jt is not None and jt.fn is self.fn and dataclasses.is_dataclass(self.params)
+
+    def eta(self) -> float | None:
+        """Seconds left, from the rate since the first progress event (None if unknown)."""
+        if not self.total or self.first_step is None or self.state != JobState.RUNNING:
+            return None
+        s0, t0 = self.first_step
+        now = time.time()
+        if self.step <= s0 or now <= t0:
+            return None
+        rate = (self.step - s0) / (now - t0)
+        return max(0.0, (self.total - self.step) / rate)
+
+    def outputs(self) -> list[Path]:
+        """Existing files/folders the job wrote: output params, then paths in its result."""
+        found: list[Path] = []
+
+        def add(v: Any) -> None:
+            if isinstance(v, (str, os.PathLike)) and str(v):
+                p = Path(v)
+                if p.is_absolute() and p.exists() and p not in found:
+                    found.append(p)
+
+        if dataclasses.is_dataclass(self.params):
+            for f in dataclasses.fields(self.params):
+                if f.name in ("out", "output", "out_dir", "output_dir", "save_dir", "dest"):
+                    v = getattr(self.params, f.name)
+                    if v is not None:
+                        add(Path(v).expanduser().resolve())
+        res = self.result
+        if isinstance(res, dict):
+            for k, v in res.items():
+                if isinstance(v, (str, os.PathLike)) and any(
+                        s in k for s in ("out", "path", "dir", "file", "plot", "csv", "json")):
+                    add(v)
+                elif isinstance(v, (list, tuple)) and k in ("outputs", "files", "paths"):
+                    for x in v[:50]:
+                        add(x)
+        return found
+
+
+class JobThread(QThread):
+    """Drives one job generator; every event becomes a signal on the job's handle."""
+
+    def __init__(self, record: JobRecord, parent: QObject | None = None):
+        super().__init__(parent)
+        self.record = record
+
+    def run(self) -> None:  # noqa: C901 - one loop over event kinds
+        rec, h = self.record, self.record.handle
+        last_preview = last_progress = 0.0
+        pending_preview: Preview | None = None
+        pending_progress: Progress | None = None
+
+        def send_preview(ev: Preview) -> None:
+            try:
+                img = qimage_from_array(ev.image)
+            except Exception as exc:  # a malformed preview must not kill the job
+                h.log.emit(f"preview could not be shown: {exc}", "warning")
+                return
+            h.preview.emit(img, ev.caption, ev.step)
+
+        try:
+            gen = rec.fn(rec.params, rec.token)
+            while True:
+                try:
+                    ev = next(gen)
+                except StopIteration as stop:
+                    result = stop.value
+                    break
+                now = time.monotonic()
+                if isinstance(ev, Progress):
+                    last = ev.total is not None and ev.step >= ev.total
+                    if last or now - last_progress >= PROGRESS_INTERVAL:
+                        last_progress = now
+                        h.progress.emit(ev)
+                        pending_progress = None
+                    else:
+                        pending_progress = ev
+                elif isinstance(ev, Preview):
+                    if now - last_preview >= PREVIEW_INTERVAL:
+                        last_preview = now
+                        send_preview(ev)
+                        pending_preview = None
+                    else:
+                        pending_preview = ev
+                elif isinstance(ev, Log):
+                    h.log.emit(str(ev.message), ev.level)
+                elif isinstance(ev, Metrics):
+                    h.metrics.emit(ev)
+                if pending_preview is not None and now - last_preview >= PREVIEW_INTERVAL:
+                    last_preview = now
+                    send_preview(pending_preview)
+                    pending_preview = None
+                rec.token.check()  # cancel within one step even if the job forgets to
+            if pending_progress is not None:
+                h.progress.emit(pending_progress)
+            if pending_preview is not None:
+                send_preview(pending_preview)
+            rec.result = result
+            rec.state = JobState.DONE
+        except Cancelled:
+            if pending_preview is not None:
+                send_preview(pending_preview)  # the last preview is kept
+            rec.state = JobState.CANCELLED
+        except BaseException as exc:  # shown in the page and the history, never a crash
+            msg = str(exc).strip() or type(exc).__name__
+            plain = isinstance(exc, (ValueError, OSError, KeyError)) or type(
+                exc).__module__.startswith("studio")
+            rec.error = msg if plain else f"{type(exc).__name__}: {msg}"
+            rec.traceback = traceback.format_exc()
+            rec.state = JobState.FAILED
+        finally:
+            rec.ended = time.time()
+
+
+class JobQueue(QObject):
+    """Queue and history of every job: runs ``max_parallel`` at a time, in order."""
+
+    job_added = Signal(object)     # JobRecord
+    job_changed = Signal(object)   # JobRecord (state, progress)
+    job_finished = Signal(object)  # JobRecord
+
+    def __init__(self, parent: QObject | None = None, max_parallel: int = 1,
+                 history_limit: int = 500):
+        super().__init__(parent)
+        self.max_parallel = max_parallel
+        self.history_limit = history_limit
+        self.records: list[JobRecord] = []
+        self._threads: dict[int, JobThread] = {}
+        self._ids = itertools.count(1)
+
+    # -- submitting --------------------------------------------------------------------
+    def submit(self, job: str, params: Any, *, fn: Callable | None = None, title: str = "",
+               page: str = "") -> JobRecord:
+        """Queue a registered job type (or a GUI-internal ``fn``) with its params."""
+        if fn is None:
+            from studio.core.jobs import get_job_type
+
+            fn = get_job_type(job).fn
+        rec = JobRecord(next(self._ids), job, title or job, params, fn, page=page)
+        h = rec.handle
+        h.progress.connect(lambda ev, r=rec: self._on_progress(r, ev))
+        h.log.connect(lambda msg, lvl, r=rec: r.log.append((time.time(), lvl, msg)))
+        h.metrics.connect(lambda ev, r=rec: self._on_metrics(r, ev))
+        h.preview.connect(lambda img, cap, step, r=rec: setattr(r, "last_preview", img))
+        self.records.append(rec)
+        self._prune()
+        self.job_added.emit(rec)
+        self._schedule()
+        return rec
+
+    def _prune(self) -> None:
+        """Keep the history bounded: drop the oldest finished jobs (never live ones)."""
+        excess = len(self.records) - self.history_limit
+        if excess <= 0:
+            return
+        keep = []
+        for r in self.records:
+            if excess > 0 and r.state.finished:
+                excess -= 1
+                continue
+            keep.append(r)
+        self.records = keep
+
+    def _schedule(self) -> None:
+        running = sum(1 for r in self.records if r.state in (JobState.RUNNING, JobState.PAUSED))
+        for rec in self.records:
+            if running >= self.max_parallel:
+                break
+            if rec.state != JobState.QUEUED:
+                continue
+            rec.state = JobState.RUNNING
+            rec.started = time.time()
+            th = JobThread(rec, self)
+            th.finished.connect(lambda r=rec: self._on_thread_finished(r))
+            self._threads[rec.id] = th
+            th.start()
+            running += 1
+            rec.handle.state_changed.emit(rec.state.value)
+            self.job_changed.emit(rec)
+
+    # -- events from workers (GUI thread) ----------------------------------------------
+    def _on_progress(self, rec: JobRecord, ev: Progress) -> None:
+        if rec.first_step is None:
+            rec.first_step = (ev.step, time.time())
+        rec.step, rec.total, rec.message = ev.step, ev.total, ev.message
+        self.job_changed.emit(rec)
+
+    def _on_metrics(self, rec: JobRecord, ev: Metrics) -> None:
+        for k, v in ev.values.items():
+            try:
+                rec.metrics.setdefault(k, []).append((int(ev.step), float(v)))
+            except (TypeError, ValueError):
+                continue
+
+    def _on_thread_finished(self, rec: JobRecord) -> None:
+        th = self._threads.pop(rec.id, None)
+        if th is not None:
+            th.deleteLater()
+        if rec.state == JobState.FAILED:
+            rec.log.append((time.time(), "error", rec.error))
+        rec.handle.state_changed.emit(rec.state.value)
+        rec.handle.finished.emit(rec)
+        self.job_changed.emit(rec)
+        self.job_finished.emit(rec)
+        self._schedule()
+
+    # -- control -----------------------------------------------------------------------
+    def cancel(self, rec: JobRecord) -> None:
+        """Cancel a queued job at once, a running one at its next step."""
+        rec.token.cancel()
+        if rec.state == JobState.QUEUED:
+            rec.state = JobState.CANCELLED
+            rec.ended = time.time()
+            rec.handle.state_changed.emit(rec.state.value)
+            rec.handle.finished.emit(rec)
+            self.job_changed.emit(rec)
+            self.job_finished.emit(rec)
+        elif rec.state == JobState.PAUSED:
+            rec.state = JobState.RUNNING
+            self.job_changed.emit(rec)
+
+    def pause(self, rec: JobRecord) -> None:
+        if rec.state == JobState.RUNNING:
+            rec.token.pause()
+            rec.state = JobState.PAUSED
+            rec.handle.state_changed.emit(rec.state.value)
+            self.job_changed.emit(rec)
+
+    def resume(self, rec: JobRecord) -> None:
+        if rec.state == JobState.PAUSED:
+            rec.token.resume()
+            rec.state = JobState.RUNNING
+            rec.handle.state_changed.emit(rec.state.value)
+            self.job_changed.emit(rec)
+
+    def rerun(self, rec: JobRecord) -> JobRecord:
+        return self.submit(rec.job, rec.params, fn=rec.fn, title=rec.title, page=rec.page)
+
+    def clear_finished(self) -> None:
+        self.records = [r for r in self.records if not r.state.finished]
+        self.job_changed.emit(None)
+
+    def active(self) -> list[JobRecord]:
+        return [r for r in self.records if not r.state.finished]
+
+    def cancel_all(self) -> None:
+        for rec in list(self.records):
+            if not rec.state.finished:
+                self.cancel(rec)
+
+    def wait_all(self, timeout_s: float = 30.0, process: Callable[[], None] | None = None
+                 ) -> bool:
+        """Block (processing events with ``process``) until no worker runs; True if so."""
+        end = time.monotonic() + timeout_s
+        while self._threads and time.monotonic() < end:
+            for th in list(self._threads.values()):
+                th.wait(20)
+            if process:
+                process()
+        return not self._threads
+
+    def get(self, job_id: int) -> JobRecord | None:
+        return next((r for r in self.records if r.id == job_id), None)
+
+
+class LatestRunner(QObject):
+    """Runs a function in a worker, keeping only the newest request (interactive previews).
+
+    Moving a slider submits many requests; only the last one that arrives while a
+    computation runs is computed next, so the preview follows the slider without a backlog.
+    """
+
+    result = Signal(object, object)  # tag, value
+    error = Signal(object, str)      # tag, message
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self._thread: _CallThread | None = None
+        self._next: tuple[Any, Callable[[], Any]] | None = None
+
+    def submit(self, tag: Any, fn: Callable[[], Any]) -> None:
+        self._next = (tag, fn)
+        if self._thread is None:
+            self._start_next()
+
+    def busy(self) -> bool:
+        return self._thread is not None or self._next is not None
+
+    def _start_next(self) -> None:
+        if self._next is None:
+            return
+        tag, fn = self._next
+        self._next = None
+        th = _CallThread(tag, fn, self)
+        th.done.connect(self._on_done)
+        self._thread = th
+        th.start()
+
+    def _on_done(self, tag: Any, ok: bool, value: Any) -> None:
+        th, self._thread = self._thread, None
+        if th is not None:
+            th.wait()
+            th.deleteLater()
+        if ok:
+            self.result.emit(tag, value)
+        else:
+            self.error.emit(tag, str(value))
+        self._start_next()
+
+    def wait(self, timeout_ms: int = 30000) -> None:
+        if self._thread is not None:
+            self._thread.wait(timeout_ms)
+
+
+class _CallThread(QThread):
+    done = Signal(object, bool, object)
+
+    def __init__(self, tag: Any, fn: Callable[[], Any], parent: QObject | None = None):
+        super().__init__(parent)
+        self.tag, self.fn = tag, fn
+
+    def run(self) -> None:
+        try:
+            value = self.fn()
+        except Exception as exc:
+            self.done.emit(self.tag, False, str(exc) or type(exc).__name__)
+            return
+        self.done.emit(self.tag, True, value)
