@@ -123,6 +123,10 @@ for _spec in (
     ModelSpec("tsit-summer2winter", "latest_net_G.pth",
               "TSIT generator, ast_summer2winteryosemite (official release zip)", None, None,
               "CC BY-NC-SA 4.0 (EndlessSora/TSIT)", "tsit"),
+    ModelSpec("toy-teacher", "toy/teacher.pth",
+              "Toy-world classifier (ToyVGG, texture-biased): shape-bias subject, "
+              "inversion teacher, source of the toy AdaIN encoder", None, None,
+              "trained by this project (resources/toy/README.md)", "toy", bundled=True),
 ):
     register_model(_spec)
 
