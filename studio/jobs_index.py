@@ -1,4 +1,7 @@
 """Imports every module that registers a job type (recipes and the GUI look jobs up here)."""
 
-import studio.toyworld.generate  # noqa: F401
+import studio.datasets.cue_conflict  # noqa: F401
 import studio.datasets.stylized  # noqa: F401
+import studio.evaluate.shape_bias  # noqa: F401
+import studio.evaluate.trainer  # noqa: F401
+import studio.toyworld.generate  # noqa: F401

@@ -1,0 +1,361 @@
+"""`studio build cue-conflict`: texture-shape cue-conflict stimuli (Geirhos et al. 2019).
+
+Every shape image is combined with every texture image — same-category pairs included and
+marked, as in the reference set — and saved as ``<shape>/<shape><i>-<texture><j>.png``
+(``i``/``j`` count from 1 within each category in sorted file order, as the public
+1,280-image set is numbered). Two methods:
+
+- ``adain``: one feed-forward AdaIN pass per pair (fast; each shape encoded once, each
+  texture's statistics computed once);
+- ``gatys``: optimisation-based style transfer (Gram matrices over encoder layers), how
+  the reference stimuli were made; iterations, layers, layer and loss weights are options
+  and every ``preview_every`` iterations a preview event shows the image being formed.
+
+Both work with the official VGG-19 (``vgg_normalised.pth`` + ``decoder.pth``) and with
+the toy encoder/decoder. Output goes through the shared writers (deterministic, resumable,
+manifest with both sources and a ``same_category`` flag; unreadable inputs reported).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from studio.core.images import ImageError, load_image
+from studio.core.jobs import (
+    CancelToken,
+    JobGen,
+    Log,
+    Metrics,
+    Preview,
+    Progress,
+    params_dict,
+    register_job,
+)
+from studio.core.seeding import generator
+from studio.datasets.folders import scan_image_folder
+from studio.datasets.writers import OutputItem, make_writer
+
+
+@dataclass
+class CueConflictParams:
+    """Parameters of `studio build cue-conflict`."""
+
+    shapes: Path                         # <category>/<image> content (shape) images
+    textures: Path                       # <category>/<image> style (texture) images
+    out: Path
+    method: Literal["adain", "gatys"] = "adain"
+    size: int = 224                      # output side in px (square)
+    model: Literal["auto", "official", "toy"] = "auto"
+    vgg: Path | None = None              # AdaIN encoder file (vgg_normalised layout)
+    decoder: Path | None = None          # AdaIN decoder file
+    alpha: float = 1.0                   # AdaIN content-style trade-off
+    # Gatys options
+    iterations: int = 300
+    content_weight: float = 1.0
+    style_weight: float = 1e6
+    style_layers: list[str] = field(default_factory=list)     # default: Gatys' or toy's
+    content_layers: list[str] = field(default_factory=list)
+    layer_weights: list[float] = field(default_factory=list)  # per style layer
+    optimizer: Literal["lbfgs", "adam"] = "lbfgs"
+    lr: float = 1.0
+    init: Literal["content", "noise"] = "content"
+    preview_every: int = 25
+    include_same_category: bool = True
+    batch_size: int = 16                 # AdaIN pairs per decoder pass
+    format: Literal["imagefolder", "webdataset"] = "imagefolder"
+    device: str = "auto"
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Source:
+    path: Path
+    category: str
+    index: int  # 1-based within its category
+
+
+@dataclass(frozen=True)
+class Pair:
+    shape: Source
+    texture: Source
+
+    @property
+    def key(self) -> str:
+        return (f"{self.shape.category}/{self.shape.category}{self.shape.index}-"
+                f"{self.texture.category}{self.texture.index}")
+
+    @property
+    def same_category(self) -> bool:
+        return self.shape.category == self.texture.category
+
+
+def _sources(root: Path) -> tuple[list[Source], list[tuple[str, str]]]:
+    scan = scan_image_folder(root, splits=False)
+    out: list[Source] = []
+    count: dict[str, int] = {}
+    for s in scan.samples:
+        count[s.class_name] = count.get(s.class_name, 0) + 1
+        out.append(Source(s.path, s.class_name, count[s.class_name]))
+    return out, list(scan.skipped)
+
+
+def plan_pairs(shapes: Sequence[Source], textures: Sequence[Source],
+               include_same_category: bool = True) -> list[Pair]:
+    """Every shape x texture combination, sorted by output name (the stable plan)."""
+    pairs = [Pair(s, t) for s in shapes for t in textures
+             if include_same_category or s.category != t.category]
+    return sorted(pairs, key=lambda p: p.key)
+
+
+def _square(img, size: int) -> torch.Tensor:
+    """Centre-crop to a square and resize to size x size: (3, size, size) in [0, 1]."""
+    w, h = img.size
+    m = min(w, h)
+    img = img.crop(((w - m) // 2, (h - m) // 2, (w - m) // 2 + m, (h - m) // 2 + m))
+    if img.size != (size, size):
+        img = img.resize((size, size), resample=2)
+    arr = np.asarray(img, dtype=np.float32) / 255.0
+    return torch.from_numpy(arr).permute(2, 0, 1).contiguous()
+
+
+def load_adain(params: CueConflictParams):
+    """The AdaIN model the params name (explicit files > official > toy)."""
+    from studio.adain import AdaINModel, load_default
+    from studio.core.checkpoints import find_model
+
+    if params.vgg is not None or params.decoder is not None:
+        if params.vgg is None or params.decoder is None:
+            raise ValueError("give both vgg (encoder) and decoder files")
+        return AdaINModel.from_files(find_model(params.vgg), find_model(params.decoder))
+    if params.model == "toy":
+        return AdaINModel.load_toy()
+    if params.model == "official":
+        return AdaINModel.load_official(find_model("adain-vgg"), find_model("adain-decoder"))
+    return load_default()
+
+
+def _to_uint8(x: torch.Tensor, size: int) -> np.ndarray:
+    if x.shape[-1] != size or x.shape[-2] != size:
+        x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+    return (x.detach().float().cpu().clamp(0, 1).mul(255).add(0.5).clamp(0, 255)
+            .to(torch.uint8).permute(0, 2, 3, 1).numpy())
+
+
+@register_job("cue-conflict", CueConflictParams, "Build texture-shape cue-conflict stimuli")
+def cue_conflict_job(params: CueConflictParams, token: CancelToken | None = None) -> JobGen:
+    """Make every shape x texture stimulus with AdaIN or Gatys; resumable."""
+    from studio.core.devices import resolve_device
+
+    token = token or CancelToken()
+    device = resolve_device(params.device)
+    if params.size < 16:
+        raise ValueError(f"size must be at least 16 px, got {params.size}")
+    shapes, skipped_s = _sources(Path(params.shapes))
+    textures, skipped_t = _sources(Path(params.textures))
+    categories = sorted({s.category for s in shapes})
+    label = {c: i for i, c in enumerate(categories)}
+    writer = make_writer(params.format, params.out)
+    for path, reason in skipped_s + skipped_t:
+        writer.error(path, reason)
+        yield Log(f"skipped {path}: {reason}", "warning")
+    pairs = plan_pairs(shapes, textures, params.include_same_category)
+    outs = [OutputItem(p.key, label[p.shape.category], p.shape.category) for p in pairs]
+    by_key = {p.key: p for p in pairs}
+    todo = writer.pending(outs)
+    n_same = sum(p.same_category for p in pairs)
+    yield Log(f"cue-conflict ({params.method}): {len(shapes)} shapes x {len(textures)} "
+              f"textures = {len(pairs)} stimuli ({n_same} same-category), "
+              f"{len(pairs) - len(todo)} already present -> {params.out}")
+
+    model = load_adain(params).to(device).eval()
+    model_info = {"config": model.config.name}
+
+    # Load every input once; a bad file is reported and its pairs are skipped.
+    cache: dict[Path, torch.Tensor | None] = {}
+
+    def image(src: Source) -> torch.Tensor | None:
+        if src.path not in cache:
+            try:
+                cache[src.path] = _square(load_image(src.path), params.size)
+            except ImageError as exc:
+                writer.error(str(src.path), str(exc))
+                cache[src.path] = None
+        return cache[src.path]
+
+    base = {k: v for k, v in params_dict(params).items()
+            if k not in ("out", "device", "shapes", "textures")}
+
+    def record(p: Pair) -> dict:
+        return {"shape": p.shape.category, "texture": p.texture.category,
+                "shape_source": str(p.shape.path), "texture_source": str(p.texture.path),
+                "same_category": p.same_category, "method": params.method}
+
+    done = 0
+    if params.method == "adain":
+        stats_cache: dict[Path, object] = {}
+        # group pending pairs by shape image: encode each content once
+        groups: dict[Path, list[tuple[int, OutputItem]]] = {}
+        for idx, out in todo:
+            groups.setdefault(by_key[out.key].shape.path, []).append((idx, out))
+        with torch.inference_mode():
+            for _shape_path, group in groups.items():
+                token.check()
+                p0 = by_key[group[0][1].key]
+                c = image(p0.shape)
+                if c is None:
+                    _skip(writer, group, f"shape image {p0.shape.path} unreadable")
+                    continue
+                feat = model.encode(c[None].to(device))
+                for b in range(0, len(group), params.batch_size):
+                    chunk = group[b:b + params.batch_size]
+                    stats, ok = [], []
+                    for idx, out in chunk:
+                        t = by_key[out.key].texture
+                        if t.path not in stats_cache:
+                            timg = image(t)
+                            stats_cache[t.path] = (None if timg is None else
+                                                   model.style_stats(timg[None].to(device)))
+                        if stats_cache[t.path] is None:
+                            _skip(writer, [(idx, out)], f"texture image {t.path} unreadable")
+                            continue
+                        stats.append(stats_cache[t.path])
+                        ok.append((idx, out))
+                    if not ok:
+                        continue
+                    from studio.adain.ops import StyleStats
+
+                    st = StyleStats.cat(stats)
+                    target = model.target(feat.expand(len(ok), -1, -1, -1), st,
+                                          alpha=params.alpha)
+                    imgs = _to_uint8(model.decode(target), params.size)
+                    for (idx, out), arr in zip(ok, imgs):
+                        p = by_key[out.key]
+                        writer_write(writer, out, arr, idx, {**base, "model": model_info},
+                                     record(p))
+                    done += len(ok)
+                    yield Progress(done, len(todo), "stylising")
+                yield Preview(imgs[0], f"{ok[0][1].key}", done)
+    elif params.method == "gatys":
+        from studio.evaluate.gatys import GatysConfig, default_layers, style_transfer, taps_for
+
+        d_style, d_content = default_layers(model.encoder)
+        cfg = GatysConfig(
+            iterations=params.iterations, content_weight=params.content_weight,
+            style_weight=params.style_weight,
+            content_layers=tuple(params.content_layers or d_content),
+            style_layers=tuple(params.style_layers or d_style),
+            layer_weights=tuple(params.layer_weights) if params.layer_weights else None,
+            optimizer=params.optimizer, lr=params.lr, init=params.init,
+            preview_every=params.preview_every)
+        taps = taps_for(model.encoder, cfg.style_layers, cfg.content_layers).to(device)
+        yield Log(f"Gatys: style {list(cfg.style_layers)}, content "
+                  f"{list(cfg.content_layers)}, {cfg.iterations} {cfg.optimizer} iterations")
+        for idx, out in todo:
+            token.check()
+            p = by_key[out.key]
+            c, s = image(p.shape), image(p.texture)
+            if c is None or s is None:
+                _skip(writer, [(idx, out)], "input image unreadable")
+                continue
+            step = None
+            gen = generator(params.seed, "gatys-init", out.key)
+            for step in style_transfer(taps, c[None].to(device), s[None].to(device), cfg,
+                                       generator=gen):
+                token.check()
+                yield Preview(_to_uint8(step.image, params.size)[0],
+                              f"{out.key}: iteration {step.iteration}, loss {step.loss:.4g}",
+                              step.iteration)
+                yield Metrics(done * cfg.iterations + step.iteration,
+                              {"loss": step.loss, "content_loss": step.content_loss,
+                               "style_loss": step.style_loss})
+            arr = _to_uint8(step.image, params.size)[0]
+            writer_write(writer, out, arr, idx,
+                         {**base, "model": model_info, "final_loss": step.loss},
+                         {**record(p), "final_loss": step.loss})
+            done += 1
+            yield Progress(done, len(todo), "optimising")
+    else:
+        raise ValueError(f"unknown method {params.method!r}: adain or gatys")
+
+    summary = writer.finalize({"builder": "cue-conflict", "params": params_dict(params),
+                               "model": model_info, "num_same_category": n_same,
+                               "shape_categories": categories,
+                               "texture_categories": sorted({t.category for t in textures})},
+                              categories)
+    return summary
+
+
+def writer_write(writer, out: OutputItem, arr: np.ndarray, index: int, params: dict,
+                 record: dict) -> None:
+    if writer.kind == "webdataset":
+        writer.write(out, arr, params=params, record=record, index=index)
+    else:
+        writer.write(out, arr, params=params, record=record)
+
+
+def _skip(writer, group, reason: str) -> None:
+    for idx, out in group:
+        writer.error(out.key, reason)
+        if writer.kind == "webdataset":
+            writer.skip(idx)
+
+
+# --------------------------------------------------------------------------------------
+# Procedural toy stimuli: the toy world draws cue conflicts directly
+
+
+@dataclass
+class ToyCueConflictParams:
+    """Parameters of the procedural toy cue-conflict set (no style transfer involved)."""
+
+    out: Path
+    per_pair: int = 1          # images per (shape, texture) combination
+    size: int = 64
+    seed: int = 3
+    num_classes: int = 10
+
+
+@register_job("toy-cue-conflict", ToyCueConflictParams,
+              "Draw toy-world cue-conflict stimuli procedurally (shape x other texture)")
+def toy_cue_conflict_job(params: ToyCueConflictParams, token: CancelToken | None = None
+                         ) -> JobGen:
+    """Every toy shape drawn filled with every category's own texture, in the reference
+    naming (``circle/circle1-square2.png`` = a circle wearing the square's texture).
+
+    The texture of category k is the one the training world pairs with shape k, so these
+    are cue conflicts in the same sense as the reference stimuli; they test a classifier
+    on images made without the style transfer it may have been trained with.
+    """
+    from studio.core.seeding import derive_seed
+    from studio.toyworld.generate import OWN_TEXTURE, SHAPES, render
+
+    token = token or CancelToken()
+    cats = list(SHAPES[: params.num_classes])
+    writer = make_writer("imagefolder", params.out)
+    items, meta = [], {}
+    for s in cats:
+        for t in cats:
+            for k in range(1, params.per_pair + 1):
+                key = f"{s}/{s}{k}-{t}{k}"
+                items.append(OutputItem(key, cats.index(s), s))
+                meta[key] = (s, t)
+    todo = writer.pending(items)
+    for n, (_, out) in enumerate(todo):
+        token.check()
+        s, t = meta[out.key]
+        rng = np.random.default_rng(derive_seed(params.seed, "toy-cue-conflict", out.key))
+        img = render("scene", s, OWN_TEXTURE[t], params.size, rng)
+        writer.write(out, img, params={"toy_cue_conflict": params_dict(params)},
+                     record={"shape": s, "texture": t, "texture_pattern": OWN_TEXTURE[t],
+                             "same_category": s == t, "method": "procedural"})
+        if n % 50 == 0 or n + 1 == len(todo):
+            yield Progress(n + 1, len(todo), "drawing")
+    return writer.finalize({"builder": "toy-cue-conflict", "params": params_dict(params)},
+                           cats)

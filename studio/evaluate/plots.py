@@ -1,0 +1,96 @@
+"""The shape-bias "matrix plot" users know from model-vs-human.
+
+One row per category; bottom axis the fraction of 'texture' decisions, top axis the
+fraction of 'shape' decisions (reversed, the same scale read from the other side); one
+marker per model per category and a vertical line at each model's overall value. The
+published reference models and humans (texture_bias.md) are drawn as labelled dashed
+lines, humans in red, so a new measurement is read against the paper at a glance.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+MARKERS = ("o", "s", "^", "v", "D", "P", "X", "<", ">", "h")
+COLOURS = ("#1f5fa8", "#e08a00", "#2a9d4b", "#8e44ad", "#7f7f7f", "#17becf", "#bcbd22",
+           "#8c564b", "#e377c2", "#393b79")
+
+
+def matrix_plot(results: Mapping[str, Mapping], categories: Sequence[str], stem: Path,
+                references: Mapping[str, float] | None = None, *,
+                formats: Sequence[str] = ("png", "svg", "pdf"),
+                title: str = "Shape bias on cue-conflict stimuli") -> list[str]:
+    """Draw and save ``stem.<fmt>`` for every format; returns the written paths.
+
+    ``results`` maps a model name to a summary from :func:`shape_bias.summarize`.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    cats = list(categories)
+    h = 1.6 + 0.34 * len(cats)
+    fig, ax = plt.subplots(figsize=(6.4, h))
+    ys = np.arange(len(cats))[::-1]
+    ax.set_yticks(ys, cats)
+    ax.set_ylim(-0.7, len(cats) - 0.3)
+    ax.set_xlim(-0.02, 1.02)
+    ax.set_xlabel("Fraction of 'texture' decisions")
+    top = ax.secondary_xaxis("top", functions=(lambda x: 1 - x, lambda x: 1 - x))
+    top.set_xlabel("Fraction of 'shape' decisions")
+    ax.grid(axis="y", color="#dddddd", linewidth=0.6)
+    for y in ys:
+        ax.axhline(y, color="#eeeeee", linewidth=0.5, zorder=0)
+
+    for k, (name, ref) in enumerate((references or {}).items()):
+        human = name == "humans"
+        x = 1 - ref
+        ax.axvline(x, color="#d62728" if human else "#b0b0b0", linestyle="--",
+                   linewidth=1.2 if human else 0.8, zorder=1)
+        ax.text(x, len(cats) - 0.45 - 0.55 * (k % 3), f"{name} {ref:.0%}",
+                rotation=90, fontsize=5.5, ha="right", va="top",
+                color="#d62728" if human else "#808080")
+
+    for k, (name, s) in enumerate(results.items()):
+        col, mk = COLOURS[k % len(COLOURS)], MARKERS[k % len(MARKERS)]
+        per = s.get("per_category", {})
+        xs, yy = [], []
+        for y, c in zip(ys, cats):
+            sb = per.get(c, {}).get("shape_bias")
+            if sb is not None:
+                xs.append(1 - sb)
+                yy.append(y)
+        overall = s.get("shape_bias")
+        label = f"{name} ({overall:.1%})" if overall is not None else name
+        ax.scatter(xs, yy, marker=mk, s=36, facecolor=col, edgecolor="white", linewidth=0.6,
+                   zorder=3, label=label)
+        if overall is not None:
+            ax.axvline(1 - overall, color=col, linewidth=1.6, zorder=2)
+    ax.set_title(title, fontsize=10, pad=28)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.55 / h * 4), ncol=2, fontsize=7,
+              frameon=False)
+    fig.subplots_adjust(left=0.2, right=0.97)
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    written = []
+    for fmt in formats:
+        path = stem.with_suffix(f".{fmt}")
+        fig.savefig(path, dpi=150, bbox_inches="tight",
+                    metadata=None if fmt != "pdf" else {"CreationDate": None})
+        written.append(str(path))
+    plt.close(fig)
+    return written
+
+
+def render_png(path: Path, max_side: int = 480) -> np.ndarray:
+    """A plot file as a small RGB array for a Preview event."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        im = im.convert("RGB")
+        im.thumbnail((max_side, max_side))
+        return np.asarray(im, dtype=np.uint8)

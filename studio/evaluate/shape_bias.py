@@ -1,0 +1,370 @@
+"""`studio eval shape-bias`: Geirhos et al. (2019) shape bias on cue-conflict stimuli.
+
+For every conflict image (shape category != texture category) the model makes a decision
+among the stimulus categories;
+``shape_bias = #shape / (#shape + #texture)``, decisions naming another category are
+ignored in the ratio (reported as the "other" fraction). Same-category images are
+excluded, as in texture-vs-shape and model-vs-human.
+
+ImageNet-1000 models decide among the 16 categories by the MEAN of the member classes'
+softmax probabilities (``imagenet16_indices.json``, identical in both reference repos);
+models whose classes are the categories (16-class models, the toy classifiers) decide by
+arg-max. Stimuli are fed at their own size when it equals the model's input size (as
+model-vs-human does for the 224-px cue-conflict set), otherwise resized to it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from studio.core.images import ImageError, atomic_write, is_image_file, load_image
+from studio.core.jobs import CancelToken, JobGen, Log, Preview, Progress, register_job
+from studio.evaluate.classifiers import Classifier, load_classifier
+
+#: The 16 entry-level categories, in the reference (alphabetical) order.
+CATEGORIES16 = ("airplane", "bear", "bicycle", "bird", "boat", "bottle", "car", "cat",
+                "chair", "clock", "dog", "elephant", "keyboard", "knife", "oven", "truck")
+
+#: Published shape bias (texture_bias.md): mean aggregation, torchvision-style evaluation.
+REFERENCE_SHAPE_BIAS = {
+    "ResNet-50 (IN)": 0.214,
+    "ResNet-50 (SIN)": 0.814,
+    "ResNet-50 (SIN+IN)": 0.347,
+    "ResNet-50 (SIN+IN → IN)": 0.205,
+    "VGG-16 (IN)": 0.092,
+    "AlexNet (IN)": 0.253,
+    "humans": 0.959,
+}
+
+_NAME = re.compile(r"(?:^|_)([A-Za-z][A-Za-z ]*?)(\d+)-([A-Za-z][A-Za-z ]*?)(\d+)$")
+
+
+@lru_cache(maxsize=1)
+def imagenet16_indices() -> dict[str, list[int]]:
+    """Category -> ImageNet-1000 indices (207 in all, no overlaps)."""
+    text = resources.files("studio.evaluate").joinpath("imagenet16_indices.json").read_text()
+    return {k: list(v) for k, v in json.loads(text).items()}
+
+
+@dataclass(frozen=True)
+class Stimulus:
+    path: Path
+    rel: str
+    shape: str
+    texture: str
+    shape_index: int
+    texture_index: int
+
+    @property
+    def conflict(self) -> bool:
+        return self.shape != self.texture
+
+
+def parse_stimulus_name(name: str) -> tuple[str, int, str, int]:
+    """``airplane1-bicycle2.png`` -> ('airplane', 1, 'bicycle', 2).
+
+    Also accepts model-vs-human's prefixed names (``..._airplane1-bicycle2.png``).
+    """
+    stem = Path(name).stem
+    m = _NAME.search(stem)
+    if not m:
+        raise ValueError(f"{name!r} is not a cue-conflict name <shape><i>-<texture><j>.png")
+    return m.group(1), int(m.group(2)), m.group(3), int(m.group(4))
+
+
+def scan_stimuli(root: str | Path) -> tuple[list[Stimulus], list[str], list[tuple[str, str]]]:
+    """Stimuli in ``root/<shape>/<shape><i>-<texture><j>.png``; returns (stimuli,
+    categories, skipped). Categories are the shape folders (sorted)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: stimulus folder does not exist")
+    stimuli: list[Stimulus] = []
+    skipped: list[tuple[str, str]] = []
+    folders = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    for d in folders:
+        for p in sorted(d.iterdir()):
+            if not p.is_file() or p.name.startswith("."):
+                continue
+            if not is_image_file(p):
+                skipped.append((str(p), "not an image file"))
+                continue
+            try:
+                shape, i, texture, j = parse_stimulus_name(p.name)
+            except ValueError as exc:
+                skipped.append((str(p), str(exc)))
+                continue
+            if shape != d.name:
+                skipped.append((str(p), f"shape {shape!r} in the name but in folder "
+                                        f"{d.name!r}"))
+                continue
+            stimuli.append(Stimulus(p, f"{d.name}/{p.name}", shape, texture, i, j))
+    categories = sorted({s.shape for s in stimuli})
+    unknown = sorted({s.texture for s in stimuli} - set(categories))
+    if unknown:
+        keep = [s for s in stimuli if s.texture in categories]
+        skipped += [(str(s.path), f"texture {s.texture!r} is not a category")
+                    for s in stimuli if s.texture not in categories]
+        stimuli = keep
+    if not stimuli:
+        raise ValueError(f"{root}: no cue-conflict stimuli (expected <shape>/"
+                         "<shape><i>-<texture><j>.png)")
+    return stimuli, categories, skipped
+
+
+# --------------------------------------------------------------------------------------
+# Decisions
+
+
+def aggregate_imagenet16(probs: torch.Tensor, categories: Sequence[str] = CATEGORIES16,
+                         aggregation: str = "mean") -> torch.Tensor:
+    """(N, 1000) softmax probabilities -> (N, len(categories)) by the MEAN of members."""
+    idx = imagenet16_indices()
+    cols = []
+    for c in categories:
+        if c not in idx:
+            raise ValueError(f"category {c!r} has no ImageNet mapping")
+        member = probs[:, idx[c]]
+        cols.append(member.mean(1) if aggregation == "mean" else member.sum(1))
+    return torch.stack(cols, 1)
+
+
+def decide(logits: torch.Tensor, model_classes: Sequence[str], categories: Sequence[str]
+           ) -> list[str]:
+    """The category each image is assigned.
+
+    1000 outputs and no class names: ImageNet -> 16 by mean probability. Otherwise the
+    arg-max over the model's own classes (a class outside ``categories`` is 'other').
+    """
+    if logits.shape[1] == 1000 and (not model_classes or len(model_classes) == 1000):
+        probs = torch.softmax(logits.float(), 1)
+        scores = aggregate_imagenet16(probs, categories)
+        return [categories[i] for i in scores.argmax(1).tolist()]
+    if not model_classes:
+        if logits.shape[1] == len(categories):
+            model_classes = list(categories)
+        else:
+            raise ValueError(f"model has {logits.shape[1]} outputs but no class names; "
+                             f"cannot map them to {len(categories)} categories")
+    return [model_classes[i] for i in logits.argmax(1).tolist()]
+
+
+@dataclass
+class Decision:
+    file: str
+    shape: str
+    texture: str
+    decision: str
+
+    @property
+    def correct_shape(self) -> bool:
+        return self.decision == self.shape
+
+    @property
+    def correct_texture(self) -> bool:
+        return self.decision == self.texture
+
+
+def summarize(decisions: Sequence[Decision], categories: Sequence[str]) -> dict:
+    """Shape bias over conflict images (same-category excluded; 'other' ignored)."""
+
+    def stats(ds: Sequence[Decision]) -> dict:
+        conflict = [d for d in ds if d.shape != d.texture]
+        n = len(conflict)
+        s = sum(d.correct_shape for d in conflict)
+        t = sum(d.correct_texture for d in conflict)
+        o = n - s - t
+        return {"shape_bias": s / (s + t) if s + t else None,
+                "shape_fraction": s / n if n else None,
+                "texture_fraction": t / n if n else None,
+                "other_fraction": o / n if n else None,
+                "n_conflict": n, "n_shape": s, "n_texture": t, "n_other": o}
+
+    same = [d for d in decisions if d.shape == d.texture]
+    out = stats(decisions)
+    out["n_images"] = len(decisions)
+    out["n_same_category"] = len(same)
+    out["same_category_accuracy"] = (sum(d.correct_shape for d in same) / len(same)
+                                     if same else None)
+    out["per_category"] = {c: stats([d for d in decisions if d.shape == c])
+                           for c in categories}
+    return out
+
+
+def write_decisions_csv(path: Path, decisions: Sequence[Decision]) -> None:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["file", "shape", "texture", "decision", "correct-shape", "correct-texture"])
+    for d in decisions:
+        w.writerow([d.file, d.shape, d.texture, d.decision, int(d.correct_shape),
+                    int(d.correct_texture)])
+    with atomic_write(path) as fh:
+        fh.write(buf.getvalue().encode("utf-8"))
+
+
+# --------------------------------------------------------------------------------------
+# Running a model over the stimuli
+
+
+def _load_batch(stimuli: Sequence[Stimulus], size: int) -> tuple[torch.Tensor, list[int]]:
+    arrs, ok = [], []
+    for k, s in enumerate(stimuli):
+        try:
+            img = load_image(s.path)
+        except ImageError:
+            continue
+        if img.size != (size, size):
+            img = img.resize((size, size), resample=2)  # bilinear
+        arrs.append(np.asarray(img, dtype=np.uint8))
+        ok.append(k)
+    if not arrs:
+        return torch.empty(0, 3, size, size), ok
+    x = torch.from_numpy(np.stack(arrs)).permute(0, 3, 1, 2).float() / 255.0
+    return x, ok
+
+
+def classify_stimuli(clf: Classifier, stimuli: Sequence[Stimulus], categories: Sequence[str],
+                     *, batch_size: int = 64, device: str | torch.device = "cpu",
+                     token: CancelToken | None = None, errors: list | None = None
+                     ) -> JobGen:
+    """Yield progress; return the list of :class:`Decision` (bad images reported)."""
+    device = torch.device(device)
+    clf.net.to(device).eval()
+    decisions: list[Decision] = []
+    use_amp = device.type == "cuda"
+    # Decode the next batch in a thread while the model runs on this one.
+    from concurrent.futures import ThreadPoolExecutor
+
+    chunks = [list(stimuli[i:i + batch_size]) for i in range(0, len(stimuli), batch_size)]
+    with ThreadPoolExecutor(1) as pool, torch.inference_mode():
+        fut = pool.submit(_load_batch, chunks[0], clf.input_size) if chunks else None
+        for n, chunk in enumerate(chunks):
+            if token:
+                token.check()
+            x, ok = fut.result()
+            if n + 1 < len(chunks):
+                fut = pool.submit(_load_batch, chunks[n + 1], clf.input_size)
+            bad = [s for k, s in enumerate(chunk) if k not in set(ok)]
+            for s in bad:
+                if errors is not None:
+                    errors.append((str(s.path), "unreadable image"))
+            if not ok:
+                continue
+            with torch.autocast(device.type, enabled=use_amp):
+                logits = clf.logits(x.to(device, non_blocking=True))
+            for s, dec in zip([chunk[k] for k in ok], decide(logits, clf.classes, categories)):
+                decisions.append(Decision(s.rel, s.shape, s.texture, dec))
+            yield Progress(min(len(stimuli), (n + 1) * batch_size), len(stimuli), clf.arch)
+    return decisions
+
+
+# --------------------------------------------------------------------------------------
+# The job
+
+
+@dataclass
+class ShapeBiasParams:
+    """Parameters of `studio eval shape-bias`."""
+
+    stimuli: Path
+    out: Path
+    #: ``ARCH=WEIGHTS`` per model, e.g. ``resnet50=resnet50_sin.pth.tar`` or
+    #: ``toyvgg=resources/toy/teacher.pth``; WEIGHTS may be a registry name.
+    models: list[str] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)   # plot labels (default: weight stems)
+    classes: list[str] = field(default_factory=list)  # class names of non-ImageNet models
+    batch_size: int = 64
+    device: str = "auto"
+    plot: bool = True
+    reference: bool = True                            # draw the published values
+    formats: list[str] = field(default_factory=lambda: ["png", "svg", "pdf"])
+
+
+def parse_model_spec(spec: str) -> tuple[str, Path]:
+    """``ARCH=WEIGHTS`` -> (arch, weights path); WEIGHTS may be a registry name."""
+    from studio.core.checkpoints import REGISTRY, CheckpointError, find_model
+
+    if "=" not in spec:
+        raise ValueError(f"model {spec!r}: write ARCH=WEIGHTS, e.g. resnet50=model.pth.tar")
+    arch, weights = spec.split("=", 1)
+    try:
+        path = find_model(weights)
+    except CheckpointError:
+        if weights in REGISTRY:
+            raise
+        path = Path(weights)  # load_classifier names the missing file
+    return arch.strip(), Path(path)
+
+
+def _safe_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._+-]+", "_", name).strip("._") or "model"
+
+
+@register_job("shape-bias", ShapeBiasParams, "Shape bias of classifiers on cue-conflict images")
+def shape_bias_job(params: ShapeBiasParams, token: CancelToken | None = None) -> JobGen:
+    """Evaluate every model; write decisions.csv + summary.json per model and the plot."""
+    from studio.core.devices import resolve_device
+
+    token = token or CancelToken()
+    device = resolve_device(params.device)
+    stimuli, categories, skipped = scan_stimuli(params.stimuli)
+    for path, reason in skipped:
+        yield Log(f"skipped {path}: {reason}", "warning")
+    n_conf = sum(s.conflict for s in stimuli)
+    yield Log(f"{len(stimuli)} stimuli ({n_conf} conflicts), {len(categories)} categories")
+    if not params.models:
+        raise ValueError("no models given (ARCH=WEIGHTS)")
+    out = Path(params.out)
+    out.mkdir(parents=True, exist_ok=True)
+    results: dict[str, dict] = {}
+    for k, spec in enumerate(params.models):
+        arch, weights = parse_model_spec(spec)
+        name = params.names[k] if k < len(params.names) else weights.name.split(".")[0]
+        clf = load_classifier(arch, weights, classes=params.classes or None, device=device)
+        yield Log(f"{name}: {arch} from {weights} ({len(clf.classes) or 'ImageNet'} classes)")
+        errors: list = []
+        decisions = yield from classify_stimuli(clf, stimuli, categories,
+                                                batch_size=params.batch_size, device=device,
+                                                token=token, errors=errors)
+        for path, reason in errors:
+            yield Log(f"{path}: {reason}", "warning")
+        summary = summarize(decisions, categories)
+        summary.update({"model": name, "arch": arch, "weights": str(weights),
+                        "stimuli": str(params.stimuli), "errors": errors,
+                        "aggregation": "mean" if not clf.classes else "argmax"})
+        mdir = out / _safe_name(name) if len(params.models) > 1 else out
+        mdir.mkdir(parents=True, exist_ok=True)
+        write_decisions_csv(mdir / "decisions.csv", decisions)
+        with atomic_write(mdir / "summary.json") as fh:
+            fh.write(json.dumps(summary, indent=1).encode())
+        sb = summary["shape_bias"]
+        yield Log(f"{name}: shape bias {sb:.3f} (shape {summary['n_shape']}, texture "
+                  f"{summary['n_texture']}, other {summary['n_other']} of {n_conf})"
+                  if sb is not None else f"{name}: no shape or texture decisions")
+        results[name] = summary
+    files: list[str] = []
+    if params.plot:
+        from studio.evaluate.plots import matrix_plot, render_png
+
+        refs = REFERENCE_SHAPE_BIAS if params.reference else {}
+        files = matrix_plot(results, categories, out / "shape_bias", refs,
+                            formats=params.formats)
+        png = out / "shape_bias.png"
+        if png.is_file():
+            yield Preview(render_png(png), "shape-bias matrix plot")
+    with atomic_write(out / "results.json") as fh:
+        fh.write(json.dumps({n: {k: v for k, v in s.items() if k != "errors"}
+                             for n, s in results.items()}, indent=1).encode())
+    return {"out": str(out), "plots": files,
+            "shape_bias": {n: s["shape_bias"] for n, s in results.items()},
+            "summaries": results}

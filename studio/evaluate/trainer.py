@@ -1,0 +1,672 @@
+"""`studio train classifier`: train or fine-tune a classifier on an exported dataset.
+
+The Bag-of-Tricks refinements (He et al. 2019) are options: linear LR scaling
+(lr = base_lr x batch / 256), linear warm-up, cosine decay, label smoothing, mixup, no
+weight decay on biases and BN parameters, zero-γ in the last BN of each residual block,
+and mixed precision on CUDA. Several datasets can be mixed (SIN + IN) and training can
+start from a checkpoint (SIN+IN -> IN fine-tuning).
+
+Reproducibility is by construction: the epoch's order, each sample's augmentation and its
+mixup partner and λ are derived from (seed, epoch, sample index) only. Under `torchrun`
+every rank takes a fixed slice of the same global batch, gradients are averaged by DDP
+and BatchNorm is synchronised, so N processes compute what one process computes (up to
+floating-point summation order). A resumed run continues exactly where the last complete
+epoch ended.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import random
+import tarfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import nn
+
+from studio.core.checkpoints import CheckpointError, load_checkpoint, save_state_dict
+from studio.core.distributed import barrier, dist_info, init_distributed, local_device
+from studio.core.images import ImageError, atomic_write, load_image
+from studio.core.jobs import (
+    CancelToken,
+    JobGen,
+    Log,
+    Metrics,
+    Preview,
+    Progress,
+    params_dict,
+    register_job,
+)
+from studio.core.seeding import derive_seed, seed_everything
+from studio.datasets.folders import SPLIT_NAMES, scan_image_folder
+from studio.evaluate.classifiers import build_network, norm_for, read_weights, zero_init_last_bn
+
+EVAL_SPLITS = ("val", "validation", "test")
+
+
+# --------------------------------------------------------------------------------------
+# Reading exported datasets: ImageFolder, WebDataset shards, manifest.jsonl
+
+
+@dataclass(frozen=True)
+class Item:
+    """One labelled image; ``path`` is a file, or a tar with (offset, size) of a member."""
+
+    path: Path
+    class_name: str
+    split: str | None
+    offset: int = -1
+    size: int = 0
+
+    def load(self) -> Image.Image:
+        if self.offset < 0:
+            return load_image(self.path)
+        with open(self.path, "rb") as fh:
+            fh.seek(self.offset)
+            data = fh.read(self.size)
+        try:
+            img = Image.open(io.BytesIO(data))
+            img.load()
+        except Exception as exc:  # noqa: BLE001 - any decoder error names the sample
+            raise ImageError(f"{self.path}@{self.offset}: cannot decode image ({exc})") from exc
+        return img.convert("RGB")
+
+
+@dataclass
+class DataSource:
+    """What one dataset path holds: its class order and its labelled items."""
+
+    root: Path
+    classes: list[str]
+    items: list[Item]
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    def split(self, names: Sequence[str] | None) -> list[Item]:
+        """Items of the given splits; ``None`` = all items."""
+        if names is None:
+            return list(self.items)
+        return [it for it in self.items if it.split in names]
+
+    @property
+    def splits(self) -> set[str | None]:
+        return {it.split for it in self.items}
+
+
+def _dataset_classes(folder: Path) -> list[str] | None:
+    """The class order a Studio export recorded (``dataset.json``), if any."""
+    meta = folder / "dataset.json"
+    if meta.is_file():
+        try:
+            classes = json.loads(meta.read_text("utf-8")).get("classes")
+        except (OSError, ValueError):
+            return None
+        if isinstance(classes, list) and all(isinstance(c, str) for c in classes):
+            return list(classes)
+    return None
+
+
+def _split_of(rel: str) -> str | None:
+    first = PurePosixPath(rel).parts[0] if rel else ""
+    return first if first in SPLIT_NAMES else None
+
+
+def _read_manifest(path: Path) -> DataSource:
+    root = path.parent
+    items: list[Item] = []
+    names: dict[int, str] = {}
+    with open(path, encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+                rel, label = rec["file_name"], int(rec["label"])
+            except (ValueError, KeyError, TypeError) as exc:
+                raise ValueError(f"{path}:{n}: not a manifest record with file_name and "
+                                 f"label ({exc})") from None
+            cls = str(rec.get("class", label))
+            names[label] = cls
+            items.append(Item(root / rel, cls, rec.get("split") or _split_of(rel)))
+    classes = _dataset_classes(root) or [names[i] for i in sorted(names)]
+    return DataSource(path, classes, items)
+
+
+def _read_shards(folder: Path) -> DataSource:
+    shards = sorted((folder / "shards").glob("*.tar")) if (folder / "shards").is_dir() else \
+        sorted(folder.glob("*.tar"))
+    items: list[Item] = []
+    names: dict[int, str] = {}
+    for shard in shards:
+        with tarfile.open(shard) as tar:
+            members = {m.name: m for m in tar.getmembers() if m.isfile()}
+            for name, m in members.items():
+                if not name.endswith(".png"):
+                    continue
+                key = name[:-4]
+                rec: dict = {}
+                if key + ".json" in members:
+                    rec = json.loads(tar.extractfile(members[key + ".json"]).read())
+                if "label" in rec:
+                    label = int(rec["label"])
+                elif key + ".cls" in members:
+                    label = int(tar.extractfile(members[key + ".cls"]).read())
+                else:
+                    raise ValueError(f"{shard}: sample {key!r} has no label (.cls or .json)")
+                cls = str(rec.get("class", label))
+                names[label] = cls
+                split = rec.get("split") or (key.split("__")[0] if key.split("__")[0]
+                                             in SPLIT_NAMES else None)
+                items.append(Item(shard, cls, split, m.offset_data, m.size))
+    if not items:
+        raise ValueError(f"{folder}: no WebDataset shards with .png samples")
+    classes = _dataset_classes(folder) or [names[i] for i in sorted(names)]
+    return DataSource(folder, classes, items)
+
+
+def read_source(path: str | os.PathLike) -> DataSource:
+    """An ImageFolder tree, a folder of WebDataset shards, or a ``manifest.jsonl``."""
+    path = Path(path)
+    if path.is_file():
+        if path.suffix == ".jsonl":
+            return _read_manifest(path)
+        raise ValueError(f"{path}: expected a dataset folder or a manifest .jsonl file")
+    if not path.is_dir():
+        raise FileNotFoundError(f"{path}: dataset does not exist")
+    if (path / "shards").is_dir() or any(path.glob("*.tar")):
+        return _read_shards(path)
+    scan = scan_image_folder(path)
+    classes = _dataset_classes(path) or scan.classes
+    items = [Item(s.path, s.class_name, s.split) for s in scan.samples]
+    return DataSource(path, classes, items, list(scan.skipped))
+
+
+# --------------------------------------------------------------------------------------
+# Deterministic augmentation
+
+
+def _rrc_box(w: int, h: int, rng: random.Random, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3)
+             ) -> tuple[int, int, int, int]:
+    """RandomResizedCrop's box (torchvision's algorithm) from a given RNG."""
+    area = w * h
+    log_r = (math.log(ratio[0]), math.log(ratio[1]))
+    for _ in range(10):
+        target = area * rng.uniform(*scale)
+        ar = math.exp(rng.uniform(*log_r))
+        cw = int(round(math.sqrt(target * ar)))
+        ch = int(round(math.sqrt(target / ar)))
+        if 0 < cw <= w and 0 < ch <= h:
+            return rng.randint(0, w - cw), rng.randint(0, h - ch), cw, ch
+    in_ratio = w / h
+    if in_ratio < ratio[0]:
+        cw, ch = w, int(round(w / ratio[0]))
+    elif in_ratio > ratio[1]:
+        ch, cw = h, int(round(h * ratio[1]))
+    else:
+        cw, ch = w, h
+    return (w - cw) // 2, (h - ch) // 2, cw, ch
+
+
+def _to_tensor(img: Image.Image) -> torch.Tensor:
+    return torch.from_numpy(np.asarray(img, dtype=np.uint8).copy()).permute(2, 0, 1)
+
+
+def transform(img: Image.Image, size: int, mode: str, train: bool,
+              rng: random.Random | None) -> torch.Tensor:
+    """uint8 CHW tensor. ``imagenet``: RandomResizedCrop + flip / Resize(size/0.875) +
+    CenterCrop; ``cifar``: resize, 4-px padded random crop + flip; ``none``: resize."""
+    if mode == "imagenet":
+        if train:
+            x, y, cw, ch = _rrc_box(img.width, img.height, rng)
+            img = img.resize((size, size), Image.BILINEAR, box=(x, y, x + cw, y + ch))
+        else:
+            short = int(size / 0.875)
+            w, h = img.size
+            s = short / min(w, h)
+            img = img.resize((max(size, round(w * s)), max(size, round(h * s))), Image.BILINEAR)
+            left, top = (img.width - size) // 2, (img.height - size) // 2
+            img = img.crop((left, top, left + size, top + size))
+    elif img.size != (size, size):
+        img = img.resize((size, size), Image.BILINEAR)
+    t = _to_tensor(img)
+    if train and mode == "cifar":
+        pad = 4
+        t = F.pad(t, (pad, pad, pad, pad), mode="constant", value=0)
+        dx, dy = rng.randint(0, 2 * pad), rng.randint(0, 2 * pad)
+        t = t[:, dy:dy + size, dx:dx + size]
+    if train and mode != "none" and rng.random() < 0.5:
+        t = t.flip(-1)
+    return t.contiguous()
+
+
+class TrainSet(torch.utils.data.Dataset):
+    """Index = (sample, epoch, partner, λ); everything random comes from derive_seed."""
+
+    def __init__(self, items: list[Item], labels: list[int], size: int, mode: str,
+                 train: bool, seed: int):
+        self.items, self.labels = items, labels
+        self.size, self.mode, self.train, self.seed = size, mode, train, seed
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def image(self, i: int, epoch: int) -> torch.Tensor:
+        rng = random.Random(derive_seed(self.seed, "augment", epoch, i)) if self.train else None
+        return transform(self.items[i].load(), self.size, self.mode, self.train, rng)
+
+    def __getitem__(self, key):
+        i, epoch, j, lam = key if isinstance(key, tuple) else (key, 0, -1, 1.0)
+        x = self.image(i, epoch)
+        if j >= 0 and lam < 1.0:
+            xj = self.image(j, epoch)
+            x = (lam * x.float() + (1 - lam) * xj.float()).round().to(torch.uint8)
+            return x, self.labels[i], self.labels[j], lam
+        return x, self.labels[i], self.labels[i], 1.0
+
+
+def epoch_batches(n: int, batch: int, epoch: int, seed: int, *, shuffle: bool = True,
+                  drop_last: bool = True, mixup_alpha: float = 0.0
+                  ) -> list[list[tuple[int, int, int, float]]]:
+    """The global batches of one epoch: (sample, epoch, mixup partner, λ) tuples."""
+    order = np.arange(n)
+    if shuffle:
+        order = np.random.default_rng(derive_seed(seed, "order", epoch)).permutation(n)
+    partners = np.full(n, -1)
+    lams = np.ones(n)
+    if mixup_alpha > 0:
+        rng = np.random.default_rng(derive_seed(seed, "mixup", epoch))
+        partners = rng.permutation(n)
+        lams = rng.beta(mixup_alpha, mixup_alpha, size=n)
+    stop = (n // batch) * batch if drop_last else n
+    out = []
+    for s in range(0, stop, batch):
+        out.append([(int(i), epoch, int(partners[i]), float(lams[i]))
+                    for i in order[s:s + batch]])
+    return out
+
+
+def _collate(batch):
+    xs, ya, yb, lam = zip(*batch)
+    return (torch.stack(xs), torch.tensor(ya), torch.tensor(yb),
+            torch.tensor(lam, dtype=torch.float32))
+
+
+# --------------------------------------------------------------------------------------
+# Parameters
+
+
+@dataclass
+class TrainParams:
+    """Parameters of `studio train classifier` (Bag-of-Tricks refinements as options)."""
+
+    data: list[Path]                     # one or more datasets, mixed (e.g. SIN + IN)
+    out: Path
+    arch: str = "resnet50"              # toyvgg | cifar_resnet18/34/50 | torchvision name
+    val: Path | None = None              # eval set (default: val/test split of data[0])
+    epochs: int = 90
+    batch_size: int = 256                # global batch (all ranks together)
+    lr: float = 0.1                      # base LR (per 256 images with linear_scaling)
+    linear_scaling: bool = True
+    momentum: float = 0.9
+    nesterov: bool = False
+    weight_decay: float = 1e-4
+    no_bias_decay: bool = True
+    schedule: Literal["cosine", "step", "constant"] = "cosine"
+    step_epochs: list[int] = field(default_factory=lambda: [30, 60, 80])
+    step_gamma: float = 0.1
+    warmup_epochs: float = 5.0
+    label_smoothing: float = 0.1
+    mixup_alpha: float = 0.0             # 0 = off; Bag of Tricks uses 0.2
+    zero_gamma: bool = True
+    amp: bool = True                     # mixed precision (CUDA only)
+    image_size: int = 224
+    augment: Literal["imagenet", "cifar", "none"] = "imagenet"
+    init: Path | None = None             # fine-tune from this checkpoint (either format)
+    reset_head: bool = False             # drop a head whose class count differs
+    workers: int = 4
+    eval_every: int = 1
+    resume: bool = True
+    keep_checkpoints: bool = False       # keep checkpoint-epochNNN.pth for every epoch
+    sync_bn: bool = True                 # SyncBatchNorm under DDP (same result as 1 process)
+    device: str = "auto"
+    seed: int = 0
+    threads: int = 0                     # CPU threads (0 = torch default)
+    max_steps: int = 0                   # stop after this many steps (smoke tests), 0 = all
+
+
+# --------------------------------------------------------------------------------------
+# Helpers
+
+
+def lr_at(params: TrainParams, step: int, steps_per_epoch: int, base_lr: float) -> float:
+    """Warm-up (linear from 0) then cosine / step / constant, evaluated per iteration."""
+    warm = int(round(params.warmup_epochs * steps_per_epoch))
+    if step < warm:
+        return base_lr * (step + 1) / warm
+    total = params.epochs * steps_per_epoch
+    if params.schedule == "cosine":
+        t = (step - warm) / max(1, total - warm)
+        return 0.5 * base_lr * (1 + math.cos(math.pi * min(1.0, t)))
+    if params.schedule == "step":
+        epoch = step // steps_per_epoch
+        return base_lr * params.step_gamma ** sum(epoch >= e for e in params.step_epochs)
+    return base_lr
+
+
+def param_groups(net: nn.Module, weight_decay: float, no_bias_decay: bool) -> list[dict]:
+    """No decay on biases and BN γ/β when ``no_bias_decay`` (1-D parameters)."""
+    if not no_bias_decay:
+        return [{"params": [p for p in net.parameters() if p.requires_grad],
+                 "weight_decay": weight_decay}]
+    decay, no_decay = [], []
+    for p in net.parameters():
+        if p.requires_grad:
+            (no_decay if p.ndim <= 1 else decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay},
+            {"params": no_decay, "weight_decay": 0.0}]
+
+
+def soft_cross_entropy(logits: torch.Tensor, ya: torch.Tensor, yb: torch.Tensor,
+                       lam: torch.Tensor, smoothing: float) -> torch.Tensor:
+    """Mixup loss λ·CE(y_a) + (1-λ)·CE(y_b) with label smoothing, per-sample λ."""
+    la = F.cross_entropy(logits, ya, reduction="none", label_smoothing=smoothing)
+    lb = F.cross_entropy(logits, yb, reduction="none", label_smoothing=smoothing)
+    return (lam * la + (1 - lam) * lb).mean()
+
+
+def topk_correct(logits: torch.Tensor, y: torch.Tensor, ks=(1, 5)) -> list[int]:
+    k = min(max(ks), logits.shape[1])
+    pred = logits.topk(k, dim=1).indices
+    hit = pred.eq(y[:, None])
+    return [int(hit[:, :min(kk, k)].any(1).sum()) for kk in ks]
+
+
+def grid_preview(x: torch.Tensor, n: int = 8) -> np.ndarray:
+    """A row of the first ``n`` uint8 images of a batch (H, n*W, 3)."""
+    x = x[:n].permute(0, 2, 3, 1).cpu().numpy()
+    return np.concatenate(list(x), axis=1).astype(np.uint8)
+
+
+def _map_labels(src: DataSource, items: list[Item], classes: list[str]) -> list[int]:
+    idx = {c: i for i, c in enumerate(classes)}
+    missing = sorted({it.class_name for it in items} - set(idx))
+    if missing:
+        raise ValueError(f"{src.root}: classes {missing[:5]} are not among the training "
+                         f"classes {classes[:5]}... (mixed datasets must share class names)")
+    return [idx[it.class_name] for it in items]
+
+
+def build_model(params: TrainParams, num_classes: int) -> tuple[nn.Module, list[str]]:
+    """The network, initialised from ``params.init`` when fine-tuning; returns log lines."""
+    torch.manual_seed(derive_seed(params.seed, "init"))
+    net = build_network(params.arch, num_classes)
+    notes = []
+    if params.zero_gamma:
+        n = zero_init_last_bn(net)
+        notes.append(f"zero-γ init in {n} residual blocks" if n else
+                     f"zero-γ: {params.arch} has no residual blocks (no-op)")
+    if params.init is not None:
+        sd = read_weights(params.init)
+        own = net.state_dict()
+        if params.reset_head:
+            dropped = [k for k, v in sd.items() if k in own and v.shape != own[k].shape]
+            sd = {k: v for k, v in sd.items() if k not in dropped}
+            if dropped:
+                notes.append(f"reset head: dropped {dropped}")
+        missing = [k for k in own if k not in sd]
+        unexpected = [k for k in sd if k not in own]
+        if unexpected or (missing and not params.reset_head):
+            from studio.core.checkpoints import check_state_dict
+
+            check_state_dict(net, sd, params.init, "use reset_head to fine-tune to a "
+                             "different class count")
+        net.load_state_dict(sd, strict=False)
+        notes.append(f"initialised from {params.init}")
+    return net, notes
+
+
+def _save_checkpoint(path: Path, net: nn.Module, opt, scaler, epoch: int, step: int,
+                     meta: dict) -> None:
+    state = {"model": {k: v.detach().cpu() for k, v in net.state_dict().items()},
+             "optimizer": opt.state_dict(), "epoch": epoch, "step": step,
+             "meta": json.dumps(meta, default=str)}
+    if scaler is not None:
+        state["scaler"] = scaler.state_dict()
+    with atomic_write(path) as fh:
+        torch.save(state, fh)
+
+
+def evaluate(net: nn.Module, items: list[Item], labels: list[int], params: TrainParams,
+             device: torch.device, mean, std, token: CancelToken | None = None
+             ) -> dict[str, float]:
+    """Top-1 / top-5 accuracy (%) and mean loss; ranks split the set and add counts."""
+    info = dist_info()
+    ds = TrainSet(items, labels, params.image_size, params.augment, False, params.seed)
+    idx = [i for i in range(len(items)) if info.owns(i)]
+    loader = torch.utils.data.DataLoader(torch.utils.data.Subset(ds, idx),
+                                         batch_size=max(1, params.batch_size // info.world_size),
+                                         num_workers=params.workers, collate_fn=_collate)
+    m = torch.tensor(mean, device=device).view(1, 3, 1, 1)
+    s = torch.tensor(std, device=device).view(1, 3, 1, 1)
+    was = net.training
+    net.eval()
+    tot = torch.zeros(4, dtype=torch.float64, device=device)
+    with torch.no_grad():
+        for x, y, _, _ in loader:
+            if token:
+                token.check()
+            x = (x.to(device).float() / 255 - m) / s
+            y = y.to(device)
+            logits = net(x).float()
+            c1, c5 = topk_correct(logits, y)
+            tot += torch.tensor([c1, c5, float(F.cross_entropy(logits, y, reduction="sum")),
+                                 len(y)], dtype=torch.float64, device=device)
+    if info.world_size > 1:
+        torch.distributed.all_reduce(tot)
+    net.train(was)
+    n = max(1.0, float(tot[3]))
+    return {"top1": 100 * float(tot[0]) / n, "top5": 100 * float(tot[1]) / n,
+            "loss": float(tot[2]) / n, "count": int(tot[3])}
+
+
+# --------------------------------------------------------------------------------------
+# The job
+
+
+@register_job("train-classifier", TrainParams, "Train or fine-tune a classifier (Bag of Tricks)")
+def train_job(params: TrainParams, token: CancelToken | None = None) -> JobGen:
+    """Train; checkpoint every epoch; resume; report top-1/top-5 each epoch."""
+    token = token or CancelToken()
+    info = init_distributed()
+    from studio.core.devices import resolve_device
+
+    device = local_device(resolve_device(params.device))
+    if params.threads:
+        torch.set_num_threads(params.threads)
+    if params.batch_size % info.world_size:
+        raise ValueError(f"batch_size {params.batch_size} must be divisible by the "
+                         f"{info.world_size} processes")
+    if not params.data:
+        raise ValueError("no training data given")
+    out = Path(params.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    # data
+    sources = [read_source(p) for p in params.data]
+    classes = sources[0].classes
+    train_items: list[Item] = []
+    train_labels: list[int] = []
+    for src in sources:
+        splits = src.splits
+        items = src.split(["train"]) if "train" in splits else src.split(
+            None if splits == {None} else [s for s in splits if s not in EVAL_SPLITS])
+        train_items += items
+        train_labels += _map_labels(src, items, classes)
+        for path, reason in src.skipped:
+            yield Log(f"skipped {path}: {reason}", "warning")
+        yield Log(f"{src.root}: {len(items)} training images, {len(src.classes)} classes")
+    if not train_items:
+        raise ValueError(f"{params.data[0]}: no training images (expected a train/ split "
+                         "or class folders)")
+    if params.val is not None:
+        vsrc = read_source(params.val)
+        vsplits = vsrc.splits
+        val_items = vsrc.split([s for s in vsplits if s in EVAL_SPLITS] or None)
+        val_labels = _map_labels(vsrc, val_items, classes)
+    else:
+        val_items = sources[0].split([s for s in sources[0].splits if s in EVAL_SPLITS])
+        val_labels = _map_labels(sources[0], val_items, classes)
+    if not val_items:
+        yield Log("no validation split found: top-1/top-5 are not measured", "warning")
+
+    # model and optimiser
+    net, notes = build_model(params, len(classes))
+    for n in notes:
+        yield Log(n)
+    net.to(device)
+    if device.type == "cpu":
+        net = net.to(memory_format=torch.channels_last)
+    base_lr = params.lr * (params.batch_size / 256 if params.linear_scaling else 1.0)
+    opt = torch.optim.SGD(param_groups(net, params.weight_decay, params.no_bias_decay),
+                          lr=base_lr, momentum=params.momentum, nesterov=params.nesterov)
+    use_amp = params.amp and device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda") if use_amp else None
+    mean, std = norm_for(params.arch)
+
+    ckpt_path = out / "checkpoint.pth"
+    start_epoch, step = 0, 0
+    history: list[dict] = []
+    if params.resume and ckpt_path.is_file():
+        state = load_checkpoint(ckpt_path)
+        net.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        if scaler is not None and "scaler" in state:
+            scaler.load_state_dict(state["scaler"])
+        start_epoch, step = int(state["epoch"]) + 1, int(state["step"])
+        history = json.loads(state["meta"]).get("history", [])
+        yield Log(f"resumed from {ckpt_path} after epoch {start_epoch}")
+
+    model: nn.Module = net
+    if info.world_size > 1:
+        if params.sync_bn:
+            net = nn.SyncBatchNorm.convert_sync_batchnorm(net)
+        model = nn.parallel.DistributedDataParallel(
+            net, device_ids=[device.index] if device.type == "cuda" else None)
+
+    ds = TrainSet(train_items, train_labels, params.image_size, params.augment, True,
+                  params.seed)
+    steps_per_epoch = len(train_items) // params.batch_size
+    if steps_per_epoch == 0:
+        raise ValueError(f"batch_size {params.batch_size} is larger than the "
+                         f"{len(train_items)} training images")
+    total_steps = params.epochs * steps_per_epoch
+    m = torch.tensor(mean, device=device).view(1, 3, 1, 1)
+    s = torch.tensor(std, device=device).view(1, 3, 1, 1)
+    meta = {"params": params_dict(params), "classes": classes, "arch": params.arch,
+            "base_lr": base_lr, "world_size": info.world_size}
+    yield Log(f"training {params.arch} on {len(train_items)} images, {len(classes)} classes, "
+              f"{params.epochs} epochs x {steps_per_epoch} steps, lr {base_lr:g}, "
+              f"{info.world_size} process(es) on {device}")
+    seed_everything(derive_seed(params.seed, "global", info.rank))
+    t0 = time.monotonic()
+    stopped = False
+    for epoch in range(start_epoch, params.epochs):
+        model.train()
+        batches = [b[info.rank::info.world_size] for b in epoch_batches(
+            len(ds), params.batch_size, epoch, params.seed, mixup_alpha=params.mixup_alpha)]
+        loader = torch.utils.data.DataLoader(ds, batch_sampler=batches,
+                                             num_workers=params.workers,
+                                             collate_fn=_collate)
+        run_loss, run_n = 0.0, 0
+        for x, ya, yb, lam in _iter_batches(loader, ds):
+            token.check()
+            lr = lr_at(params, step, steps_per_epoch, base_lr)
+            for g in opt.param_groups:
+                g["lr"] = lr
+            xin = (x.to(device, non_blocking=True).float() / 255 - m) / s
+            if device.type == "cpu":
+                xin = xin.contiguous(memory_format=torch.channels_last)
+            ya, yb, lam = ya.to(device), yb.to(device), lam.to(device)
+            with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
+                logits = model(xin)
+            loss = soft_cross_entropy(logits.float(), ya, yb, lam, params.label_smoothing)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"loss became {float(loss)} at step {step}; "
+                                         "lower the learning rate")
+            opt.zero_grad(set_to_none=True)
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.step(opt)
+                scaler.update()
+            else:
+                loss.backward()
+                opt.step()
+            step += 1
+            run_loss += loss.item() * len(ya)
+            run_n += len(ya)
+            yield Progress(step, total_steps, f"epoch {epoch + 1}/{params.epochs} "
+                           f"loss {run_loss / run_n:.3f}")
+            if step % 20 == 0:
+                yield Metrics(step, {"loss": loss.item(), "lr": lr})
+            if params.max_steps and step >= params.max_steps:
+                stopped = True
+                break
+        yield Preview(grid_preview(x), f"epoch {epoch + 1}: training batch", step)
+        rec = {"epoch": epoch + 1, "step": step, "train_loss": run_loss / max(1, run_n),
+               "lr": lr, "seconds": round(time.monotonic() - t0, 1)}
+        if val_items and ((epoch + 1) % params.eval_every == 0 or epoch + 1 == params.epochs
+                          or stopped):
+            ev = evaluate(net, val_items, val_labels, params, device, mean, std, token)
+            rec.update({"top1": ev["top1"], "top5": ev["top5"], "val_loss": ev["loss"]})
+            yield Metrics(step, {"top1": ev["top1"], "top5": ev["top5"],
+                                 "val_loss": ev["loss"]})
+            yield Log(f"epoch {epoch + 1}: loss {rec['train_loss']:.4f}, top-1 "
+                      f"{ev['top1']:.2f}%, top-5 {ev['top5']:.2f}% ({ev['count']} images)")
+        else:
+            yield Log(f"epoch {epoch + 1}: loss {rec['train_loss']:.4f}")
+        history.append(rec)
+        meta["history"] = history
+        if info.is_main:
+            _save_checkpoint(ckpt_path, net, opt, scaler, epoch, step, meta)
+            if params.keep_checkpoints:
+                _save_checkpoint(out / f"checkpoint-epoch{epoch + 1:03d}.pth", net, opt,
+                                 scaler, epoch, step, meta)
+            with atomic_write(out / "metrics.json") as fh:
+                fh.write(json.dumps(history, indent=1).encode())
+        barrier()
+        if stopped:
+            break
+    result = {"out": str(out), "model": str(out / "model.pth"), "classes": classes,
+              "arch": params.arch, "epochs": len(history), "steps": step,
+              "history": history, "final": history[-1] if history else {},
+              "seconds": round(time.monotonic() - t0, 1), "world_size": info.world_size}
+    if info.is_main:
+        save_state_dict(_plain(net), out / "model.pth")
+        with atomic_write(out / "train.json") as fh:
+            fh.write(json.dumps({**result, **meta}, indent=1, default=str).encode())
+    barrier()
+    return result
+
+
+def _iter_batches(loader, ds):
+    """Iterate a DataLoader, turning a bad image into an error naming its file."""
+    try:
+        yield from loader
+    except ImageError:
+        raise
+    except (OSError, CheckpointError) as exc:
+        raise ImageError(str(exc)) from exc
+
+
+def _plain(net: nn.Module) -> dict[str, torch.Tensor]:
+    """State dict without DDP/SyncBN wrappers (SyncBatchNorm keys equal BatchNorm's)."""
+    return {k.removeprefix("module."): v for k, v in net.state_dict().items()}
