@@ -1,0 +1,361 @@
+"""`studio train tsit`: the official TSIT objective and schedule on any folders.
+
+One iteration is the official ``train.py`` step: a generator update (hinge GAN + feature
+matching + perceptual loss to the content image, or to the real image for SIS, + KL with
+the VAE encoder), then a discriminator update on a freshly generated fake. Adam with TTUR
+(betas 0, 0.9; G lr/2, D lr*2), linear decay in the last ``epochs_decay`` epochs (or
+``decay_iterations``). Checkpoints are the official files (``latest_net_G.pth`` ...)
+plus ``train_state.pth`` (optimisers, iteration, RNG), so a killed run resumes where it
+stopped. Preview events every ``preview_every`` iterations; mixed precision on CUDA;
+several GPUs with ``torchrun`` (DDP + SyncBatchNorm).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from studio.core.checkpoints import load_checkpoint, load_state_dict, save_state_dict
+from studio.core.images import ImageError, atomic_write, save_image
+from studio.core.jobs import CancelToken, JobGen, Log, Metrics, Preview, Progress, register_job
+from studio.core.jobs import params_dict as _params_dict
+from studio.tsit.data import PairedFolders, UnpairedFolders, one_hot, resolve_unpaired, to_uint8
+from studio.tsit.losses import (
+    PerceptualLoss,
+    build_perceptual,
+    feature_matching_loss,
+    gan_loss,
+    kld_loss,
+)
+from studio.tsit.model import (
+    ConvEncoder,
+    MultiscaleDiscriminator,
+    TSITConfig,
+    build_generator,
+    convert_sync_batchnorm,
+    get_preset,
+    init_weights,
+)
+
+
+@dataclass
+class TrainTSITParams:
+    """Parameters of `studio train tsit` (None = the task preset's official value)."""
+
+    data: Path                        # content folder, a root with trainA/trainB, or labels
+    style: Path | None = None         # style folder (AST/MMIS) or image folder (SIS)
+    out: Path = Path("tsit-run")
+    task: str = "summer2winter"       # preset: summer2winter photo2art day2night multimodal ...
+    ngf: int = 64
+    depth: int | None = None          # x0.5 steps (official 7; 4..7)
+    size: int | None = None           # image width (height = width / preset aspect ratio)
+    height: int | None = None
+    batch_size: int | None = None
+    epochs: int | None = None         # official --niter
+    epochs_decay: int | None = None   # official --niter_decay
+    iterations: int | None = None     # train by iterations instead of epochs
+    decay_iterations: int = 0         # with `iterations`: linear decay over the last N
+    lr: float = 0.0002
+    no_ttur: bool = False
+    lambda_vgg: float | None = None
+    lambda_feat: float | None = None
+    lambda_kld: float = 0.05
+    gan_mode: str = "hinge"
+    ndf: int = 64
+    num_D: int = 2
+    n_layers_D: int | None = None
+    perceptual: str = "auto"          # auto | vgg19 | toy | none
+    perceptual_weights: Path | None = None
+    label_nc: int | None = None       # SIS: classes in the label maps
+    contain_dontcare: bool | None = None
+    alpha: float = 1.0
+    pairing: str = "fixed"            # fixed (official) | random
+    flip: bool = True
+    preview_every: int = 100
+    save_every: int = 500
+    log_every: int = 10
+    max_minutes: float | None = None  # stop cleanly after this long (resume later)
+    seed: int = 0
+    device: str = "auto"
+    amp: bool = False                 # fp16 autocast on CUDA
+    threads: int = 0                  # CPU threads (0 = torch default)
+
+
+@dataclass
+class _Setup:
+    config: TSITConfig
+    lambda_vgg: float
+    lambda_feat: float
+    n_layers_D: int
+    batch_size: int
+    hw: tuple[int, int]
+
+
+def resolve_setup(p: TrainTSITParams) -> _Setup:
+    """The effective model config and loss weights: preset values unless overridden."""
+    preset = get_preset(p.task)
+    cfg = preset.config
+    width = p.size or cfg.crop_size
+    height = p.height or round(width / cfg.aspect_ratio)
+    cfg = replace(cfg, ngf=p.ngf, depth=p.depth or cfg.depth, alpha=p.alpha,
+                  crop_size=width, aspect_ratio=width / height)
+    if cfg.task == "SIS":
+        label_nc = p.label_nc if p.label_nc is not None else cfg.label_nc
+        dontcare = cfg.contain_dontcare_label if p.contain_dontcare is None else p.contain_dontcare
+        cfg = replace(cfg, label_nc=label_nc, contain_dontcare_label=dontcare,
+                      use_instance=False, semantic_nc=label_nc + int(dontcare))
+    if height % cfg.multiple or width % cfg.multiple:
+        raise ValueError(f"training size {width}x{height} must be a multiple of "
+                         f"{cfg.multiple} (2^depth, depth {cfg.depth})")
+    return _Setup(cfg, preset.lambda_vgg if p.lambda_vgg is None else p.lambda_vgg,
+                  preset.lambda_feat if p.lambda_feat is None else p.lambda_feat,
+                  p.n_layers_D or preset.n_layers_D, p.batch_size or preset.batch_size,
+                  (height, width))
+
+
+def lr_at(p: TrainTSITParams, epoch: int, it: int, total_iters: int, niter: int,
+          niter_decay: int) -> float:
+    """Base lr (before TTUR) for 0-based ``epoch`` / iteration ``it``."""
+    if p.iterations is not None:
+        start = total_iters - p.decay_iterations
+        if p.decay_iterations and it >= start:
+            return p.lr * max(0.0, (total_iters - it) / p.decay_iterations)
+        return p.lr
+    # official: after epoch e (1-based) > niter, lr -= lr0 / niter_decay
+    done_decay = max(0, epoch - niter)
+    return p.lr * max(0.0, 1 - done_decay / niter_decay) if niter_decay else p.lr
+
+
+def _save(obj: dict, path: Path) -> None:
+    with atomic_write(path) as fh:
+        torch.save(obj, fh)
+
+
+def _grid(*images: torch.Tensor) -> np.ndarray:
+    return np.concatenate([to_uint8(t) for t in images], axis=1)
+
+
+@register_job("train-tsit", TrainTSITParams, "Train TSIT on folders (official losses, resumable)")
+def train_job(p: TrainTSITParams, token: CancelToken | None = None) -> JobGen:
+    from studio.core.devices import resolve_device
+    from studio.core.distributed import dist_info, init_distributed, local_device
+
+    token = token or CancelToken()
+    if p.threads:
+        torch.set_num_threads(p.threads)
+    dist = init_distributed() if dist_info().world_size > 1 else dist_info()
+    device = local_device(resolve_device(p.device))
+    setup = resolve_setup(p)
+    cfg = setup.config
+    sis = cfg.task == "SIS"
+    out = Path(p.out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(p.seed + dist.rank)
+
+    # data
+    if sis:
+        if p.style is None:
+            raise ValueError("SIS training needs --style (the image folder) besides the labels")
+        ds = PairedFolders(Path(p.data), Path(p.style), setup.hw, p.flip, p.seed)
+        if ds.unmatched:
+            yield Log(f"{len(ds.unmatched)} label/image files without a partner skipped "
+                      f"(e.g. {ds.unmatched[0]})", "warning")
+    else:
+        cdir, sdir = resolve_unpaired(p.data, p.style)
+        ds = UnpairedFolders(cdir, sdir, setup.hw, p.pairing, p.flip, p.seed)
+    bs = setup.batch_size
+    per_rank = bs // dist.world_size if dist.world_size > 1 else bs
+    iters_per_epoch = max(1, len(ds) // bs)
+    preset = get_preset(p.task)
+    niter = p.epochs if p.epochs is not None else preset.niter
+    niter_decay = p.epochs_decay if p.epochs_decay is not None else preset.niter_decay
+    total = p.iterations if p.iterations is not None else (niter + niter_decay) * iters_per_epoch
+
+    # networks
+    G = build_generator(cfg).to(device)
+    d_in = 3 + (cfg.semantic_nc if sis else 0)
+    D = init_weights(MultiscaleDiscriminator(d_in, p.ndf, setup.n_layers_D, p.num_D)).to(device)
+    E = init_weights(ConvEncoder(cfg.ngf, cfg.z_dim, cfg.crop_size >= 256)).to(device) \
+        if cfg.use_vae else None
+    encoder, notice = build_perceptual(p.perceptual, p.perceptual_weights)
+    yield Log(notice, "warning" if notice.startswith("NOTICE") else "info")
+    perceptual = PerceptualLoss(encoder).to(device) if encoder is not None and \
+        setup.lambda_vgg > 0 else None
+
+    # resume
+    state_path = out / "train_state.pth"
+    start = 0
+    g_sd = out / "latest_net_G.pth"
+    if state_path.is_file() and g_sd.is_file():
+        G.load_state_dict(load_state_dict(g_sd))
+        D.load_state_dict(load_state_dict(out / "latest_net_D.pth"))
+        if E is not None:
+            E.load_state_dict(load_state_dict(out / "latest_net_E.pth"))
+    if dist.world_size > 1:
+        if device.type == "cuda":
+            G, D = convert_sync_batchnorm(G), convert_sync_batchnorm(D)
+        ids = [device.index] if device.type == "cuda" else None
+        G_train = nn.parallel.DistributedDataParallel(G, device_ids=ids)
+        D_train = nn.parallel.DistributedDataParallel(D, device_ids=ids)
+    else:
+        G_train, D_train = G, D
+
+    if p.no_ttur:
+        betas, g_mult, d_mult = (0.5, 0.999), 1.0, 1.0
+    else:
+        betas, g_mult, d_mult = (0.0, 0.9), 0.5, 2.0
+    g_params = list(G.parameters()) + (list(E.parameters()) if E is not None else [])
+    opt_G = torch.optim.Adam(g_params, lr=p.lr * g_mult, betas=betas)
+    opt_D = torch.optim.Adam(D.parameters(), lr=p.lr * d_mult, betas=betas)
+    if state_path.is_file() and g_sd.is_file():
+        st = load_checkpoint(state_path)
+        opt_G.load_state_dict(st["optimizer_G"])
+        opt_D.load_state_dict(st["optimizer_D"])
+        start = int(st["iteration"])
+        torch.set_rng_state(st["rng"])
+        yield Log(f"resuming {out} at iteration {start}/{total}")
+    use_amp = p.amp and device.type == "cuda"
+    scaler_G = torch.amp.GradScaler("cuda", enabled=use_amp)
+    scaler_D = torch.amp.GradScaler("cuda", enabled=use_amp)
+
+    run_info = {"params": _params_dict(p), "config": cfg.__dict__, "lambda_vgg":
+                setup.lambda_vgg, "lambda_feat": setup.lambda_feat, "n_layers_D":
+                setup.n_layers_D, "batch_size": bs, "total_iterations": total,
+                "perceptual": notice}
+    if dist.is_main:
+        (out / "options.json").write_text(json.dumps(run_info, indent=2, default=str))
+    yield Log(f"TSIT {cfg.task} ngf {cfg.ngf} depth {cfg.depth} at {setup.hw[1]}x{setup.hw[0]}"
+              f", {len(ds)} items, batch {bs}, {total} iterations on {device}")
+
+    def batch_for(it: int) -> dict | None:
+        epoch, pos = divmod(it, iters_per_epoch)
+        ds.epoch = epoch
+        g = torch.Generator().manual_seed(p.seed * 1000003 + epoch)
+        order = torch.randperm(len(ds), generator=g).tolist()
+        idx = order[pos * bs:(pos + 1) * bs][dist.rank::dist.world_size][:per_rank]
+        items = []
+        for i in idx:
+            try:
+                items.append(ds[i])
+            except (ImageError, ValueError) as exc:
+                bad.append(str(exc))
+        if not items:
+            return None
+        return {k: (torch.stack([x[k] for x in items]) if torch.is_tensor(items[0][k])
+                    else [x[k] for x in items]) for k in items[0]}
+
+    def generate(content, real):
+        z, kld = None, None
+        if E is not None:
+            mu, logvar = E(real)
+            z = torch.randn_like(mu) * torch.exp(0.5 * logvar) + mu
+            kld = kld_loss(mu, logvar) * p.lambda_kld
+        style = None if sis else real
+        return G_train(content, style, noise=z), kld
+
+    def discriminate(fake, real, cond):
+        if sis:
+            fake, real = torch.cat([cond, fake], 1), torch.cat([cond, real], 1)
+        preds = D_train(torch.cat([fake, real], 0))
+        n = fake.shape[0]
+        return [[t[:n] for t in o] for o in preds], [[t[n:] for t in o] for o in preds]
+
+    bad: list[str] = []
+    t0 = time.monotonic()
+    losses: dict[str, float] = {}
+    it = start
+    G.train()
+    D.train()
+    while it < total:
+        token.check()
+        epoch = it // iters_per_epoch
+        lr = lr_at(p, epoch, it, total, niter, niter_decay)
+        for grp in opt_G.param_groups:
+            grp["lr"] = lr * g_mult
+        for grp in opt_D.param_groups:
+            grp["lr"] = lr * d_mult
+        batch = batch_for(it)
+        if batch is None:
+            it += 1
+            continue
+        if sis:
+            label = batch["label"].to(device)
+            content = one_hot(label, cfg.label_nc, cfg.contain_dontcare_label)
+            real = batch["image"].to(device)
+        else:
+            content, real = batch["content"].to(device), batch["style"].to(device)
+        # generator step
+        opt_G.zero_grad(set_to_none=True)
+        with torch.autocast("cuda", enabled=use_amp):
+            fake, kld = generate(content, real)
+            pred_fake, pred_real = discriminate(fake, real, content)
+            g = {"GAN": gan_loss(pred_fake, True, False, p.gan_mode)}
+            if setup.lambda_feat > 0:
+                g["GAN_Feat"] = feature_matching_loss(pred_fake, pred_real, setup.lambda_feat)
+            if perceptual is not None:
+                target = real if sis else content
+                g["VGG"] = perceptual(fake.float(), target) * setup.lambda_vgg
+            if kld is not None:
+                g["KLD"] = kld
+            g_loss = sum(g.values())
+        scaler_G.scale(g_loss).backward()
+        scaler_G.step(opt_G)
+        scaler_G.update()
+        # discriminator step (a new fake, as the official code)
+        opt_D.zero_grad(set_to_none=True)
+        with torch.autocast("cuda", enabled=use_amp):
+            with torch.no_grad():
+                fake_d, _ = generate(content, real)
+            pred_fake, pred_real = discriminate(fake_d.detach(), real, content)
+            d = {"D_Fake": gan_loss(pred_fake, False, True, p.gan_mode),
+                 "D_real": gan_loss(pred_real, True, True, p.gan_mode)}
+            d_loss = sum(d.values())
+        scaler_D.scale(d_loss).backward()
+        scaler_D.step(opt_D)
+        scaler_D.update()
+        it += 1
+        losses = {k: float(v.detach()) for k, v in {**g, **d}.items()}
+        if not all(math.isfinite(v) for v in losses.values()):
+            raise FloatingPointError(f"iteration {it}: non-finite loss {losses}")
+        if it % p.log_every == 0 or it == total:
+            yield Metrics(it, {**losses, "lr": lr})
+            yield Progress(it, total, " ".join(f"{k} {v:.3f}" for k, v in losses.items()))
+        if dist.is_main and (it % p.preview_every == 0 or it == total or it == start + 1):
+            content_view = (batch["label"][0].float().repeat(3, 1, 1) /
+                            max(1, cfg.semantic_nc - 1) * 2 - 1) if sis else content[0]
+            grid = _grid(content_view, real[0], fake[0])
+            save_image(grid, out / "preview.png", params={"iteration": it})
+            yield Preview(grid, f"content | {'real' if sis else 'style'} | output", it)
+        timed_out = p.max_minutes is not None and (time.monotonic() - t0) / 60 > p.max_minutes
+        if dist.is_main and (it % p.save_every == 0 or it == total or timed_out):
+            save_checkpoint(out, G, D, E, opt_G, opt_D, it)
+        if timed_out:
+            yield Log(f"stopping after {p.max_minutes} min at iteration {it}; run again to "
+                      "resume")
+            break
+    if bad:
+        (out / "errors.txt").write_text("\n".join(sorted(set(bad))) + "\n")
+        yield Log(f"{len(set(bad))} unreadable input file(s) skipped; see "
+                  f"{out / 'errors.txt'}", "warning")
+    return {"out": str(out), "iteration": it, "total_iterations": total,
+            "finished": it >= total, "losses": losses, "generator": str(g_sd),
+            "perceptual": notice, "errors": sorted(set(bad))}
+
+
+def save_checkpoint(out: Path, G: nn.Module, D: nn.Module, E: nn.Module | None,
+                    opt_G: torch.optim.Optimizer, opt_D: torch.optim.Optimizer,
+                    it: int) -> None:
+    """Official-layout weights first, then the state that marks them as complete."""
+    save_state_dict(G, out / "latest_net_G.pth")
+    save_state_dict(D, out / "latest_net_D.pth")
+    if E is not None:
+        save_state_dict(E, out / "latest_net_E.pth")
+    _save({"optimizer_G": opt_G.state_dict(), "optimizer_D": opt_D.state_dict(),
+           "iteration": it, "rng": torch.get_rng_state()}, out / "train_state.pth")
