@@ -2,6 +2,10 @@
 
 import studio.datasets.cue_conflict  # noqa: F401
 import studio.datasets.stylized  # noqa: F401
+import studio.evaluate.distill  # noqa: F401
+import studio.evaluate.prune  # noqa: F401
 import studio.evaluate.shape_bias  # noqa: F401
 import studio.evaluate.trainer  # noqa: F401
+import studio.inversion.quality  # noqa: F401
+import studio.inversion.synthesize  # noqa: F401
 import studio.toyworld.generate  # noqa: F401

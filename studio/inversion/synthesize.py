@@ -1,0 +1,307 @@
+"""`studio synthesize`: many batches of NaturalInversion / DeepInversion into a dataset.
+
+Fixes of the reference code that matter for a dataset (see the facts file):
+
+- every batch has its own seed ``derive_seed(seed, "batch", b)``, so batches differ and
+  any batch can be regenerated alone;
+- labels are balanced over the whole dataset (image ``g`` has label ``g % classes``);
+- images are de-normalised with the teacher's mean/std (not min-max per image);
+- batches are independent work items: resumable (finished batches are skipped), and under
+  ``torchrun`` rank ``r`` takes batches ``b % world == r`` (WebDataset: whole shards), so
+  the dataset equals a single-process run.
+
+Adaptive DeepInversion is the exception: its student learns from every batch before the
+next one, so it runs in one process and trains the student between batches.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+
+from studio.core.devices import resolve_device
+from studio.core.distributed import barrier, dist_info, local_device
+from studio.core.images import encode_png
+from studio.core.jobs import (
+    CancelToken,
+    JobGen,
+    Log,
+    Metrics,
+    Preview,
+    Progress,
+    params_dict,
+    register_job,
+)
+from studio.core.seeding import derive_seed
+from studio.datasets.folders import safe_relpath
+from studio.datasets.writers import ImageFolderWriter, OutputItem, make_writer
+from studio.inversion.deep import DeepInversion, DeepInversionConfig
+from studio.inversion.losses import kd_loss
+from studio.inversion.natural import NATURAL_PRESETS, NaturalInversion, NaturalInversionConfig
+from studio.inversion.teachers import Teacher, build_model, load_teacher
+
+
+@dataclass
+class SynthesizeParams:
+    """Parameters of `studio synthesize` (None = the method's paper default)."""
+
+    out: Path
+    teacher: str = "toy"
+    arch: str = "auto"
+    data: str = "auto"                      # cifar10 | cifar100 | imagenet | toy | auto
+    method: Literal["natural", "deep", "noise"] = "natural"
+    preset: Literal["cifar10", "cifar100"] = "cifar10"
+    num_images: int = 256
+    batch_size: int = 256
+    iterations: int | None = None
+    r_feature: float | None = None
+    var_scale: float | None = None
+    l2_scale: float | None = None
+    lr: float | None = None                 # deep: pixel lr; natural: generator lr
+    jitter: int | None = None
+    flip: bool | None = None
+    keep: Literal["best", "last"] = "best"
+    adi_scale: float = 0.0                  # > 0: Adaptive DeepInversion (method deep)
+    adi_student: str = "auto"
+    adi_student_epochs: int = 2
+    format: Literal["imagefolder", "webdataset"] = "imagefolder"
+    shard_batches: int = 4                  # WebDataset: batches per shard
+    preview_every: int = 100
+    metrics_every: int = 10
+    seed: int = 0
+    device: str = "auto"
+
+
+def natural_config(p: SynthesizeParams) -> NaturalInversionConfig:
+    cfg = NaturalInversionConfig(**NATURAL_PRESETS[p.preset])
+    for name, field_name in (("iterations", "iterations"), ("r_feature", "r_feature"),
+                             ("var_scale", "var_scale"), ("l2_scale", "l2_scale"),
+                             ("lr", "lr_generator"), ("jitter", "jitter"), ("flip", "flip")):
+        v = getattr(p, name)
+        if v is not None:
+            setattr(cfg, field_name, v)
+    return cfg
+
+
+def deep_config(p: SynthesizeParams) -> DeepInversionConfig:
+    cfg = DeepInversionConfig(adi_scale=p.adi_scale)
+    for name in ("iterations", "r_feature", "var_scale", "l2_scale", "lr", "jitter", "flip"):
+        v = getattr(p, name)
+        if v is not None:
+            setattr(cfg, name, v)
+    return cfg
+
+
+def batch_labels(batch: int, batch_size: int, num_images: int, num_classes: int
+                 ) -> torch.Tensor:
+    """Labels of batch ``batch``: image ``g`` of the dataset is class ``g % num_classes``."""
+    start = batch * batch_size
+    return torch.arange(start, min(start + batch_size, num_images)) % num_classes
+
+
+def plan_items(p: SynthesizeParams, teacher: Teacher) -> list[OutputItem]:
+    """All outputs in batch-major order (the order shards and ranks are derived from)."""
+    items = []
+    for g in range(p.num_images):
+        b, j = divmod(g, p.batch_size)
+        label = g % teacher.num_classes
+        cname = teacher.class_names[label]
+        key = safe_relpath(f"{cname}/b{b:05d}_{j:03d}")
+        items.append(OutputItem(key, label, cname, {"batch": b, "index_in_batch": j}))
+    return items
+
+
+def to_grid(x01: torch.Tensor, max_images: int = 64) -> Any:
+    """Up to 64 images as one HxWx3 uint8 grid for previews."""
+    import torchvision
+
+    x = x01[:max_images].detach().float().cpu()
+    nrow = max(1, int(math.ceil(math.sqrt(len(x)))))
+    grid = torchvision.utils.make_grid(x, nrow=nrow, padding=1, pad_value=1.0)
+    return (grid.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
+
+
+def to_uint8(x01: torch.Tensor) -> torch.Tensor:
+    return (x01.clamp(0, 1) * 255).round().to(torch.uint8)
+
+
+def make_engine(p: SynthesizeParams, teacher: Teacher, labels: torch.Tensor, seed: int,
+                device: torch.device, student: torch.nn.Module | None = None):
+    if p.method == "natural":
+        return NaturalInversion(teacher, labels, natural_config(p), seed, device)
+    return DeepInversion(teacher, labels, deep_config(p), seed, device, student=student)
+
+
+def _pending_batches(p: SynthesizeParams, writer, items: list[OutputItem], n_batches: int
+                     ) -> list[int]:
+    if isinstance(writer, ImageFolderWriter):
+        done = writer.completed()
+        out = []
+        for b in range(n_batches):
+            chunk = items[b * p.batch_size:(b + 1) * p.batch_size]
+            if writer.dist.owns(b) and any(writer.file_name(it) not in done for it in chunk):
+                out.append(b)
+        return out
+    return sorted({i // p.batch_size for i, _ in writer.pending(items)})
+
+
+def _train_adi_student(student: torch.nn.Module, buffer: list[tuple[torch.Tensor, torch.Tensor]],
+                       epochs: int, seed: int, temperature: float = 3.0) -> float:
+    """Distil the ADI student on all batches so far (KD at T=3, Adam 1e-3, minibatch 64)."""
+    for prm in student.parameters():
+        prm.requires_grad_(True)
+    student.train()
+    opt = torch.optim.Adam(student.parameters(), lr=1e-3)
+    xs = torch.cat([x for x, _ in buffer])
+    ts = torch.cat([t for _, t in buffer])
+    g = torch.Generator().manual_seed(seed)
+    last = 0.0
+    for _ in range(epochs):
+        perm = torch.randperm(len(xs), generator=g)
+        for i in range(0, len(xs), 64):
+            idx = perm[i:i + 64].to(xs.device)
+            loss = kd_loss(student(xs[idx]), ts[idx], temperature)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            last = loss.item()
+    student.eval()
+    for prm in student.parameters():
+        prm.requires_grad_(False)
+    return last
+
+
+@register_job("synthesize", SynthesizeParams,
+              "Data-free synthesis from a teacher (NaturalInversion / DeepInversion / noise)")
+def synthesize_job(p: SynthesizeParams, token: CancelToken | None = None,
+                   teacher: Teacher | None = None) -> JobGen:
+    """Synthesize ``num_images`` images in independent batches; returns dataset.json's dict."""
+    token = token or CancelToken()
+    if p.num_images < 1 or p.batch_size < 1:
+        raise ValueError("num_images and batch_size must be >= 1")
+    dist = dist_info()
+    device = local_device(resolve_device(p.device))
+    if teacher is None:
+        teacher = load_teacher(p.teacher, p.arch, p.data)
+    teacher.to(device)
+    if p.method == "natural" and teacher.image_size % 4:
+        raise ValueError(f"NaturalInversion needs an image size divisible by 4, "
+                         f"got {teacher.image_size}")
+    adi = p.method == "deep" and p.adi_scale > 0
+    if adi and dist.world_size > 1:
+        raise ValueError("Adaptive DeepInversion trains its student between batches, so it "
+                         "runs in one process; launch it without torchrun")
+    out = Path(p.out)
+    items = plan_items(p, teacher)
+    n_batches = math.ceil(p.num_images / p.batch_size)
+    writer = make_writer(p.format, out, shard_size=p.batch_size * max(1, p.shard_batches),
+                         dist=dist)
+    todo = _pending_batches(p, writer, items, n_batches)
+    cfg = natural_config(p) if p.method == "natural" else deep_config(p)
+    iters = 0 if p.method == "noise" else cfg.iterations
+    yield Log(f"{p.method}: {p.num_images} images in {n_batches} batches of {p.batch_size} "
+              f"({len(todo)} to do on rank {dist.rank}), {iters} iterations each, "
+              f"teacher {teacher.arch} ({teacher.num_classes} classes, "
+              f"{teacher.image_size}px) on {device}")
+    student = None
+    student_file = out / ".studio" / "adi_student.pth"
+    buffer: list[tuple[torch.Tensor, torch.Tensor]] = []
+    if adi:
+        sarch = p.adi_student if p.adi_student != "auto" else (
+            "toyvgg-small" if teacher.arch.startswith("toyvgg") else "resnet18")
+        torch.manual_seed(derive_seed(p.seed, "adi-student"))
+        student = build_model(sarch, teacher.num_classes).to(device).eval()
+        if student_file.is_file():
+            from studio.core.checkpoints import load_into
+
+            load_into(student, student_file)
+            yield Log(f"ADI: resumed the student from {student_file}")
+        for prm in student.parameters():
+            prm.requires_grad_(False)
+    total = max(1, len(todo) * max(1, iters))
+    done_steps = 0
+    for b in todo:
+        token.check()
+        seed = derive_seed(p.seed, "batch", b)
+        labels = batch_labels(b, p.batch_size, p.num_images, teacher.num_classes)
+        terms: dict[str, float] = {}
+        if p.method == "noise":
+            g = torch.Generator().manual_seed(seed)
+            s = teacher.image_size
+            best = torch.randn(len(labels), 3, s, s, generator=g).to(device)
+        else:
+            engine = make_engine(p, teacher, labels, seed, device, student)
+            try:
+                for it in range(iters):
+                    token.check()
+                    terms = engine.step()
+                    done_steps += 1
+                    if p.metrics_every and (it % p.metrics_every == 0 or it == iters - 1):
+                        yield Metrics(it, {**terms, "batch": float(b)})
+                    if p.preview_every and (it % p.preview_every == 0 or it == iters - 1):
+                        yield Preview(to_grid(teacher.denormalize(engine.current())),
+                                      f"{p.method} batch {b} iteration {it}: loss "
+                                      f"{terms['loss']:.3f}", it)
+                    yield Progress(done_steps, total, f"batch {b} it {it} loss "
+                                                      f"{terms['loss']:.3f}")
+                best = engine.best() if p.keep == "best" else engine.current()
+                terms = engine.best_terms if p.keep == "best" else terms
+            finally:
+                engine.close()
+        images = to_uint8(teacher.denormalize(best.detach().float()))
+        with torch.no_grad():
+            logits = teacher.model(teacher.normalize(images.float() / 255.0))
+        prob = F.softmax(logits.float(), dim=1)
+        conf = prob.gather(1, labels.to(device).view(-1, 1)).squeeze(1).cpu()
+        pred = prob.argmax(1).cpu()
+        if adi:
+            buffer.append((teacher.normalize(images.float() / 255.0), logits.detach()))
+        images_np = images.permute(0, 2, 3, 1).cpu().numpy()
+        start = b * p.batch_size
+        for j in range(len(labels)):
+            item = items[start + j]
+            rec = {"method": p.method, "seed": seed, "teacher_sha256": teacher.sha256,
+                   "teacher_confidence": round(float(conf[j]), 6), "teacher_pred": int(pred[j]),
+                   **{f"loss_{k}": round(v, 6) for k, v in terms.items()}}
+            png = encode_png(images_np[j], {"method": p.method, "batch": b, "seed": seed,
+                                            "label": item.label,
+                                            "teacher_sha256": teacher.sha256})
+            if isinstance(writer, ImageFolderWriter):
+                writer.write(item, None, record=rec, png=png)
+            else:
+                writer.write(item, None, record=rec, png=png, index=start + j)
+        acc = float((pred == labels).float().mean())
+        yield Log(f"batch {b}: teacher accuracy {acc:.3f}, mean confidence "
+                  f"{float(conf.mean()):.3f}" + (f", loss {terms['loss']:.4f}" if terms else ""))
+        yield Preview(to_grid(images.float() / 255.0), f"{p.method} batch {b} (kept)", iters)
+        if adi:
+            kd = _train_adi_student(student, buffer, p.adi_student_epochs,
+                                    derive_seed(p.seed, "adi-train", b))
+            from studio.core.checkpoints import save_state_dict
+
+            save_state_dict(student, student_file)
+            yield Log(f"ADI: student trained on {sum(len(x) for x, _ in buffer)} images "
+                      f"(KD loss {kd:.4f})")
+    if p.method == "noise":
+        yield Progress(total, total, "noise written")
+    barrier()
+    if not dist.is_main:
+        return {"rank": dist.rank, "batches": todo}
+    info = {"generator": "studio.inversion", "method": p.method, "params": params_dict(p),
+            "config": dataclasses.asdict(cfg) if p.method != "noise" else {},
+            "teacher": {"arch": teacher.arch, "sha256": teacher.sha256, "path": teacher.path,
+                        "image_size": teacher.image_size, "mean": list(teacher.mean),
+                        "std": list(teacher.std), "data": teacher.preset.name}}
+    summary = writer.finalize(info, list(teacher.class_names))
+    yield Log(f"wrote {summary['num_items']} images to {out}")
+    return summary
+
+
+__all__ = ["SynthesizeParams", "synthesize_job", "natural_config", "deep_config",
+           "batch_labels", "plan_items", "to_grid"]
