@@ -199,6 +199,8 @@ def cue_conflict_job(params: CueConflictParams, token: CancelToken | None = None
 
     done = 0
     if params.method == "adain":
+        from studio.adain.ops import StyleStats
+
         stats_cache: dict[Path, object] = {}
         # group pending pairs by shape image: encode each content once
         groups: dict[Path, list[tuple[int, OutputItem]]] = {}
@@ -211,8 +213,10 @@ def cue_conflict_job(params: CueConflictParams, token: CancelToken | None = None
                 c = image(p0.shape)
                 if c is None:
                     _skip(writer, group, f"shape image {p0.shape.path} unreadable")
+                    done += len(group)
                     continue
                 feat = model.encode(c[None].to(device))
+                preview = None
                 for b in range(0, len(group), params.batch_size):
                     chunk = group[b:b + params.batch_size]
                     stats, ok = [], []
@@ -227,21 +231,18 @@ def cue_conflict_job(params: CueConflictParams, token: CancelToken | None = None
                             continue
                         stats.append(stats_cache[t.path])
                         ok.append((idx, out))
-                    if not ok:
-                        continue
-                    from studio.adain.ops import StyleStats
-
-                    st = StyleStats.cat(stats)
-                    target = model.target(feat.expand(len(ok), -1, -1, -1), st,
-                                          alpha=params.alpha)
-                    imgs = _to_uint8(model.decode(target), params.size)
-                    for (idx, out), arr in zip(ok, imgs):
-                        p = by_key[out.key]
-                        writer_write(writer, out, arr, idx, {**base, "model": model_info},
-                                     record(p))
-                    done += len(ok)
+                    done += len(chunk)
+                    if ok:
+                        target = model.target(feat.expand(len(ok), -1, -1, -1),
+                                              StyleStats.cat(stats), alpha=params.alpha)
+                        imgs = _to_uint8(model.decode(target), params.size)
+                        for (idx, out), arr in zip(ok, imgs):
+                            writer_write(writer, out, arr, idx, {**base, "model": model_info},
+                                         record(by_key[out.key]))
+                        preview = (imgs[0], ok[0][1].key)
                     yield Progress(done, len(todo), "stylising")
-                yield Preview(imgs[0], f"{ok[0][1].key}", done)
+                if preview is not None:
+                    yield Preview(preview[0], preview[1], done)
     elif params.method == "gatys":
         from studio.evaluate.gatys import GatysConfig, default_layers, style_transfer, taps_for
 

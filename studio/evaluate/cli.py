@@ -146,5 +146,87 @@ def register(g) -> None:
     _add_cue_conflict(g)
 
 
+# --------------------------------------------------------------------------------------
+# build cue-conflict
+
+
+def _csv(text: str | None) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()] if text else []
+
+
+def _cmd_cue_conflict(args: argparse.Namespace) -> int:
+    from studio.cli import device_arg, run_cli_job, seed_arg
+    from studio.datasets.cue_conflict import CueConflictParams, cue_conflict_job
+
+    params = CueConflictParams(
+        shapes=Path(args.shapes), textures=Path(args.textures), out=Path(args.out),
+        method=args.method, size=args.size, model=args.model,
+        vgg=Path(args.vgg) if args.vgg else None,
+        decoder=Path(args.decoder) if args.decoder else None, alpha=args.alpha,
+        iterations=args.iterations, content_weight=args.content_weight,
+        style_weight=args.style_weight, style_layers=_csv(args.style_layers),
+        content_layers=_csv(args.content_layers),
+        layer_weights=[float(w) for w in _csv(args.layer_weights)],
+        optimizer=args.optimizer, lr=args.lr, init=args.init,
+        preview_every=args.preview_every, include_same_category=args.same_category,
+        batch_size=args.batch_size, format=args.format, device=device_arg(args),
+        seed=seed_arg(args))
+    summary = run_cli_job(cue_conflict_job(params, None), args)
+    print(f"{summary['num_items']} stimuli ({summary['num_same_category']} same-category) "
+          f"in {args.out}; {summary['num_errors']} error(s)")
+    return 0
+
+
+def _cmd_toy_cue_conflict(args: argparse.Namespace) -> int:
+    from studio.cli import run_cli_job, seed_arg
+    from studio.datasets.cue_conflict import ToyCueConflictParams, toy_cue_conflict_job
+
+    params = ToyCueConflictParams(out=Path(args.out), per_pair=args.per_pair, size=args.size,
+                                  seed=seed_arg(args, 3))
+    summary = run_cli_job(toy_cue_conflict_job(params, None), args)
+    print(f"{summary['num_items']} stimuli in {args.out}")
+    return 0
+
+
 def _add_cue_conflict(g) -> None:
-    return None
+    p = g.add(g.build, "cue-conflict", "texture-shape cue-conflict stimuli (AdaIN or Gatys)",
+              _cmd_cue_conflict, description=(
+                  "Every shape image x every texture image, named "
+                  "<shape>/<shape><i>-<texture><j>.png (same-category pairs included and "
+                  "marked in the manifest). AdaIN (fast) or Gatys optimisation (as the "
+                  "reference stimuli were made), official VGG-19 or the toy networks."))
+    p.add_argument("--shapes", required=True, help="folder with one subfolder per category")
+    p.add_argument("--textures", required=True, help="folder with one subfolder per category")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--method", choices=["adain", "gatys"], default="adain")
+    p.add_argument("--size", type=int, default=224, help="output side in px")
+    p.add_argument("--model", choices=["auto", "official", "toy"], default="auto",
+                   help="auto: official VGG-19 AdaIN if installed, else the toy one")
+    p.add_argument("--vgg", default=None, help="encoder file (vgg_normalised layout)")
+    p.add_argument("--decoder", default=None, help="decoder file")
+    p.add_argument("--alpha", type=float, default=1.0, help="AdaIN content-style trade-off")
+    gg = p.add_argument_group("Gatys options")
+    gg.add_argument("--iterations", type=int, default=300)
+    gg.add_argument("--content-weight", dest="content_weight", type=float, default=1.0)
+    gg.add_argument("--style-weight", dest="style_weight", type=float, default=1e6)
+    gg.add_argument("--style-layers", dest="style_layers", default=None,
+                    help="comma-separated (default relu1_1..relu5_1, toy: relu1_1..relu4_1)")
+    gg.add_argument("--content-layers", dest="content_layers", default=None,
+                    help="comma-separated (default relu4_2, toy: relu3_1)")
+    gg.add_argument("--layer-weights", dest="layer_weights", default=None,
+                    help="comma-separated weight per style layer (default equal)")
+    gg.add_argument("--optimizer", choices=["lbfgs", "adam"], default="lbfgs")
+    gg.add_argument("--lr", type=float, default=1.0)
+    gg.add_argument("--init", choices=["content", "noise"], default="content")
+    gg.add_argument("--preview-every", dest="preview_every", type=int, default=25)
+    _bool(p, "same-category", True, "include same-category pairs (as the reference set)")
+    p.add_argument("--batch-size", dest="batch_size", type=int, default=16)
+    p.add_argument("--format", choices=["imagefolder", "webdataset"], default="imagefolder")
+
+    p = g.add(g.build, "toy-cue-conflict",
+              "draw toy-world cue-conflict stimuli procedurally (no style transfer)",
+              _cmd_toy_cue_conflict)
+    p.add_argument("--out", required=True)
+    p.add_argument("--per-pair", dest="per_pair", type=int, default=1,
+                   help="images per (shape, texture) combination")
+    p.add_argument("--size", type=int, default=64)

@@ -146,7 +146,7 @@ def style_transfer(taps: FeatureTaps, content: torch.Tensor, style: torch.Tensor
         ls = sum(w * F.mse_loss(gram(feats[n]), target_g[n])
                  for w, n in zip(lw, cfg.style_layers))
         total = cfg.content_weight * lc + cfg.style_weight * ls
-        last.update(loss=float(total), content=float(lc), style=float(ls))
+        last.update(loss=total.item(), content=float(lc.detach()), style=float(ls.detach()))
         return total
 
     if cfg.optimizer == "lbfgs":

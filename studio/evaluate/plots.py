@@ -46,13 +46,14 @@ def matrix_plot(results: Mapping[str, Mapping], categories: Sequence[str], stem:
     for y in ys:
         ax.axhline(y, color="#eeeeee", linewidth=0.5, zorder=0)
 
-    for k, (name, ref) in enumerate((references or {}).items()):
+    refs = sorted((references or {}).items(), key=lambda kv: kv[1])
+    for k, (name, ref) in enumerate(refs):
         human = name == "humans"
         x = 1 - ref
         ax.axvline(x, color="#d62728" if human else "#b0b0b0", linestyle="--",
                    linewidth=1.2 if human else 0.8, zorder=1)
-        ax.text(x, len(cats) - 0.45 - 0.55 * (k % 3), f"{name} {ref:.0%}",
-                rotation=90, fontsize=5.5, ha="right", va="top",
+        ax.text(x, len(cats) - 0.45 - 2.6 * (k % 2), f"{name} {ref:.0%}",
+                rotation=90, fontsize=5.5, ha="right" if k % 2 == 0 else "left", va="top",
                 color="#d62728" if human else "#808080")
 
     for k, (name, s) in enumerate(results.items()):
@@ -71,9 +72,11 @@ def matrix_plot(results: Mapping[str, Mapping], categories: Sequence[str], stem:
         if overall is not None:
             ax.axvline(1 - overall, color=col, linewidth=1.6, zorder=2)
     ax.set_title(title, fontsize=10, pad=28)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.55 / h * 4), ncol=2, fontsize=7,
+    top_in, bottom_in = 1.0, 0.6
+    fig.subplots_adjust(left=0.2, right=0.97, top=1 - top_in / h, bottom=bottom_in / h)
+    axes_h = h - top_in - bottom_in
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.5 / axes_h), ncol=2, fontsize=7,
               frameon=False)
-    fig.subplots_adjust(left=0.2, right=0.97)
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     written = []
