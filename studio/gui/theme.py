@@ -45,7 +45,8 @@ def colors(theme: str) -> dict[str, str]:
 def stylesheet(theme: str) -> str:
     """``studio.qss`` with the theme's colours filled in (unknown names are an error)."""
     template = (style_dir() / "studio.qss").read_text(encoding="utf-8")
-    c = colors(theme)
+    c = dict(colors(theme))
+    c["icons"] = icon_dir().as_posix()
 
     def sub(m: re.Match) -> str:
         name = m.group(1)

@@ -109,3 +109,19 @@ def toy_model(name: str) -> Path | None:
     """``resources/toy/<name>`` if shipped."""
     p = resources_dir() / "toy" / name
     return p if p.is_file() else None
+
+
+def adain_missing() -> str:
+    """Empty when an AdaIN (official or toy) can be loaded; else what is missing."""
+    from studio.core.checkpoints import REGISTRY, models_dir
+
+    toy = resources_dir() / "toy"
+    if (toy / "adain_encoder.pth").is_file() and (toy / "adain_decoder.pth").is_file():
+        return ""
+    if all((models_dir() / REGISTRY[n].filename).is_file()
+           for n in ("adain-vgg", "adain-decoder") if n in REGISTRY):
+        return ""
+    return ("No AdaIN weights yet: the toy AdaIN (resources/toy/adain_encoder.pth and "
+            "adain_decoder.pth) is not shipped in this build and the official "
+            "vgg_normalised.pth + decoder.pth are not installed (import them on the Models "
+            "page).")

@@ -1,14 +1,482 @@
-"""Stylize: AdaIN on single images with a live alpha preview (filled in below)."""
+"""Stylize: AdaIN on one content image with a live alpha preview.
+
+Content features and style statistics are cached per (image, size, colour mode), so the
+alpha slider re-runs only AdaIN's blend and the decoder — the expensive encoder runs when
+an image or the size changes. Several styles mix by interpolation weights, or split the
+image by a mask (spatial control). Saved PNGs carry their parameters.
+"""
 
 from __future__ import annotations
 
-from studio.gui.pages.base import JobPage
+import dataclasses
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QImage
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QScrollArea,
+    QSlider,
+    QSpinBox,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from studio.core.jobs import JOB_TYPES
+from studio.gui import settings as prefs
+from studio.gui.pages.base import AppContext, Page
+from studio.gui.widgets import Banner, DropZone, ImageView
+from studio.gui.workers import LatestRunner, qimage_from_array
 
 
-class StylizePage(JobPage):
+class StylizeSession:
+    """The AdaIN model plus caches; no Qt, runs inside a worker thread."""
+
+    def __init__(self) -> None:
+        self.model: Any = None
+        self.model_name = ""
+        self._feat: dict[tuple, Any] = {}
+        self._stats: dict[tuple, Any] = {}
+        self._images: dict[tuple, Any] = {}
+        self.encoder_runs = 0
+        self.decoder_runs = 0
+        self.last_ms = 0.0
+
+    def load(self) -> str:
+        """Load the official AdaIN if installed, else the toy one; return its name."""
+        from studio.adain import load_default
+
+        if self.model is None:
+            self.model = load_default()
+            self.model_name = "official VGG-19 AdaIN" if self.model.config.name == "vgg19" \
+                else f"toy AdaIN ({self.model.config.name})"
+        return self.model_name
+
+    def _image(self, path: str, size: int) -> Any:
+        from studio.adain import load_tensor
+
+        key = (path, size)
+        if key not in self._images:
+            self._images[key] = load_tensor(path, size=size)[None]
+        return self._images[key]
+
+    def render(self, spec: dict[str, Any]) -> np.ndarray:
+        """Stylise per ``spec``; only the decoder runs when just ``alpha`` changed."""
+        import torch
+
+        from studio.adain import ops, to_uint8
+
+        t0 = time.perf_counter()
+        self.load()
+        m = self.model
+        size = int(spec.get("size", 0))
+        content_path = spec["content"]
+        styles = list(spec["styles"])
+        preserve = spec.get("preserve") or None
+        with torch.inference_mode():
+            c = self._image(content_path, size)
+            src = ops.luminance(c).expand_as(c) if preserve == "luminance" else c
+            fkey = (content_path, size, preserve == "luminance")
+            if fkey not in self._feat:
+                self._feat[fkey] = m.encode(src)
+                self.encoder_runs += 1
+            feat = self._feat[fkey]
+            stats = []
+            for s_path in styles:
+                skey = (s_path, size, preserve, content_path if preserve else None)
+                if skey not in self._stats:
+                    s = self._image(s_path, size)
+                    if preserve == "coral":
+                        s = ops.coral(s[0], c[0])[None]
+                    elif preserve == "luminance":
+                        s = ops.match_luminance(s, c)
+                    self._stats[skey] = m.style_stats(s)
+                    self.encoder_runs += 1
+                stats.append(self._stats[skey])
+            masks = spec.get("masks")
+            weights = spec.get("weights") if len(stats) > 1 and masks is None else None
+            if len(stats) > 1 and masks is None and weights is None:
+                weights = [1.0] * len(stats)
+            target = m.target(feat, stats if len(stats) > 1 else stats[0],
+                              alpha=float(spec.get("alpha", 1.0)), weights=weights,
+                              masks=masks)
+            out = m.decode(target)
+            self.decoder_runs += 1
+            if preserve == "luminance":
+                out = ops.combine_luminance(out, c)
+        self.last_ms = (time.perf_counter() - t0) * 1000
+        return to_uint8(out)[0]
+
+    def content_array(self, path: str, size: int) -> np.ndarray:
+        from studio.adain import to_uint8
+
+        return to_uint8(self._image(path, size))[0]
+
+
+def make_masks(kind: str, n_styles: int, shape: tuple[int, int], mask_file: str = "") -> Any:
+    """(K, H, W) region masks: 'split' = vertical bands, 'file' = a grey image for 2 styles."""
+    import torch
+
+    h, w = shape
+    if kind == "split":
+        m = torch.zeros(n_styles, h, w)
+        edges = np.linspace(0, w, n_styles + 1).round().astype(int)
+        for k in range(n_styles):
+            m[k, :, edges[k]:edges[k + 1]] = 1
+        return m
+    if kind == "file":
+        from PIL import Image
+
+        from studio.core.images import load_image
+
+        g = np.asarray(load_image(mask_file).convert("L").resize((w, h), Image.Resampling.NEAREST),
+                       dtype=np.float32) / 255.0
+        g = torch.from_numpy(g)
+        if n_styles != 2:
+            raise ValueError(f"a mask image splits the picture between 2 styles, not {n_styles}")
+        return torch.stack([(g >= 0.5).float(), (g < 0.5).float()])
+    return None
+
+
+class StylizePage(Page):
     key = "stylize"
     title = "Stylize"
     icon = "stylize"
     tip = "AdaIN style transfer on single images, with a live alpha preview"
-    job_names = ("stylize",)
-    engine = "AdaIN engine (studio.adain)"
+    job_names = ("adain.stylize",)
+
+    def __init__(self, ctx: AppContext, parent: QWidget | None = None):
+        super().__init__(ctx, parent)
+        self.session = StylizeSession()
+        self.runner = LatestRunner(self)
+        self.runner.result.connect(self._on_result)
+        self.runner.error.connect(self._on_error)
+        self.renders = 0
+        self.model_error = ""
+        self.last_image: np.ndarray | None = None
+        self.last_spec: dict[str, Any] | None = None
+
+        outer = QVBoxLayout(self)
+        self.banner = Banner("", parent=self)
+        outer.addWidget(self.banner)
+        split = QSplitter(Qt.Orientation.Horizontal, self)
+        outer.addWidget(split, 1)
+        scroll = QScrollArea(split)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        left = QWidget(scroll)
+        ll = QVBoxLayout(left)
+        ll.setContentsMargins(0, 0, 6, 0)
+        self.content = DropZone("Content image", left, multiple=False, key="stylize-content")
+        self.styles = DropZone("Style images", left, multiple=True, key="stylize-styles")
+        self.content.setMaximumHeight(170)
+        self.styles.setMaximumHeight(190)
+        ll.addWidget(self.content)
+        ll.addWidget(self.styles)
+        self.toy_button = QPushButton("Use toy-world examples", left)
+        self.toy_button.setToolTip("A toy scene as content and two toy textures as styles")
+        self.toy_button.clicked.connect(self.use_toy_examples)
+        ll.addWidget(self.toy_button)
+
+        box = QGroupBox("Options", left)
+        form = QFormLayout(box)
+        arow = QHBoxLayout()
+        self.alpha = QSlider(Qt.Orientation.Horizontal, box)
+        self.alpha.setRange(0, 100)
+        self.alpha.setValue(100)
+        self.alpha.setToolTip("Content-style trade-off: 0 = the content, 1 = full style. Only "
+                              "the decoder re-runs while you drag (features are cached)")
+        self.alpha_label = QLabel("1.00", box)
+        self.alpha_label.setMinimumWidth(34)
+        arow.addWidget(self.alpha, 1)
+        arow.addWidget(self.alpha_label)
+        form.addRow("Alpha", arow)
+        self.weights = QLineEdit(box)
+        self.weights.setPlaceholderText("equal")
+        self.weights.setToolTip("Interpolation weights, one per style, comma-separated "
+                                "(normalised to sum 1), e.g. 0.3, 0.7")
+        form.addRow("Style weights", self.weights)
+        self.preserve = QComboBox(box)
+        for text, data in (("off", ""), ("CORAL (pytorch-AdaIN)", "coral"),
+                           ("luminance only (paper)", "luminance")):
+            self.preserve.addItem(text, data)
+        self.preserve.setToolTip("Keep the content's colours: CORAL recolours the style "
+                                 "image first; luminance stylises brightness only")
+        form.addRow("Preserve colour", self.preserve)
+        mrow = QHBoxLayout()
+        self.mask = QComboBox(box)
+        for text, data in (("none (interpolate)", ""), ("split into bands", "split"),
+                           ("mask image…", "file")):
+            self.mask.addItem(text, data)
+        self.mask.setToolTip("Spatial control: each region takes its own style. 'Bands' "
+                             "splits left to right; a mask image gives white to style 1 and "
+                             "black to style 2")
+        self.mask_file = ""
+        mrow.addWidget(self.mask, 1)
+        form.addRow("Regions", mrow)
+        self.size = QSpinBox(box)
+        self.size.setRange(0, 2048)
+        self.size.setSingleStep(32)
+        self.size.setSpecialValueText("original")
+        self.size.setValue(256)
+        self.size.setToolTip("Shorter side the images are resized to before stylising "
+                             "(0 = keep their size), as --content_size/--style_size")
+        form.addRow("Size", self.size)
+        self.view = QComboBox(box)
+        for text, data in (("result", "single"), ("side by side", "side"),
+                           ("before / after (drag)", "split")):
+            self.view.addItem(text, data)
+        self.view.setToolTip("Show the result alone, next to the content, or as a "
+                             "before/after split you can drag")
+        form.addRow("View", self.view)
+        ll.addWidget(box)
+        brow = QHBoxLayout()
+        self.render_button = QPushButton("Stylize", left)
+        self.render_button.setObjectName("primary")
+        self.render_button.setToolTip("Stylise now (Ctrl+Enter)")
+        self.save_button = QPushButton("Save…", left)
+        self.save_button.setToolTip("Save the result as PNG with its parameters embedded")
+        self.save_button.setEnabled(False)
+        brow.addWidget(self.render_button)
+        brow.addWidget(self.save_button)
+        brow.addStretch(1)
+        ll.addLayout(brow)
+        self.status = QLabel("", left)
+        self.status.setObjectName("hint")
+        self.status.setWordWrap(True)
+        ll.addWidget(self.status)
+        ll.addStretch(1)
+        scroll.setWidget(left)
+        split.addWidget(scroll)
+        self.image = ImageView(split, "drop a content and a style image")
+        split.addWidget(self.image)
+        split.setStretchFactor(0, 2)
+        split.setStretchFactor(1, 3)
+        split.setSizes([420, 760])
+
+        self.alpha.valueChanged.connect(self._on_alpha)
+        for sig in (self.content.files_changed, self.styles.files_changed):
+            sig.connect(lambda *_: self.update_preview())
+        self.preserve.currentIndexChanged.connect(lambda *_: self.update_preview())
+        self.mask.currentIndexChanged.connect(self._on_mask)
+        self.size.editingFinished.connect(self.update_preview)
+        self.weights.editingFinished.connect(self.update_preview)
+        self.view.currentIndexChanged.connect(
+            lambda *_: self.image.set_mode(self.view.currentData()))
+        self.render_button.clicked.connect(self.update_preview)
+        self.save_button.clicked.connect(self.save_dialog)
+        self.check_model()
+
+    # -- model -------------------------------------------------------------------------
+    def check_model(self) -> bool:
+        """Is there an AdaIN to run? Say exactly what is missing if not."""
+        from studio.gui.workspace import adain_missing
+
+        try:
+            import studio.adain  # noqa: F401
+        except ImportError as exc:
+            self.model_error = f"The AdaIN engine cannot be imported: {exc}"
+        else:
+            missing = adain_missing()
+            self.model_error = f"{missing} Stylizing is disabled until one pair is present." \
+                if missing else ""
+        self.banner.set(self.model_error, "warning")
+        ok = not self.model_error
+        self.render_button.setEnabled(ok)
+        return ok
+
+    # -- inputs ------------------------------------------------------------------------
+    def use_toy_examples(self) -> None:
+        toy = self.ctx.toy
+        scenes = toy.world_images("test")
+        textures = toy.texture_images()
+        if scenes:
+            self.content.set_files([scenes[0]])
+        if textures:
+            # two textures of different categories
+            cats: dict[str, Path] = {}
+            for p in textures:
+                cats.setdefault(p.parent.name, p)
+            picks = list(cats.values())
+            self.styles.set_files(picks[3:5] if len(picks) >= 5 else picks[:2])
+
+    def on_toy_ready(self) -> None:
+        if not self.content.files and not self.styles.files:
+            self.use_toy_examples()
+
+    def on_show(self) -> None:
+        if self.check_model() and self.last_image is None:
+            self.update_preview()
+
+    def _on_alpha(self, v: int) -> None:
+        self.alpha_label.setText(f"{v / 100:.2f}")
+        self.update_preview()
+
+    def _on_mask(self) -> None:
+        if self.mask.currentData() == "file" and not self.ctx.headless:
+            path, _ = QFileDialog.getOpenFileName(self, "Mask image", prefs.last_dir("masks"),
+                                                  "Images (*.png *.jpg *.bmp)")
+            if path:
+                prefs.remember_dir("masks", path)
+                self.mask_file = path
+            else:
+                self.mask.setCurrentIndex(0)
+                return
+        self.update_preview()
+
+    def spec(self) -> dict[str, Any]:
+        """What to render, from the widgets (raises ValueError on bad input)."""
+        if not self.content.files:
+            raise ValueError("choose a content image")
+        if not self.styles.files:
+            raise ValueError("choose at least one style image")
+        styles = self.styles.files
+        weights = None
+        text = self.weights.text().strip()
+        if text:
+            try:
+                weights = [float(x) for x in text.split(",") if x.strip()]
+            except ValueError:
+                raise ValueError(f"style weights must be numbers, got {text!r}") from None
+            if len(weights) != len(styles):
+                raise ValueError(f"{len(weights)} weights for {len(styles)} styles")
+        return {"content": self.content.files[0], "styles": list(styles),
+                "alpha": self.alpha.value() / 100.0, "weights": weights,
+                "preserve": self.preserve.currentData(), "size": self.size.value(),
+                "mask": self.mask.currentData(), "mask_file": self.mask_file}
+
+    def update_preview(self) -> None:
+        if self.model_error:
+            return
+        try:
+            spec = self.spec()
+        except ValueError as exc:
+            self.status.setText(str(exc))
+            return
+        session = self.session
+
+        def work() -> tuple[QImage, QImage, np.ndarray, dict]:
+            sp = dict(spec)
+            if sp["mask"] and len(sp["styles"]) > 1 or sp["mask"] == "file":
+                c = session.content_array(sp["content"], sp["size"])
+                sp["masks"] = make_masks(sp["mask"], len(sp["styles"]), c.shape[:2],
+                                         sp["mask_file"])
+            out = session.render(sp)
+            before = qimage_from_array(session.content_array(sp["content"], sp["size"]), None)
+            return qimage_from_array(out, None), before, out, spec
+
+        self.status.setText("stylising…")
+        self.runner.submit("render", work)
+
+    def _on_result(self, tag: Any, value: Any) -> None:
+        if tag == "render":
+            img, before, arr, spec = value
+            self.renders += 1
+            self.last_image, self.last_spec = arr, spec
+            self.image.set_before(before)
+            self.image.set_image(img, f"alpha {spec['alpha']:.2f}")
+            self.image.set_mode(self.view.currentData())
+            self.save_button.setEnabled(True)
+            s = self.session
+            self.status.setText(f"{s.model_name} · {arr.shape[1]}×{arr.shape[0]} px · "
+                                f"{s.last_ms:.0f} ms · encoder runs {s.encoder_runs}, "
+                                f"decoder runs {s.decoder_runs}")
+        elif tag == "save":
+            self.status.setText(f"saved {value}")
+
+    def _on_error(self, tag: Any, message: str) -> None:
+        self.status.setText(f"error: {message}")
+        self.banner.set(message, "error")
+
+    # -- saving and recipes ------------------------------------------------------------
+    def params_record(self) -> dict[str, Any]:
+        sp = dict(self.last_spec or {})
+        sp.pop("masks", None)
+        sp["model"] = self.session.model_name
+        return {"adain": sp}
+
+    def save(self, path: str | Path) -> Path:
+        from studio.core.images import save_image
+
+        if self.last_image is None:
+            raise ValueError("nothing to save yet")
+        return save_image(self.last_image, Path(path), params=self.params_record())
+
+    def save_dialog(self) -> None:
+        if self.last_image is None:
+            return
+        stem = Path(self.last_spec["content"]).stem + "_stylized" if self.last_spec else "out"
+        start = str(Path(prefs.last_dir("stylize-out")) / f"{stem}.png")
+        path, _ = QFileDialog.getSaveFileName(self, "Save stylised image", start, "PNG (*.png)")
+        if path:
+            prefs.remember_dir("stylize-out", path)
+            try:
+                self.save(path)
+                self.status.setText(f"saved {path} (parameters embedded)")
+            except (OSError, ValueError) as exc:
+                self.message("Cannot save", str(exc), error=True)
+
+    def run(self) -> None:
+        self.update_preview()
+
+    def current_recipe(self) -> tuple[str, Any] | None:
+        """The directory job with this page's settings, when the engine registers one."""
+        jt = JOB_TYPES.get("adain.stylize")
+        if jt is None or self.last_spec is None:
+            return None
+        sp = self.last_spec
+        values = {"content": Path(sp["content"]), "style": [Path(s) for s in sp["styles"]],
+                  "alpha": sp["alpha"], "preserve_color": sp["preserve"] or None,
+                  "content_size": sp["size"], "style_size": sp["size"]}
+        kwargs = {}
+        for f in dataclasses.fields(jt.params):
+            if f.name in values:
+                kwargs[f.name] = values[f.name]
+        try:
+            return jt.name, jt.params(**kwargs)
+        except TypeError:
+            return None
+
+    # -- self-test ---------------------------------------------------------------------
+    def self_test(self, d) -> str:
+        if self.model_error:
+            d.check("adain_encoder.pth" in self.model_error, "the banner does not say which "
+                    "weights are missing")
+            d.check(not self.render_button.isEnabled(), "stylize is enabled without weights")
+            return "no AdaIN weights in this build: page says so (no fake result)"
+        self.use_toy_examples()
+        self.size.setValue(64)
+        self.alpha.setValue(100)
+        self.update_preview()
+        d.wait(lambda: self.renders > 0 and not self.runner.busy(), 60, "the first render")
+        d.check(self.last_image is not None and self.image.has_image(), "no preview")
+        enc = self.session.encoder_runs
+        n = self.renders
+        self.alpha.setValue(40)
+        d.wait(lambda: self.renders > n and not self.runner.busy(), 30, "the alpha render")
+        d.check(self.session.encoder_runs == enc,
+                "moving alpha re-ran the encoder (features should be cached)")
+        d.check(abs(self.last_spec["alpha"] - 0.4) < 1e-9, "the preview is not at alpha 0.4")
+        self.mask.setCurrentIndex(self.mask.findData("split"))
+        n = self.renders
+        d.wait(lambda: self.renders > n and not self.runner.busy(), 30, "the masked render")
+        self.view.setCurrentIndex(self.view.findData("split"))
+        out = self.ctx.toy.root / "selftest" / "stylized.png"
+        self.save(out)
+        from studio.core.images import read_params
+
+        meta = read_params(out)
+        d.check(meta and meta["adain"]["alpha"] == 0.4, f"saved parameters: {meta}")
+        return (f"{self.session.model_name}; alpha re-render {self.session.last_ms:.0f} ms "
+                "decoder only")
