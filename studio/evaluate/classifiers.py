@@ -149,9 +149,10 @@ def _num_outputs(net: nn.Module) -> int | str:
 
 
 def infer_num_classes(path: str | os.PathLike) -> int:
-    """Output count of a classifier weights file (its last 2-D ``weight`` tensor)."""
+    """Output count of a classifier weights file: rows of its last linear (or 1x1 conv,
+    SqueezeNet) weight in state_dict order."""
     sd = read_weights(path)
-    heads = [v for k, v in sd.items() if k.endswith("weight") and v.ndim == 2]
+    heads = [v for k, v in sd.items() if k.endswith("weight") and v.ndim in (2, 4)]
     if not heads:
         raise CheckpointError(path, "no linear layer found: not a classifier state_dict")
     return int(heads[-1].shape[0])
