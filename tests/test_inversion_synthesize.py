@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from studio.core.images import read_params
-from studio.core.jobs import CancelToken, Cancelled, Log, Metrics, Preview, drive
+from studio.core.jobs import Cancelled, CancelToken, Log, Metrics, Preview, drive
 from studio.core.recipes import recipe_text
 from studio.inversion.synthesize import SynthesizeParams, batch_labels, synthesize_job
 from studio.inversion.teachers import DataPreset, teacher_from_model
