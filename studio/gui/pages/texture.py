@@ -1,8 +1,58 @@
-"""Texture bias: cue-conflict stimuli, shape-bias evaluation, a stimulus browser."""
+"""Texture bias: build cue-conflict stimuli, measure shape bias, inspect every decision.
+
+The stimulus browser reads each model's ``decisions.csv`` and shows the images with the
+model's answer, filtered by category and by decision (shape / texture / other) — the
+quickest way to *see* a texture bias.
+"""
 
 from __future__ import annotations
 
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QSplitter,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
 from studio.gui.pages.base import JobPage
+from studio.gui.widgets import ImageView, ThumbGrid, load_qimage
+from studio.gui.workers import JobRecord
+
+LABELS = {
+    "toy-cue-conflict": "Stimuli: toy world (procedural)",
+    "cue-conflict": "Stimuli: style transfer (AdaIN / Gatys)",
+    "shape-bias": "Evaluate shape bias",
+}
+HELP = {
+    "models": "One ARCH=WEIGHTS per model, comma-separated, e.g. toyvgg=toy-teacher, "
+              "resnet50=resnet50-sin (WEIGHTS may be a file or a name from the Models page)",
+    "names": "Plot labels, one per model (default: the weight file names)",
+    "stimuli": "Cue-conflict folder in the reference naming: <shape>/<shape><i>-<texture><j>.png",
+}
+
+
+def read_decisions(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def decision_kind(row: dict[str, str]) -> str:
+    if row["shape"] == row["texture"]:
+        return "same"
+    if row.get("correct-shape") == "1":
+        return "shape"
+    if row.get("correct-texture") == "1":
+        return "texture"
+    return "other"
 
 
 class TextureBiasPage(JobPage):
@@ -10,5 +60,192 @@ class TextureBiasPage(JobPage):
     title = "Texture bias"
     icon = "texture"
     tip = "Build cue-conflict stimuli, measure shape bias, inspect each model's decisions"
-    job_names = ("cue-conflict", "toy-cue-conflict", "shape-bias")
+    job_names = ("toy-cue-conflict", "cue-conflict", "shape-bias")
     engine = "texture-bias lab (studio.evaluate)"
+    labels = LABELS
+    help = HELP
+
+    def defaults(self, job: str) -> dict[str, Any]:
+        toy = self.ctx.toy
+        if job == "toy-cue-conflict":
+            return {"out": toy.out("cue-conflict-toy")}
+        if job == "cue-conflict":
+            return {"shapes": toy.shapes, "textures": toy.textures,
+                    "out": toy.out("cue-conflict"), "size": 64, "model": "auto"}
+        if job == "shape-bias":
+            return {"stimuli": toy.out("cue-conflict-toy"), "out": toy.out("shape-bias"),
+                    "models": ["toyvgg=toy-teacher"], "names": ["toy teacher"],
+                    "formats": ["png", "svg"]}
+        return {}
+
+    def build_right(self, tabs: QTabWidget) -> None:
+        self.stimuli_root: Path | None = None
+        self.model_dirs: dict[str, Path] = {}
+        self.rows: list[dict[str, str]] = []
+        # the plot
+        w = QWidget(self)
+        lay = QVBoxLayout(w)
+        self.summary = QLabel("Run “Evaluate shape bias” to see the model-vs-human plot.", w)
+        self.summary.setWordWrap(True)
+        self.summary.setObjectName("hint")
+        lay.addWidget(self.summary)
+        self.plot = ImageView(w, "the shape-bias plot appears here")
+        lay.addWidget(self.plot, 1)
+        tabs.insertTab(0, w, "Shape bias")
+        # the browser
+        b = QWidget(self)
+        bl = QVBoxLayout(b)
+        row = QHBoxLayout()
+        self.model_box = QComboBox(b)
+        self.model_box.setToolTip("Whose decisions to show")
+        self.cat_box = QComboBox(b)
+        self.cat_box.setToolTip("Only stimuli whose shape is this category")
+        self.dec_box = QComboBox(b)
+        self.dec_box.setToolTip("Only stimuli the model decided this way: by shape, by "
+                                "texture, something else, or same-category images")
+        for text, data in (("all decisions", ""), ("shape", "shape"), ("texture", "texture"),
+                           ("other", "other"), ("same category", "same")):
+            self.dec_box.addItem(text, data)
+        for label, box in (("Model", self.model_box), ("Category", self.cat_box),
+                           ("Decision", self.dec_box)):
+            row.addWidget(QLabel(label, b))
+            row.addWidget(box)
+        row.addStretch(1)
+        self.count_label = QLabel("", b)
+        row.addWidget(self.count_label)
+        bl.addLayout(row)
+        sp = QSplitter(b)
+        self.browser = ThumbGrid(sp, thumb=84, max_items=2000)
+        self.browser.setToolTip("Cue-conflict stimuli with the model's decision")
+        self.detail = ImageView(sp, "select a stimulus")
+        sp.addWidget(self.browser)
+        sp.addWidget(self.detail)
+        sp.setStretchFactor(0, 3)
+        sp.setStretchFactor(1, 2)
+        bl.addWidget(sp, 1)
+        tabs.insertTab(1, b, "Stimuli")
+        tabs.setCurrentIndex(0)
+        self.model_box.currentIndexChanged.connect(self._load_model)
+        self.cat_box.currentIndexChanged.connect(self.refresh_browser)
+        self.dec_box.currentIndexChanged.connect(self.refresh_browser)
+        self.browser.currentItemChanged.connect(self._show_detail)
+
+    # -- results -----------------------------------------------------------------------
+    def result_ready(self, rec: JobRecord) -> None:
+        if rec.job in ("toy-cue-conflict", "cue-conflict"):
+            f = self.panel.form("shape-bias") if "shape-bias" in self.panel.available else None
+            if f is not None:
+                f.set_value("stimuli", rec.params.out)
+            self.summary.setText(f"Stimuli ready in {rec.params.out}. Next: “Evaluate shape "
+                                 "bias”.")
+            if f is not None:
+                self.panel.select("shape-bias")
+            return
+        if rec.job == "shape-bias":
+            self.show_evaluation(Path(rec.params.out), Path(rec.params.stimuli),
+                                 rec.result or {})
+
+    def show_evaluation(self, out: Path, stimuli: Path, result: dict[str, Any]) -> None:
+        png = out / "shape_bias.png"
+        if png.is_file():
+            self.plot.set_image(load_qimage(png), "")
+        lines = []
+        for name, s in (result.get("summaries") or {}).items():
+            sb = s.get("shape_bias")
+            lines.append(f"<b>{name}</b>: shape bias {sb:.2f} · shape {s['n_shape']}, "
+                         f"texture {s['n_texture']}, other {s['n_other']} of "
+                         f"{s['n_conflict']} conflicts" if sb is not None
+                         else f"<b>{name}</b>: no shape or texture decisions")
+        self.summary.setText("<br>".join(lines) or "evaluation finished")
+        self.stimuli_root = stimuli
+        self.model_dirs = {}
+        for name in (result.get("summaries") or {}):
+            for cand in (out / name, out / _safe(name), out):
+                if (cand / "decisions.csv").is_file():
+                    self.model_dirs[name] = cand
+                    break
+        self.model_box.blockSignals(True)
+        self.model_box.clear()
+        self.model_box.addItems(list(self.model_dirs))
+        self.model_box.blockSignals(False)
+        self._load_model()
+
+    def _load_model(self) -> None:
+        name = self.model_box.currentText()
+        d = self.model_dirs.get(name)
+        self.rows = read_decisions(d / "decisions.csv") if d else []
+        cats = sorted({r["shape"] for r in self.rows})
+        cur = self.cat_box.currentData()
+        self.cat_box.blockSignals(True)
+        self.cat_box.clear()
+        self.cat_box.addItem("all categories", "")
+        for c in cats:
+            self.cat_box.addItem(c, c)
+        i = self.cat_box.findData(cur)
+        self.cat_box.setCurrentIndex(max(0, i))
+        self.cat_box.blockSignals(False)
+        self.refresh_browser()
+
+    def filtered(self) -> list[dict[str, str]]:
+        cat, dec = self.cat_box.currentData(), self.dec_box.currentData()
+        return [r for r in self.rows if (not cat or r["shape"] == cat)
+                and (not dec or decision_kind(r) == dec)]
+
+    def refresh_browser(self) -> None:
+        rows = self.filtered()
+        self.count_label.setText(f"{len(rows)} of {len(self.rows)} stimuli")
+        if self.stimuli_root is None:
+            return
+        root = self.stimuli_root
+        by_path = {str(root / r["file"]): r for r in rows}
+
+        def caption(p: str) -> str:
+            r = by_path[p]
+            return f"{r['shape']}/{r['texture']} → {r['decision']}"
+
+        self.browser.load_files_async(list(by_path), caption)
+
+    def _show_detail(self, item: Any, _prev: Any = None) -> None:
+        if item is None:
+            return
+        path = item.data(Qt.ItemDataRole.UserRole)
+        try:
+            self.detail.set_image(load_qimage(path, 512), item.text())
+        except Exception as exc:
+            self.detail.set_image(None)
+            self.detail.placeholder = str(exc)
+
+    # -- self-test ---------------------------------------------------------------------
+    def self_test(self, d) -> str:
+        if "toy-cue-conflict" not in self.panel.available or \
+                "shape-bias" not in self.panel.available:
+            d.check("not" in self.banner.text(), "missing engine not explained")
+            return "engine missing: page says so"
+        root = self.ctx.toy.root / "selftest"
+        self.panel.select("toy-cue-conflict")
+        self.panel.form().set_value("out", root / "cue-conflict")
+        rec = self.panel.run()
+        d.wait_job(rec, 120)
+        d.check(self.panel.job_name() == "shape-bias", "did not move on to the evaluation")
+        f = self.panel.form()
+        d.check(f.value("stimuli") == root / "cue-conflict", "stimuli not carried over")
+        f.set_value("out", root / "shape-bias")
+        f.set_value("formats", ["png"])
+        rec = self.panel.run()
+        d.wait_job(rec, 180)
+        d.check(self.plot.has_image(), "the shape-bias plot is not shown")
+        d.check(self.previews_seen > 0, "no preview arrived")
+        d.wait(lambda: self.browser.count() == len(self.rows) > 0 and
+               not self.browser.loading(), 30, "the stimulus browser")
+        self.dec_box.setCurrentIndex(self.dec_box.findData("texture"))
+        n_tex = len(self.filtered())
+        d.check(all(decision_kind(r) == "texture" for r in self.filtered()),
+                "the texture filter lets other decisions through")
+        sb = (rec.result or {}).get("shape_bias", {})
+        return f"shape bias {json.dumps(sb)}; {n_tex} texture decisions"
+
+
+def _safe(name: str) -> str:
+    import re
+
+    return re.sub(r"[^A-Za-z0-9._+-]+", "_", name).strip("._") or "model"
