@@ -409,3 +409,32 @@ def test_torchrun_two_ranks_equal_one_process(data, tmp_path, net):
     _same_build(data, one, load_style_net(str(enc), decoder=str(dec)))
     assert _files(two) == _files(one)
     assert json.loads((two / "dataset.json").read_text())["num_items"] == 18
+
+
+def test_toy_preset_builds_the_toy_world_with_the_toy_adain(tmp_path, monkeypatch, capsys):
+    """`studio build stylized --preset toy` on toy-world scenes and texture patches."""
+    from studio.adain.model import TOY
+    from studio.cli import main
+    from studio.core.jobs import drive as run
+    from studio.toyworld.generate import generate_job
+    from studio.toyworld.standard import textures_params, world_params
+
+    torch.manual_seed(2)
+    toy = AdaINModel(TOY)
+    (tmp_path / "res" / "toy").mkdir(parents=True)
+    save_state_dict(toy.encoder, tmp_path / "res" / "toy" / "adain_encoder.pth")
+    save_state_dict(toy.decoder, tmp_path / "res" / "toy" / "adain_decoder.pth")
+    monkeypatch.setenv("STUDIO_RESOURCES", str(tmp_path / "res"))
+    run(generate_job(world_params(tmp_path / "world", per_class=1, test_per_class=1)))
+    run(generate_job(textures_params(tmp_path / "textures", per_class=1)))
+    out = tmp_path / "out"
+    code = main(["build", "stylized", "--preset", "toy", "--content", str(tmp_path / "world"),
+                 "--styles", str(tmp_path / "textures"), "--out", str(out), "--workers", "0",
+                 "--cache-dir", "none", "--split", "train", "--device", "cpu", "-q"])
+    assert code == 0
+    info = json.loads((out / "dataset.json").read_text())
+    assert info["model"] == "toy" and info["num_items"] == len(info["classes"])
+    assert info["params"]["content_size"] == 64 and info["params"]["splits"] == ["train"]
+    first = next(iter(sorted((out / "train").rglob("*.png"))))
+    assert Image.open(first).size == (64, 64)
+    assert read_params(first)["model"] == "toy"

@@ -38,11 +38,11 @@ _OPTS = (
 
 def stylized_params(args: argparse.Namespace):
     """Explicit options, then the preset, then the builtin defaults."""
-    from studio.datasets.stylized import SIN_PRESET, StylizedParams
+    from studio.datasets.stylized import PRESETS, StylizedParams
 
     values = {}
-    if args.preset == "sin":
-        values.update(SIN_PRESET)
+    if args.preset:
+        values.update(PRESETS[args.preset])
     for _flag, dest, _t, _h in _OPTS:
         v = getattr(args, dest, None)
         if v is not None:
@@ -98,9 +98,10 @@ def register(g: CommandGroups) -> None:
                    help="input ImageFolder (class folders, optionally under train/ val/)")
     p.add_argument("--styles", "--style-dir", required=True, help="folder of style images")
     p.add_argument("--out", "--output", required=True, help="output folder")
-    p.add_argument("--preset", choices=["sin"], default=None,
+    p.add_argument("--preset", choices=["sin", "toy"], default=None,
                    help="sin: Stylized-ImageNet's settings (official AdaIN, seed 49809, "
-                        "256/224, styles 224 px); explicit options still win")
+                        "256/224, styles 224 px); toy: the toy world (toy AdaIN, 64 px); "
+                        "explicit options still win")
     p.add_argument("--split", action="append",
                    help="only this split folder (repeatable; default: all)")
     p.add_argument("--dry-run", action="store_true",
