@@ -9,3 +9,5 @@ import studio.evaluate.trainer  # noqa: F401
 import studio.inversion.quality  # noqa: F401
 import studio.inversion.synthesize  # noqa: F401
 import studio.toyworld.generate  # noqa: F401
+import studio.tsit.train  # noqa: F401
+import studio.tsit.translate  # noqa: F401

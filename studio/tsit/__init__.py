@@ -1,0 +1,26 @@
+"""TSIT two-stream image-to-image translation (Jiang et al., ECCV 2020).
+
+Public API for scripting::
+
+    from studio.tsit import load_generator
+    g = load_generator("checkpoints/ast_summer2winteryosemite/latest_net_G.pth",
+                       task="summer2winter")           # eval(), CPU by default
+    noise = g.sample_noise(content, torch.Generator().manual_seed(0))
+    out = g(content, style, noise=noise)              # [-1, 1]; same noise, same result
+
+:class:`studio.tsit.translate.Translator` adds loading images, any input size and seeds;
+:func:`studio.tsit.fast.make_fast` is the fused inference path.
+"""
+
+from studio.tsit.model import (
+    PRESETS,
+    TSITConfig,
+    TSITGenerator,
+    build_generator,
+    get_preset,
+    load_encoder,
+    load_generator,
+)
+
+__all__ = ["PRESETS", "TSITConfig", "TSITGenerator", "build_generator", "get_preset",
+           "load_encoder", "load_generator"]

@@ -333,8 +333,10 @@ class TSITGenerator(nn.Module):
         if self.config.task == "SIS" and not self.config.use_vae:
             return None
         dev = generator.device if generator is not None else content.device
-        return torch.randn(self.noise_shape(content), generator=generator, device=dev,
-                           dtype=torch.float32).to(content.device)
+        n = torch.randn(self.noise_shape(content), generator=generator, device=dev,
+                        dtype=torch.float32)
+        dtype = content.dtype if content.is_floating_point() else torch.float32
+        return n.to(device=content.device, dtype=dtype)
 
     def check_input(self, content: torch.Tensor) -> None:
         c = self.config

@@ -1,0 +1,364 @@
+"""Translating images with a TSIT generator: single images, folders, dataset builds.
+
+What the official test script lacks, and how it is done here:
+
+- CPU works (the official noise is created on ``get_device()`` = -1 and crashes); the
+  model is always in ``eval()`` (the official test skips it for photo2art/multimodal —
+  their batch-statistics behaviour stays available as ``fade_stats="batch"``);
+- any input size: the image is resized (default) or reflect-padded to a multiple of
+  2^depth (128 for official models, at least two cells per side) and the output is
+  brought back to the input's size;
+- noise comes from a seed, so a result is reproduced exactly from (model, inputs, seed).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from studio.core.images import ImageError, encode_png, list_images, load_image, save_image
+from studio.core.jobs import CancelToken, JobGen, Log, Preview, Progress, register_job
+from studio.core.seeding import derive_seed
+from studio.tsit.data import load_label_map, one_hot, to_tensor, to_uint8
+from studio.tsit.model import TSITGenerator, load_generator
+
+#: The toy TSIT shipped in resources/toy (silhouettes -> textured toy scenes).
+TOY_MODEL = "tsit_toy_G.pth"
+
+
+def resolve_model(model: str | os.PathLike) -> tuple[Path, str | None]:
+    """(path, task override): 'toy' is the shipped toy TSIT, anything else a file/name."""
+    from studio.core.checkpoints import find_model, resources_dir
+
+    if str(model) == "toy":
+        return resources_dir() / "toy" / TOY_MODEL, "summer2winter"
+    return find_model(model), None
+
+
+def fit_size(h: int, w: int, multiple: int, min_side: int) -> tuple[int, int]:
+    """Nearest multiple of ``multiple`` per side, at least ``min_side``."""
+    def one(s: int) -> int:
+        return max(min_side, multiple * max(1, round(s / multiple)))
+    return one(h), one(w)
+
+
+def to_model_size(x: torch.Tensor, multiple: int, min_side: int, fit: str,
+                  label: bool = False, fixed_hw: tuple[int, int] | None = None
+                  ) -> torch.Tensor:
+    """Resize (bicubic; nearest for labels) or pad to what the model accepts."""
+    h, w = x.shape[-2:]
+    if fixed_hw is not None or fit == "resize":
+        th, tw = fixed_hw or fit_size(h, w, multiple, min_side)
+        if (th, tw) == (h, w):
+            return x
+        if label:
+            return F.interpolate(x.float(), size=(th, tw), mode="nearest").to(x.dtype)
+        return F.interpolate(x, size=(th, tw), mode="bicubic", align_corners=False
+                             ).clamp(-1, 1)
+    if fit != "pad":
+        raise ValueError(f"fit must be 'resize' or 'pad', got {fit!r}")
+    th = max(min_side, math.ceil(h / multiple) * multiple)
+    tw = max(min_side, math.ceil(w / multiple) * multiple)
+    pad = (0, tw - w, 0, th - h)
+    if label or tw - w >= w or th - h >= h:
+        return F.pad(x.float() if label else x, pad, mode="replicate").to(x.dtype)
+    return F.pad(x, pad, mode="reflect")
+
+
+def restore(y: torch.Tensor, hw: tuple[int, int], fit: str) -> torch.Tensor:
+    """Bring the output back to the input's (height, width)."""
+    h, w = hw
+    if y.shape[-2:] == (h, w):
+        return y
+    if fit == "pad" and y.shape[-2] >= h and y.shape[-1] >= w:
+        return y[..., :h, :w]
+    return F.interpolate(y, size=(h, w), mode="bicubic", align_corners=False).clamp(-1, 1)
+
+
+class Translator:
+    """A loaded generator plus the pre/post-processing around it (always ``eval()``)."""
+
+    def __init__(self, model: str | os.PathLike, task: str = "summer2winter", *,
+                 device: str | torch.device = "cpu", alpha: float = 1.0,
+                 fade_stats: str = "preset", fast: bool = True, fit: str = "resize",
+                 label_nc: int | None = None):
+        from studio.core.checkpoints import sha256_file
+        from studio.core.devices import resolve_device
+
+        path, override = resolve_model(model)
+        self.path = path
+        self.task = override or task
+        self.device = resolve_device(device)
+        self.generator: TSITGenerator = load_generator(
+            path, self.task, device=self.device, alpha=alpha,
+            fade_stats=None if fade_stats == "preset" else fade_stats)
+        self.config = self.generator.config
+        self.sha256 = sha256_file(path)
+        self.fit = fit
+        self.alpha = alpha
+        cfg = self.config
+        self.label_nc = label_nc if label_nc is not None else (
+            cfg.semantic_nc - int(cfg.contain_dontcare_label) - int(cfg.use_instance))
+        if fast:
+            from studio.tsit.fast import make_fast
+
+            self.net = make_fast(self.generator, channels_last=self.device.type == "cpu")
+        else:
+            self.net = self.generator
+
+    @property
+    def sis(self) -> bool:
+        return self.config.task == "SIS"
+
+    def _prep_image(self, img: Image.Image) -> torch.Tensor:
+        x = to_tensor(img)[None].to(self.device)
+        fixed = self.config.input_hw if self.config.use_vae else None
+        return to_model_size(x, self.config.multiple, self.config.min_side, self.fit,
+                             fixed_hw=fixed)
+
+    def noise(self, content: torch.Tensor, seed: int) -> torch.Tensor | None:
+        g = torch.Generator().manual_seed(int(seed))
+        return self.generator.sample_noise(content.cpu(), g)
+
+    @torch.inference_mode()
+    def translate(self, content: Image.Image | Path, style: Image.Image | None = None,
+                  seed: int = 0, alpha: float | None = None) -> Image.Image:
+        """One output image at the content's size."""
+        cfg = self.config
+        if self.sis:
+            path = Path(content) if not isinstance(content, Image.Image) else None
+            if path is None:
+                raise TypeError("SIS content must be a label-map file path")
+            label = load_label_map(path)[None]
+            hw = tuple(label.shape[-2:])
+            fixed = cfg.input_hw if cfg.use_vae else None
+            label = to_model_size(label, cfg.multiple, cfg.min_side, self.fit, label=True,
+                                  fixed_hw=fixed)
+            x = one_hot(label.to(self.device), self.label_nc, cfg.contain_dontcare_label,
+                        label.to(self.device) if cfg.use_instance else None)
+            s = None
+        else:
+            img = content if isinstance(content, Image.Image) else load_image(content)
+            hw = (img.size[1], img.size[0])
+            x = self._prep_image(img)
+            s = self._prep_image(style) if style is not None else None
+        noise = self.noise(x, seed)
+        if noise is not None:
+            noise = noise.to(self.device)
+        y = self.net(x, s, noise=noise, alpha=self.alpha if alpha is None else alpha)
+        y = restore(y.float(), hw, self.fit if not cfg.use_vae else "resize")
+        return Image.fromarray(to_uint8(y[0]))
+
+
+def _collect(paths: list[Path], what: str) -> tuple[list[Path], list[str]]:
+    files, missing = [], []
+    for p in paths:
+        p = Path(p)
+        if p.is_dir():
+            found = list_images(p, recursive=True)
+            if not found:
+                missing.append(f"{p}: no images in this {what} folder")
+            files += found
+        elif p.exists():
+            files.append(p)
+        else:
+            missing.append(f"{p}: no such {what} file or folder")
+    return files, missing
+
+
+@dataclass
+class TranslateParams:
+    """Parameters of `studio translate`."""
+
+    model: str = "toy"
+    task: str = "summer2winter"
+    content: list[Path] = field(default_factory=list)
+    style: list[Path] = field(default_factory=list)
+    out: Path = Path("translated")
+    alpha: float = 1.0
+    seeds: list[int] = field(default_factory=lambda: [0])
+    all_pairs: bool = False           # every content x every style
+    fit: str = "resize"               # resize | pad
+    label_nc: int | None = None
+    fade_stats: str = "preset"        # preset | running | batch
+    device: str = "auto"
+    seed: int = 0                     # unused by translate (noise seeds are `seeds`)
+    fast: bool = True
+
+
+@register_job("translate", TranslateParams, "Translate images with TSIT (content x style)")
+def translate_job(p: TranslateParams, token: CancelToken | None = None) -> JobGen:
+    token = token or CancelToken()
+    tr = Translator(p.model, p.task, device=p.device, alpha=p.alpha, fade_stats=p.fade_stats,
+                    fast=p.fast, fit=p.fit, label_nc=p.label_nc)
+    contents, bad = _collect(p.content, "content")
+    styles, bad_s = _collect(p.style, "style") if not tr.sis else ([], [])
+    for msg in bad + bad_s:
+        yield Log(msg, "error")
+    if not contents:
+        raise FileNotFoundError("no content images to translate")
+    if tr.sis:
+        pairs = [(c, None) for c in contents]
+    elif not styles:
+        pairs = [(c, c) for c in contents]
+    elif p.all_pairs:
+        pairs = [(c, s) for c in contents for s in styles]
+    else:
+        pairs = [(c, styles[i % len(styles)]) for i, c in enumerate(contents)]
+    jobs = [(c, s, seed) for c, s in pairs for seed in p.seeds]
+    out = Path(p.out)
+    out.mkdir(parents=True, exist_ok=True)
+    yield Log(f"TSIT {tr.config.task} ({tr.path.name}, ngf {tr.config.ngf}, depth "
+              f"{tr.config.depth}) on {tr.device}: {len(jobs)} output(s) -> {out}")
+    written, failed, used = 0, 0, set()
+    bad_inputs: set[Path] = set()
+    style_cache: dict[Path, Image.Image] = {}
+    for n, (c, s, seed) in enumerate(jobs):
+        token.check()
+        name = c.stem + (f"__{s.stem}" if s is not None and s != c else "") + \
+            (f"__seed{seed}" if len(p.seeds) > 1 else "")
+        base, k = name, 1
+        while name in used:
+            k += 1
+            name = f"{base}_{k}"
+        used.add(name)
+        if c in bad_inputs or s in bad_inputs:
+            failed += 1
+            continue
+        try:
+            style_img = None
+            if s is not None:
+                if s not in style_cache:
+                    style_cache[s] = load_image(s)
+                style_img = style_cache[s]
+            content = c if tr.sis else load_image(c)
+            img = tr.translate(content, style_img, seed=seed)
+        except (ImageError, ValueError) as exc:
+            failed += 1
+            culprit = Path(exc.path) if isinstance(exc, ImageError) else c
+            bad_inputs.add(culprit)
+            yield Log(f"skipped {culprit}: {exc.reason if isinstance(exc, ImageError) else exc}"
+                      " (every output using it is skipped)", "error")
+            continue
+        from studio.datasets.folders import resolve_inside
+
+        save_image(img, resolve_inside(out, name + ".png"), params={
+            "tool": "studio translate", "content": str(c), "style": str(s) if s else None,
+            "seed": seed, "alpha": p.alpha, "model": str(tr.path), "model_sha256": tr.sha256,
+            "task": tr.task})
+        written += 1
+        yield Progress(n + 1, len(jobs), name)
+        if written <= 4 or written % 20 == 0:
+            yield Preview(np.asarray(img), name, n)
+    return {"written": written, "failed": failed, "out": str(out)}
+
+
+@dataclass
+class BuildTranslatedParams:
+    """Parameters of `studio build translated` (a translated twin of an ImageFolder)."""
+
+    model: str = "toy"
+    task: str = "summer2winter"
+    content: Path = Path("")
+    style: Path = Path("")
+    out: Path = Path("translated-dataset")
+    styles_per_content: int = 1
+    alpha: float = 1.0
+    fit: str = "resize"
+    format: str = "imagefolder"       # imagefolder | webdataset
+    shard_size: int = 1000
+    fade_stats: str = "preset"
+    device: str = "auto"
+    seed: int = 0
+    fast: bool = True
+
+
+@register_job("build-translated", BuildTranslatedParams,
+              "Build a dataset of TSIT translations (deterministic, resumable, manifest)")
+def build_translated_job(p: BuildTranslatedParams, token: CancelToken | None = None) -> JobGen:
+    """Style ``j`` of content ``i`` and its noise depend only on the seed and the file's
+    relative path, so outputs are identical across resumes, ranks and runs."""
+    from studio.core.distributed import barrier, dist_info
+    from studio.datasets.folders import scan_image_folder
+    from studio.datasets.writers import OutputItem, make_writer
+
+    token = token or CancelToken()
+    if p.styles_per_content < 1:
+        raise ValueError("styles_per_content must be >= 1")
+    scan = scan_image_folder(p.content)
+    styles = list_images(p.style, recursive=True) if Path(p.style).is_dir() else []
+    if not styles:
+        raise FileNotFoundError(f"{p.style}: no style images")
+    tr = Translator(p.model, p.task, device=p.device, alpha=p.alpha, fade_stats=p.fade_stats,
+                    fast=p.fast, fit=p.fit)
+    if tr.sis:
+        raise ValueError("build translated takes style-transfer models (AST/MMIS); use "
+                         "`studio translate` for label maps")
+    dist = dist_info()
+    writer = make_writer(p.format, p.out, shard_size=p.shard_size, dist=dist)
+    for path, reason in scan.skipped:
+        writer.error(path, reason, kind="content")
+    items, plan = [], []
+    for smp in scan.samples:
+        for j in range(p.styles_per_content):
+            key = smp.stem_rel if p.styles_per_content == 1 else f"{smp.stem_rel}_t{j}"
+            style_i = derive_seed(p.seed, "style", smp.rel, j) % len(styles)
+            noise_seed = derive_seed(p.seed, "noise", smp.rel, j)
+            items.append(OutputItem(key, smp.label, smp.class_name))
+            plan.append((smp, styles[style_i], noise_seed))
+    todo = writer.pending(items)
+    yield Log(f"translated build: {len(items)} outputs ({len(items) - len(todo)} done) from "
+              f"{len(scan.samples)} contents x {p.styles_per_content} of {len(styles)} styles "
+              f"-> {p.out}")
+    style_cache: dict[Path, Image.Image] = {}
+    for n, (idx, item) in enumerate(todo):
+        token.check()
+        smp, spath, noise_seed = plan[idx]
+        try:
+            if spath not in style_cache:
+                style_cache[spath] = load_image(spath)
+        except ImageError as exc:
+            writer.error(str(spath), str(exc), kind="style", content=str(smp.path))
+            writer.skip(idx)
+            yield Log(f"skipped {smp.rel}: style {exc}", "error")
+            continue
+        try:
+            img = tr.translate(load_image(smp.path), style_cache[spath], seed=noise_seed)
+        except (ImageError, ValueError) as exc:
+            writer.error(str(smp.path), str(exc), kind="content")
+            writer.skip(idx)
+            yield Log(f"skipped {smp.rel}: {exc}", "error")
+            continue
+        rec = {"content": str(smp.path), "style": str(spath), "noise_seed": noise_seed,
+               "alpha": p.alpha, "model_sha256": tr.sha256, "task": tr.task}
+        png = encode_png(img, {"tool": "studio build translated", **rec})
+        writer.write(item, None, record=rec, png=png, index=idx)
+        yield Progress(n + 1, len(todo), item.key)
+        if n % 50 == 0:
+            yield Preview(np.asarray(img), item.key, n)
+    if hasattr(writer, "close"):
+        writer.close()
+    barrier()
+    summary: dict = {"num_items": len(items), "num_errors": 0}
+    if dist.is_main:
+        summary = writer.finalize({"builder": "translated", "model": str(tr.path),
+                                   "model_sha256": tr.sha256, "task": tr.task,
+                                   "params": {k: str(v) for k, v in vars(p).items()}},
+                                  scan.classes)
+    return summary
+
+
+def translate_images(model: str | os.PathLike, content: list[Path], style: list[Path],
+                     out: Path, **kwargs) -> dict:
+    """Scripting shortcut: run :func:`translate_job` to the end."""
+    from studio.core.jobs import drive
+
+    return drive(translate_job(replace(TranslateParams(), model=str(model), content=content,
+                                       style=style, out=out, **kwargs)))
