@@ -1,0 +1,136 @@
+"""Pruning: masks, sparsity accounting, fine-tuning with fixed masks, the prune job."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+
+from studio.core.jobs import drive
+from studio.evaluate.prune import (
+    PruneParams,
+    filter_sparsity,
+    make_permanent,
+    prune_global_magnitude,
+    prune_job,
+    prune_l1_filters,
+    weight_sparsity,
+)
+from studio.inversion.data import load_labelled
+from studio.inversion.teachers import DataPreset, resnet18, teacher_from_model
+from studio.toyworld.models import ToyVGG, ToyVGGConfig
+
+PRESET = DataPreset("tiny", 16, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25), 3, ("red", "green", "blue"))
+COLOURS = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (40, 50, 230)}
+
+
+def colour_folder(root, per_class, seed):
+    """Flat colour images with noise, one folder per class."""
+    rng = np.random.default_rng(seed)
+    for name, rgb in COLOURS.items():
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            arr = np.clip(np.array(rgb) + rng.normal(0, 25, (16, 16, 3)), 0, 255).astype(np.uint8)
+            Image.fromarray(arr).save(root / name / f"{i:03d}.png")
+    return root
+
+
+def colour_teacher():
+    """A tiny teacher trained for a few steps to tell the colours apart."""
+    torch.manual_seed(0)
+    net = ToyVGG(ToyVGGConfig(widths=(4, 6, 8, 8), convs=(1, 1, 1, 1), num_classes=3))
+    t = teacher_from_model(net, "toyvgg", PRESET)
+    data = load_labelled(colour_folder(_tmp_teacher_dir(), 10, 1), t.class_names, 16)
+    for p in net.parameters():
+        p.requires_grad_(True)
+    net.train()
+    opt = torch.optim.Adam(net.parameters(), lr=0.05)
+    for _ in range(30):
+        loss = torch.nn.functional.cross_entropy(net(t.normalize(data.float01())), data.labels)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return teacher_from_model(net, "toyvgg", PRESET)
+
+
+def _tmp_teacher_dir():
+    import tempfile
+    from pathlib import Path
+
+    return Path(tempfile.mkdtemp(prefix="studio-kd-"))
+
+
+def small_net():
+    torch.manual_seed(0)
+    return ToyVGG(ToyVGGConfig(widths=(8, 8, 16, 16), convs=(1, 1, 1, 1), num_classes=3)).eval()
+
+
+def test_l1_filter_pruning_cuts_lowest_norm_filters_and_their_bn():
+    net = small_net()
+    conv = net.features.conv2_1
+    norms = conv.weight.detach().abs().flatten(1).sum(1)
+    weakest = set(torch.argsort(norms)[:4].tolist())
+    cut = prune_l1_filters(net, 0.5)
+    assert cut == 4 + 8 + 8  # stem skipped; half of 8, 16, 16 filters
+    zero = {i for i in range(8) if float(conv.weight[i].detach().abs().sum()) == 0}
+    assert zero == weakest
+    # the channel is gone: BN output (and so the ReLU) is exactly zero there
+    acts = {}
+    net.features.relu2_1.register_forward_hook(lambda m, i, o: acts.setdefault("a", o))
+    net(torch.randn(2, 3, 16, 16))
+    assert all(float(acts["a"][:, i].abs().sum()) == 0 for i in weakest)
+    assert filter_sparsity(net) == pytest.approx(0.5)
+
+
+def test_global_magnitude_reaches_target_and_masks_survive_training():
+    net = small_net()
+    prune_global_magnitude(net, 0.6)
+    assert weight_sparsity(net) == pytest.approx(0.6, abs=0.01)
+    net.train()
+    opt = torch.optim.SGD(net.parameters(), lr=0.5)
+    for _ in range(3):
+        loss = net(torch.randn(4, 3, 16, 16)).pow(2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    make_permanent(net)
+    assert not any(hasattr(m, "weight_orig") for m in net.modules())
+    assert weight_sparsity(net) == pytest.approx(0.6, abs=0.01)
+    assert isinstance(net.features.conv1_1.weight, nn.Parameter)
+
+
+def test_resnet_filter_pruning_keeps_the_network_runnable():
+    net = resnet18(10).eval()
+    prune_l1_filters(net, 0.3)
+    make_permanent(net)
+    assert net(torch.randn(1, 3, 32, 32)).shape == (1, 10)
+    assert filter_sparsity(net) == pytest.approx(0.3, abs=0.02)
+    assert set(net.state_dict()) == set(resnet18(10).state_dict())  # loads as a ResNet-18
+
+
+def test_prune_job_reports_accuracy_per_sparsity(tmp_path):
+    teacher = colour_teacher()
+    real = colour_folder(tmp_path / "real", 6, 7)
+    syn = colour_folder(tmp_path / "syn", 8, 3)
+    p = PruneParams(synthetic=syn, out=tmp_path / "pr", real_test=real,
+                    sparsities=[0.0, 0.5], epochs=2, batch_size=8, optimizer="adam", lr=0.005,
+                    weight_decay=0.0, device="cpu")
+    res = drive(prune_job(p, None, teacher=teacher))
+    assert res["teacher_real_acc"] == 1.0
+    rows = res["rows"]
+    assert [r["target_sparsity"] for r in rows] == [0.0, 0.5]
+    assert rows[0]["real_acc_pruned"] == 1.0  # nothing pruned: the teacher itself
+    assert rows[1]["filter_sparsity"] == pytest.approx(0.5, abs=0.1)
+    assert all(0.0 <= r["real_acc_finetuned"] <= 1.0 for r in rows)
+    assert (tmp_path / "pr" / "pruned_l1-filter_0.5.pth").is_file()
+    assert json.loads((tmp_path / "pr" / "prune.json").read_text())["rows"][1]["target_sparsity"] \
+        == 0.5
+    # the teacher itself was not touched
+    assert not any(hasattr(m, "weight_orig") for m in teacher.model.modules())
+    with pytest.raises(ValueError, match="sparsity"):
+        drive(prune_job(PruneParams(synthetic=syn, out=tmp_path / "x", sparsities=[1.0],
+                                    device="cpu"), None, teacher=teacher))
