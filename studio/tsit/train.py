@@ -182,7 +182,9 @@ def train_job(p: TrainTSITParams, token: CancelToken | None = None) -> JobGen:
     G = build_generator(cfg).to(device)
     d_in = 3 + (cfg.semantic_nc if sis else 0)
     D = init_weights(MultiscaleDiscriminator(d_in, p.ndf, setup.n_layers_D, p.num_D)).to(device)
-    E = init_weights(ConvEncoder(cfg.ngf, cfg.z_dim, cfg.crop_size >= 256)).to(device) \
+    # layer6 always: the encoder resizes every input to 256 px, so without it (the official
+    # choice below a 256 crop) the 4x4 grid its linear layers expect is never reached
+    E = init_weights(ConvEncoder(cfg.ngf, cfg.z_dim, layer6=True)).to(device) \
         if cfg.use_vae else None
     encoder, notice = build_perceptual(p.perceptual, p.perceptual_weights)
     yield Log(notice, "warning" if notice.startswith("NOTICE") else "info")
