@@ -175,6 +175,10 @@ class JobThread(QThread):
     def __init__(self, record: JobRecord, parent: QObject | None = None):
         super().__init__(parent)
         self.record = record
+        #: (state, result, error, traceback), applied to the record on the GUI thread
+        #: after every event signal of the job has been delivered.
+        self.outcome: tuple[JobState, Any, str, str] = (
+            JobState.FAILED, None, "the worker ended without a result", "")
 
     def run(self) -> None:  # noqa: C901 - one loop over event kinds
         rec, h = self.record, self.record.handle
@@ -227,21 +231,18 @@ class JobThread(QThread):
                 h.progress.emit(pending_progress)
             if pending_preview is not None:
                 send_preview(pending_preview)
-            rec.result = result
-            rec.state = JobState.DONE
+            self.outcome = (JobState.DONE, result, "", "")
         except Cancelled:
             if pending_preview is not None:
                 send_preview(pending_preview)  # the last preview is kept
-            rec.state = JobState.CANCELLED
+            self.outcome = (JobState.CANCELLED, None, "", "")
         except BaseException as exc:  # shown in the page and the history, never a crash
             msg = str(exc).strip() or type(exc).__name__
             plain = isinstance(exc, (ValueError, OSError, KeyError)) or type(
                 exc).__module__.startswith("studio")
-            rec.error = msg if plain else f"{type(exc).__name__}: {msg}"
-            rec.traceback = traceback.format_exc()
-            rec.state = JobState.FAILED
-        finally:
-            rec.ended = time.time()
+            self.outcome = (JobState.FAILED, None,
+                            msg if plain else f"{type(exc).__name__}: {msg}",
+                            traceback.format_exc())
 
 
 class JobQueue(QObject):
@@ -327,7 +328,9 @@ class JobQueue(QObject):
     def _on_thread_finished(self, rec: JobRecord) -> None:
         th = self._threads.pop(rec.id, None)
         if th is not None:
+            rec.state, rec.result, rec.error, rec.traceback = th.outcome
             th.deleteLater()
+        rec.ended = time.time()
         if rec.state == JobState.FAILED:
             rec.log.append((time.time(), "error", rec.error))
         rec.handle.state_changed.emit(rec.state.value)
