@@ -127,6 +127,18 @@ def _cmd_quality(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_comparison(args: argparse.Namespace) -> int:
+    from studio.inversion.experiment import ComparisonParams, comparison_job
+
+    res = run_cli_job(comparison_job(params_from_args(ComparisonParams, args)), args)
+    print(f"{'method':8s} {'images':>6s} {'synth CPU-s':>11s} {'T acc syn':>9s} "
+          f"{'student real top-1':>18s}")
+    for r in res["rows"]:
+        print(f"{r['method']:8s} {r['num_images']:6d} {r['synth_cpu_s']:11.1f} "
+              f"{r['teacher_acc_on_synthetic']:9.3f} {r['student_final_real_acc']:18.4f}")
+    return 0
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     import platform
 
@@ -180,6 +192,12 @@ def register(g: Any) -> None:
     p = g.add(g.eval, "synthetic", "quality of a synthetic dataset: class balance, teacher "
               "accuracy, diversity, energy score vs real and noise", _cmd_quality)
     add_params(p, QualityParams)
+
+    from studio.inversion.experiment import ComparisonParams
+
+    p = g.add(g.eval, "inversion-comparison", "toy world: NaturalInversion vs DeepInversion vs "
+              "noise -> distilled student top-1 on real test images", _cmd_comparison)
+    add_params(p, ComparisonParams, {"real": "toy world root with test/ (default: generate it)"})
 
     p = g.add(g.bench, "inversion", "one synthesis iteration: ours vs a reference-style loop "
               "(time and peak memory)", _cmd_bench)
