@@ -438,3 +438,12 @@ def test_toy_preset_builds_the_toy_world_with_the_toy_adain(tmp_path, monkeypatc
     first = next(iter(sorted((out / "train").rglob("*.png"))))
     assert Image.open(first).size == (64, 64)
     assert read_params(first)["model"] == "toy"
+
+
+def test_refuses_missing_folders_and_output_inside_content(data, tmp_path, net):
+    with pytest.raises(ValueError, match="content folder is not set"):
+        drive(build_stylized(StylizedParams(styles=data / "styles"), net=net))
+    with pytest.raises(FileNotFoundError, match="style folder does not exist"):
+        drive(build_stylized(_params(data, tmp_path / "o", styles=tmp_path / "nope"), net=net))
+    with pytest.raises(ValueError, match="must not be inside the content folder"):
+        drive(build_stylized(_params(data, data / "content" / "out"), net=net))

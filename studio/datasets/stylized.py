@@ -550,6 +550,15 @@ def build_stylized(params: StylizedParams, token: CancelToken | None = None,
         raise ValueError(f"alpha must be in [0, 1], got {params.alpha}")
     if params.batch_size < 1:
         raise ValueError("batch_size must be >= 1")
+    for what, folder in (("content", params.content), ("style", params.styles)):
+        if str(folder) in ("", "."):
+            raise ValueError(f"the {what} folder is not set")
+        if not Path(folder).is_dir():
+            raise FileNotFoundError(f"{folder}: {what} folder does not exist")
+    out_abs, content_abs = Path(params.out).resolve(), Path(params.content).resolve()
+    if out_abs == content_abs or content_abs in out_abs.parents:
+        raise ValueError(f"{params.out}: the output folder must not be inside the content "
+                         "folder (its images would become inputs)")
     dist = init_distributed()
     device = local_device(resolve_device(params.device))
     if net is None:
