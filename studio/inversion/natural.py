@@ -39,9 +39,11 @@ from studio.inversion.teachers import Teacher, feature_stages
 class Generator(nn.Module):
     """z ⊕ one-hot -> Linear -> 128×s0² -> [BN, LReLU, up×2, conv] ×k -> BN, LReLU, conv 64->3.
 
-    At 32 px this is exactly the official generator (s0 = 8, two upsamplings, the last
-    conv 128->64). Other sizes keep s0 <= 8 and add 128->128 upsampling blocks (64 px: one
-    more) instead of growing the Linear layer with the square of the size.
+    At 32 px this is exactly the official generator (s0 = 8, two upsamplings: convs
+    128->128, 128->64). Larger images keep s0 <= 8 and add 64->64 upsampling blocks at the
+    end (64 px: one more) rather than growing the Linear layer with the square of the size
+    or running 128-wide convs at full resolution (a named generalisation: the official code
+    only exists for 32 px).
     """
 
     def __init__(self, num_classes: int, image_size: int = 32, latent_dim: int = 1024):
@@ -55,10 +57,10 @@ class Generator(nn.Module):
         self.memory_format = torch.contiguous_format
         self.l1 = nn.Linear(latent_dim + num_classes, 128 * self.init_size ** 2)
         layers: list[nn.Module] = []
+        widths = [128, 128, 64] + [64] * (ups - 2)  # 32 px: 128 -> 128 -> 64, as official
         for k in range(ups):
-            c_out = 64 if k == ups - 1 else 128
-            layers += [nn.BatchNorm2d(128), nn.LeakyReLU(0.2, inplace=True),
-                       nn.Upsample(scale_factor=2), nn.Conv2d(128, c_out, 3, 1, 1)]
+            layers += [nn.BatchNorm2d(widths[k]), nn.LeakyReLU(0.2, inplace=True),
+                       nn.Upsample(scale_factor=2), nn.Conv2d(widths[k], widths[k + 1], 3, 1, 1)]
         layers += [nn.BatchNorm2d(64), nn.LeakyReLU(0.2, inplace=True), nn.Conv2d(64, 3, 3, 1, 1)]
         self.conv_blocks = nn.Sequential(*layers)
         for m in self.modules():
