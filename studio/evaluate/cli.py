@@ -34,7 +34,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
         resume=args.resume, keep_checkpoints=args.keep_checkpoints, sync_bn=args.sync_bn,
         device=device_arg(args), seed=seed_arg(args), threads=args.threads,
         max_steps=args.max_steps)
+    from studio.core.distributed import dist_info
+
     result = run_cli_job(train_job(params, None), args)
+    if not dist_info().is_main:
+        return 0
     final = result.get("final", {})
     if "top1" in final:
         print(f"top-1 {final['top1']:.2f}%  top-5 {final['top5']:.2f}%  -> {result['model']}")

@@ -422,13 +422,13 @@ def build_model(params: TrainParams, num_classes: int) -> tuple[nn.Module, list[
             sd = {k: v for k, v in sd.items() if k not in dropped}
             if dropped:
                 notes.append(f"reset head: dropped {dropped}")
-        missing = [k for k in own if k not in sd]
-        unexpected = [k for k in sd if k not in own]
-        if unexpected or (missing and not params.reset_head):
-            from studio.core.checkpoints import check_state_dict
+        from studio.core.checkpoints import check_state_dict
 
-            check_state_dict(net, sd, params.init, "use reset_head to fine-tune to a "
-                             "different class count")
+        hint = "use reset_head to fine-tune to a different class count"
+        if params.reset_head:
+            check_state_dict(net, {**own, **sd}, params.init, hint)  # only the head may go
+        else:
+            check_state_dict(net, sd, params.init, hint)
         net.load_state_dict(sd, strict=False)
         notes.append(f"initialised from {params.init}")
     return net, notes
@@ -558,7 +558,7 @@ def train_job(params: TrainParams, token: CancelToken | None = None) -> JobGen:
     model: nn.Module = net
     if info.world_size > 1:
         if params.sync_bn:
-            net = nn.SyncBatchNorm.convert_sync_batchnorm(net)
+            net = convert_sync_bn(net, device)
         model = nn.parallel.DistributedDataParallel(
             net, device_ids=[device.index] if device.type == "cuda" else None)
 
@@ -620,6 +620,10 @@ def train_job(params: TrainParams, token: CancelToken | None = None) -> JobGen:
             if params.max_steps and step >= params.max_steps:
                 stopped = True
                 break
+        if info.world_size > 1:  # the epoch's loss over all ranks' samples
+            tot = torch.tensor([run_loss, float(run_n)], dtype=torch.float64, device=device)
+            torch.distributed.all_reduce(tot)
+            run_loss, run_n = float(tot[0]), int(tot[1])
         yield Preview(grid_preview(x), f"epoch {epoch + 1}: training batch", step)
         rec = {"epoch": epoch + 1, "step": step, "train_loss": run_loss / max(1, run_n),
                "lr": lr, "seconds": round(time.monotonic() - t0, 1)}
@@ -655,6 +659,61 @@ def train_job(params: TrainParams, token: CancelToken | None = None) -> JobGen:
             fh.write(json.dumps({**result, **meta}, indent=1, default=str).encode())
     barrier()
     return result
+
+
+class CPUSyncBatchNorm(nn.BatchNorm2d):
+    """BatchNorm whose batch statistics are taken over all ranks, for CPU (gloo) DDP.
+
+    ``nn.SyncBatchNorm`` only runs on GPUs; this does the same with autograd-aware
+    all-reduces of per-channel sums, so N CPU processes normalise exactly as one process
+    does with the whole batch. It shares the replaced layer's parameters and buffers, so
+    state_dict keys and the optimiser are unchanged.
+    """
+
+    @classmethod
+    def wrap(cls, bn: nn.BatchNorm2d) -> CPUSyncBatchNorm:
+        new = cls(bn.num_features, bn.eps, bn.momentum, bn.affine, bn.track_running_stats)
+        if bn.affine:
+            new.weight, new.bias = bn.weight, bn.bias
+        new.running_mean, new.running_var = bn.running_mean, bn.running_var
+        new.num_batches_tracked = bn.num_batches_tracked
+        new.train(bn.training)
+        return new
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training:
+            return super().forward(x)
+        from torch.distributed.nn.functional import all_reduce
+
+        c = x.shape[1]
+        n = torch.tensor([x.shape[0] * x.shape[2] * x.shape[3]], dtype=x.dtype)
+        stats = all_reduce(torch.cat([x.sum((0, 2, 3)), (x * x).sum((0, 2, 3)), n]))
+        count = stats[-1]
+        mean = stats[:c] / count
+        var = stats[c:2 * c] / count - mean * mean
+        if self.track_running_stats and self.running_mean is not None:
+            with torch.no_grad():
+                self.num_batches_tracked += 1
+                m = self.momentum if self.momentum is not None else 1.0 / float(
+                    self.num_batches_tracked)
+                self.running_mean.mul_(1 - m).add_(mean.detach(), alpha=m)
+                self.running_var.mul_(1 - m).add_(var.detach() * count / (count - 1), alpha=m)
+        y = (x - mean.view(1, c, 1, 1)) / torch.sqrt(var.view(1, c, 1, 1) + self.eps)
+        if self.affine:
+            y = y * self.weight.view(1, c, 1, 1) + self.bias.view(1, c, 1, 1)
+        return y
+
+
+def convert_sync_bn(net: nn.Module, device: torch.device) -> nn.Module:
+    """SyncBatchNorm on GPU; :class:`CPUSyncBatchNorm` on CPU (same keys, same tensors)."""
+    if device.type == "cuda":
+        return nn.SyncBatchNorm.convert_sync_batchnorm(net)
+    for name, child in list(net.named_children()):
+        if isinstance(child, nn.BatchNorm2d) and not isinstance(child, CPUSyncBatchNorm):
+            setattr(net, name, CPUSyncBatchNorm.wrap(child))
+        else:
+            convert_sync_bn(child, device)
+    return net
 
 
 def _iter_batches(loader, ds):

@@ -1,0 +1,211 @@
+"""Classifier trainer: Bag-of-Tricks pieces, data formats, checkpoints, resume, DDP."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from studio.core.jobs import Metrics, Preview, drive
+from studio.datasets.writers import OutputItem, make_writer
+from studio.evaluate.trainer import (
+    TrainParams,
+    epoch_batches,
+    lr_at,
+    param_groups,
+    read_source,
+    soft_cross_entropy,
+    topk_correct,
+    train_job,
+)
+from studio.toyworld.generate import ToyWorldParams, generate_job, iter_images
+
+CLASSES = ["circle", "square", "triangle"]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    root = tmp_path_factory.mktemp("world")
+    p = ToyWorldParams(root / "if", per_class=8, size=32, seed=5, num_classes=3,
+                       shape_texture_correlation=1.0, splits=["train", "test"],
+                       test_per_class=4, workers=1)
+    drive(generate_job(p))
+    # the same images as WebDataset shards
+    w = make_writer("webdataset", root / "wds", shard_size=10)
+    items = list(iter_images(p))
+    outs = [OutputItem(it.key, CLASSES.index(it.category), it.category) for it, _ in items]
+    for idx, out in w.pending(outs):
+        w.write(out, items[idx][1], record={"split": items[idx][0].split}, index=idx)
+    w.finalize({}, CLASSES)
+    return root
+
+
+def _params(world, out, **kw):
+    base = dict(data=[world / "if"], out=out, arch="toyvgg", epochs=2, batch_size=8, lr=0.2,
+                warmup_epochs=0.5, image_size=32, augment="cifar", workers=0, device="cpu",
+                threads=1, label_smoothing=0.1, weight_decay=5e-4)
+    base.update(kw)
+    return TrainParams(**base)
+
+
+def test_lr_schedule_warmup_cosine_linear_scaling():
+    p = TrainParams(data=[], out=Path("x"), epochs=10, warmup_epochs=2, schedule="cosine")
+    spe = 100
+    assert lr_at(p, 0, spe, 0.4) == pytest.approx(0.4 / 200)
+    assert lr_at(p, 199, spe, 0.4) == pytest.approx(0.4)
+    assert lr_at(p, 200, spe, 0.4) == pytest.approx(0.4)
+    mid = 200 + 400
+    assert lr_at(p, mid, spe, 0.4) == pytest.approx(0.2)
+    assert lr_at(p, 999, spe, 0.4) < 1e-5
+    s = TrainParams(data=[], out=Path("x"), epochs=90, warmup_epochs=0, schedule="step",
+                    step_epochs=[30, 60])
+    assert [lr_at(s, e * spe, spe, 0.1) for e in (0, 29, 30, 60)] == pytest.approx(
+        [0.1, 0.1, 0.01, 0.001])
+
+
+def test_no_bias_decay_groups():
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4),
+                              torch.nn.Flatten(), torch.nn.Linear(4, 2))
+    g = param_groups(net, 1e-4, True)
+    assert [p.shape for p in g[0]["params"]] == [torch.Size([4, 3, 3, 3]), torch.Size([2, 4])]
+    assert g[0]["weight_decay"] == 1e-4 and g[1]["weight_decay"] == 0.0
+    assert len(g[1]["params"]) == 4  # conv bias, BN gamma, BN beta, linear bias
+    assert len(param_groups(net, 1e-4, False)) == 1
+
+
+def test_mixup_loss_and_batches():
+    logits = torch.tensor([[2.0, 0.0, -1.0]])
+    ya, yb = torch.tensor([0]), torch.tensor([2])
+    lam = torch.tensor([0.3])
+    ce = torch.nn.functional.cross_entropy
+    want = 0.3 * ce(logits, ya, label_smoothing=0.1) + 0.7 * ce(logits, yb, label_smoothing=0.1)
+    assert soft_cross_entropy(logits, ya, yb, lam, 0.1).item() == pytest.approx(want.item())
+    b = epoch_batches(10, 4, epoch=3, seed=1, mixup_alpha=0.2)
+    assert [len(x) for x in b] == [4, 4]  # drop_last
+    assert b == epoch_batches(10, 4, epoch=3, seed=1, mixup_alpha=0.2)
+    assert b != epoch_batches(10, 4, epoch=4, seed=1, mixup_alpha=0.2)
+    assert all(0 <= lam <= 1 and j >= 0 for batch in b for (_, _, j, lam) in batch)
+    assert all(lam == 1.0 for batch in epoch_batches(10, 4, 0, 1) for (*_, lam) in batch)
+
+
+def test_topk():
+    logits = torch.tensor([[0.1, 0.5, 0.4], [0.9, 0.05, 0.05]])
+    assert topk_correct(logits, torch.tensor([2, 0]), ks=(1, 2)) == [1, 2]
+
+
+def test_three_formats_read_the_same_labels(world):
+    a = read_source(world / "if")
+    b = read_source(world / "wds")
+    c = read_source(world / "if" / "manifest.jsonl")
+    assert a.classes == b.classes == c.classes == CLASSES  # dataset.json order, not sorted
+
+    def key(src):
+        return sorted((it.split, it.class_name) for it in src.items)
+
+    assert key(a) == key(b) == key(c)
+    assert len(a.split(["train"])) == 24 and len(a.split(["test"])) == 12
+    img_if = a.items[0].load()
+    same = [it for it in b.items if it.class_name == a.items[0].class_name]
+    assert img_if.size == same[0].load().size == (32, 32)
+
+
+def test_train_checkpoint_resume_is_exact(world, tmp_path):
+    events = []
+    full = drive(train_job(_params(world, tmp_path / "full")), events.append)
+    assert full["epochs"] == 2 and full["steps"] == 6
+    assert {"top1", "top5", "val_loss"} <= set(full["final"])
+    assert any(isinstance(e, Preview) for e in events)
+    assert any(isinstance(e, Metrics) and "top1" in e.values for e in events)
+    for f in ("model.pth", "checkpoint.pth", "metrics.json", "train.json"):
+        assert (tmp_path / "full" / f).is_file()
+    meta = json.loads((tmp_path / "full" / "train.json").read_text())
+    assert meta["classes"] == CLASSES
+
+    # one epoch, then resume to two: bitwise the same weights
+    drive(train_job(_params(world, tmp_path / "res", epochs=2, max_steps=3)))
+    first = json.loads((tmp_path / "res" / "metrics.json").read_text())
+    assert [r["epoch"] for r in first] == [1]
+    resumed = []
+    drive(train_job(_params(world, tmp_path / "res", epochs=2)), resumed.append)
+    assert any("resumed" in getattr(e, "message", "") for e in resumed)
+    a = torch.load(tmp_path / "full" / "model.pth", weights_only=True)
+    b = torch.load(tmp_path / "res" / "model.pth", weights_only=True)
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_mixed_datasets_finetune_and_mixup(world, tmp_path):
+    first = drive(train_job(_params(world, tmp_path / "a", epochs=1)))
+    res = drive(train_job(_params(world, tmp_path / "b", epochs=1,
+                                  data=[world / "if", world / "wds"], mixup_alpha=0.2,
+                                  init=Path(first["model"]), nesterov=True)))
+    assert res["steps"] == 48 // 8
+    log = json.loads((tmp_path / "b" / "train.json").read_text())
+    assert log["params"]["init"].endswith("model.pth")
+
+
+def test_finetune_to_other_class_count_needs_reset_head(world, tmp_path):
+    from studio.evaluate.classifiers import build_network
+
+    other = build_network("toyvgg", 7)
+    path = tmp_path / "seven.pth"
+    torch.save(other.state_dict(), path)
+    from studio.core.checkpoints import CheckpointMismatch
+
+    with pytest.raises(CheckpointMismatch, match="reset_head"):
+        drive(train_job(_params(world, tmp_path / "c", epochs=1, init=path)))
+    res = drive(train_job(_params(world, tmp_path / "d", epochs=1, init=path, reset_head=True,
+                                  max_steps=1)))
+    assert res["steps"] == 1
+
+
+def test_bad_image_is_named(world, tmp_path):
+    import shutil
+
+    bad = tmp_path / "bad"
+    shutil.copytree(world / "if", bad)
+    victim = sorted((bad / "train" / "circle").glob("*.png"))[0]
+    victim.write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    from studio.core.images import ImageError
+
+    with pytest.raises(ImageError, match=victim.name):
+        drive(train_job(_params(world, tmp_path / "e", data=[bad], epochs=1)))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.environ.get("STUDIO_TEST_DDP") != "1",
+                    reason="starts three torch processes (~35 s on 2 cores); "
+                           "run with STUDIO_TEST_DDP=1")
+def test_ddp_two_processes_equal_one(world, tmp_path):
+    """torchrun --nproc_per_node 2 on CPU (gloo) gives the single-process weights."""
+    args = ["train", "classifier", "--data", str(world / "if"), "--arch", "toyvgg",
+            "--epochs", "1", "--batch-size", "8", "--lr", "0.2", "--image-size", "32",
+            "--augment", "cifar", "--workers", "0", "--threads", "1", "--device", "cpu",
+            "--warmup-epochs", "0.5", "-q"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    one = subprocess.run([sys.executable, "-m", "studio", *args, "--out", str(tmp_path / "one")],
+                         env=env, capture_output=True, text=True, timeout=120)
+    assert one.returncode == 0, one.stderr
+    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                          "--nproc_per_node", "2", "-m", "studio", *args, "--out",
+                          str(tmp_path / "two")], env=env, capture_output=True, text=True,
+                         timeout=180)
+    assert two.returncode == 0, two.stderr[-3000:]
+    a = torch.load(tmp_path / "one" / "model.pth", weights_only=True)
+    b = torch.load(tmp_path / "two" / "model.pth", weights_only=True)
+    for k in a:
+        if a[k].dtype.is_floating_point:
+            assert torch.allclose(a[k], b[k], atol=1e-4, rtol=1e-4), k
+        else:
+            assert torch.equal(a[k], b[k]), k
+    ta = json.loads((tmp_path / "one" / "train.json").read_text())["final"]
+    tb = json.loads((tmp_path / "two" / "train.json").read_text())["final"]
+    assert ta["top1"] == tb["top1"] and math.isclose(ta["train_loss"], tb["train_loss"],
+                                                     rel_tol=1e-4)
