@@ -149,10 +149,11 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
     dev = resolve_device(device_arg(args))
     print(f"studio bench inversion: one synthesis iteration, batch {args.batch}, median of "
-          f"{args.iters} after {args.warmup} warm-up; device {dev} "
+          f"{args.iters} after {args.warmup} warm-up (CPU: process CPU time, "
+          f"{args.threads or 'default'} thread(s)); device {dev} "
           f"({platform.processor() or platform.machine()}, torch {torch.__version__})")
     rows = run_bench(args.cases, args.methods, args.batch, args.iters, args.warmup, str(dev),
-                     args.threads)
+                     args.threads or None)
     summary = summarize(rows)
     print("\ncase      method   reference   ours     speed-up  peak memory ref -> ours")
     for s in summary:
@@ -208,5 +209,6 @@ def register(g: Any) -> None:
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--iters", type=int, default=3, help="timed iterations (median)")
     p.add_argument("--warmup", type=int, default=1)
-    p.add_argument("--threads", type=int, default=None, help="CPU threads per run")
+    p.add_argument("--threads", type=int, default=1,
+                   help="CPU threads per run (0 = torch default)")
     p.add_argument("--json", help="also write the rows to this file")
