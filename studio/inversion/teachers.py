@@ -231,6 +231,13 @@ def infer_arch(sd: Mapping[str, torch.Tensor]) -> tuple[str, int, ToyVGGConfig |
         if "layer1.0.conv3.weight" in sd:
             raise ValueError("Bottleneck CIFAR ResNets (ResNet-50+) are not supported")
         return ("resnet34" if "layer3.5.conv1.weight" in sd else "resnet18"), nc, None
+    if "classifier.0.weight" in sd and "classifier.6.weight" in sd and "features.1.running_mean" in sd:
+        n_conv = sum(1 for k, v in sd.items()
+                     if k.startswith("features.") and k.endswith(".weight") and v.dim() == 4)
+        arch = {8: "tv-vgg11_bn", 10: "tv-vgg13_bn", 13: "tv-vgg16_bn", 16: "tv-vgg19_bn"}.get(n_conv)
+        if arch is None:
+            raise ValueError(f"a torchvision VGG-BN with {n_conv} conv layers is not known")
+        return arch, int(sd["classifier.6.weight"].shape[0]), None
     if "classifier.6.weight" in sd and "features.0.weight" in sd:
         n_conv = sum(1 for k, v in sd.items()
                      if k.startswith("features.") and k.endswith(".weight") and v.dim() == 4)
