@@ -176,11 +176,11 @@ class AdaINConfig:
 
 #: The published pytorch-AdaIN networks.
 OFFICIAL = AdaINConfig()
-#: The toy world's encoder (a ToyVGG with BN folded and activations normalised) and a
-#: wider decoder: the mirror of the toy encoder is too small to draw textures back
-#: (DESIGN.md, "second probe").
+#: The toy world's encoder (a ToyVGG with BN folded and activations normalised) and its
+#: mirror with one extra conv in stages 2 and 3 (more capacity to draw textures back,
+#: DESIGN.md "second probe", at a training cost that fits the CPU budget).
 TOY = AdaINConfig(name="toy", encoder_widths=(32, 64, 128, 256), encoder_convs=(2, 2, 1, 1),
-                  decoder_widths=(48, 96, 192, 256), decoder_convs=(2, 2, 2, 1))
+                  decoder_widths=(32, 64, 128, 256), decoder_convs=(2, 2, 2, 1))
 
 OFFICIAL_HINT = ("The official files are vgg_normalised.pth and decoder.pth from "
                  "https://github.com/naoto0804/pytorch-AdaIN/releases/tag/v0.0.0 "
@@ -356,13 +356,20 @@ def infer_config(enc_sd: dict, dec_sd: dict) -> AdaINConfig:
     the conv shapes (so any trained pair loads without a side file)."""
     enc = _conv_shapes(enc_sd)
     dec = _conv_shapes(dec_sd)
-    if len(enc) < 5 or enc[0][1:] != (3, 3) or len(dec) < 2:
+    if len(enc) < 5 or enc[0][1:] != (3, 3):
         return OFFICIAL  # not our layout: the strict check then lists what does not match
     enc_stages = _stages(enc[1:])
     widths = tuple(s[0][1] for s in enc_stages)
     convs = tuple(len(s) for s in enc_stages)
+    if len(enc_stages) < 4:
+        return OFFICIAL
+    if not dec:  # encoder only (training a new decoder): the known pairing or the mirror
+        for known in (OFFICIAL, TOY):
+            if (known.encoder_widths, known.encoder_convs) == (widths, convs):
+                return known
+        return AdaINConfig("custom", widths, convs)
     dec_stages = list(reversed(_stages(dec)))
-    if len(enc_stages) < 4 or len(dec_stages) != 4:
+    if len(dec_stages) != 4:
         return OFFICIAL
     d_convs = tuple(len(s) for s in dec_stages)
     d_widths = tuple(s[0][1] if len(s) > 1 else s[0][2] for s in dec_stages)

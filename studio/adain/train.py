@@ -1,0 +1,294 @@
+"""Training the AdaIN decoder, as pytorch-AdaIN's ``train.py`` (the encoder stays frozen).
+
+Loss (Huang & Belongie 2017, Eq. 11-13): ``L = lambda_c L_c + lambda_s L_s`` with
+``L_c = MSE(f(g(t)), t)`` at relu4_1 and ``L_s`` the sum over relu1_1..relu4_1 of
+MSE(mean) + MSE(std) between ``f(g(t))`` and ``f(s)``. Adam, ``lr / (1 + decay * iter)``.
+
+Deterministic and resumable: batch ``i`` (which images, which crops) is drawn from a
+generator seeded by (seed, i), and ``state.pth`` holds the decoder, the optimiser and the
+iteration, so a killed run continues where it stopped with the same data sequence.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torchvision.transforms import functional as TF
+
+from studio.adain import ops
+from studio.adain.model import OFFICIAL, TOY, AdaINModel, infer_config
+from studio.core.images import ImageError, list_images, load_image
+from studio.core.jobs import CancelToken, JobGen, Log, Metrics, Preview, Progress, register_job
+from studio.core.seeding import derive_seed
+
+
+@dataclass
+class TrainParams:
+    """train.py's options and defaults (style weight 10, 160k iterations as in the paper's
+    released model), plus the encoder choice and resume."""
+
+    content_dir: str = ""                 # folder(s), comma-separated; searched recursively
+    style_dir: str = ""
+    vgg: str = "adain-vgg"                # encoder file or registry name
+    from_classifier: str = ""             # derive the encoder from a ToyVGG classifier file
+    config: str = "auto"                  # auto | vgg19 | toy (decoder shape)
+    decoder: str = ""                     # initial decoder weights (fine-tuning)
+    save_dir: Path = Path("experiments")
+    lr: float = 1e-4
+    lr_decay: float = 5e-5
+    max_iter: int = 160_000
+    batch_size: int = 8
+    style_weight: float = 10.0
+    content_weight: float = 1.0
+    image_size: int = 512                 # resize to image_size x image_size (0 = keep)
+    crop_size: int = 256                  # random crop
+    save_model_interval: int = 10_000
+    preview_interval: int = 500
+    log_interval: int = 50
+    n_threads: int = 2                    # image-loading threads
+    device: str = "auto"
+    seed: int = 0
+    resume: bool = True
+    normalise_images: int = 256           # images used to normalise a derived encoder
+    decoder_widths: list[int] = field(default_factory=list)
+    decoder_convs: list[int] = field(default_factory=list)
+
+
+def _dirs(spec: str) -> list[Path]:
+    return [Path(p.strip()) for p in spec.split(",") if p.strip()]
+
+
+def _scan(spec: str, what: str) -> list[Path]:
+    files: list[Path] = []
+    for d in _dirs(spec):
+        if not d.is_dir():
+            raise FileNotFoundError(f"{what} folder {d} does not exist")
+        files += list_images(d, recursive=True)
+    if not files:
+        raise ValueError(f"no images found in {what} folder(s) {spec!r}")
+    return files
+
+
+class _Sampler:
+    """Batch i = images and crop offsets from a generator seeded by (seed, what, i)."""
+
+    def __init__(self, files: list[Path], what: str, p: TrainParams):
+        self.files, self.what, self.p = files, what, p
+        self.bad: set[int] = set()
+        self.cache: dict[int, Image.Image] = {}
+        self.small = len(files) * max(p.image_size, 64) ** 2 < 3e8 / 3  # keep decoded
+
+    def _image(self, idx: int) -> Image.Image | None:
+        if idx in self.cache:
+            return self.cache[idx]
+        try:
+            img = load_image(self.files[idx])
+        except ImageError:
+            self.bad.add(idx)
+            return None
+        if self.p.image_size:
+            img = TF.resize(img, [self.p.image_size, self.p.image_size])
+        if self.small:
+            self.cache[idx] = img
+        return img
+
+    def batch(self, i: int) -> tuple[torch.Tensor, list[str]]:
+        g = np.random.default_rng(derive_seed(self.p.seed, self.what, i))
+        out, errors = [], []
+        while len(out) < self.p.batch_size:
+            idx = int(g.integers(len(self.files)))
+            img = self._image(idx)
+            if img is None:
+                errors.append(str(self.files[idx]))
+                if len(self.bad) == len(self.files):
+                    raise ValueError(f"no readable {self.what} image")
+                continue
+            w, h = img.size
+            c = self.p.crop_size
+            if w < c or h < c:
+                img = TF.resize(img, c)
+                w, h = img.size
+            x, y = int(g.integers(w - c + 1)), int(g.integers(h - c + 1))
+            out.append(TF.to_tensor(img.crop((x, y, x + c, y + c))))
+        return torch.stack(out), errors
+
+
+def calc_style_loss(g_feat: torch.Tensor, s_feat: torch.Tensor) -> torch.Tensor:
+    g_mean, g_std = ops.calc_mean_std(g_feat)
+    s_mean, s_std = ops.calc_mean_std(s_feat)
+    return F.mse_loss(g_mean, s_mean) + F.mse_loss(g_std, s_std)
+
+
+def adain_losses(model: AdaINModel, content: torch.Tensor, style: torch.Tensor
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(loss_c, loss_s, g(t)) of one batch, as net.Net.forward in the reference."""
+    with torch.no_grad():
+        style_feats = model.encode_with_intermediate(style)
+        t = ops.adain(model.encode(content), style_feats[-1])
+    g_t = model.decode(t)
+    g_feats = model.encode_with_intermediate(g_t)
+    loss_c = F.mse_loss(g_feats[-1], t)
+    loss_s = calc_style_loss(g_feats[0], style_feats[0])
+    for i in range(1, 4):
+        loss_s = loss_s + calc_style_loss(g_feats[i], style_feats[i])
+    return loss_c, loss_s, g_t
+
+
+def build_model(p: TrainParams) -> tuple[AdaINModel, dict]:
+    """The encoder (official file, any vgg_normalised-layout file, or derived from a toy
+    classifier) and a fresh or initial decoder; returns (model, provenance)."""
+    from studio.core.checkpoints import (
+        check_state_dict,
+        find_model,
+        load_state_dict,
+        save_state_dict,
+        sha256_file,
+    )
+
+    info: dict = {}
+    base = {"toy": TOY, "vgg19": OFFICIAL}.get(p.config)
+    if p.from_classifier:
+        from studio.adain.toy import derive_encoder, load_classifier, toy_config_for, toy_images
+
+        clf = load_classifier(p.from_classifier)
+        config = toy_config_for(clf.config, base or TOY)
+        imgs = toy_images(max(1, p.normalise_images // 3), seed=derive_seed(p.seed, "norm") % 1000)
+        enc = derive_encoder(clf, imgs)
+        enc_path = save_state_dict(enc, Path(p.save_dir) / "encoder.pth")
+        info["classifier"] = str(p.from_classifier)
+        info["classifier_sha256"] = sha256_file(p.from_classifier)
+        enc_sd = enc.state_dict()
+    else:
+        enc_path = find_model(p.vgg)
+        enc_sd = load_state_dict(enc_path)
+        config = base or infer_config(enc_sd, {})
+    if p.decoder_widths or p.decoder_convs:
+        config = dataclasses.replace(
+            config, name=config.name,
+            decoder_widths=tuple(p.decoder_widths) or config.mirror()[0],
+            decoder_convs=tuple(p.decoder_convs) or config.mirror()[1])
+    model = AdaINModel(config)
+    hint = "the encoder must be in the vgg_normalised layout (see docs/adain.md)"
+    check_state_dict(model.encoder, enc_sd, enc_path, hint)
+    model.encoder.load_state_dict(enc_sd)
+    if p.decoder:
+        dec_path = find_model(p.decoder)
+        dec_sd = load_state_dict(dec_path)
+        check_state_dict(model.decoder, dec_sd, dec_path, "initial decoder of another shape")
+        model.decoder.load_state_dict(dec_sd)
+    info["encoder"] = str(enc_path)
+    info["encoder_sha256"] = sha256_file(enc_path)
+    info["config"] = config.to_dict()
+    return model, info
+
+
+def _grid(*rows: torch.Tensor) -> np.ndarray:
+    """Rows of images (N, 3, H, W) -> one uint8 (H*rows, W*N, 3) preview."""
+    from studio.adain.transforms import to_uint8
+
+    arrs = [np.concatenate(list(to_uint8(r)), axis=1) for r in rows]
+    return np.concatenate(arrs, axis=0)
+
+
+@register_job("adain.train", TrainParams, "train an AdaIN decoder (pytorch-AdaIN train.py)")
+def train_job(p: TrainParams, token: CancelToken | None = None) -> JobGen:
+    from studio.core.checkpoints import save_state_dict
+    from studio.core.devices import resolve_device
+
+    token = token or CancelToken()
+    device = resolve_device(p.device)
+    save_dir = Path(p.save_dir)
+    save_dir.mkdir(parents=True, exist_ok=True)
+    contents = _scan(p.content_dir, "content")
+    styles = _scan(p.style_dir, "style")
+    model, info = build_model(p)
+    model.to(device)
+    opt = torch.optim.Adam(model.decoder.parameters(), lr=p.lr)
+    start = 0
+    state_path = save_dir / "state.pth"
+    if p.resume and state_path.is_file():
+        state = torch.load(state_path, map_location="cpu", weights_only=True)
+        if state.get("config") != info["config"]:
+            raise ValueError(f"{state_path}: saved for config {state.get('config')}, "
+                             f"not {info['config']}; use another --save_dir or --no-resume")
+        model.decoder.load_state_dict(state["decoder"])
+        opt.load_state_dict(state["optimizer"])
+        start = int(state["iter"])
+        yield Log(f"resumed at iteration {start} from {state_path}")
+    yield Log(f"{len(contents)} content and {len(styles)} style images; "
+              f"config {info['config']['name']}; device {device}")
+    csamp, ssamp = _Sampler(contents, "content", p), _Sampler(styles, "style", p)
+    pool = ThreadPoolExecutor(max(1, p.n_threads))
+
+    def fetch(i: int):
+        return pool.submit(csamp.batch, i), pool.submit(ssamp.batch, i)
+
+    def save_state(i: int) -> None:
+        import io
+
+        from studio.core.images import atomic_write
+
+        buf = io.BytesIO()
+        torch.save({"decoder": {k: v.detach().cpu() for k, v in
+                                model.decoder.state_dict().items()},
+                    "optimizer": opt.state_dict(), "iter": i, "config": info["config"]}, buf)
+        with atomic_write(state_path) as fh:
+            fh.write(buf.getvalue())
+
+    model.decoder.train()
+    pending = fetch(start) if start < p.max_iter else None
+    t0, last = time.monotonic(), None
+    reported: set[str] = set()
+    done, saved_at = start, start
+    try:
+        for i in range(start, p.max_iter):
+            token.check()
+            lr = p.lr / (1.0 + p.lr_decay * i)
+            for group in opt.param_groups:
+                group["lr"] = lr
+            (cf, sf), pending = pending, (fetch(i + 1) if i + 1 < p.max_iter else None)
+            (content, c_err), (style, s_err) = cf.result(), sf.result()
+            for e in c_err + s_err:
+                if e not in reported:
+                    reported.add(e)
+                    yield Log(f"skipped unreadable training image {e}", "warning")
+            content, style = content.to(device), style.to(device)
+            loss_c, loss_s, g_t = adain_losses(model, content, style)
+            loss_c = p.content_weight * loss_c
+            loss_s = p.style_weight * loss_s
+            loss = loss_c + loss_s
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            n = done = i + 1
+            last = {"loss_content": loss_c.item(), "loss_style": loss_s.item(), "lr": lr}
+            if n % p.log_interval == 0 or n == p.max_iter:
+                yield Metrics(n, last)
+            yield Progress(n, p.max_iter, f"Lc {last['loss_content']:.3f} "
+                           f"Ls {last['loss_style']:.3f}")
+            if p.preview_interval and (n % p.preview_interval == 0 or n == start + 1):
+                k = min(4, content.shape[0])
+                yield Preview(_grid(content[:k], style[:k], g_t[:k].detach()),
+                              "content / style / output", n)
+            if n % p.save_model_interval == 0 or n == p.max_iter:
+                save_state_dict(model.decoder, save_dir / f"decoder_iter_{n}.pth")
+                save_state(n)
+                saved_at = n
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+        if done != saved_at:  # cancelled or failed: keep what was trained
+            save_state(done)
+    final = save_state_dict(model.decoder, save_dir / "decoder.pth")
+    elapsed = time.monotonic() - t0
+    return {"decoder": str(final), "encoder": info["encoder"], "iterations": p.max_iter,
+            "trained_now": p.max_iter - start, "seconds": round(elapsed, 1),
+            "last": last, "config": info["config"],
+            "skipped_images": sorted(reported)}
