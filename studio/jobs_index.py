@@ -5,6 +5,7 @@ import studio.adain.train  # noqa: F401
 import studio.datasets.cue_conflict  # noqa: F401
 import studio.datasets.stylized  # noqa: F401
 import studio.evaluate.distill  # noqa: F401
+import studio.evaluate.experiment  # noqa: F401
 import studio.evaluate.prune  # noqa: F401
 import studio.evaluate.shape_bias  # noqa: F401
 import studio.evaluate.trainer  # noqa: F401

@@ -21,7 +21,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     params = TrainParams(
         data=[Path(d) for d in args.data], out=Path(args.out), arch=args.arch,
-        val=Path(args.val) if args.val else None, epochs=args.epochs,
+        val=Path(args.val) if args.val else None, classes=_csv(args.classes),
+        epochs=args.epochs,
         batch_size=args.batch_size, lr=args.lr, linear_scaling=args.linear_scaling,
         momentum=args.momentum, nesterov=args.nesterov, weight_decay=args.weight_decay,
         no_bias_decay=args.no_bias_decay, schedule=args.schedule,
@@ -60,6 +61,9 @@ def _add_train(g) -> None:
                    help="toyvgg, cifar_resnet18/34/50 or a torchvision model name")
     p.add_argument("--val", default=None,
                    help="evaluation dataset (default: val/test split of the first --data)")
+    p.add_argument("--classes", default=None,
+                   help="comma-separated class order (default: the dataset's dataset.json "
+                        "order, else sorted folder names)")
     p.add_argument("--epochs", type=int, default=90)
     p.add_argument("--batch-size", dest="batch_size", type=int, default=256,
                    help="global batch size over all processes")

@@ -312,6 +312,7 @@ class TrainParams:
     out: Path
     arch: str = "resnet50"              # toyvgg | cifar_resnet18/34/50 | torchvision name
     val: Path | None = None              # eval set (default: val/test split of data[0])
+    classes: list[str] = field(default_factory=list)  # class order (default: data[0]'s)
     epochs: int = 90
     batch_size: int = 256                # global batch (all ranks together)
     lr: float = 0.1                      # base LR (per 256 images with linear_scaling)
@@ -502,7 +503,7 @@ def train_job(params: TrainParams, token: CancelToken | None = None) -> JobGen:
 
     # data
     sources = [read_source(p) for p in params.data]
-    classes = sources[0].classes
+    classes = list(params.classes) or sources[0].classes
     train_items: list[Item] = []
     train_labels: list[int] = []
     for src in sources:

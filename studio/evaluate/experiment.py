@@ -1,0 +1,207 @@
+"""The toy-world texture-bias experiment (Geirhos et al. 2019, in miniature).
+
+1. the standard toy world (texture predicts the label 98 % of the time);
+2. classifier A: the shipped teacher (or retrained) on that world — texture-biased;
+3. a stylised copy of the training set (`build-stylized`, toy AdaIN, random texture
+   styles): texture no longer predicts the label;
+4. classifier B trained on the stylised set (same architecture and recipe);
+5. cue-conflict stimuli (toy shapes x toy textures, AdaIN — and the procedural ones,
+   drawn without any style transfer, as a cross-method check);
+6. shape bias of A and B with per-category breakdown, and their top-1 on the
+   *unstylised* test set.
+
+The paper's direction: B's shape bias is clearly higher than A's.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from studio.core.images import atomic_write
+from studio.core.jobs import CancelToken, JobGen, Log, params_dict, register_job
+from studio.toyworld.generate import SHAPES
+
+
+@dataclass
+class ExperimentParams:
+    """Parameters of the toy texture-bias experiment (`studio demo` runs it)."""
+
+    out: Path
+    per_class: int = 600                 # standard world size (train images per class)
+    test_per_class: int = 100
+    style_per_class: int = 20            # texture patches per category in the style pool
+    epochs: int = 6                      # classifier B (stylised) epochs
+    teacher_epochs: int = 2              # when retraining classifier A
+    retrain_teacher: bool = False        # else use resources/toy/teacher.pth
+    batch_size: int = 64
+    lr: float = 0.4                      # base LR (x batch/256)
+    adain_encoder: Path | None = None    # default: the shipped toy AdaIN
+    adain_decoder: Path | None = None
+    stylized_model: Path | None = None   # reuse an already trained classifier B
+    methods: list[str] = field(default_factory=lambda: ["adain", "procedural"])
+    threads: int = 1
+    device: str = "auto"
+    seed: int = 0
+
+
+def _adain_net(params: ExperimentParams):
+    from studio.datasets.stylized import StyleNet, load_style_net
+
+    if params.adain_encoder and params.adain_decoder:
+        from studio.adain import AdaINModel
+
+        return StyleNet.from_model(AdaINModel.from_files(params.adain_encoder,
+                                                         params.adain_decoder), "given")
+    return load_style_net("toy")
+
+
+def test_accuracy(arch: str, weights: Path, world: Path, device: str | torch.device = "cpu",
+                  batch_size: int = 256) -> dict[str, float]:
+    """Top-1 / top-5 (%) of a toy classifier on the unstylised test split."""
+    from studio.evaluate.classifiers import load_classifier
+    from studio.evaluate.trainer import read_source, topk_correct, transform
+
+    clf = load_classifier(arch, weights, device=device)
+    src = read_source(world)
+    items = src.split(["test"])
+    idx = {c: i for i, c in enumerate(clf.classes)}
+    c1 = c5 = 0
+    with torch.inference_mode():
+        for b in range(0, len(items), batch_size):
+            chunk = items[b:b + batch_size]
+            x = torch.stack([transform(it.load(), clf.input_size, "none", False, None)
+                             for it in chunk]).float().div(255).to(device)
+            y = torch.tensor([idx[it.class_name] for it in chunk], device=device)
+            a, b5 = topk_correct(clf.logits(x), y)
+            c1, c5 = c1 + a, c5 + b5
+    n = max(1, len(items))
+    return {"top1": 100 * c1 / n, "top5": 100 * c5 / n, "count": len(items)}
+
+
+def _train(params: ExperimentParams, data: Path, val: Path, out: Path, epochs: int,
+           token: CancelToken) -> JobGen:
+    from studio.evaluate.trainer import TrainParams, train_job
+
+    tp = TrainParams(data=[data], out=out, arch="toyvgg", val=val, classes=list(SHAPES),
+                     epochs=epochs, batch_size=params.batch_size, lr=params.lr,
+                     weight_decay=5e-4, warmup_epochs=0.3, image_size=64, augment="cifar",
+                     workers=0, threads=params.threads, device=params.device,
+                     seed=params.seed)
+    result = yield from train_job(tp, token)
+    return Path(result["model"])
+
+
+@register_job("texture-bias-experiment", ExperimentParams,
+              "Toy world: texture-biased vs stylised-trained classifier, shape bias")
+def texture_bias_experiment(params: ExperimentParams, token: CancelToken | None = None
+                            ) -> JobGen:
+    """Run the whole experiment under ``params.out``; resumable step by step."""
+    from studio.core.checkpoints import find_model
+    from studio.datasets.cue_conflict import (
+        CueConflictParams,
+        ToyCueConflictParams,
+        cue_conflict_job,
+        toy_cue_conflict_job,
+    )
+    from studio.datasets.stylized import TOY_PRESET, StylizedParams, build_stylized
+    from studio.evaluate.shape_bias import ShapeBiasParams, shape_bias_job
+    from studio.toyworld.generate import generate_job
+    from studio.toyworld.standard import shapes_params, textures_params, world_params
+
+    token = token or CancelToken()
+    out = Path(params.out)
+    out.mkdir(parents=True, exist_ok=True)
+    world = out / "toy" / "world"
+
+    # 1. data
+    yield Log("step 1/6: the standard toy world, shapes, textures and a style pool")
+    for p in (world_params(world, per_class=params.per_class,
+                           test_per_class=params.test_per_class, seed=params.seed),
+              shapes_params(out / "toy" / "shapes"), textures_params(out / "toy" / "textures"),
+              textures_params(out / "toy" / "styles", per_class=params.style_per_class,
+                              seed=params.seed + 7)):
+        if not (Path(p.out) / "dataset.json").is_file():
+            yield from generate_job(p, token)
+
+    # 2. classifier A
+    if params.retrain_teacher:
+        yield Log("step 2/6: training classifier A on the texture-correlated world")
+        model_a = out / "classifier_texture" / "model.pth"
+        if not (out / "classifier_texture" / "train.json").is_file():  # else done
+            model_a = yield from _train(params, world, world, out / "classifier_texture",
+                                        params.teacher_epochs, token)
+    else:
+        model_a = find_model("toy-teacher")
+        yield Log(f"step 2/6: classifier A = the shipped teacher {model_a}")
+
+    # 3. stylised training set
+    stylized = out / "stylized"
+    net = _adain_net(params)
+    yield Log(f"step 3/6: stylising the training set with AdaIN ({net.name})")
+    if not (stylized / "dataset.json").is_file():
+        sp = StylizedParams(**{**TOY_PRESET, "content": world, "styles": out / "toy" / "styles",
+                               "out": stylized, "splits": ["train"], "device": params.device,
+                               "seed": params.seed, "workers": 0})
+        yield from build_stylized(sp, token, net=net)
+
+    # 4. classifier B
+    if params.stylized_model is not None:
+        model_b = Path(params.stylized_model)
+        yield Log(f"step 4/6: classifier B = {model_b}")
+    else:
+        model_b = out / "classifier_stylized" / "model.pth"
+        yield Log("step 4/6: training classifier B on the stylised set")
+        if not (out / "classifier_stylized" / "train.json").is_file():  # else done
+            model_b = yield from _train(params, stylized, world, out / "classifier_stylized",
+                                        params.epochs, token)
+
+    # 5. stimuli
+    yield Log("step 5/6: cue-conflict stimuli")
+    stimuli: dict[str, Path] = {}
+    if "adain" in params.methods:
+        cc = out / "cue_conflict_adain"
+        if not (cc / "dataset.json").is_file():
+            cp = CueConflictParams(shapes=out / "toy" / "shapes",
+                                   textures=out / "toy" / "textures", out=cc, size=64,
+                                   vgg=params.adain_encoder, decoder=params.adain_decoder,
+                                   model="toy", device=params.device, seed=params.seed)
+            yield from cue_conflict_job(cp, token)
+        stimuli["adain"] = cc
+    if "procedural" in params.methods:
+        cc = out / "cue_conflict_procedural"
+        if not (cc / "dataset.json").is_file():
+            yield from toy_cue_conflict_job(ToyCueConflictParams(out=cc, per_pair=4), token)
+        stimuli["procedural"] = cc
+
+    # 6. evaluation
+    yield Log("step 6/6: shape bias and test accuracy")
+    models = {"texture-trained (A)": model_a, "stylised-trained (B)": model_b}
+    report: dict = {"params": params_dict(params), "models": {k: str(v) for k, v in
+                                                              models.items()}}
+    report["test_accuracy"] = {k: test_accuracy("toyvgg", v, world, "cpu")
+                               for k, v in models.items()}
+    report["shape_bias"] = {}
+    for method, folder in stimuli.items():
+        res = yield from shape_bias_job(ShapeBiasParams(
+            stimuli=folder, out=out / f"shape_bias_{method}",
+            models=[f"toyvgg={v}" for v in models.values()], names=list(models),
+            device=params.device), token)
+        report["shape_bias"][method] = {
+            name: {"shape_bias": s["shape_bias"], "shape_fraction": s["shape_fraction"],
+                   "texture_fraction": s["texture_fraction"],
+                   "other_fraction": s["other_fraction"], "n_conflict": s["n_conflict"],
+                   "per_category": {c: v["shape_bias"] for c, v in s["per_category"].items()}}
+            for name, s in res["summaries"].items()}
+        report.setdefault("plots", {})[method] = res["plots"]
+    for name, acc in report["test_accuracy"].items():
+        sb = {m: report["shape_bias"][m][name]["shape_bias"] for m in report["shape_bias"]}
+        yield Log(f"{name}: test top-1 {acc['top1']:.1f}%, shape bias " + ", ".join(
+            f"{m} {v:.3f}" if v is not None else f"{m} n/a" for m, v in sb.items()))
+    with atomic_write(out / "experiment.json") as fh:
+        fh.write(json.dumps(report, indent=1, default=str).encode())
+    report["out"] = str(out)
+    return report
