@@ -174,6 +174,8 @@ class FieldEditor:
             w.setText("" if value is None else str(value))
         elif self.kind in ("list", "pathlist"):
             sep = "; " if self.kind == "pathlist" else ", "
+            if isinstance(value, (str, Path, int, float)):
+                value = [value]
             w.setText("" if value is None else sep.join(str(v) for v in value))
         else:
             w.setText("" if value is None else str(value))
