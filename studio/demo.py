@@ -1,40 +1,401 @@
-"""`studio demo`: the toy-world experiment, end to end, on a CPU.
+"""`studio demo`: the toy-world experiment end to end on a CPU, with a report.
 
-So far it generates the toy world (train/test scenes, shape and texture sets for
-cue-conflict stimuli) and reports what it made; the engine stages are added as they land.
+Stages (each a registered job, run exactly as `studio run <recipe>` would run it; the
+recipe of every stage is saved under ``<out>/recipes/`` and quoted in the report, so every
+number can be reproduced on its own):
+
+1. generate the toy world (train/test scenes, shape silhouettes, texture patches);
+2. stylise a few examples with the toy AdaIN (content x style grid, alpha sweep);
+3. cue-conflict stimuli (AdaIN-made and procedural) and the shape bias of the
+   texture-trained teacher vs the classifier trained on the stylised toy world;
+4. NaturalInversion and DeepInversion synthesis from the teacher (plus Gaussian noise);
+5. a student distilled on each synthetic set, accuracy on the real toy test set;
+6. the teacher pruned and fine-tuned on synthetic data only;
+7. a TSIT translation with the toy model.
+
+It uses the shipped toy models (``resources/toy/``) and retrains nothing unless asked
+(``--retrain`` rebuilds them first, from the recipes in ``resources/toy/recipes``).
+A stage that fails is reported (in the terminal and the report) and the rest go on;
+the exit status is 1 when any stage failed.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import platform
 import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from studio.core.jobs import run_job
-from studio.toyworld.generate import ToyWorldParams, generate_job
+import numpy as np
+
+from studio import __version__
+from studio.core.checkpoints import resources_dir
+from studio.core.images import image_grid, load_image
+from studio.core.jobs import Log, run_job
+from studio.core.recipes import save_recipe
+from studio.report import Report
+
+
+@dataclass(frozen=True)
+class DemoSize:
+    """How much work each stage does (``--quick`` keeps the whole demo under 2 minutes)."""
+
+    train_per_class: int
+    test_per_class: int
+    shapes_per_class: int
+    synth_images: int
+    synth_batch: int
+    synth_iterations: int
+    distill_epochs: int
+    sparsities: tuple[float, ...]
+    prune_epochs: int
+
+
+QUICK = DemoSize(train_per_class=10, test_per_class=30, shapes_per_class=2, synth_images=40,
+                 synth_batch=40, synth_iterations=40, distill_epochs=8, sparsities=(0.5,),
+                 prune_epochs=3)
+FULL = DemoSize(train_per_class=20, test_per_class=100, shapes_per_class=4, synth_images=200,
+                synth_batch=100, synth_iterations=200, distill_epochs=20,
+                sparsities=(0.3, 0.5, 0.7), prune_epochs=5)
+
+
+class Demo:
+    def __init__(self, out: Path, size: DemoSize, seed: int, device: str, quiet: bool,
+                 retrain: bool):
+        self.out = out
+        self.size = size
+        self.seed = seed
+        self.device = device
+        self.quiet = quiet
+        self.retrain = retrain
+        self.metrics: dict[str, Any] = {"seed": seed, "version": __version__,
+                                        "quick": size is QUICK, "stages": {}}
+        self.report = Report(
+            "Studio demo — the toy world",
+            f"studio {__version__} · seed {seed} · device {device} · "
+            f"{platform.machine()} · {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+        self.failed: list[str] = []
+        self.toy = resources_dir() / "toy"
+        self.world = out / "toyworld" / "world"
+        self.models: dict[str, Path] = {}
+
+    # -- plumbing -------------------------------------------------------------------------
+    def say(self, text: str) -> None:
+        if not self.quiet:
+            print(text, flush=True)
+
+    def job(self, name: str, params: Any, label: str | None = None) -> Any:
+        """Run a registered job like `studio run` would, after saving its recipe."""
+        from studio.core.jobs import get_job_type
+
+        jt = get_job_type(name)
+        recipe = save_recipe(self.out / "recipes" / f"{label or name}.toml", name, params)
+        self.report.command(f"studio run {recipe}")
+        return run_job(jt.fn(params, None), progress=None if not self.quiet else False,
+                       verbose=False, on_event=self._on_event)
+
+    def _on_event(self, ev: Any) -> None:
+        if isinstance(ev, Log) and ev.level != "info" and not self.quiet:
+            pass  # run_job already prints warnings and errors
+
+    def stage(self, title: str, fn: Callable[[], dict | None]) -> None:
+        self.report.section(title)
+        self.say(f"\n== {title}")
+        t0 = time.time()
+        try:
+            result = fn() or {}
+            secs = time.time() - t0
+            self.metrics["stages"][title] = {"ok": True, "seconds": round(secs, 1), **result}
+            self.report.text(f"{secs:.1f} s", "muted")
+        except Exception as exc:  # a failed stage is reported; the demo goes on
+            secs = time.time() - t0
+            self.failed.append(title)
+            msg = f"{type(exc).__name__}: {exc}"
+            self.metrics["stages"][title] = {"ok": False, "seconds": round(secs, 1),
+                                             "error": msg}
+            self.report.status(False, msg)
+            self.report._add(f"<pre>{traceback.format_exc()[-3000:]}</pre>")
+            print(f"   stage failed: {msg}", flush=True)
+
+    def model(self, name: str) -> Path:
+        """A shipped (or retrained) toy model file."""
+        p = self.models.get(name) or self.toy / name
+        if not p.is_file():
+            raise FileNotFoundError(f"{p}: toy model not found (run `studio demo --retrain` "
+                                    "to rebuild the toy models)")
+        return p
+
+    # -- stages ---------------------------------------------------------------------------
+    def s_world(self) -> dict:
+        from studio.toyworld.standard import shapes_params, textures_params, world_params
+
+        s = self.size
+        root = self.out / "toyworld"
+        counts = {}
+        for name, p in (("world", world_params(root / "world", per_class=s.train_per_class,
+                                               test_per_class=s.test_per_class)),
+                        ("shapes", shapes_params(root / "shapes", per_class=s.shapes_per_class)),
+                        ("textures", textures_params(root / "textures"))):
+            counts[name] = self.job("toyworld", p, f"toyworld-{name}")["num_items"]
+        samples = []
+        for split_dir in sorted((root / "world" / "test").iterdir())[:10]:
+            samples.append(np.asarray(load_image(sorted(split_dir.glob("*.png"))[0])))
+        self.report.text("Shapes are the labels; each shape wears its own texture 98 % of the "
+                         "time in training, so texture is a shortcut — as on ImageNet.")
+        self.report.image(image_grid(samples, ncols=10), "one test image per class", 640)
+        self.report.table(["set", "images"], [[k, v] for k, v in counts.items()])
+        self.say(f"   toy world: {counts}")
+        return {"images": counts}
+
+    def s_stylize(self) -> dict:
+        import torch
+
+        from studio.adain import AdaINModel, load_tensor, to_uint8
+
+        model = AdaINModel.load_toy().eval()
+        shapes = sorted((self.out / "toyworld" / "shapes").rglob("*.png"))[:: max(
+            1, self.size.shapes_per_class)][:4]
+        textures = sorted((self.out / "toyworld" / "textures").rglob("*.png"))[::3][:4]
+        c = torch.stack([load_tensor(p, size=0) for p in shapes])
+        rows = [np.zeros((len(shapes) and c.shape[2], c.shape[3], 3), np.uint8) + 255]
+        rows += [to_uint8(c[i:i + 1])[0] for i in range(len(shapes))]
+        tiles = list(rows)
+        for t in textures:
+            s = load_tensor(t, size=0)[None]
+            tiles.append(to_uint8(s)[0])
+            with torch.inference_mode():
+                out = model.stylize(c, s, alpha=1.0)
+            tiles.extend(to_uint8(out))
+        self.report.text("Top row: content silhouettes; first column: styles; the rest: AdaIN "
+                         "(toy encoder derived from the teacher, decoder trained here).")
+        self.report.image(image_grid(tiles, ncols=len(shapes) + 1), "toy AdaIN, alpha 1", 400)
+        alphas = [0.0, 0.25, 0.5, 0.75, 1.0]
+        s = load_tensor(textures[0], size=0)[None]
+        with torch.inference_mode():
+            feats = model.encode(c[:1])
+            stats = model.style_stats(s)
+            sweep = [to_uint8(model.decode(model.target(feats, stats, alpha=a)))[0]
+                     for a in alphas]
+        self.report.image(image_grid(sweep, ncols=len(alphas)),
+                          "alpha 0 → 1 (decoder only, features cached)", 400)
+        return {"contents": len(shapes), "styles": len(textures)}
+
+    def s_shape_bias(self) -> dict:
+        from studio.datasets.cue_conflict import CueConflictParams, ToyCueConflictParams
+        from studio.evaluate.shape_bias import ShapeBiasParams
+        from studio.toyworld.generate import SHAPES
+
+        root = self.out / "cue-conflict"
+        self.job("cue-conflict", CueConflictParams(
+            shapes=self.out / "toyworld" / "shapes", textures=self.out / "toyworld" / "textures",
+            out=root / "adain", method="adain", size=64, model="toy", device=self.device,
+            seed=self.seed), "cue-conflict-adain")
+        self.job("toy-cue-conflict", ToyCueConflictParams(out=root / "procedural"),
+                 "cue-conflict-procedural")
+        models = [f"toyvgg={self.model('teacher.pth')}",
+                  f"toyvgg={self.model('classifier_stylized.pth')}"]
+        names = ["teacher (toy world)", "stylised toy world"]
+        result: dict[str, Any] = {}
+        for kind in ("adain", "procedural"):
+            r = self.job("shape-bias", ShapeBiasParams(
+                stimuli=root / kind, out=self.out / "shape-bias" / kind, models=models,
+                names=names, classes=list(SHAPES), device=self.device, formats=["png", "svg"]),
+                f"shape-bias-{kind}")
+            result[kind] = r["shape_bias"]
+            rows = []
+            for n, summ in r["summaries"].items():
+                rows.append([n, summ["shape_bias"], summ.get("fraction_shape"),
+                             summ.get("fraction_texture"), summ.get("fraction_other"),
+                             summ.get("n_conflict", "")])
+            self.report.text(f"Stimuli: {kind} ({'AdaIN with the toy model' if kind == 'adain' else 'drawn procedurally: shape filled with another category texture'}).")
+            self.report.table(["model", "shape bias", "shape", "texture", "other", "conflicts"],
+                              rows)
+            png = self.out / "shape-bias" / kind / "shape_bias.png"
+            if png.is_file():
+                self.report.image(png, f"shape-bias matrix plot ({kind} stimuli)", 520)
+            self.say(f"   shape bias ({kind}): " + ", ".join(
+                f"{n} {v:.2f}" if v is not None else f"{n} n/a" for n, v in r["shape_bias"].items()))
+        sample = sorted((root / "adain").rglob("*.png"))[:: max(1, len(list(
+            (root / "adain").rglob("*.png"))) // 20)][:20]
+        if sample:
+            self.report.image(image_grid([np.asarray(load_image(p)) for p in sample], ncols=10),
+                              "AdaIN cue-conflict stimuli (shape of the folder, texture of "
+                              "another category)", 640)
+        return {"shape_bias": result}
+
+    def s_synthesize(self) -> dict:
+        from studio.inversion.synthesize import SynthesizeParams
+
+        s = self.size
+        out = {}
+        grids = []
+        for method in ("natural", "deep", "noise"):
+            r = self.job("synthesize", SynthesizeParams(
+                out=self.out / "synthetic" / method, teacher=str(self.model("teacher.pth")),
+                arch="toyvgg", method=method, num_images=s.synth_images,
+                batch_size=s.synth_batch, iterations=s.synth_iterations,
+                preview_every=0, seed=self.seed, device=self.device), f"synthesize-{method}")
+            out[method] = r["num_items"]
+            files = sorted((self.out / "synthetic" / method).rglob("*.png"))
+            step = max(1, len(files) // 10)
+            grids.append([np.asarray(load_image(p)) for p in files[::step][:10]])
+        for method, g in zip(("NaturalInversion", "DeepInversion", "Gaussian noise"), grids):
+            if g:
+                self.report.image(image_grid(g, ncols=10), method, 640)
+        self.report.text(f"{s.synth_images} images per method, {s.synth_iterations} "
+                         f"iterations per batch of {s.synth_batch} (the paper uses 2,000 "
+                         "iterations at batch 256 on a GPU).")
+        return {"images": out}
+
+    def s_quality(self) -> dict:
+        from studio.inversion.quality import QualityParams
+
+        rows, res = [], {}
+        for method in ("natural", "deep", "noise"):
+            r = self.job("synthetic-quality", QualityParams(
+                synthetic=self.out / "synthetic" / method,
+                teacher=str(self.model("teacher.pth")), arch="toyvgg", real=self.world,
+                num_noise=128, device=self.device, seed=self.seed), f"quality-{method}")
+            sets = r["energy"]["sets"]
+            res[method] = {"teacher_accuracy": r["teacher_accuracy"],
+                           "diversity": r["diversity"],
+                           "energy_synthetic": sets["synthetic"]["mean"],
+                           "energy_real": sets.get("real", {}).get("mean"),
+                           "energy_noise": sets.get("noise", {}).get("mean")}
+            rows.append([method, *res[method].values()])
+        self.report.text("Energy score −T·logsumexp(logits) (lower = more in-distribution, "
+                         "Liu et al. 2020) of synthetic vs real vs noise images.")
+        self.report.table(["method", "teacher acc", "diversity", "energy synthetic",
+                           "energy real", "energy noise"], rows)
+        return res
+
+    def s_distill(self) -> dict:
+        from studio.evaluate.distill import DistillParams
+
+        rows, res = [], {}
+        for method in ("natural", "deep", "noise"):
+            r = self.job("distill", DistillParams(
+                synthetic=self.out / "synthetic" / method, out=self.out / "distill" / method,
+                teacher=str(self.model("teacher.pth")), arch="toyvgg", real_test=self.world,
+                epochs=self.size.distill_epochs, batch_size=50, seed=self.seed,
+                device=self.device), f"distill-{method}")
+            res[method] = r["final_real_acc"]
+            rows.append([method, r["num_synthetic"], r["student"], r["teacher_real_acc"],
+                         r["final_real_acc"], r["best_real_acc"]])
+            self.say(f"   student distilled on {method}: real test top-1 "
+                     f"{r['final_real_acc']:.3f} (teacher {r['teacher_real_acc']:.3f})")
+        self.report.table(["synthetic data", "images", "student", "teacher top-1",
+                           "student top-1 (final)", "student top-1 (best epoch)"], rows)
+        return {"student_real_top1": res}
+
+    def s_prune(self) -> dict:
+        from studio.evaluate.prune import PruneParams
+
+        r = self.job("prune", PruneParams(
+            synthetic=self.out / "synthetic" / "natural", out=self.out / "prune",
+            teacher=str(self.model("teacher.pth")), arch="toyvgg", method="l1-filter",
+            sparsities=list(self.size.sparsities), real_test=self.world,
+            epochs=self.size.prune_epochs, batch_size=50, seed=self.seed, device=self.device),
+            "prune")
+        rows = [[x["target_sparsity"], x["filter_sparsity"], x["weight_sparsity"],
+                 x["real_acc_pruned"], x["real_acc_finetuned"]] for x in r["rows"]]
+        self.report.text(f"L1-norm filter pruning of the teacher (real top-1 "
+                         f"{r['teacher_real_acc']:.3f} unpruned), fine-tuned by distillation "
+                         "on the NaturalInversion images only.")
+        self.report.table(["target sparsity", "filters cut", "weights zero",
+                           "top-1 after pruning", "top-1 after fine-tuning"], rows)
+        for x in r["rows"]:
+            self.say(f"   sparsity {x['target_sparsity']}: top-1 {x['real_acc_pruned']:.3f} "
+                     f"-> {x['real_acc_finetuned']:.3f} after fine-tuning")
+        return {"rows": [{k: v for k, v in x.items() if k != "history"} for x in r["rows"]]}
+
+    def s_translate(self) -> dict:
+        from studio.tsit.translate import TranslateParams
+
+        contents = sorted((self.out / "toyworld" / "shapes").rglob("*.png"))[::self.size.shapes_per_class][:4]
+        styles = sorted((self.out / "toyworld" / "textures").rglob("*.png"))[::3][:4]
+        out = self.out / "translate"
+        r = self.job("translate", TranslateParams(
+            model="toy", content=contents, style=styles, out=out, all_pairs=True,
+            device=self.device), "translate")
+        files = sorted(out.rglob("*.png"))
+        if files:
+            self.report.image(image_grid([np.asarray(load_image(p)) for p in files][:16],
+                                         ncols=len(styles)),
+                              "TSIT (toy): each content silhouette × each texture", 400)
+        return {"written": r["written"], "failed": len(r["failed"])}
+
+    def run(self) -> int:
+        t0 = time.time()
+        if self.retrain:
+            self.stage("Retrain the toy models", self.s_retrain)
+        self.stage("1. The toy world", self.s_world)
+        self.stage("2. Style transfer (AdaIN)", self.s_stylize)
+        self.stage("3. Texture bias: cue-conflict stimuli and shape bias", self.s_shape_bias)
+        self.stage("4. Data-free synthesis from the teacher", self.s_synthesize)
+        self.stage("5. How in-distribution is the synthetic data?", self.s_quality)
+        self.stage("6. Knowledge distillation on synthetic data only", self.s_distill)
+        self.stage("7. Pruning with synthetic data", self.s_prune)
+        self.stage("8. Image-to-image translation (TSIT)", self.s_translate)
+        self.metrics["seconds"] = round(time.time() - t0, 1)
+        self.metrics["failed_stages"] = self.failed
+        self.out.mkdir(parents=True, exist_ok=True)
+        (self.out / "metrics.json").write_text(json.dumps(self.metrics, indent=2, default=str))
+        self.report.section("Run")
+        self.report.text(f"Total {self.metrics['seconds']} s; "
+                         f"{len(self.failed)} stage(s) failed." if self.failed else
+                         f"Total {self.metrics['seconds']} s; all stages succeeded.")
+        self.report.write(self.out / "report.html")
+        print(f"\nstudio demo finished in {self.metrics['seconds']} s: "
+              f"{self.out / 'report.html'}, {self.out / 'metrics.json'}")
+        if self.failed:
+            print("failed stages: " + "; ".join(self.failed))
+        return 1 if self.failed else 0
+
+    def s_retrain(self) -> dict:
+        from studio.core.recipes import load_recipe
+
+        recipes = sorted((self.toy / "recipes").glob("*.toml"))
+        if not recipes:
+            raise FileNotFoundError(f"{self.toy / 'recipes'}: no training recipes")
+        done = {}
+        for path in recipes:
+            jt, params = load_recipe(path)
+            params = retarget(params, self.out / "retrain")
+            self.job(jt.name, params, f"retrain-{path.stem}")
+            done[path.stem] = str(params.out)
+        self.models.update(find_retrained(self.out / "retrain"))
+        return {"retrained": done}
+
+
+def retarget(params: Any, root: Path) -> Any:
+    """Rewrite a shipped training recipe's paths into the demo's folder."""
+    import dataclasses
+
+    changes = {}
+    for f in dataclasses.fields(params):
+        v = getattr(params, f.name)
+        if isinstance(v, Path) and not v.is_absolute():
+            changes[f.name] = root / v
+    return dataclasses.replace(params, **changes)
+
+
+def find_retrained(root: Path) -> dict[str, Path]:
+    """Map shipped file names to retrained files (each recipe writes ``<out>/<name>``)."""
+    found = {}
+    for p in root.rglob("*.pth"):
+        found.setdefault(p.name, p)
+    return found
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    out = Path(args.out)
-    quick = bool(args.quick)
-    seed = getattr(args, "seed", None) or 0
-    quiet = bool(getattr(args, "quiet", False))
-    t0 = time.time()
-    metrics: dict = {"seed": seed, "quick": quick}
-    n = 20 if quick else 100
-    for name, kind, splits, per in (("world", "scene", ["train", "test"], n),
-                                    ("shapes", "shape", None, 4),
-                                    ("textures", "texture", None, 3)):
-        params = ToyWorldParams(out / "toyworld" / name, per_class=per, size=64, seed=seed,
-                                kind=kind, splits=splits, test_per_class=max(4, n // 4))
-        summary = run_job(generate_job(params), progress=None if not quiet else False,
-                          verbose=not quiet)
-        metrics[f"toyworld_{name}_images"] = summary["num_items"]
-    metrics["seconds"] = round(time.time() - t0, 2)
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    print("studio demo (toy world):")
-    for k, v in metrics.items():
-        print(f"  {k}: {v}")
-    print(f"outputs in {out}")
-    return 0
+    size = QUICK if args.quick else FULL
+    demo = Demo(Path(args.out), size, getattr(args, "seed", None) or 0,
+                getattr(args, "device", None) or "auto", bool(getattr(args, "quiet", False)),
+                bool(args.retrain))
+    return demo.run()
