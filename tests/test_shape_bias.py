@@ -125,6 +125,7 @@ def test_job_writes_csv_summary_and_plots_for_two_weight_formats(tmp_path):
     from studio.toyworld.models import ToyVGG, ToyVGGConfig
 
     _stimuli(tmp_path / "stim")
+    (tmp_path / "stim" / "star" / "star2-circle1.png").write_bytes(b"\x89PNG\r\n broken")
     torch.manual_seed(0)
     net = ToyVGG(ToyVGGConfig(widths=(4, 4, 4, 4), num_classes=3))
     plain = tmp_path / "plain.pth"
@@ -141,6 +142,7 @@ def test_job_writes_csv_summary_and_plots_for_two_weight_formats(tmp_path):
     a = json.loads((tmp_path / "out" / "plain" / "summary.json").read_text())
     b = json.loads((tmp_path / "out" / "wrapped" / "summary.json").read_text())
     assert a["n_conflict"] == 6 and a["n_images"] == 9
+    assert [e[0].endswith("star2-circle1.png") for e in a["errors"]] == [True]
     assert {k: a[k] for k in ("n_shape", "n_texture", "n_other")} == \
         {k: b[k] for k in ("n_shape", "n_texture", "n_other")}
     rows = list(csv.DictReader((tmp_path / "out" / "plain" / "decisions.csv").open()))

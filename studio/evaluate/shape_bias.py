@@ -216,54 +216,66 @@ def write_decisions_csv(path: Path, decisions: Sequence[Decision]) -> None:
 # Running a model over the stimuli
 
 
-def _load_batch(stimuli: Sequence[Stimulus], size: int) -> tuple[torch.Tensor, list[int]]:
-    arrs, ok = [], []
-    for k, s in enumerate(stimuli):
-        try:
-            img = load_image(s.path)
-        except ImageError:
-            continue
-        if img.size != (size, size):
-            img = img.resize((size, size), resample=2)  # bilinear
-        arrs.append(np.asarray(img, dtype=np.uint8))
-        ok.append(k)
-    if not arrs:
+def _load_one(s: Stimulus, size: int) -> np.ndarray | None:
+    try:
+        img = load_image(s.path)
+    except ImageError:
+        return None
+    if img.size != (size, size):
+        img = img.resize((size, size), resample=2)  # bilinear
+    return np.asarray(img, dtype=np.uint8)
+
+
+def _load_batch(stimuli: Sequence[Stimulus], size: int, pool=None
+                ) -> tuple[torch.Tensor, list[int]]:
+    """Decode a batch (in ``pool`` threads: PNG decoding releases the GIL)."""
+    arrays = list(pool.map(_load_one, stimuli, [size] * len(stimuli)) if pool else
+                  (_load_one(s, size) for s in stimuli))
+    ok = [k for k, a in enumerate(arrays) if a is not None]
+    if not ok:
         return torch.empty(0, 3, size, size), ok
-    x = torch.from_numpy(np.stack(arrs)).permute(0, 3, 1, 2).float() / 255.0
+    x = torch.from_numpy(np.stack([arrays[k] for k in ok])).permute(0, 3, 1, 2)
     return x, ok
 
 
 def classify_stimuli(clf: Classifier, stimuli: Sequence[Stimulus], categories: Sequence[str],
                      *, batch_size: int = 64, device: str | torch.device = "cpu",
-                     token: CancelToken | None = None, errors: list | None = None
-                     ) -> JobGen:
-    """Yield progress; return the list of :class:`Decision` (bad images reported)."""
+                     token: CancelToken | None = None, errors: list | None = None,
+                     workers: int = 0) -> JobGen:
+    """Yield progress; return the list of :class:`Decision` (bad images reported).
+
+    Batches are decoded by ``workers`` threads (0 = up to 8) two batches ahead of the
+    model, so on a GPU the forward passes, not PNG decoding, set the pace.
+    """
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
     device = torch.device(device)
     clf.net.to(device).eval()
     decisions: list[Decision] = []
     use_amp = device.type == "cuda"
-    # Decode the next batch in a thread while the model runs on this one.
-    from concurrent.futures import ThreadPoolExecutor
-
+    workers = workers or min(8, os.cpu_count() or 1)
     chunks = [list(stimuli[i:i + batch_size]) for i in range(0, len(stimuli), batch_size)]
-    with ThreadPoolExecutor(1) as pool, torch.inference_mode():
-        fut = pool.submit(_load_batch, chunks[0], clf.input_size) if chunks else None
+    with ThreadPoolExecutor(workers) as pool, ThreadPoolExecutor(2) as ahead, \
+            torch.inference_mode():
+        futs = [ahead.submit(_load_batch, c, clf.input_size, pool) for c in chunks[:2]]
         for n, chunk in enumerate(chunks):
             if token:
                 token.check()
-            x, ok = fut.result()
-            if n + 1 < len(chunks):
-                fut = pool.submit(_load_batch, chunks[n + 1], clf.input_size)
-            bad = [s for k, s in enumerate(chunk) if k not in set(ok)]
-            for s in bad:
-                if errors is not None:
+            x, ok = futs[n].result()
+            if n + 2 < len(chunks):
+                futs.append(ahead.submit(_load_batch, chunks[n + 2], clf.input_size, pool))
+            good = set(ok)
+            for k, s in enumerate(chunk):
+                if k not in good and errors is not None:
                     errors.append((str(s.path), "unreadable image"))
-            if not ok:
-                continue
-            with torch.autocast(device.type, enabled=use_amp):
-                logits = clf.logits(x.to(device, non_blocking=True))
-            for s, dec in zip([chunk[k] for k in ok], decide(logits, clf.classes, categories)):
-                decisions.append(Decision(s.rel, s.shape, s.texture, dec))
+            if ok:
+                x = x.to(device, non_blocking=True).float().div_(255)
+                with torch.autocast(device.type, enabled=use_amp):
+                    logits = clf.logits(x)
+                for s, dec in zip([chunk[k] for k in ok],
+                                  decide(logits.float(), clf.classes, categories)):
+                    decisions.append(Decision(s.rel, s.shape, s.texture, dec))
             yield Progress(min(len(stimuli), (n + 1) * batch_size), len(stimuli), clf.arch)
     return decisions
 
