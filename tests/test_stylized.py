@@ -235,6 +235,7 @@ def test_bad_inputs_are_reported_and_odd_modes_are_handled(tmp_path, net):
     for d in ("a", "b", "empty"):
         (c / d).mkdir(parents=True)
     _picture(rng, 40, 40).save(c / "a" / "good.jpg")
+    _picture(rng, 40, 40).save(c / "a" / "good.png")  # same stem: both kept, apart
     _picture(rng, 40, 40).convert("CMYK").save(c / "a" / "cmyk.jpg")
     Image.fromarray((rng.integers(0, 65535, (40, 40))).astype(np.uint16)).save(c / "a" / "gray16.png")
     _picture(rng, 40, 40).convert("RGBA").save(c / "b" / "alpha.png")
@@ -252,9 +253,10 @@ def test_bad_inputs_are_reported_and_odd_modes_are_handled(tmp_path, net):
     res = drive(build_stylized(StylizedParams(
         content=c, styles=st, out=out, content_size=S, crop=S, style_size=S,
         min_style_size=S, workers=1, cache_dir="none"), net=net))
-    assert res["made"] == 4 and res["failed"] == 2
+    assert res["made"] == 5 and res["failed"] == 2
     made = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png"))
-    assert made == ["a/cmyk.png", "a/good.png", "a/gray16.png", "b/alpha.png"]
+    assert made == ["a/cmyk.png", "a/good_jpg.png", "a/good_png.png", "a/gray16.png",
+                    "b/alpha.png"]
     errors = {Path(e["source"]).name: e["reason"]
               for e in map(json.loads, (out / "errors.jsonl").read_text().splitlines())}
     assert set(errors) == {"empty", "corrupt.jpg", "truncated.jpg", "notes.txt", "broken.png",
