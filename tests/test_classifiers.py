@@ -91,3 +91,16 @@ def test_cifar_stem_and_zero_gamma():
     assert zero_init_last_bn(net) == 8
     assert all(float(b.bn2.weight.detach().abs().sum()) == 0 for layer in
                (net.layer1, net.layer2, net.layer3, net.layer4) for b in layer)
+
+
+def test_class_names_from_trainer_sidecar(tmp_path):
+    import json
+
+    net = build_network("toyvgg", 3)
+    d = tmp_path / "run"
+    d.mkdir()
+    torch.save(net.state_dict(), d / "model.pth")
+    (d / "train.json").write_text(json.dumps({"classes": ["b", "a", "c"]}))
+    assert load_classifier("toyvgg", d / "model.pth").classes == ["b", "a", "c"]
+    assert load_classifier("toyvgg", d / "model.pth", classes=["x", "y", "z"]).classes == [
+        "x", "y", "z"]

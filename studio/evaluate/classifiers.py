@@ -178,12 +178,28 @@ def load_classifier(arch: str, weights: str | os.PathLike | None = None, *,
     if weights is not None:
         load_weights(net, weights, arch)
     mean, std = norm_for(arch)
+    if classes is None and weights is not None:
+        classes = _trainer_classes(Path(weights), num_classes)
     if classes is None and arch == "toyvgg":
         from studio.toyworld.generate import SHAPES
 
         classes = list(SHAPES[:num_classes])
     size = 64 if arch == "toyvgg" else 32 if arch in CIFAR_ARCHS else 224
     return Classifier(net.to(device).eval(), arch, mean, std, list(classes or []), size)
+
+
+def _trainer_classes(weights: Path, num_classes: int) -> list[str] | None:
+    """Class names `studio train classifier` recorded next to its ``model.pth``."""
+    import json
+
+    meta = weights.with_name("train.json")
+    if weights.name != "model.pth" or not meta.is_file():
+        return None
+    try:
+        classes = json.loads(meta.read_text("utf-8")).get("classes")
+    except (OSError, ValueError):
+        return None
+    return list(classes) if isinstance(classes, list) and len(classes) == num_classes else None
 
 
 def zero_init_last_bn(net: nn.Module) -> int:
