@@ -209,3 +209,14 @@ def test_ddp_two_processes_equal_one(world, tmp_path):
     tb = json.loads((tmp_path / "two" / "train.json").read_text())["final"]
     assert ta["top1"] == tb["top1"] and math.isclose(ta["train_loss"], tb["train_loss"],
                                                      rel_tol=1e-4)
+
+
+def test_params_round_trip_through_a_recipe():
+    import tomllib
+
+    from studio.core.recipes import parse_recipe, recipe_text
+
+    p = TrainParams(data=[Path("sin"), Path("in")], out=Path("o"), init=Path("w.pth.tar"),
+                    mixup_alpha=0.2, schedule="step", step_epochs=[30], classes=["a", "b"])
+    jt, q = parse_recipe(tomllib.loads(recipe_text("train-classifier", p)))
+    assert jt.name == "train-classifier" and q == p
