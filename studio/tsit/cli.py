@@ -27,7 +27,7 @@ def _cmd_translate(args: argparse.Namespace) -> int:
         style=[Path(s) for s in args.style or []], out=Path(args.out), alpha=args.alpha,
         seeds=args.seeds, all_pairs=args.all_pairs, fit=args.fit, label_nc=args.label_nc,
         fade_stats=args.fade_stats, device=device_arg(args), seed=seed_arg(args),
-        fast=not args.eager)
+        fast=not args.eager, precision=args.precision)
     res = run_cli_job(translate_job(params), args)
     print(f"{res['written']} image(s) in {args.out}" +
           (f", {res['failed']} failed (see messages above)" if res["failed"] else ""))
@@ -43,7 +43,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
         out=Path(args.out), styles_per_content=args.styles_per_content, alpha=args.alpha,
         fit=args.fit, format=args.format, shard_size=args.shard_size,
         fade_stats=args.fade_stats, device=device_arg(args), seed=seed_arg(args),
-        fast=not args.eager)
+        fast=not args.eager, precision=args.precision)
     res = run_cli_job(build_translated_job(params), args)
     print(f"{res['num_items']} image(s), {res['num_errors']} error(s) in {args.out}")
     return 0
@@ -99,6 +99,8 @@ def _model_args(p: argparse.ArgumentParser) -> None:
                    "or the preset's choice")
     p.add_argument("--eager", action="store_true",
                    help="use the plain eager forward instead of the fast fused path")
+    p.add_argument("--precision", choices=["auto", "fp32", "fp16", "bf16"], default="auto",
+                   help="fast path on CUDA: auto = fp16; the CPU always computes in fp32")
 
 
 def register(g) -> None:

@@ -88,7 +88,7 @@ class Translator:
     def __init__(self, model: str | os.PathLike, task: str = "summer2winter", *,
                  device: str | torch.device = "cpu", alpha: float = 1.0,
                  fade_stats: str = "preset", fast: bool = True, fit: str = "resize",
-                 label_nc: int | None = None):
+                 label_nc: int | None = None, precision: str = "auto"):
         from studio.core.checkpoints import sha256_file
         from studio.core.devices import resolve_device
 
@@ -112,6 +112,13 @@ class Translator:
             self.net = make_fast(self.generator, channels_last=self.device.type == "cpu")
         else:
             self.net = self.generator
+        # half precision only on CUDA and only on the fast path (auto = fp16 there)
+        self.dtype = torch.float32
+        if fast and self.device.type == "cuda" and precision in ("auto", "fp16", "bf16"):
+            self.dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+            self.net = self.net.to(self.dtype)
+        elif precision not in ("auto", "fp32", "fp16", "bf16"):
+            raise ValueError(f"precision must be auto, fp32, fp16 or bf16, got {precision!r}")
 
     @property
     def sis(self) -> bool:
@@ -151,7 +158,9 @@ class Translator:
             s = self._prep_image(style) if style is not None else None
         noise = self.noise(x, seed)
         if noise is not None:
-            noise = noise.to(self.device)
+            noise = noise.to(self.device, self.dtype)
+        x = x.to(self.dtype)
+        s = s.to(self.dtype) if s is not None else None
         y = self.net(x, s, noise=noise, alpha=self.alpha if alpha is None else alpha)
         y = restore(y.float(), hw, self.fit if not cfg.use_vae else "resize")
         return Image.fromarray(to_uint8(y[0]))
@@ -191,13 +200,14 @@ class TranslateParams:
     device: str = "auto"
     seed: int = 0                     # unused by translate (noise seeds are `seeds`)
     fast: bool = True
+    precision: str = "auto"           # auto (fp16 on CUDA, else fp32) | fp32 | fp16 | bf16
 
 
 @register_job("translate", TranslateParams, "Translate images with TSIT (content x style)")
 def translate_job(p: TranslateParams, token: CancelToken | None = None) -> JobGen:
     token = token or CancelToken()
     tr = Translator(p.model, p.task, device=p.device, alpha=p.alpha, fade_stats=p.fade_stats,
-                    fast=p.fast, fit=p.fit, label_nc=p.label_nc)
+                    fast=p.fast, fit=p.fit, label_nc=p.label_nc, precision=p.precision)
     contents, bad = _collect(p.content, "content")
     styles, bad_s = _collect(p.style, "style") if not tr.sis else ([], [])
     for msg in bad + bad_s:
@@ -278,6 +288,7 @@ class BuildTranslatedParams:
     device: str = "auto"
     seed: int = 0
     fast: bool = True
+    precision: str = "auto"           # auto (fp16 on CUDA, else fp32) | fp32 | fp16 | bf16
 
 
 @register_job("build-translated", BuildTranslatedParams,
@@ -297,7 +308,7 @@ def build_translated_job(p: BuildTranslatedParams, token: CancelToken | None = N
     if not styles:
         raise FileNotFoundError(f"{p.style}: no style images")
     tr = Translator(p.model, p.task, device=p.device, alpha=p.alpha, fade_stats=p.fade_stats,
-                    fast=p.fast, fit=p.fit)
+                    fast=p.fast, fit=p.fit, precision=p.precision)
     if tr.sis:
         raise ValueError("build translated takes style-transfer models (AST/MMIS); use "
                          "`studio translate` for label maps")
