@@ -59,7 +59,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         save_model_interval=args.save_model_interval,
         preview_interval=args.preview_interval, log_interval=args.log_interval,
         n_threads=args.n_threads, device=device_arg(args), seed=seed_arg(args),
-        resume=not args.no_resume,
+        resume=not args.no_resume, normalise_images=args.normalise_images,
         decoder_widths=[int(x) for x in args.decoder_widths.split(",")]
         if args.decoder_widths else [],
         decoder_convs=[int(x) for x in args.decoder_convs.split(",")]
@@ -139,6 +139,8 @@ def register(g) -> None:
     _flag(p, "from_classifier", default="",
           help="derive the encoder from a toy classifier (ToyVGG) file instead: BN folded, "
                "activations normalised; written to SAVE_DIR/encoder.pth")
+    _flag(p, "normalise_images", type=int, default=256,
+          help="toy-world images used to normalise the derived encoder's activations")
     _flag(p, "config", choices=["auto", "vgg19", "toy"], default="auto",
           help="decoder shape: the encoder's mirror (vgg19) or the wider toy decoder")
     _flag(p, "decoder_widths", default="", help="override decoder stage widths, e.g. 48,96,192,256")

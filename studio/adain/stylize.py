@@ -352,4 +352,4 @@ def stylize_job(p: StylizeParams, token: CancelToken | None = None,
     yield Log(f"wrote {len(written)} image(s) to {out_dir}"
               + (f"; {len(failures)} failure(s)" if failures else ""))
     return {"output": str(out_dir), "written": len(written), "failed": failures,
-            "mode": mode, "styles_cached": len(cache)}
+            "mode": mode, "styles_encoded": len(style_stats)}

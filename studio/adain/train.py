@@ -175,7 +175,9 @@ def build_model(p: TrainParams) -> tuple[AdaINModel, dict]:
             config, name=config.name,
             decoder_widths=tuple(p.decoder_widths) or config.mirror()[0],
             decoder_convs=tuple(p.decoder_convs) or config.mirror()[1])
-    model = AdaINModel(config)
+    with torch.random.fork_rng(devices=[]):  # the same initial decoder for the same seed
+        torch.manual_seed(derive_seed(p.seed, "decoder-init"))
+        model = AdaINModel(config)
     hint = "the encoder must be in the vgg_normalised layout (see docs/adain.md)"
     check_state_dict(model.encoder, enc_sd, enc_path, hint)
     model.encoder.load_state_dict(enc_sd)

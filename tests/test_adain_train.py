@@ -1,0 +1,108 @@
+"""`studio train adain`: the reference losses, checkpoints, deterministic resume, encoders."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from studio.adain import ops
+from studio.adain.model import AdaINConfig, AdaINModel
+from studio.adain.train import TrainParams, adain_losses, train_job
+from studio.cli import main
+from studio.core.checkpoints import load_state_dict, save_state_dict
+from studio.core.jobs import Cancelled, CancelToken, Metrics, Preview, drive
+
+TINY = AdaINConfig("custom", (4, 8, 8, 16), (1, 1, 1, 1))
+
+
+def test_losses_are_the_reference_losses():
+    torch.manual_seed(0)
+    model = AdaINModel(TINY)
+    c, s = torch.rand(2, 3, 16, 16), torch.rand(2, 3, 16, 16)
+    loss_c, loss_s, g = adain_losses(model, c, s)
+    with torch.no_grad():
+        sf = model.encode_with_intermediate(s)
+        t = ops.adain(model.encode(c), sf[-1])
+        gf = model.encode_with_intermediate(model.decode(t))
+
+    def stats(f):
+        v = f.reshape(*f.shape[:2], -1)
+        return v.mean(2), (v.var(2, unbiased=True) + 1e-5).sqrt()
+
+    expect_s = 0.0
+    for a, b in zip(gf, sf):
+        (ma, sa), (mb, sb) = stats(a), stats(b)
+        expect_s += ((ma - mb) ** 2).mean() + ((sa - sb) ** 2).mean()
+    assert loss_c.item() == pytest.approx(F.mse_loss(gf[-1], t).item(), rel=1e-5)
+    assert loss_s.item() == pytest.approx(float(expect_s), rel=1e-5)
+    loss_c.backward()
+    assert all(p.grad is None for p in model.encoder.parameters())   # encoder frozen
+    assert any(p.grad is not None for p in model.decoder.parameters())
+
+
+def _data(root, n=6):
+    rng = np.random.default_rng(0)
+    for sub in ("content", "style"):
+        for i in range(n):
+            arr = rng.integers(0, 256, (20, 24, 3), dtype=np.uint8)
+            (root / sub / "x").mkdir(parents=True, exist_ok=True)
+            Image.fromarray(arr).save(root / sub / "x" / f"{i}.png")
+    (root / "content" / "bad.png").write_bytes(b"nope")
+    return root / "content", root / "style"
+
+
+def test_checkpoints_and_resume_reproduce_an_uninterrupted_run(tmp_path):
+    cdir, sdir = _data(tmp_path)
+    enc = save_state_dict(AdaINModel(TINY).encoder, tmp_path / "enc.pth")
+
+    def params(save_dir, max_iter):
+        return TrainParams(content_dir=str(cdir), style_dir=str(sdir), vgg=str(enc),
+                           save_dir=save_dir, max_iter=max_iter, batch_size=2, image_size=0,
+                           crop_size=16, save_model_interval=2, preview_interval=2,
+                           log_interval=1, n_threads=1, device="cpu", lr=1e-3)
+
+    events = []
+    straight = drive(train_job(params(tmp_path / "a", 4)), events.append)
+    assert straight["trained_now"] == 4
+    assert sorted(p.name for p in (tmp_path / "a").glob("decoder_iter_*.pth")) == \
+        ["decoder_iter_2.pth", "decoder_iter_4.pth"]
+    assert any(isinstance(e, Preview) for e in events)
+    assert [e.step for e in events if isinstance(e, Metrics)] == [1, 2, 3, 4]
+    assert straight["skipped_images"] == [] or straight["skipped_images"] == \
+        [str(cdir / "bad.png")]
+
+    drive(train_job(params(tmp_path / "b", 3)))         # stops at 3 ...
+    resumed = drive(train_job(params(tmp_path / "b", 4)))  # ... and goes on to 4
+    assert resumed["trained_now"] == 1
+    a = load_state_dict(tmp_path / "a" / "decoder.pth")
+    b = load_state_dict(tmp_path / "b" / "decoder.pth")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+    # a cancelled run keeps what it trained
+    token = CancelToken()
+    gen = train_job(params(tmp_path / "c", 10), token)
+    with pytest.raises(Cancelled):
+        for ev in gen:
+            if isinstance(ev, Metrics) and ev.step == 3:
+                token.cancel()
+    state = torch.load(tmp_path / "c" / "state.pth", weights_only=True)
+    assert state["iter"] == 3
+
+
+def test_train_from_a_toy_classifier_via_the_cli(tmp_path, capsys):
+    from studio.toyworld.models import ToyVGG, ToyVGGConfig
+
+    cdir, sdir = _data(tmp_path)
+    clf = save_state_dict(ToyVGG(ToyVGGConfig(widths=(4, 8, 8, 16), convs=(1, 1, 1, 1))),
+                          tmp_path / "clf.pth")
+    out = tmp_path / "run"
+    rc = main(["train", "adain", "--content_dir", str(cdir), "--style-dir", str(sdir),
+               "--from_classifier", str(clf), "--config", "vgg19", "--max_iter", "2",
+               "--batch_size", "2", "--image_size", "0", "--crop_size", "16",
+               "--save_dir", str(out), "--normalise-images", "12", "-q", "--device", "cpu"])
+    assert rc == 0
+    model = AdaINModel.from_files(out / "encoder.pth", out / "decoder.pth")
+    assert model.config.encoder_widths == (4, 8, 8, 16)
+    assert (out / "previews" / "iter_0000001.png").is_file()
+    assert "decoder:" in capsys.readouterr().out
