@@ -152,3 +152,19 @@ def test_build_translated_deterministic_and_resumable(tiny_model, tmp_path):
 def test_jobs_are_registered_for_recipes_and_gui():
     for name in ("translate", "build-translated", "train-tsit"):
         assert get_job_type(name).params is not None
+
+
+def test_recipes_round_trip_and_run(tiny_model, tmp_path):
+    from studio.core.recipes import load_recipe, save_recipe
+    from studio.tsit.train import TrainTSITParams
+
+    c = _img(tmp_path / "c.png", 32, 32, 1)
+    p = TranslateParams(model=str(tiny_model), content=[c], style=[c], out=tmp_path / "r",
+                        seeds=[3, 4], device="cpu")
+    save_recipe(tmp_path / "t.toml", "translate", p)
+    jt, loaded = load_recipe(tmp_path / "t.toml")
+    assert loaded == p
+    assert drive(jt.fn(loaded, None))["written"] == 2
+    tp = TrainTSITParams(data=tmp_path, style=None, ngf=8, depth=5, iterations=10)
+    save_recipe(tmp_path / "train.toml", "train-tsit", tp)
+    assert load_recipe(tmp_path / "train.toml")[1] == tp
