@@ -27,7 +27,7 @@ _OPTS = (
                                         "added"),
     ("--batch-size", "batch_size", int, "contents per network call"),
     ("--workers", "workers", int, "processes decoding and PNG-encoding beside the compute "
-                                  "(0 = none)"),
+                                  "(0 = none; default: the spare cores)"),
     ("--format", "format", str, "imagefolder or webdataset (tar shards)"),
     ("--shard-size", "shard_size", int, "samples per WebDataset shard"),
     ("--cache-dir", "cache_dir", str, "style statistics cache folder ('none' = keep in "
