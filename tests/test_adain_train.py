@@ -106,3 +106,17 @@ def test_train_from_a_toy_classifier_via_the_cli(tmp_path, capsys):
     assert model.config.encoder_widths == (4, 8, 8, 16)
     assert (out / "previews" / "iter_0000001.png").is_file()
     assert "decoder:" in capsys.readouterr().out
+
+
+def test_jobs_round_trip_through_recipes():
+    import tomllib
+
+    from studio.adain.stylize import StylizeParams
+    from studio.core.recipes import parse_recipe, recipe_text
+
+    for job, params in (("adain.train", TrainParams(content_dir="c", style_dir="s",
+                                                    decoder_widths=[8, 16, 16, 32])),
+                        ("adain.stylize", StylizeParams(content="a.png", style="b.png,c.png",
+                                                        style_interpolation_weights="1,2"))):
+        jt, again = parse_recipe(tomllib.loads(recipe_text(job, params)))
+        assert jt.name == job and again == params

@@ -12,6 +12,7 @@ average is printed because a shared machine makes every number noisy.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import time
@@ -119,7 +120,13 @@ def run_bench(args: argparse.Namespace, device_name: str) -> int:
         our_path(fast_model, contents[:args.batch_size], style, args.batch_size, device)
         ref = partial(reference_path, ref_model, contents, style)
         ours = partial(our_path, fast_model, contents, style, args.batch_size, device)
-        ref_flops, our_flops = count_flops(ref), count_flops(ours)
+        # FLOPs from the same calls on meta tensors (shapes only, no compute)
+        meta_c, meta_s = contents.to("meta"), style.to("meta")
+        meta_ref, meta_fast = copy.deepcopy(ref_model).to("meta"), \
+            copy.deepcopy(fast_model).to("meta")
+        ref_flops = count_flops(partial(reference_path, meta_ref, meta_c, meta_s))
+        our_flops = count_flops(partial(our_path, meta_fast, meta_c, meta_s, args.batch_size,
+                                        torch.device("meta")))
         t_ref = _time(ref, device, args.repeats)
         row = {"reference": {"images_per_s": args.contents / t_ref,
                              "gflops": ref_flops / t_ref / 1e9,

@@ -26,6 +26,8 @@ def calc_mean_std(feat: torch.Tensor, eps: float = EPS) -> tuple[torch.Tensor, t
         raise ValueError(f"expected (N, C, H, W) features, got shape {tuple(feat.shape)}")
     n, c = feat.shape[:2]
     flat = feat.reshape(n, c, -1)
+    if flat.dtype in (torch.float16, torch.bfloat16):  # half precision: statistics in fp32
+        flat = flat.float()
     var = flat.var(dim=2) + eps
     return flat.mean(dim=2).view(n, c, 1, 1), var.sqrt().view(n, c, 1, 1)
 
