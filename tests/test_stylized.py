@@ -405,8 +405,11 @@ def test_kill_9_then_rerun_gives_the_uninterrupted_dataset(data, tmp_path):
 def test_torchrun_two_ranks_equal_one_process(data, tmp_path, net):
     enc, dec = _model_files(tmp_path, net)
     two = tmp_path / "two"
+    cache = tmp_path / "cache"
     _run("-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-         "-m", "studio", *_cli(data, two, enc, dec), timeout=300)
+         "-m", "studio", *_cli(data, two, enc, dec, "--cache-dir", str(cache)), timeout=300)
+    # each rank encoded half of the styles into the shared cache: one chunk each
+    assert len(list(cache.rglob("chunk-*.npz"))) == 2
     one = tmp_path / "one"
     _same_build(data, one, load_style_net(str(enc), decoder=str(dec)))
     assert _files(two) == _files(one)

@@ -408,15 +408,18 @@ def _cache_for(params: StylizedParams, net: StyleNet, device: torch.device) -> S
 def compute_style_stats(paths: list[Path], keys: list[str], net: StyleNet, cache: StyleStatsCache,
                         device: torch.device, pool: WorkerPool, *, style_size: int,
                         min_size: int, batch_size: int, token: CancelToken | None = None,
-                        chunk: int = 256, channels_last: bool = False) -> Iterator[Progress]:
+                        chunk: int = 256, channels_last: bool = False,
+                        share: tuple[int, int] = (0, 1)) -> Iterator[Progress]:
     """Encode the styles not yet in ``cache`` and store their (mean, std); yields progress.
 
     Styles of one size are batched; every ``chunk`` styles a cache chunk is written, so a
-    killed run keeps what it computed.
+    killed run keeps what it computed. ``share = (rank, world)``: this process takes every
+    world-th missing style (ranks must see the same cache snapshot).
     """
     from studio.adain.ops import calc_mean_std
 
     todo = [(i, p, k) for i, (p, k) in enumerate(zip(paths, keys)) if k not in cache]
+    todo = todo[share[0]::share[1]]
     done_keys: list[str] = []
     means: list[torch.Tensor] = []
     stds: list[torch.Tensor] = []
@@ -473,28 +476,32 @@ def prepare_style_set(params: StylizedParams, net: StyleNet, device: torch.devic
     root = Path(params.styles)
     paths = list_styles(root)
     keys = [style_key(p) for p in paths]
+    from studio.core.distributed import barrier, dist_info
+
     cache = _cache_for(params, net, device)
+    dist = dist_info()
+    # ranks split the missing styles only when they share an on-disk cache, and only after
+    # all of them have read the same snapshot of it
+    shared = dist.world_size > 1 and cache.dir is not None
+    if shared:
+        barrier()
     if compute:
-        yield from compute_style_stats(paths, keys, net, cache, device, pool,
-                                       style_size=params.style_size,
-                                       min_size=params.min_style_size,
-                                       batch_size=params.batch_size, token=token,
-                                       channels_last=params.channels_last)
-    _sync_cache(cache)
+        opts = dict(style_size=params.style_size, min_size=params.min_style_size,
+                    batch_size=params.batch_size, token=token,
+                    channels_last=params.channels_last)
+        yield from compute_style_stats(paths, keys, net, cache, device, pool, **opts,
+                                       share=(dist.rank, dist.world_size) if shared else (0, 1))
+        if shared:
+            barrier()
+            cache.reload()
+            # whatever is still missing (another build wrote to the cache meanwhile, or a
+            # chunk was unreadable) every rank computes alike
+            yield from compute_style_stats(paths, keys, net, cache, device, pool, **opts)
     accepted = [(p, k) for p, k in zip(paths, keys) if k in cache.stats]
     rejected = [(str(p), cache.rejected[k]) for p, k in zip(paths, keys) if k in cache.rejected]
     yield StyleSet([p for p, _ in accepted],
                    [p.relative_to(root).as_posix() for p, _ in accepted],
                    [k for _, k in accepted], rejected, cache)
-
-
-def _sync_cache(cache: StyleStatsCache) -> None:
-    """Under torchrun every rank computed its share; wait, then read all chunks."""
-    from studio.core.distributed import barrier, dist_info
-
-    if dist_info().world_size > 1:
-        barrier()
-        cache.reload()
 
 
 # ---------------------------------------------------------------------------------------
