@@ -91,3 +91,23 @@ def test_distill_student_learns_from_the_teacher(tmp_path):
     assert saved["final_real_acc"] == res["final_real_acc"]
     student = load_into(build_model("toyvgg-small", 3), tmp_path / "kd" / "student.pth")
     assert isinstance(student, ToyVGG)
+
+
+def test_distill_cli(tmp_path, capsys):
+    from studio.cli import main
+    from studio.core.checkpoints import save_state_dict
+
+    save_state_dict(colour_teacher().model, tmp_path / "t.pth")
+    colour_folder(tmp_path / "syn", 4, 3)
+    colour_folder(tmp_path / "real", 2, 7)
+    code = main(["distill", "--synthetic", str(tmp_path / "syn"), "--teacher",
+                 str(tmp_path / "t.pth"), "--real-test", str(tmp_path / "real"), "--epochs", "1",
+                 "--batch-size", "6", "--student", "toyvgg-small", "--out", str(tmp_path / "kd"),
+                 "--device", "cpu", "-q"])
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["student"] == "toyvgg-small" and out["num_synthetic"] == 12
+    assert (tmp_path / "kd" / "student.pth").is_file()
+    code = main(["distill", "--synthetic", str(tmp_path / "nowhere"), "--teacher",
+                 str(tmp_path / "t.pth"), "--out", str(tmp_path / "kd2"), "-q"])
+    assert code == 2 and "nowhere" in capsys.readouterr().err

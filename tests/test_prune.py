@@ -134,3 +134,19 @@ def test_prune_job_reports_accuracy_per_sparsity(tmp_path):
     with pytest.raises(ValueError, match="sparsity"):
         drive(prune_job(PruneParams(synthetic=syn, out=tmp_path / "x", sparsities=[1.0],
                                     device="cpu"), None, teacher=teacher))
+
+
+def test_prune_cli_prints_the_table(tmp_path, capsys):
+    from studio.cli import main
+    from studio.core.checkpoints import save_state_dict
+
+    save_state_dict(colour_teacher().model, tmp_path / "t.pth")
+    colour_folder(tmp_path / "syn", 4, 3)
+    code = main(["prune", "--synthetic", str(tmp_path / "syn"), "--teacher",
+                 str(tmp_path / "t.pth"), "--method", "global-magnitude", "--sparsities", "0.5",
+                 "--epochs", "1", "--batch-size", "6", "--out", str(tmp_path / "p"),
+                 "--device", "cpu", "-q"])
+    assert code == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["sparsity", "weights0", "filters", "pruned", "finetuned"]
+    assert lines[1].split()[:2] == ["0.50", "0.500"]
