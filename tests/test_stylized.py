@@ -452,3 +452,14 @@ def test_refuses_missing_folders_and_output_inside_content(data, tmp_path, net):
         drive(build_stylized(_params(data, tmp_path / "o", styles=tmp_path / "nope"), net=net))
     with pytest.raises(ValueError, match="must not be inside the content folder"):
         drive(build_stylized(_params(data, data / "content" / "out"), net=net))
+
+
+def test_recipe_round_trip_runs_the_same_build(data, tmp_path, net):
+    from studio.core.recipes import load_recipe, save_recipe
+
+    p = _params(data, tmp_path / "a", splits=["val"])
+    save_recipe(tmp_path / "r.toml", "build-stylized", p)
+    jt, loaded = load_recipe(tmp_path / "r.toml")
+    assert jt.name == "build-stylized" and loaded == p
+    res = drive(jt.fn(loaded, None, net=net))
+    assert res["num_items"] == 6  # val only
