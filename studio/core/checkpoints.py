@@ -127,6 +127,13 @@ for _spec in (
               "Toy-world classifier (ToyVGG, texture-biased): shape-bias subject, "
               "inversion teacher, source of the toy AdaIN encoder", None, None,
               "trained by this project (resources/toy/README.md)", "toy", bundled=True),
+    ModelSpec("toy-adain-encoder", "toy/adain_encoder.pth",
+              "Toy AdaIN encoder: the toy teacher with BN folded and activations normalised "
+              "(vgg_normalised layout)", None, None,
+              "derived by this project (resources/toy/README.md)", "toy", bundled=True),
+    ModelSpec("toy-adain-decoder", "toy/adain_decoder.pth",
+              "Toy AdaIN decoder trained on the toy world (the embedded default)", None, None,
+              "trained by this project (resources/toy/README.md)", "toy", bundled=True),
 ):
     register_model(_spec)
 
