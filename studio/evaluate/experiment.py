@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import torch
 
@@ -43,6 +44,10 @@ class ExperimentParams:
     adain_decoder: Path | None = None
     stylized_model: Path | None = None   # reuse an already trained classifier B
     methods: list[str] = field(default_factory=lambda: ["adain", "procedural"])
+    #: how classifier B's training set loses the texture shortcut: ``adain`` (the paper:
+    #: `build-stylized` with the toy AdaIN) or ``texture-shuffle`` (a named deviation: the
+    #: same world re-drawn with uniformly random textures, no style transfer involved)
+    stylization: Literal["adain", "texture-shuffle"] = "adain"
     threads: int = 1
     device: str = "auto"
     seed: int = 0
@@ -139,25 +144,40 @@ def texture_bias_experiment(params: ExperimentParams, token: CancelToken | None 
         yield Log(f"step 2/6: classifier A = the shipped teacher {model_a}")
 
     # 3. stylised training set
-    stylized = out / "stylized"
-    net = _adain_net(params)
-    yield Log(f"step 3/6: stylising the training set with AdaIN ({net.name})")
-    if not (stylized / "dataset.json").is_file():
-        sp = StylizedParams(**{**TOY_PRESET, "content": world, "styles": out / "toy" / "styles",
-                               "out": stylized, "splits": ["train"], "device": params.device,
-                               "seed": params.seed, "workers": 0})
-        yield from build_stylized(sp, token, net=net)
+    if params.stylization == "texture-shuffle":
+        import dataclasses
+
+        stylized = out / "texture_shuffled"
+        yield Log("step 3/6: re-drawing the training world with uniformly random textures "
+                  "(texture-shuffle, no style transfer)")
+        if not (stylized / "dataset.json").is_file():
+            shuffled = dataclasses.replace(
+                world_params(stylized, per_class=params.per_class, seed=params.seed),
+                shape_texture_correlation=1.0 / len(SHAPES), splits=["train"],
+                test_per_class=None)
+            yield from generate_job(shuffled, token)
+    else:
+        stylized = out / "stylized"
+        net = _adain_net(params)
+        yield Log(f"step 3/6: stylising the training set with AdaIN ({net.name})")
+        if not (stylized / "dataset.json").is_file():
+            sp = StylizedParams(**{**TOY_PRESET, "content": world,
+                                   "styles": out / "toy" / "styles", "out": stylized,
+                                   "splits": ["train"], "device": params.device,
+                                   "seed": params.seed, "workers": 0})
+            yield from build_stylized(sp, token, net=net)
 
     # 4. classifier B
     if params.stylized_model is not None:
         model_b = Path(params.stylized_model)
         yield Log(f"step 4/6: classifier B = {model_b}")
     else:
-        model_b = out / "classifier_stylized" / "model.pth"
-        yield Log("step 4/6: training classifier B on the stylised set")
-        if not (out / "classifier_stylized" / "train.json").is_file():  # else done
-            model_b = yield from _train(params, stylized, world, out / "classifier_stylized",
-                                        params.epochs, token)
+        b_dir = out / ("classifier_stylized" if params.stylization == "adain"
+                       else "classifier_shuffled")
+        model_b = b_dir / "model.pth"
+        yield Log(f"step 4/6: training classifier B on {stylized.name}")
+        if not (b_dir / "train.json").is_file():  # else done
+            model_b = yield from _train(params, stylized, world, b_dir, params.epochs, token)
 
     # 5. stimuli
     yield Log("step 5/6: cue-conflict stimuli")
@@ -179,7 +199,9 @@ def texture_bias_experiment(params: ExperimentParams, token: CancelToken | None 
 
     # 6. evaluation
     yield Log("step 6/6: shape bias and test accuracy")
-    models = {"texture-trained (A)": model_a, "stylised-trained (B)": model_b}
+    b_name = ("stylised-trained (B)" if params.stylization == "adain"
+              else "texture-shuffled (B)")
+    models = {"texture-trained (A)": model_a, b_name: model_b}
     report: dict = {"params": params_dict(params), "models": {k: str(v) for k, v in
                                                               models.items()}}
     report["test_accuracy"] = {k: test_accuracy("toyvgg", v, world, "cpu")
