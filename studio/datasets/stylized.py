@@ -653,7 +653,7 @@ def _build(params: StylizedParams, token: CancelToken, net: StyleNet, dist: Any,
                     if is_wds:
                         writer.skip(idx)
                 else:
-                    res, rec, pimg = payload
+                    res, rec = payload
                     png = res.get()
                     if is_wds:
                         writer.write(item, None, record=rec, png=png, index=idx)
@@ -701,7 +701,7 @@ def _build(params: StylizedParams, token: CancelToken, net: StyleNet, dist: Any,
                                "encoder_sha256": net.encoder_sha256,
                                "decoder_sha256": net.decoder_sha256}
                         res = pool.submit(_png_task, (img, _image_params(params, net, item)))
-                        out_q.append(("write", idx, item, (res, rec, img)))
+                        out_q.append(("write", idx, item, (res, rec)))
                     made += len(batch)
                     if params.preview_every and (made // B) % params.preview_every == 0:
                         yield Preview(imgs[0], batch[0][1].key, made)
