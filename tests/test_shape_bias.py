@@ -153,4 +153,5 @@ def test_job_writes_csv_summary_and_plots_for_two_weight_formats(tmp_path):
         assert r["correct-shape"] == str(int(r["decision"] == r["shape"]))
     for ext in ("png", "svg", "pdf"):
         assert (tmp_path / "out" / f"shape_bias.{ext}").stat().st_size > 1000
+        assert (tmp_path / "out" / f"shape_bias_box.{ext}").stat().st_size > 1000
     assert set(result["shape_bias"]) == {"plain", "wrapped"}

@@ -89,6 +89,35 @@ def matrix_plot(results: Mapping[str, Mapping], categories: Sequence[str], stem:
     return written
 
 
+def box_plot(results: Mapping[str, Mapping], categories: Sequence[str], stem: Path, *,
+             formats: Sequence[str] = ("png", "svg", "pdf")) -> list[str]:
+    """Per-category shape bias as one box per model (model-vs-human's second plot)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    names = list(results)
+    data = [[v["shape_bias"] for c in categories
+             if (v := results[n].get("per_category", {}).get(c, {})).get("shape_bias")
+             is not None] for n in names]
+    fig, ax = plt.subplots(figsize=(1.2 + 1.1 * len(names), 3.6))
+    ax.boxplot(data, widths=0.5)
+    ax.set_xticks(range(1, len(names) + 1), names, rotation=20, ha="right", fontsize=7)
+    for k, d in enumerate(data, start=1):
+        ax.scatter([k] * len(d), d, s=10, color=COLOURS[(k - 1) % len(COLOURS)], zorder=3)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_ylabel("shape bias per category")
+    fig.tight_layout()
+    written = []
+    for fmt in formats:
+        path = Path(stem).with_suffix(f".{fmt}")
+        fig.savefig(path, dpi=150, metadata=None if fmt != "pdf" else {"CreationDate": None})
+        written.append(str(path))
+    plt.close(fig)
+    return written
+
+
 def render_png(path: Path, max_side: int = 480) -> np.ndarray:
     """A plot file as a small RGB array for a Preview event."""
     from PIL import Image

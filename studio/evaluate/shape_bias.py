@@ -366,11 +366,12 @@ def shape_bias_job(params: ShapeBiasParams, token: CancelToken | None = None) ->
         results[name] = summary
     files: list[str] = []
     if params.plot:
-        from studio.evaluate.plots import matrix_plot, render_png
+        from studio.evaluate.plots import box_plot, matrix_plot, render_png
 
         refs = REFERENCE_SHAPE_BIAS if params.reference else {}
         files = matrix_plot(results, categories, out / "shape_bias", refs,
                             formats=params.formats)
+        files += box_plot(results, categories, out / "shape_bias_box", formats=params.formats)
         png = out / "shape_bias.png"
         if png.is_file():
             yield Preview(render_png(png), "shape-bias matrix plot")
