@@ -21,6 +21,8 @@ def create_app():
 
     from studio.gui import theme
 
+    # Hand the GIL to the GUI thread quickly while a worker runs Python-heavy steps.
+    sys.setswitchinterval(0.002)
     app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "studio"])
     app.setOrganizationName(prefs.ORG)
     app.setApplicationName("Studio")

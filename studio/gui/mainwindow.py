@@ -30,7 +30,7 @@ from studio.gui import settings as prefs
 from studio.gui import theme
 from studio.gui.pages.base import AppContext, Page
 from studio.gui.widgets import Banner, fmt_seconds
-from studio.gui.workers import JobQueue, JobRecord
+from studio.gui.workers import JobQueue, JobRecord, LatestRunner
 from studio.gui.workspace import ToyInputs, prepare_toy_inputs, workspace_dir
 
 #: (module, class) of every page, in sidebar order.
@@ -390,5 +390,7 @@ class MainWindow(QMainWindow):
                 return
             self.ctx.queue.cancel_all()
             self.ctx.queue.wait_all(30.0, QApplication.processEvents)
+        for runner in self.findChildren(LatestRunner):
+            runner.wait()
         self.save_settings()
         e.accept()

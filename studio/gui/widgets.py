@@ -279,26 +279,35 @@ class ThumbGrid(QListWidget):
             self._loader.result.connect(self._on_loaded)
         side = self.thumb * 2
 
-        def work() -> list[tuple[str, QImage]]:
+        def work() -> tuple[Any, list[tuple[str, QImage]]]:
             out = []
             for p in paths:
                 try:
                     out.append((p, load_qimage(p, side)))
                 except Exception:
                     continue
-            return out
+            return caption_fn, out
 
-        self._caption_fn = caption_fn
         self._loader.submit(None, work)
 
-    def _on_loaded(self, tag: Any, items: list[tuple[str, QImage]]) -> None:
+    def _on_loaded(self, tag: Any, value: tuple[Any, list[tuple[str, QImage]]]) -> None:
         self.clear()
+        self._caption_fn, items = value
+        self._pending = list(items)
+        self._add_chunk()
+
+    def _add_chunk(self) -> None:
+        """Add thumbnails a few at a time so the event loop never waits on a big folder."""
         fn = self._caption_fn
-        for p, img in items:
+        chunk, self._pending = self._pending[:24], self._pending[24:]
+        for p, img in chunk:
             self.add_image(img, fn(p) if fn else Path(p).name, p, p)
+        if self._pending:
+            QTimer.singleShot(0, self._add_chunk)
 
     def loading(self) -> bool:
-        return hasattr(self, "_loader") and self._loader.busy()
+        return (hasattr(self, "_loader") and self._loader.busy()) or bool(
+            getattr(self, "_pending", None))
 
     def selected_data(self) -> list[Any]:
         return [it.data(Qt.ItemDataRole.UserRole) for it in self.selectedItems()]

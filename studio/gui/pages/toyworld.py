@@ -103,9 +103,11 @@ class ToyWorldPage(JobPage):
         d.wait_job(rec)
         d.check(self.previews_seen > 0, "no preview arrived")
         d.check((out / "manifest.jsonl").is_file(), f"{out}/manifest.jsonl was not written")
-        d.wait(lambda: self.browser.count() > 0, 10, "the browser to show the new images")
+        d.wait(lambda: self.browser.count() > 0 and not self.browser.loading(), 20,
+               "the browser to show the new images")
         f.set_value("out", self.ctx.toy.root / "selftest" / "toy-stall")
-        f.set_value("per_class", 30)
+        f.set_value("per_class", 20)
+        f.set_value("splits", [])
         rec = self.panel.run()
         stall = d.measure_stalls(rec)
         d.wait_job(rec)

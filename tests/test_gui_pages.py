@@ -1,0 +1,161 @@
+"""Each page end to end on the toy world: inputs, a small job, preview, outputs, cancel.
+
+The pages' own ``self_test`` (what `studio gui --self-test` runs) is the script; these
+tests run it under pytest and add checks for the cases a build may or may not have
+(weights shipped or not), using resource folders made for the test.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("PySide6")
+
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+from studio.core.checkpoints import resources_dir  # noqa: E402
+from studio.gui import settings as prefs  # noqa: E402
+from studio.gui.selftest import Driver  # noqa: E402
+
+REAL_RESOURCES = resources_dir()
+
+
+@pytest.fixture(scope="module")
+def win(qapp, tmp_path_factory):
+    root = tmp_path_factory.mktemp("gui-pages")
+    old = os.environ.get("STUDIO_WORKSPACE")
+    os.environ["STUDIO_WORKSPACE"] = str(root / "ws")
+    prefs.use_settings_dir(root / "cfg")
+    from studio.gui.app import create_app
+    from studio.gui.mainwindow import MainWindow
+
+    create_app()
+    w = MainWindow(confirm=lambda text: True)
+    w.ctx.headless = True
+    w.resize(1200, 800)
+    w.show()
+    d = Driver(w, log=lambda s: None)
+    d.wait(lambda: w.ctx.toy.ready(), 120, "the toy world")
+    yield w, d
+    w.ctx.queue.cancel_all()
+    w.ctx.queue.wait_all(30, QApplication.processEvents)
+    w.close()
+    if old is None:
+        os.environ.pop("STUDIO_WORKSPACE", None)
+    else:
+        os.environ["STUDIO_WORKSPACE"] = old
+
+
+def make_resources(tmp: Path, adain: bool = False) -> Path:
+    """A resources folder: the real icons/style/teacher, plus random toy AdaIN weights."""
+    res = tmp / "resources"
+    (res / "toy").mkdir(parents=True)
+    for sub in ("icons", "style"):
+        (res / sub).symlink_to(REAL_RESOURCES / sub)
+    teacher = REAL_RESOURCES / "toy" / "teacher.pth"
+    if teacher.is_file():
+        (res / "toy" / "teacher.pth").symlink_to(teacher)
+    if adain:
+        import torch
+
+        from studio.adain import TOY, AdaINModel
+        from studio.core.checkpoints import save_state_dict
+
+        torch.manual_seed(0)
+        m = AdaINModel(TOY)
+        save_state_dict(m.encoder, res / "toy" / "adain_encoder.pth")
+        save_state_dict(m.decoder, res / "toy" / "adain_decoder.pth")
+    return res
+
+
+def run_page(win, key):
+    w, d = win
+    page = w.show_page(key)
+    d.process(20)
+    try:
+        return page, page.self_test(d)
+    finally:
+        w.ctx.queue.cancel_all()
+        w.ctx.queue.wait_all(30, QApplication.processEvents)
+
+
+def test_toyworld_page_generates_previews_and_cancels(win):
+    page, note = run_page(win, "toyworld")
+    assert "stall" in note
+    assert page.browser.count() > 0
+
+
+def test_models_page_imports_verifies_and_names_bad_files(win):
+    page, note = run_page(win, "models")
+    assert "models listed" in note
+    assert any("broken.pth" in e for e in page.log.errors)
+
+
+def test_jobs_page_history_recipes_rerun_cancel(win):
+    page, note = run_page(win, "jobs")
+    states = {r.state.value for r in win[0].ctx.queue.records}
+    assert {"done", "cancelled"} <= states
+
+
+def test_texture_page_stimuli_evaluation_and_browser(win):
+    if not (REAL_RESOURCES / "toy" / "teacher.pth").is_file():
+        pytest.skip("the toy teacher is not shipped in this checkout")
+    page, note = run_page(win, "texture")
+    assert "shape bias" in note
+    page.dec_box.setCurrentIndex(page.dec_box.findData("shape"))
+    assert all(r["decision"] == r["shape"] for r in page.filtered())
+
+
+def test_stylize_page_alpha_moves_only_the_decoder(win, tmp_path, monkeypatch):
+    monkeypatch.setenv("STUDIO_RESOURCES", str(make_resources(tmp_path, adain=True)))
+    w, d = win
+    page = w.pages["stylize"]
+    page.session = type(page.session)()  # forget any model loaded from other resources
+    assert page.check_model()
+    _, note = run_page(win, "stylize")
+    assert "decoder only" in note
+    assert page.session.decoder_runs >= 3 and page.image.has_image()
+
+
+def test_stylize_page_without_weights_says_what_is_missing(win, tmp_path, monkeypatch):
+    monkeypatch.setenv("STUDIO_RESOURCES", str(make_resources(tmp_path, adain=False)))
+    page = win[0].pages["stylize"]
+    assert not page.check_model()
+    assert "adain_encoder.pth" in page.banner.text() and page.banner.isVisibleTo(page)
+    assert not page.render_button.isEnabled()
+    page.check_model()
+
+
+def test_build_page_without_weights_fails_with_a_clear_error(win, tmp_path, monkeypatch):
+    monkeypatch.setenv("STUDIO_RESOURCES", str(make_resources(tmp_path, adain=False)))
+    page, note = run_page(win, "build")
+    assert "clear error" in note
+    assert "adain" in page.panel.record.error.lower()
+
+
+def test_synthesize_page_batch_grid_curves_and_distil_offer(win):
+    w, d = win
+    page = w.show_page("synthesize")
+    page.panel.select("synthesize")
+    f = page.panel.form()
+    out = w.ctx.toy.root / "t-synth"
+    for k, v in (("out", out), ("num_images", 4), ("batch_size", 4), ("iterations", 2),
+                 ("preview_every", 1), ("metrics_every", 1), ("method", "deep")):
+        f.set_value(k, v)
+    rec = page.panel.run()
+    d.wait_job(rec, 300)
+    assert page.previews_seen > 0
+    assert page.curves.series and all(k not in page.curves.series for k in ("batch", "lr"))
+    assert (out / "manifest.jsonl").is_file()
+    assert page.distill_button.isEnabled() and page.synthetic_out == out
+
+
+def test_translate_page_pickers_fill_the_job(win, tmp_path, monkeypatch):
+    monkeypatch.setenv("STUDIO_RESOURCES", str(make_resources(tmp_path)))
+    page, note = run_page(win, "translate")
+    assert "toy TSIT not shipped" in note
+    f = page.panel.form("translate")
+    assert f.value("content") == [Path(p) for p in page.content_zone.files]
