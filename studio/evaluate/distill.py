@@ -49,6 +49,7 @@ class DistillParams:
     kd_weight: float = 1.0
     ce_weight: float = 0.0
     augment: bool = True
+    eval_every: int = 1                    # epochs between real-test evaluations (and the last)
     seed: int = 0
     device: str = "auto"
 
@@ -85,7 +86,8 @@ def train_epochs(model: nn.Module, teacher: Teacher, data: LabelledImages, *, ep
                  batch_size: int, optimizer: str, lr: float, weight_decay: float,
                  temperature: float, kd_weight: float, ce_weight: float, augment: bool,
                  seed: int, device: torch.device, token: CancelToken,
-                 real: LabelledImages | None = None, tag: str = "distill") -> JobGen:
+                 real: LabelledImages | None = None, tag: str = "distill",
+                 eval_every: int = 1) -> JobGen:
     """The training loop shared by distillation and pruning fine-tuning (cosine lr).
 
     Yields events; returns a list of per-epoch dicts (loss, real accuracy).
@@ -127,7 +129,8 @@ def train_epochs(model: nn.Module, teacher: Teacher, data: LabelledImages, *, ep
             yield Progress(step, total, f"{tag} epoch {epoch + 1}/{epochs} loss "
                                         f"{run_loss / seen:.4f}")
         rec = {"epoch": epoch + 1, "loss": run_loss / max(1, seen)}
-        if real is not None:
+        last = epoch == epochs - 1
+        if real is not None and (last or (epoch + 1) % max(1, eval_every) == 0):
             rec["real_acc"] = accuracy(model, teacher.normalize, real, device)
         history.append(rec)
         yield Metrics(epoch + 1, {k: float(v) for k, v in rec.items() if k != "epoch"})
@@ -167,7 +170,7 @@ def distill_job(p: DistillParams, token: CancelToken | None = None,
         optimizer=p.optimizer, lr=p.lr, weight_decay=p.weight_decay,
         temperature=p.temperature, kd_weight=p.kd_weight, ce_weight=p.ce_weight,
         augment=p.augment, seed=derive_seed(p.seed, "distill"), device=device, token=token,
-        real=real)
+        real=real, eval_every=p.eval_every)
     out = Path(p.out)
     out.mkdir(parents=True, exist_ok=True)
     save_state_dict(student, out / "student.pth")

@@ -33,7 +33,8 @@ class ComparisonParams:
     batch_size: int = 32
     iterations: int = 150
     student: str = "auto"
-    distill_epochs: int = 20
+    distill_epochs: int = 60
+    distill_eval_every: int = 10
     distill_batch_size: int = 32
     distill_lr: float = 0.05
     temperature: float = 3.0
@@ -87,7 +88,8 @@ def comparison_job(p: ComparisonParams, token: CancelToken | None = None) -> Job
         d = yield from distill_job(DistillParams(
             synthetic=syn, out=out / f"student-{method}", teacher=p.teacher, student=p.student,
             real_test=real, epochs=p.distill_epochs, batch_size=p.distill_batch_size,
-            lr=p.distill_lr, temperature=p.temperature, seed=p.seed, device=p.device),
+            lr=p.distill_lr, temperature=p.temperature, eval_every=p.distill_eval_every,
+            seed=p.seed, device=p.device),
             token, teacher=teacher)
         row["distill_cpu_s"] = round(time.process_time() - c0, 1)
         row["student_final_real_acc"] = d["final_real_acc"]
