@@ -28,6 +28,7 @@ class ComparisonParams:
     out: Path
     teacher: str = "toy"
     real: Path | None = None              # toy world root (train/ test/); generated if None
+    #: natural | deep | noise | real (that many real training images: the ceiling)
     methods: list[str] = field(default_factory=lambda: ["natural", "deep", "noise"])
     num_images: int = 64
     batch_size: int = 32
@@ -55,6 +56,26 @@ def _toy_test_set(out: Path, seed: int) -> Path:
     return root
 
 
+def _real_subset(real: Path, out: Path, n: int, class_names: tuple[str, ...]) -> int:
+    """The first ``n / classes`` training images of each class, copied as an ImageFolder."""
+    import shutil
+
+    from studio.datasets.folders import scan_image_folder
+
+    scan = scan_image_folder(real / "train", splits=False)
+    per = max(1, n // len(class_names))
+    taken: dict[str, int] = {}
+    count = 0
+    for s in scan.samples:
+        if s.class_name in class_names and taken.get(s.class_name, 0) < per:
+            dest = out / s.class_name / s.path.name
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(s.path, dest)
+            taken[s.class_name] = taken.get(s.class_name, 0) + 1
+            count += 1
+    return count
+
+
 @register_job("inversion-comparison", ComparisonParams,
               "Toy-world comparison: synthesis method -> distilled student accuracy on real data")
 def comparison_job(p: ComparisonParams, token: CancelToken | None = None) -> JobGen:
@@ -69,11 +90,14 @@ def comparison_job(p: ComparisonParams, token: CancelToken | None = None) -> Job
         row: dict = {"method": method}
         syn = out / f"synthetic-{method}"
         c0, w0 = time.process_time(), time.time()
-        yield Log(f"[{method}] synthesising {p.num_images} images")
-        ds = yield from synthesize_job(SynthesizeParams(
-            out=syn, teacher=p.teacher, method=method, num_images=p.num_images,
-            batch_size=p.batch_size, iterations=p.iterations, preview_every=25,
-            metrics_every=5, seed=p.seed, device=p.device), token, teacher=teacher)
+        if method == "real":  # the ceiling: as many real training images, same distillation
+            ds = {"num_items": _real_subset(real, syn, p.num_images, teacher.class_names)}
+        else:
+            yield Log(f"[{method}] synthesising {p.num_images} images")
+            ds = yield from synthesize_job(SynthesizeParams(
+                out=syn, teacher=p.teacher, method=method, num_images=p.num_images,
+                batch_size=p.batch_size, iterations=p.iterations, preview_every=25,
+                metrics_every=5, seed=p.seed, device=p.device), token, teacher=teacher)
         row["synth_cpu_s"] = round(time.process_time() - c0, 1)
         row["synth_wall_s"] = round(time.time() - w0, 1)
         row["num_images"] = ds["num_items"]
