@@ -50,7 +50,7 @@ def main(self_test: bool = False, screenshot: str | None = None) -> int:
         from studio.gui import selftest
 
         win = MainWindow()
-        win.resize(1360, 860)
+        win.resize(1280, 800)
         win.show()
         failures = selftest.run(win, screenshot)
         win.close()

@@ -139,10 +139,31 @@ def run(window: Any, screenshot_dir: str | Path | None = None,
         if shots:
             d.process(100)
             save_screenshot(window, shots / f"{key}.png")
+    if shots:
+        extra_screenshots(window, d, shots)
     log(f"self-test: {len(keys) - failures}/{len(keys)} pages passed in "
         f"{time.monotonic() - t0:.1f} s; largest event-loop stall "
         f"{d.max_stall_ms:.0f} ms")
     return failures
+
+
+def extra_screenshots(window: Any, d: Driver, shots: Path) -> None:
+    """The stimulus browser, and one page in the dark theme."""
+    tex = window.pages.get("texture")
+    if tex is not None and getattr(tex, "rows", None):
+        window.show_page("texture")
+        tex.tabs.setCurrentIndex(1)
+        d.wait(lambda: not tex.browser.loading(), 20, "the stimulus browser")
+        d.process(100)
+        save_screenshot(window, shots / "texture-stimuli.png")
+        tex.tabs.setCurrentIndex(0)
+    before = window.theme_actions
+    current = next((k for k, a in before.items() if a.isChecked()), "system")
+    window.set_theme("dark")
+    window.show_page("toyworld")
+    d.process(150)
+    save_screenshot(window, shots / "dark.png")
+    window.set_theme(current)
 
 
 def save_screenshot(window: Any, path: Path) -> Path:

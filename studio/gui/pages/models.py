@@ -256,7 +256,8 @@ class ModelsPage(Page):
                 it = QTableWidgetItem(v)
                 it.setToolTip(f"{r['description']}\n{v}" if r["description"] else v)
                 t.setItem(i, j, it)
-        n_toy = sum(1 for r in self.rows if r["state"] == "bundled (toy)")
+        n_toy = sum(1 for r in self.rows if r["family"] in ("toy", "toy world")
+                    and r["path"] is not None)
         n_present = sum(1 for r in self.rows if r["state"].startswith("present"))
         if n_present == 0:
             self.banner.set(
@@ -356,5 +357,6 @@ class ModelsPage(Page):
         d.wait_job(rec)
         d.check(rec.result["failed"] == 0 and rec.result["verified"][0]["tensors"] == 1,
                 f"verify gave {rec.result}")
-        n_toy = sum(1 for r in self.rows if r["state"] == "bundled (toy)")
-        return f"{len(self.rows)} models listed ({n_toy} toy)"
+        n_toy = sum(1 for r in self.rows if r["family"] in ("toy", "toy world")
+                    and r["path"] is not None)
+        return f"{len(self.rows)} models listed ({n_toy} toy models present)"

@@ -248,8 +248,13 @@ class StylizePage(Page):
         self.save_button = QPushButton("Save…", left)
         self.save_button.setToolTip("Save the result as PNG with its parameters embedded")
         self.save_button.setEnabled(False)
+        self.load_button = QPushButton("Load from PNG…", left)
+        self.load_button.setToolTip("Restore the settings embedded in an image Studio saved, "
+                                    "to reproduce or vary it")
+        self.load_button.clicked.connect(self.load_params_dialog)
         brow.addWidget(self.render_button)
         brow.addWidget(self.save_button)
+        brow.addWidget(self.load_button)
         brow.addStretch(1)
         ll.addLayout(brow)
         self.status = QLabel("", left)
@@ -427,6 +432,36 @@ class StylizePage(Page):
             except (OSError, ValueError) as exc:
                 self.message("Cannot save", str(exc), error=True)
 
+    def load_params(self, path: str | Path) -> dict[str, Any]:
+        """Set the page from the parameters embedded in a saved PNG (``read_params``)."""
+        from studio.core.images import read_params
+
+        meta = read_params(path) or {}
+        sp = meta.get("adain")
+        if not isinstance(sp, dict) or "content" not in sp:
+            raise ValueError(f"{path}: no Stylize parameters embedded in this image")
+        self.content.set_files([sp["content"]])
+        self.styles.set_files(sp.get("styles", []))
+        w = sp.get("weights")
+        self.weights.setText(", ".join(str(x) for x in w) if w else "")
+        i = self.preserve.findData(sp.get("preserve") or "")
+        self.preserve.setCurrentIndex(max(0, i))
+        self.size.setValue(int(sp.get("size", 0)))
+        if sp.get("mask") != "file":
+            self.mask.setCurrentIndex(max(0, self.mask.findData(sp.get("mask") or "")))
+        self.alpha.setValue(int(round(float(sp.get("alpha", 1.0)) * 100)))
+        self.update_preview()
+        return sp
+
+    def load_params_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Load parameters from image",
+                                              prefs.last_dir("stylize-out"), "PNG (*.png)")
+        if path:
+            try:
+                self.load_params(path)
+            except (OSError, ValueError) as exc:
+                self.message("No parameters", str(exc), error=True)
+
     def run(self) -> None:
         self.update_preview()
 
@@ -478,5 +513,10 @@ class StylizePage(Page):
 
         meta = read_params(out)
         d.check(meta and meta["adain"]["alpha"] == 0.4, f"saved parameters: {meta}")
+        self.alpha.setValue(100)
+        sp = self.load_params(out)
+        d.check(self.alpha.value() == 40 and sp["styles"] == self.styles.files,
+                "loading parameters from the PNG did not restore them")
+        d.wait(lambda: not self.runner.busy(), 30, "the restored render")
         return (f"{self.session.model_name}; alpha re-render {self.session.last_ms:.0f} ms "
                 "decoder only")

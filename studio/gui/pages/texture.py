@@ -108,6 +108,8 @@ class TextureBiasPage(JobPage):
             self.dec_box.addItem(text, data)
         for label, box in (("Model", self.model_box), ("Category", self.cat_box),
                            ("Decision", self.dec_box)):
+            box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+            box.setMinimumContentsLength(10)
             row.addWidget(QLabel(label, b))
             row.addWidget(box)
         row.addStretch(1)
@@ -241,6 +243,9 @@ class TextureBiasPage(JobPage):
         n_tex = len(self.filtered())
         d.check(all(decision_kind(r) == "texture" for r in self.filtered()),
                 "the texture filter lets other decisions through")
+        d.wait(lambda: not self.browser.loading(), 30, "the filtered browser")
+        if self.browser.count():
+            self.browser.setCurrentRow(0)
         sb = (rec.result or {}).get("shape_bias", {})
         return f"shape bias {json.dumps(sb)}; {n_tex} texture decisions"
 
