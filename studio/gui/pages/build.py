@@ -74,6 +74,9 @@ class BuildPage(JobPage):
         self.dry_button.setEnabled(bool(self.panel.available))
         self.last_params: Any = None
 
+    def on_show(self) -> None:
+        self.update_banner()
+
     def missing_text(self) -> str:
         return "Choose a dataset and styles here once it is installed."
 

@@ -281,6 +281,7 @@ class StylizePage(Page):
             lambda *_: self.image.set_mode(self.view.currentData()))
         self.render_button.clicked.connect(self.update_preview)
         self.save_button.clicked.connect(self.save_dialog)
+        ctx.models_changed.connect(self.check_model)  # weights imported on the Models page
         self.check_model()
 
     # -- model -------------------------------------------------------------------------

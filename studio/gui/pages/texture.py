@@ -109,7 +109,7 @@ class TextureBiasPage(JobPage):
         for label, box in (("Model", self.model_box), ("Category", self.cat_box),
                            ("Decision", self.dec_box)):
             box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
-            box.setMinimumContentsLength(10)
+            box.setMinimumContentsLength(8)
             row.addWidget(QLabel(label, b))
             row.addWidget(box)
         row.addStretch(1)
@@ -195,7 +195,8 @@ class TextureBiasPage(JobPage):
 
     def refresh_browser(self) -> None:
         rows = self.filtered()
-        self.count_label.setText(f"{len(rows)} of {len(self.rows)} stimuli")
+        self.count_label.setText(f"{len(rows)} / {len(self.rows)}")
+        self.count_label.setToolTip(f"{len(rows)} of {len(self.rows)} stimuli shown")
         if self.stimuli_root is None:
             return
         root = self.stimuli_root

@@ -111,13 +111,16 @@ class ToyWorldPage(JobPage):
         rec = self.panel.run()
         stall = d.measure_stalls(rec)
         d.wait_job(rec)
-        d.check(stall < 50, f"the event loop stalled {stall:.0f} ms while a job ran")
+        from studio.gui.selftest import stall_verdict
+
+        ok, stall_note = stall_verdict(stall)
+        d.check(ok, stall_note)
         f.set_value("out", self.ctx.toy.root / "selftest" / "toy-cancel")
         f.set_value("per_class", 400)
         rec = self.panel.run()
         d.cancel_and_check(rec)
         d.check("cancelled" in self.controls_text(), "the page does not show 'cancelled'")
-        return f"largest stall {stall:.0f} ms"
+        return stall_note
 
     def controls_text(self) -> str:
         return self.panel.controls.status.text()
