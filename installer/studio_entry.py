@@ -23,7 +23,8 @@ def _check_torchscript() -> str:
                               torch.nn.ReLU()).eval()
     scripted = torch.jit.script(net)  # needs torch/nn/modules/*.py in the bundle
     x = torch.rand(1, 3, 8, 8)
-    diff = float((scripted(x) - net(x)).abs().max())
+    with torch.no_grad():
+        diff = float((scripted(x) - net(x)).abs().max())
     if diff > 1e-6:
         raise AssertionError(f"scripted output differs from eager by {diff}")
     return f"torch {torch.__version__}, scripted Conv-BN-ReLU matches eager (max diff {diff:.1e})"
