@@ -157,8 +157,11 @@ class BuildPage(JobPage):
         if not self.panel.available:
             d.check("not registered" in self.banner.text(), "missing engine not explained")
             return "engine missing: page says so"
+        import shutil
+
         f = self.panel.form()
         out = self.ctx.toy.root / "selftest" / "stylized"
+        shutil.rmtree(out, ignore_errors=True)
         f.set_value("out", out)
         f.set_value("splits", ["test"])  # 30 images: enough to see the whole path work
         if adain_missing():

@@ -106,6 +106,7 @@ class JobsPage(Page):
         q.job_changed.connect(self._on_changed)
         q.job_finished.connect(lambda r: self.refresh())
         self._dirty = False
+        self._shown: tuple | None = None
         self._timer = QTimer(self)
         self._timer.setInterval(500)
         self._timer.timeout.connect(self._tick)
@@ -147,6 +148,8 @@ class JobsPage(Page):
                 t.setItem(i, j, it)
         if sel is not None and sel in recs:
             t.selectRow(recs.index(sel))
+            if self._shown != (sel.id, sel.state, len(sel.log)):
+                self._show_details()
         active = self.ctx.queue.active()
         self.banner.set(f"{len(active)} job(s) queued or running" if active else "", "info")
         self._update_buttons()
@@ -178,6 +181,7 @@ class JobsPage(Page):
         r = self.selected()
         self._update_buttons()
         self.details.clear()
+        self._shown = (r.id, r.state, len(r.log)) if r is not None else None
         if r is None:
             self.thumb.set_image(None)
             return

@@ -467,22 +467,34 @@ class StylizePage(Page):
         self.update_preview()
 
     def current_recipe(self) -> tuple[str, Any] | None:
-        """The directory job with this page's settings, when the engine registers one."""
+        """The ``adain.stylize`` job (same as `studio stylize`) with this page's settings."""
         jt = JOB_TYPES.get("adain.stylize")
-        if jt is None or self.last_spec is None:
+        if jt is None:
             return None
-        sp = self.last_spec
-        values = {"content": Path(sp["content"]), "style": [Path(s) for s in sp["styles"]],
-                  "alpha": sp["alpha"], "preserve_color": sp["preserve"] or None,
-                  "content_size": sp["size"], "style_size": sp["size"]}
-        kwargs = {}
-        for f in dataclasses.fields(jt.params):
-            if f.name in values:
-                kwargs[f.name] = values[f.name]
-        try:
-            return jt.name, jt.params(**kwargs)
-        except TypeError:
-            return None
+        sp = self.spec()
+        values = {"content": sp["content"], "style": ",".join(sp["styles"]),
+                  "alpha": sp["alpha"], "preserve_color": bool(sp["preserve"]),
+                  "color_method": sp["preserve"] or "coral",
+                  "content_size": sp["size"], "style_size": sp["size"],
+                  "style_interpolation_weights": ",".join(str(w) for w in sp["weights"])
+                  if sp["weights"] else "",
+                  "masks": sp["mask_file"] if sp["mask"] == "file" else "",
+                  "output": str(self.ctx.toy.out("stylize")), "save_ext": ".png"}
+        names = {f.name for f in dataclasses.fields(jt.params)}
+        return jt.name, jt.params(**{k: v for k, v in values.items() if k in names})
+
+    def load_recipe(self, job: str, params: Any) -> bool:
+        if job != "adain.stylize" or not getattr(params, "content", ""):
+            return False
+        self.content.set_files([params.content])
+        self.styles.set_files([s for s in str(params.style).split(",") if s])
+        self.weights.setText(getattr(params, "style_interpolation_weights", "") or "")
+        method = getattr(params, "color_method", "coral") if params.preserve_color else ""
+        self.preserve.setCurrentIndex(max(0, self.preserve.findData(method)))
+        self.size.setValue(int(params.content_size))
+        self.alpha.setValue(int(round(params.alpha * 100)))
+        self.update_preview()
+        return True
 
     # -- self-test ---------------------------------------------------------------------
     def self_test(self, d) -> str:
@@ -519,5 +531,16 @@ class StylizePage(Page):
         d.check(self.alpha.value() == 40 and sp["styles"] == self.styles.files,
                 "loading parameters from the PNG did not restore them")
         d.wait(lambda: not self.runner.busy(), 30, "the restored render")
+        rec = self.current_recipe()
+        if rec is not None:
+            self.alpha.setValue(100)
+            d.check(self.load_recipe(*rec) and self.alpha.value() == 40,
+                    "the page's recipe does not load back")
+            d.wait(lambda: not self.runner.busy(), 30, "the recipe render")
+        # leave the page in its everyday state: one mix, full style, side by side
+        n = self.renders
+        self.mask.setCurrentIndex(0)
+        d.wait(lambda: self.renders > n and not self.runner.busy(), 30, "the final render")
+        self.view.setCurrentIndex(self.view.findData("side"))
         return (f"{self.session.model_name}; alpha re-render {self.session.last_ms:.0f} ms "
                 "decoder only")
