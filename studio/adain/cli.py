@@ -171,5 +171,6 @@ def register(g) -> None:
     _flag(p, "model", choices=["vgg19", "toy"], default="vgg19",
           help="network shapes (random weights: speed does not depend on them)")
     _flag(p, "repeats", type=int, default=2, help="timed repeats (best is reported)")
-    _flag(p, "precision", default="fp32", help="comma list of precisions to try on CUDA")
+    _flag(p, "precision", default="fp32,fp16,bf16",
+          help="precisions of our path to time on CUDA (the CPU runs fp32 only)")
     _flag(p, "json", default="", help="also write the numbers to this JSON file")
