@@ -91,8 +91,7 @@ class StyleCache:
 
 def _fmt(x: torch.Tensor, model: AdaINModel) -> torch.Tensor:
     """Match the model's memory format (channels-last when the model was converted)."""
-    w = next(model.encoder.parameters())
-    if w.is_contiguous(memory_format=torch.channels_last) and not w.is_contiguous():
+    if getattr(model, "channels_last", False):
         return x.contiguous(memory_format=torch.channels_last)
     return x
 
@@ -103,6 +102,7 @@ def prepare_model(model: AdaINModel, device: torch.device, *, channels_last: boo
     model = model.to(device).eval()
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
+        model.channels_last = True
     if compile:
         model.encoder = torch.compile(model.encoder, dynamic=True)
         model.decoder = torch.compile(model.decoder, dynamic=True)
