@@ -143,8 +143,11 @@ def texture_bias_experiment(params: ExperimentParams, token: CancelToken | None 
         model_a = find_model("toy-teacher")
         yield Log(f"step 2/6: classifier A = the shipped teacher {model_a}")
 
-    # 3. stylised training set
-    if params.stylization == "texture-shuffle":
+    # 3. stylised training set (not needed when classifier B is given)
+    if params.stylized_model is not None:
+        stylized = Path(params.stylized_model).parent
+        yield Log("step 3/6: skipped (classifier B given)")
+    elif params.stylization == "texture-shuffle":
         import dataclasses
 
         stylized = out / "texture_shuffled"
