@@ -54,6 +54,8 @@ def stylized_params(args: argparse.Namespace):
         raise CLIError(f"--assignment must be stream or hash, not {values['assignment']!r}")
     if values.get("format", "imagefolder") not in ("imagefolder", "webdataset"):
         raise CLIError(f"--format must be imagefolder or webdataset, not {values['format']!r}")
+    if args.no_channels_last:
+        values["channels_last"] = False
     return StylizedParams(content=Path(args.content), styles=Path(args.styles),
                           out=Path(args.out), device=device_arg(args),
                           splits=list(args.split or []), dry_run=args.dry_run, **values)
@@ -106,6 +108,8 @@ def register(g: CommandGroups) -> None:
                    help="only this split folder (repeatable; default: all)")
     p.add_argument("--dry-run", action="store_true",
                    help="print the plan (counts, styles, FLOPs, time estimate) and stop")
+    p.add_argument("--no-channels-last", action="store_true",
+                   help="NCHW convolutions (NHWC, the default, is ~1.25x faster on CPU)")
     for flag, dest, typ, help_text in _OPTS:
         p.add_argument(flag, dest=dest, type=typ, default=None, help=help_text)
 
