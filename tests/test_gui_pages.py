@@ -159,3 +159,23 @@ def test_translate_page_pickers_fill_the_job(win, tmp_path, monkeypatch):
     assert "toy TSIT not shipped" in note
     f = page.panel.form("translate")
     assert f.value("content") == [Path(p) for p in page.content_zone.files]
+
+
+def test_models_page_imports_a_dropped_file(win, tmp_path):
+    import torch
+    from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    w, d = win
+    page = w.show_page("models")
+    f = tmp_path / "dropped_model.pth"
+    torch.save({"w": torch.ones(3)}, f)
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(f))])
+    ev = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime,
+                    Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    page.table.dropEvent(ev)
+    rec = page.last
+    d.wait_job(rec, 60)
+    assert any(r["file"] == "dropped_model.pth" and r["state"].startswith("present")
+               for r in page.rows)

@@ -79,7 +79,7 @@ class TranslatePage(JobPage):
             f.set_value(field, [Path(p) for p in files])
 
     def build_right(self, tabs: QTabWidget) -> None:
-        self.outputs = ThumbGrid(self, thumb=96, max_items=200)
+        self.outputs = ThumbGrid(self, thumb=128, max_items=200)
         self.outputs.setToolTip("Translated images of the last run")
         tabs.insertTab(1, self.outputs, "Outputs")
         self.panel.combo.currentIndexChanged.connect(
