@@ -138,7 +138,9 @@ def test_interpolation_and_masks_from_the_command_line(tmp_path, tiny_files):
     Image.fromarray(mask).save(m1)
     Image.fromarray(255 - mask).save(m2)
     assert main(["stylize", "--style", f"{s1},{s2}", "--masks", f"{m1},{m2}", *common]) == 0
-    assert (out / "photo_masked.png").is_file()
+    two = np.asarray(Image.open(out / "photo_masked.png"))
+    assert main(["stylize", "--style", f"{s1},{s2}", "--masks", str(m1), *common]) == 0
+    assert np.array_equal(np.asarray(Image.open(out / "photo_masked.png")), two)
     assert main(["stylize", "--style", f"{s1},{s2}", *common]) == 2   # weights or masks needed
     assert main(["stylize", "--style", str(s1), "--preserve_color", *common]) == 0
     assert main(["stylize", "--style", str(s1), "--color-method", "luminance", "--alpha",

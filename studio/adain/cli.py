@@ -120,7 +120,8 @@ def register(g) -> None:
     _flag(p, "style_interpolation_weights", default="",
           help="comma-separated weights for several styles (floats; normalised to sum 1)")
     _flag(p, "masks", default="", help="comma-separated mask images, one per style "
-                                      "(spatial control: white = that style's region)")
+                                      "(spatial control: white = that style's region); "
+                                      "one grey mask with two styles: white = first")
     _flag(p, "batch_size", type=int, default=8, help="contents of equal size per batch")
     _flag(p, "precision", choices=["fp32", "fp16", "bf16"], default="fp32",
           help="autocast precision (fp16 on CUDA only; fp32 matches the reference)")

@@ -46,7 +46,7 @@ class StylizeParams:
     color_method: str = "coral"           # coral (as the port) | luminance (the paper's)
     alpha: float = 1.0
     style_interpolation_weights: str = "" # comma list of floats
-    masks: str = ""                       # comma list of mask images, one per style
+    masks: str = ""                       # mask images, one per style (or one for two)
     batch_size: int = 8
     device: str = "auto"
     precision: str = "fp32"               # fp32 | fp16 | bf16 (autocast; fp32 = reference)
@@ -191,7 +191,8 @@ def stylize_job(p: StylizeParams, token: CancelToken | None = None,
     weights: list[float] | None = None
     if len(styles) > 1 and p.style:
         if mask_paths:
-            if len(mask_paths) != len(styles):
+            if len(mask_paths) != len(styles) and not (len(mask_paths) == 1 and
+                                                       len(styles) == 2):
                 raise ValueError(f"{len(mask_paths)} masks for {len(styles)} styles")
             mode = "masked"
         elif p.style_interpolation_weights:
@@ -263,6 +264,8 @@ def stylize_job(p: StylizeParams, token: CancelToken | None = None,
         from torchvision.transforms import functional as TF
 
         masks = torch.stack([TF.to_tensor(load_image(m).convert("L"))[0] for m in mask_paths])
+        if len(masks) == 1:  # one grey mask for two styles: white = first, black = second
+            masks = torch.cat([masks, 1 - masks])
 
     per_content = len(good_styles) if mode == "pairs" else 1
     total = len(contents) * per_content
