@@ -57,6 +57,7 @@ class PruneParams:
     kd_weight: float = 1.0
     ce_weight: float = 0.0
     augment: bool = True
+    eval_every: int = 1                    # epochs between real-test evaluations (and the last)
     seed: int = 0
     device: str = "auto"
 
@@ -172,7 +173,7 @@ def prune_job(p: PruneParams, token: CancelToken | None = None,
             optimizer=p.optimizer, lr=p.lr, weight_decay=p.weight_decay,
             temperature=p.temperature, kd_weight=p.kd_weight, ce_weight=p.ce_weight,
             augment=p.augment, seed=derive_seed(p.seed, "prune", s), device=device,
-            token=token, real=real, tag=f"sparsity {s:g}")
+            token=token, real=real, tag=f"sparsity {s:g}", eval_every=p.eval_every)
         make_permanent(model)
         after = accuracy(model, teacher.normalize, real, device) if real else None
         row = {"target_sparsity": s, "weight_sparsity": round(weight_sparsity(model), 4),
