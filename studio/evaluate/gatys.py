@@ -150,8 +150,11 @@ def style_transfer(taps: FeatureTaps, content: torch.Tensor, style: torch.Tensor
         return total
 
     if cfg.optimizer == "lbfgs":
+        # a line search keeps L-BFGS from overshooting in pixel space (without one the
+        # image turns to clamped noise)
         opt: torch.optim.Optimizer = torch.optim.LBFGS([x], lr=cfg.lr, max_iter=1,
-                                                       history_size=50)
+                                                       history_size=50,
+                                                       line_search_fn="strong_wolfe")
     elif cfg.optimizer == "adam":
         opt = torch.optim.Adam([x], lr=cfg.lr)
     else:
