@@ -32,6 +32,8 @@ class DemoParams:
     note: str = field(default="", metadata={"help": "free text"})
     dataset: str = "toy"
     """Which dataset to use."""
+    jitter: bool | None = None
+    keep: Literal["best", "last"] | None = None
 
 
 def test_field_docs_come_from_comments_metadata_and_docstrings():
@@ -54,6 +56,11 @@ def test_round_trip_and_types(qtbot, tmp_path):
     form.set_value("limit", None)
     form.set_value("names", [])
     assert form.params().limit is None and form.params().names == []
+    # optional bool / choice: None (= the engine's default) survives a round trip
+    assert form.params().jitter is None and form.params().keep is None
+    form.set_value("jitter", False)
+    form.set_value("keep", "last")
+    assert form.params().jitter is False and form.params().keep == "last"
     assert form.editors["mode"].widget.count() == 2
 
 

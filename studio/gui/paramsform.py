@@ -20,7 +20,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -121,6 +121,10 @@ class FieldEditor:
         base = self.base
         if base is bool:
             self.kind, w = "bool", QCheckBox(parent)
+            if self.optional:  # None = the method's default: the third, partial state
+                w.setTristate(True)
+                w.checkStateChanged.connect(lambda st, w=w: w.setText(
+                    "(default)" if st == Qt.CheckState.PartiallyChecked else ""))
         elif base is int:
             self.kind, w = "int", QSpinBox(parent)
             w.setRange(-(2**31) + 1, 2**31 - 1)
@@ -132,6 +136,8 @@ class FieldEditor:
             w.setSingleStep(0.1)
         elif origin is typing.Literal:
             self.kind, w = "choice", QComboBox(parent)
+            if self.optional:
+                w.addItem("(default)", None)
             for a in typing.get_args(base):
                 w.addItem(str(a), a)
         elif base is Path:
@@ -160,7 +166,10 @@ class FieldEditor:
     def set(self, value: Any) -> None:
         w = self.widget
         if self.kind == "bool":
-            w.setChecked(bool(value))
+            if value is None and self.optional:
+                w.setCheckState(Qt.CheckState.PartiallyChecked)
+            else:
+                w.setCheckState(Qt.CheckState.Checked if value else Qt.CheckState.Unchecked)
         elif self.kind in ("int", "float"):
             if value is None:
                 w.setValue(w.minimum())
@@ -185,6 +194,8 @@ class FieldEditor:
         w = self.widget
         where = _label(self.name)
         if self.kind == "bool":
+            if self.optional and w.checkState() == Qt.CheckState.PartiallyChecked:
+                return None
             return w.isChecked()
         if self.kind in ("int", "float"):
             if self.optional and w.value() == w.minimum():

@@ -155,4 +155,6 @@ class SynthesizePage(JobPage):
             d.wait_job(rec, 180)
             d.check((root / "distill").is_dir(), "distillation wrote nothing")
             note += "; distilled a student"
+        self.panel.select("synthesize")
+        self.tabs.setCurrentIndex(0)  # the batch grid
         return note
