@@ -358,6 +358,7 @@ class JobPage(Page):
         self.panel.job_started.connect(self._on_started)
         self.panel.job_finished.connect(self._on_finished)
         self.previews_seen = 0
+        self._fresh_preview = self._fresh_curves = True
         self.update_banner()
 
     # Subclass hooks -------------------------------------------------------------------
@@ -391,11 +392,11 @@ class JobPage(Page):
             self.banner.set("")
 
     def _on_started(self, rec: JobRecord) -> None:
+        # previews and curves of the last job stay until the new job sends its own
         self.log.clear()
-        self.curves.clear()
-        self.feed.clear()
         self.result_view.clear()
         self.previews_seen = 0
+        self._fresh_preview = self._fresh_curves = True
         h = rec.handle
         h.preview.connect(self._on_preview)
         h.log.connect(self.log.add)
@@ -403,14 +404,23 @@ class JobPage(Page):
         self.log.add(f"{rec.job} queued")
 
     def _on_preview(self, img: QImage, caption: str, step: Any) -> None:
+        if self._fresh_preview:
+            self.feed.clear()
+            self._fresh_preview = False
         self.previews_seen += 1
         label = caption if step is None else f"{caption} · {step}"
         self.preview.set_image(img, label)
         self.feed.add_image(img, label, front=True)
 
     def _on_metrics(self, ev: Metrics) -> None:
+        self.clear_curves_once()
         for k, v in ev.values.items():
             self.curves.add_point(k, ev.step, v)
+
+    def clear_curves_once(self) -> None:
+        if self._fresh_curves:
+            self.curves.clear()
+            self._fresh_curves = False
 
     def _on_finished(self, rec: JobRecord) -> None:
         st = rec.state.value

@@ -86,6 +86,7 @@ class SynthesizePage(JobPage):
         self.synthetic_out: Path | None = None
 
     def _on_metrics(self, ev: Metrics) -> None:
+        self.clear_curves_once()
         for k, v in ev.values.items():
             if k not in ("batch", "iteration", "lr"):
                 self.curves.add_point(k, ev.step, v)
