@@ -6,7 +6,7 @@
 #   bash installer/build.sh [--flavour cpu|full] [--reuse-venv] [--no-tarball] [--compress zst|gz]
 #
 #   --flavour cpu   (default) CPU-only bundle: GPU-only CUDA libraries left out, GPUs hidden
-#   --flavour full  keep every CUDA library (GPU-capable, about 1.3 GB larger)
+#   --flavour full  keep every CUDA library (GPU-capable; 4.8 GB instead of 3.3 GB)
 #   --reuse-venv    keep an existing build venv (reinstalls only the studio package)
 #   --no-tarball    stop after the onedir bundle and its smoke test
 #   --compress      zst (default when zstd is installed: ~9x faster than gzip here, and
@@ -93,6 +93,7 @@ BUNDLE="$DIST/studio"
 # Desktop integration sits at the top of the bundle, next to the executable.
 cp installer/studio.desktop "$BUNDLE/studio.desktop"
 cp resources/icons/app.svg "$BUNDLE/studio.svg"
+[ -f resources/icons/app.png ] && cp resources/icons/app.png "$BUNDLE/studio.png"  # 256 px
 cp installer/install-desktop.sh "$BUNDLE/install-desktop.sh"
 chmod +x "$BUNDLE/install-desktop.sh"
 rm -rf "$WORK"  # intermediate files (~1 GB); the log stays

@@ -13,6 +13,7 @@ import configparser
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -55,6 +56,10 @@ def test_desktop_entry_names_the_app_the_gui_sets():
     # matches the running window to this entry by that name.
     assert d["StartupWMClass"] == "studio"
     assert d["Categories"].endswith(";")
+    if shutil.which("desktop-file-validate"):  # freedesktop's validator, where installed
+        proc = subprocess.run(["desktop-file-validate", str(INSTALLER / "studio.desktop")],
+                              capture_output=True, text=True)
+        assert proc.returncode == 0 and not proc.stdout.strip(), proc.stdout
     assert (ROOT / "resources" / "icons" / "app.svg").is_file()
 
 
