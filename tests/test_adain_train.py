@@ -120,3 +120,23 @@ def test_jobs_round_trip_through_recipes():
                                                         style_interpolation_weights="1,2"))):
         jt, again = parse_recipe(tomllib.loads(recipe_text(job, params)))
         assert jt.name == job and again == params
+
+
+def test_identity_loss_option_is_reported(tmp_path):
+    from studio.adain.train import identity_loss
+
+    torch.manual_seed(1)
+    model = AdaINModel(TINY)
+    c = torch.rand(2, 3, 16, 16)
+    with torch.no_grad():
+        expect = F.mse_loss(model.decode(model.encode(c)), c)
+    assert identity_loss(model, c).item() == pytest.approx(expect.item(), rel=1e-6)
+    cdir, sdir = _data(tmp_path, n=3)
+    enc = save_state_dict(model.encoder, tmp_path / "enc.pth")
+    events = []
+    drive(train_job(TrainParams(content_dir=str(cdir), style_dir=str(sdir), vgg=str(enc),
+                                save_dir=tmp_path / "run", max_iter=1, batch_size=2,
+                                image_size=0, crop_size=16, log_interval=1, n_threads=1,
+                                device="cpu", identity_weight=5.0)), events.append)
+    metrics = [e for e in events if isinstance(e, Metrics)][0].values
+    assert metrics["loss_identity"] > 0

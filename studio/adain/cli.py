@@ -55,6 +55,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         decoder=args.decoder or "", save_dir=Path(args.save_dir), lr=args.lr,
         lr_decay=args.lr_decay, max_iter=args.max_iter, batch_size=args.batch_size,
         style_weight=args.style_weight, content_weight=args.content_weight,
+        identity_weight=args.identity_weight,
         image_size=args.image_size, crop_size=args.crop_size,
         save_model_interval=args.save_model_interval,
         preview_interval=args.preview_interval, log_interval=args.log_interval,
@@ -154,6 +155,9 @@ def register(g) -> None:
     _flag(p, "batch_size", type=int, default=8)
     _flag(p, "style_weight", type=float, default=10.0)
     _flag(p, "content_weight", type=float, default=1.0)
+    _flag(p, "identity_weight", type=float, default=0.0,
+          help="extra (not in the reference): weight of a pixel loss between g(f(c)) and c "
+               "(SANet's identity loss) that teaches small decoders structure faster")
     _flag(p, "image_size", type=int, default=512,
           help="resize to SIZE x SIZE before cropping (0 keeps the size)")
     _flag(p, "crop_size", type=int, default=256, help="random crop side")

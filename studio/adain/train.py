@@ -48,6 +48,7 @@ class TrainParams:
     batch_size: int = 8
     style_weight: float = 10.0
     content_weight: float = 1.0
+    identity_weight: float = 0.0          # extra, not in the reference: see identity_loss
     image_size: int = 512                 # resize to image_size x image_size (0 = keep)
     crop_size: int = 256                  # random crop
     save_model_interval: int = 10_000
@@ -140,6 +141,19 @@ def adain_losses(model: AdaINModel, content: torch.Tensor, style: torch.Tensor
     for i in range(1, 4):
         loss_s = loss_s + calc_style_loss(g_feats[i], style_feats[i])
     return loss_c, loss_s, g_t
+
+
+def identity_loss(model: AdaINModel, content: torch.Tensor) -> torch.Tensor:
+    """Pixel MSE between g(f(c)) and c: the identity loss of SANet (Park & Lee 2019).
+
+    Not part of AdaIN's training; an option (``identity_weight`` > 0) that gives a small
+    decoder direct supervision of structure, which the relu4_1 content loss alone teaches
+    slowly. ``adain(f(c), f(c)) = f(c)`` up to eps, so this is AdaIN with the content as
+    its own style.
+    """
+    with torch.no_grad():
+        f_c = model.encode(content)
+    return F.mse_loss(model.decode(f_c), content)
 
 
 def build_model(p: TrainParams) -> tuple[AdaINModel, dict]:
@@ -267,11 +281,16 @@ def train_job(p: TrainParams, token: CancelToken | None = None) -> JobGen:
             loss_c = p.content_weight * loss_c
             loss_s = p.style_weight * loss_s
             loss = loss_c + loss_s
+            if p.identity_weight:
+                loss_id = p.identity_weight * identity_loss(model, content)
+                loss = loss + loss_id
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             n = done = i + 1
             last = {"loss_content": loss_c.item(), "loss_style": loss_s.item(), "lr": lr}
+            if p.identity_weight:
+                last["loss_identity"] = loss_id.item()
             if n % p.log_interval == 0 or n == p.max_iter:
                 yield Metrics(n, last)
             yield Progress(n, p.max_iter, f"Lc {last['loss_content']:.3f} "
