@@ -24,7 +24,7 @@ from studio import __version__
 
 ROOT = Path(__file__).resolve().parents[1]
 INSTALLER = ROOT / "installer"
-DIST = ROOT / "dist" / "installer"
+DIST = ROOT / os.environ.get("STUDIO_INSTALLER_DIST", "dist/installer")  # as build.sh
 BUILD_ASKED = os.environ.get("STUDIO_TEST_INSTALLER") == "1"
 needs_build = pytest.mark.skipif(
     not BUILD_ASKED,
