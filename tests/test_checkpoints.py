@@ -61,7 +61,16 @@ def test_not_a_plain_state_dict_is_explained(tmp_path):
 def test_garbage_file_is_not_a_checkpoint(tmp_path):
     p = tmp_path / "x.pth"
     p.write_bytes(b"\x00\x01garbage")
-    with pytest.raises(ck.CheckpointError, match="x.pth: .*not a readable PyTorch checkpoint"):
+    with pytest.raises(ck.CheckpointError, match="x.pth: not a PyTorch checkpoint"):
+        ck.load_checkpoint(p)
+    p.write_text("hello world")
+    with pytest.raises(ck.CheckpointError, match="starts with b'hello wo'"):
+        ck.load_checkpoint(p)
+    p.write_bytes(b"\x80\x02garbage")
+    with pytest.raises(ck.CheckpointError, match="not a readable PyTorch checkpoint"):
+        ck.load_checkpoint(p)
+    p.write_bytes(b"")
+    with pytest.raises(ck.CheckpointError, match="empty"):
         ck.load_checkpoint(p)
     with pytest.raises(ck.CheckpointError, match="no such file"):
         ck.load_checkpoint(tmp_path / "absent.pth")

@@ -203,6 +203,14 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(path, "no such file")
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+    if not head:
+        raise CheckpointError(path, "file is empty (0 bytes)")
+    if not (head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"):
+        kind = "a Lua Torch .t7 file? " if path.suffix == ".t7" else ""
+        raise CheckpointError(path, f"not a PyTorch checkpoint ({kind}it starts with "
+                              f"{head!r}, neither a torch zip archive nor a pickle)")
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
