@@ -273,6 +273,9 @@ def _register_core(g: CommandGroups) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv == ["--version"]:  # answer without importing the engines (torch takes seconds)
+        print(f"studio {__version__}")
+        return 0
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
