@@ -127,6 +127,10 @@ for _spec in (
               "Toy-world classifier (ToyVGG, texture-biased): shape-bias subject, "
               "inversion teacher, source of the toy AdaIN encoder", None, None,
               "trained by this project (resources/toy/README.md)", "toy", bundled=True),
+    ModelSpec("toy-classifier-shuffled", "toy/classifier_shuffled.pth",
+              "Toy-world classifier trained with the texture shortcut removed (random "
+              "textures): the shape-biased counterpart of toy-teacher", None, None,
+              "trained by this project (resources/toy/README.md)", "toy", bundled=True),
     ModelSpec("toy-adain-encoder", "toy/adain_encoder.pth",
               "Toy AdaIN encoder: the toy teacher with BN folded and activations normalised "
               "(vgg_normalised layout)", None, None,
