@@ -197,9 +197,14 @@ class Demo:
             seed=self.seed), "cue-conflict-adain")
         self.job("toy-cue-conflict", ToyCueConflictParams(out=root / "procedural"),
                  "cue-conflict-procedural")
-        models = [f"toyvgg={self.model('teacher.pth')}",
-                  f"toyvgg={self.model('classifier_stylized.pth')}"]
-        names = ["teacher (toy world)", "stylised toy world"]
+        # B: trained on the stylised toy world when that model is shipped, else on the
+        # texture-shuffled toy world (same intervention without style transfer)
+        try:
+            b_path, b_name = self.model("classifier_stylized.pth"), "stylised toy world"
+        except FileNotFoundError:
+            b_path, b_name = self.model("classifier_shuffled.pth"), "texture-shuffled toy world"
+        models = [f"toyvgg={self.model('teacher.pth')}", f"toyvgg={b_path}"]
+        names = ["teacher (toy world)", b_name]
         result: dict[str, Any] = {}
         for kind in ("adain", "procedural"):
             r = self.job("shape-bias", ShapeBiasParams(
@@ -209,9 +214,9 @@ class Demo:
             result[kind] = r["shape_bias"]
             rows = []
             for n, summ in r["summaries"].items():
-                rows.append([n, summ["shape_bias"], summ.get("fraction_shape"),
-                             summ.get("fraction_texture"), summ.get("fraction_other"),
-                             summ.get("n_conflict", "")])
+                rows.append([n, summ["shape_bias"], summ["shape_fraction"],
+                             summ["texture_fraction"], summ["other_fraction"],
+                             summ["n_conflict"]])
             self.report.text(f"Stimuli: {kind} ({'AdaIN with the toy model' if kind == 'adain' else 'drawn procedurally: shape filled with another category texture'}).")
             self.report.table(["model", "shape bias", "shape", "texture", "other", "conflicts"],
                               rows)
