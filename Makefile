@@ -14,9 +14,11 @@ run: setup
 demo: setup
 	$(STUDIO) demo
 
+# Everything, including the slower end-to-end checks (torchrun DDP, the quick demo);
+# `.venv/bin/pytest` alone skips those for a fast loop.
 test: setup
-	QT_QPA_PLATFORM=offscreen $(VENV)/bin/ruff check studio tests
-	QT_QPA_PLATFORM=offscreen $(VENV)/bin/python -m pytest
+	$(VENV)/bin/ruff check studio tests
+	QT_QPA_PLATFORM=offscreen STUDIO_TEST_DDP=1 STUDIO_TEST_DEMO=1 $(VENV)/bin/python -m pytest
 
 bench: setup
 	$(STUDIO) bench all

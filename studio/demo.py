@@ -14,7 +14,7 @@ number can be reproduced on its own):
 7. a TSIT translation with the toy model.
 
 It uses the shipped toy models (``resources/toy/``) and retrains nothing unless asked
-(``--retrain`` rebuilds them first, from the recipes in ``resources/toy/recipes``).
+(``--retrain`` rebuilds them first, with the settings of ``resources/toy/README.md``).
 A stage that fails is reported (in the terminal and the report) and the rest go on;
 the exit status is 1 when any stage failed.
 """
@@ -56,12 +56,14 @@ class DemoSize:
     prune_epochs: int
 
 
-QUICK = DemoSize(train_per_class=10, test_per_class=30, shapes_per_class=2, synth_images=40,
-                 synth_batch=40, synth_iterations=40, distill_epochs=8, sparsities=(0.5,),
-                 prune_epochs=3)
-FULL = DemoSize(train_per_class=20, test_per_class=100, shapes_per_class=4, synth_images=200,
-                synth_batch=100, synth_iterations=200, distill_epochs=20,
-                sparsities=(0.3, 0.5, 0.7), prune_epochs=5)
+QUICK = DemoSize(train_per_class=10, test_per_class=20, shapes_per_class=1, synth_images=10,
+                 synth_batch=10, synth_iterations=10, distill_epochs=10, sparsities=(0.3,),
+                 prune_epochs=2)
+#: Full size: a small version of docs/inversion.md's toy comparison, scaled to minutes
+#: (the paper uses 2,000 iterations at batch 256 on a GPU).
+FULL = DemoSize(train_per_class=20, test_per_class=100, shapes_per_class=4, synth_images=40,
+                synth_batch=40, synth_iterations=40, distill_epochs=30, sparsities=(0.3, 0.5),
+                prune_epochs=10)
 
 
 class Demo:
@@ -82,7 +84,6 @@ class Demo:
         self.failed: list[str] = []
         self.toy = resources_dir() / "toy"
         self.world = out / "toyworld" / "world"
-        self.models: dict[str, Path] = {}
 
     # -- plumbing -------------------------------------------------------------------------
     def say(self, text: str) -> None:
@@ -124,7 +125,7 @@ class Demo:
 
     def model(self, name: str) -> Path:
         """A shipped (or retrained) toy model file."""
-        p = self.models.get(name) or self.toy / name
+        p = self.toy / name
         if not p.is_file():
             raise FileNotFoundError(f"{p}: toy model not found (run `studio demo --retrain` "
                                     "to rebuild the toy models)")
@@ -157,7 +158,7 @@ class Demo:
 
         from studio.adain import AdaINModel, load_tensor, to_uint8
 
-        model = AdaINModel.load_toy().eval()
+        model = AdaINModel.load_toy(self.toy).eval()
         shapes = sorted((self.out / "toyworld" / "shapes").rglob("*.png"))[:: max(
             1, self.size.shapes_per_class)][:4]
         textures = sorted((self.out / "toyworld" / "textures").rglob("*.png"))[::3][:4]
@@ -288,7 +289,7 @@ class Demo:
                 synthetic=self.out / "synthetic" / method, out=self.out / "distill" / method,
                 teacher=str(self.model("teacher.pth")), arch="toyvgg", real_test=self.world,
                 epochs=self.size.distill_epochs, batch_size=50, seed=self.seed,
-                device=self.device), f"distill-{method}")
+                eval_every=10, device=self.device), f"distill-{method}")
             res[method] = r["final_real_acc"]
             rows.append([method, r["num_synthetic"], r["student"], r["teacher_real_acc"],
                          r["final_real_acc"], r["best_real_acc"]])
@@ -305,8 +306,8 @@ class Demo:
             synthetic=self.out / "synthetic" / "natural", out=self.out / "prune",
             teacher=str(self.model("teacher.pth")), arch="toyvgg", method="l1-filter",
             sparsities=list(self.size.sparsities), real_test=self.world,
-            epochs=self.size.prune_epochs, batch_size=50, seed=self.seed, device=self.device),
-            "prune")
+            epochs=self.size.prune_epochs, batch_size=50, seed=self.seed, eval_every=10,
+            device=self.device), "prune")
         rows = [[x["target_sparsity"], x["filter_sparsity"], x["weight_sparsity"],
                  x["real_acc_pruned"], x["real_acc_finetuned"]] for x in r["rows"]]
         self.report.text(f"L1-norm filter pruning of the teacher (real top-1 "
@@ -333,7 +334,7 @@ class Demo:
             self.report.image(image_grid([np.asarray(load_image(p)) for p in files][:16],
                                          ncols=len(styles)),
                               "TSIT (toy): each content silhouette × each texture", 400)
-        return {"written": r["written"], "failed": len(r["failed"])}
+        return {"written": r["written"], "failed": r["failed"]}
 
     def run(self) -> int:
         t0 = time.time()
@@ -363,39 +364,67 @@ class Demo:
         return 1 if self.failed else 0
 
     def s_retrain(self) -> dict:
-        from studio.core.recipes import load_recipe
+        """Rebuild every shipped toy model from scratch (about an hour on 2 CPU cores).
 
-        recipes = sorted((self.toy / "recipes").glob("*.toml"))
-        if not recipes:
-            raise FileNotFoundError(f"{self.toy / 'recipes'}: no training recipes")
-        done = {}
-        for path in recipes:
-            jt, params = load_recipe(path)
-            params = retarget(params, self.out / "retrain")
-            self.job(jt.name, params, f"retrain-{path.stem}")
-            done[path.stem] = str(params.out)
-        self.models.update(find_retrained(self.out / "retrain"))
-        return {"retrained": done}
+        The settings are those recorded in resources/toy/README.md. The new files go to
+        ``<out>/retrain/resources/toy`` and STUDIO_RESOURCES points there, so every later
+        stage (and every engine) uses them instead of the shipped ones.
+        """
+        import os
+        import shutil
 
+        from studio.adain.train import TrainParams as AdaINTrainParams
+        from studio.evaluate.trainer import TrainParams
+        from studio.toyworld.generate import SHAPES, ToyWorldParams
+        from studio.toyworld.standard import world_params
+        from studio.tsit.train import TrainTSITParams
 
-def retarget(params: Any, root: Path) -> Any:
-    """Rewrite a shipped training recipe's paths into the demo's folder."""
-    import dataclasses
-
-    changes = {}
-    for f in dataclasses.fields(params):
-        v = getattr(params, f.name)
-        if isinstance(v, Path) and not v.is_absolute():
-            changes[f.name] = root / v
-    return dataclasses.replace(params, **changes)
-
-
-def find_retrained(root: Path) -> dict[str, Path]:
-    """Map shipped file names to retrained files (each recipe writes ``<out>/<name>``)."""
-    found = {}
-    for p in root.rglob("*.pth"):
-        found.setdefault(p.name, p)
-    return found
+        root = self.out / "retrain"
+        toy = root / "resources" / "toy"
+        toy.mkdir(parents=True, exist_ok=True)
+        data = root / "data"
+        world = data / "world"
+        self.job("toyworld", world_params(world), "retrain-world")
+        clf = dict(arch="toyvgg", batch_size=64, lr=0.4, weight_decay=5e-4, warmup_epochs=0.3,
+                   image_size=64, augment="cifar", workers=0, device=self.device, seed=0)
+        self.job("train-classifier", TrainParams(data=[world], out=root / "teacher", epochs=2,
+                                                 **clf), "retrain-teacher")
+        shutil.copyfile(root / "teacher" / "model.pth", toy / "teacher.pth")
+        self.job("toyworld", ToyWorldParams(data / "shuffle", per_class=600, size=64, seed=0,
+                                            shape_texture_correlation=0.1, splits=["train"]),
+                 "retrain-shuffled-world")
+        self.job("train-classifier", TrainParams(
+            data=[data / "shuffle"], val=world, classes=list(SHAPES), out=root / "shuffled",
+            epochs=6, **clf), "retrain-shuffled")
+        shutil.copyfile(root / "shuffled" / "model.pth", toy / "classifier_shuffled.pth")
+        for name, kind, n, seed in (("scenes", "scene", 100, 11), ("shapes", "shape", 30, 12),
+                                    ("textures", "texture", 100, 13)):
+            self.job("toyworld", ToyWorldParams(data / "adain" / name, per_class=n, kind=kind,
+                                                seed=seed, shape_texture_correlation=0.98),
+                     f"retrain-adain-{name}")
+        a = data / "adain"
+        self.job("adain.train", AdaINTrainParams(
+            content_dir=f"{a / 'scenes'},{a / 'shapes'}",
+            style_dir=f"{a / 'textures'},{a / 'scenes'}",
+            from_classifier=str(toy / "teacher.pth"), config="toy", lr=1e-3, style_weight=1.0,
+            max_iter=300, batch_size=4, image_size=0, crop_size=64, save_model_interval=100,
+            preview_interval=100, device=self.device, seed=0, save_dir=root / "adain"),
+            "retrain-adain")
+        shutil.copyfile(root / "adain" / "encoder.pth", toy / "adain_encoder.pth")
+        shutil.copyfile(root / "adain" / "decoder.pth", toy / "adain_decoder.pth")
+        self.job("toyworld", ToyWorldParams(data / "tsit" / "trainA", per_class=60, kind="shape",
+                                            seed=11), "retrain-tsit-shapes")
+        self.job("toyworld", ToyWorldParams(data / "tsit" / "trainB", per_class=60, kind="scene",
+                                            seed=12, shape_texture_correlation=0.98),
+                 "retrain-tsit-scenes")
+        self.job("train-tsit", TrainTSITParams(
+            data=data / "tsit", out=root / "tsit", task="summer2winter", ngf=8, depth=5, size=64,
+            batch_size=4, iterations=1600, ndf=32, perceptual="toy", pairing="random",
+            device=self.device, seed=0), "retrain-tsit")
+        shutil.copyfile(root / "tsit" / "latest_net_G.pth", toy / "tsit_toy_G.pth")
+        os.environ["STUDIO_RESOURCES"] = str(root / "resources")
+        self.toy = toy
+        return {"models": sorted(p.name for p in toy.glob("*.pth"))}
 
 
 def run_demo(args: argparse.Namespace) -> int:
