@@ -2,7 +2,7 @@
 VENV ?= .venv
 STUDIO = $(VENV)/bin/studio
 
-.PHONY: setup run demo test lint bench
+.PHONY: setup run demo test bench
 
 setup:
 	bash scripts/setup.sh
@@ -20,5 +20,9 @@ test: setup
 	$(VENV)/bin/ruff check studio tests
 	QT_QPA_PLATFORM=offscreen STUDIO_TEST_DDP=1 STUDIO_TEST_DEMO=1 $(VENV)/bin/python -m pytest
 
+# The speed benchmarks (tens of minutes on a 2-core CPU; run on an idle machine).
 bench: setup
-	$(STUDIO) bench all
+	$(STUDIO) bench adain
+	$(STUDIO) bench build-stylized
+	$(STUDIO) bench inversion
+	$(STUDIO) bench tsit

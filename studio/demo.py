@@ -370,6 +370,7 @@ class Demo:
         ``<out>/retrain/resources/toy`` and STUDIO_RESOURCES points there, so every later
         stage (and every engine) uses them instead of the shipped ones.
         """
+        import dataclasses
         import os
         import shutil
 
@@ -403,15 +404,20 @@ class Demo:
                                                 seed=seed, shape_texture_correlation=0.98),
                      f"retrain-adain-{name}")
         a = data / "adain"
-        self.job("adain.train", AdaINTrainParams(
+        base = AdaINTrainParams(
             content_dir=f"{a / 'scenes'},{a / 'shapes'}",
             style_dir=f"{a / 'textures'},{a / 'scenes'}",
-            from_classifier=str(toy / "teacher.pth"), config="toy", lr=1e-3, style_weight=1.0,
-            max_iter=300, batch_size=4, image_size=0, crop_size=64, save_model_interval=100,
-            preview_interval=100, device=self.device, seed=0, save_dir=root / "adain"),
-            "retrain-adain")
+            from_classifier=str(toy / "teacher.pth"), config="toy", lr=2e-4, style_weight=1.0,
+            batch_size=4, image_size=0, crop_size=64, save_model_interval=100,
+            preview_interval=100, n_threads=1, device=self.device, seed=0,
+            save_dir=root / "adain")
+        # three resumed segments, as the shipped model was trained
+        for identity, until in ((0.0, 1000), (10.0, 1300), (100.0, 4500)):
+            self.job("adain.train", dataclasses.replace(base, identity_weight=identity,
+                                                        max_iter=until),
+                     f"retrain-adain-{until}")
         shutil.copyfile(root / "adain" / "encoder.pth", toy / "adain_encoder.pth")
-        shutil.copyfile(root / "adain" / "decoder.pth", toy / "adain_decoder.pth")
+        shutil.copyfile(root / "adain" / "decoder_iter_4500.pth", toy / "adain_decoder.pth")
         self.job("toyworld", ToyWorldParams(data / "tsit" / "trainA", per_class=60, kind="shape",
                                             seed=11), "retrain-tsit-shapes")
         self.job("toyworld", ToyWorldParams(data / "tsit" / "trainB", per_class=60, kind="scene",
