@@ -61,8 +61,8 @@ QUICK = DemoSize(train_per_class=10, test_per_class=20, shapes_per_class=1, synt
                  prune_epochs=2)
 #: Full size: a small version of docs/inversion.md's toy comparison, scaled to minutes
 #: (the paper uses 2,000 iterations at batch 256 on a GPU).
-FULL = DemoSize(train_per_class=20, test_per_class=100, shapes_per_class=4, synth_images=40,
-                synth_batch=40, synth_iterations=40, distill_epochs=30, sparsities=(0.3, 0.5),
+FULL = DemoSize(train_per_class=20, test_per_class=100, shapes_per_class=4, synth_images=64,
+                synth_batch=64, synth_iterations=80, distill_epochs=40, sparsities=(0.3, 0.5),
                 prune_epochs=10)
 
 
