@@ -246,3 +246,9 @@ def test_image_grid_places_tiles():
     assert (g[4:6, 5:8] == 0).all()
     with pytest.raises(ValueError, match="same size"):
         image_grid([np.zeros((2, 2, 3), np.uint8), np.zeros((3, 3, 3), np.uint8)])
+
+
+def test_written_files_get_the_usual_permissions(tmp_path):
+    p = save_image(np.zeros((2, 2, 3), np.uint8), tmp_path / "m.png")
+    mode = p.stat().st_mode & 0o777
+    assert mode == 0o666 & ~images._UMASK

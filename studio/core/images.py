@@ -33,6 +33,9 @@ PARAMS_KEY = "studio"
 #: Extensions torchvision's ImageFolder accepts; directory scans use the same list.
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 # A truncated file must be an error, never a silently grey-filled picture.
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 
@@ -189,6 +192,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", *, fsync: bool = Tru
             fh.flush()
             if fsync:
                 os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs get normal modes
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
