@@ -4,55 +4,15 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import torch
-from PIL import Image
+from colour_world import colour_folder, colour_teacher
 
 from studio.core.checkpoints import load_into
 from studio.core.jobs import Metrics, drive
 from studio.evaluate.distill import DistillParams, augment_batch, distill_job
 from studio.inversion.data import load_labelled
-from studio.inversion.teachers import DataPreset, build_model, teacher_from_model
-from studio.toyworld.models import ToyVGG, ToyVGGConfig
-
-PRESET = DataPreset("tiny", 16, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25), 3, ("red", "green", "blue"))
-COLOURS = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (40, 50, 230)}
-
-
-def colour_folder(root, per_class, seed):
-    """Flat colour images with noise, one folder per class."""
-    rng = np.random.default_rng(seed)
-    for name, rgb in COLOURS.items():
-        (root / name).mkdir(parents=True, exist_ok=True)
-        for i in range(per_class):
-            arr = np.clip(np.array(rgb) + rng.normal(0, 25, (16, 16, 3)), 0, 255).astype(np.uint8)
-            Image.fromarray(arr).save(root / name / f"{i:03d}.png")
-    return root
-
-
-def colour_teacher():
-    """A tiny teacher trained for a few steps to tell the colours apart."""
-    torch.manual_seed(0)
-    net = ToyVGG(ToyVGGConfig(widths=(4, 6, 8, 8), convs=(1, 1, 1, 1), num_classes=3))
-    t = teacher_from_model(net, "toyvgg", PRESET)
-    data = load_labelled(colour_folder(_tmp_teacher_dir(), 10, 1), t.class_names, 16)
-    for p in net.parameters():
-        p.requires_grad_(True)
-    net.train()
-    opt = torch.optim.Adam(net.parameters(), lr=0.05)
-    for _ in range(30):
-        loss = torch.nn.functional.cross_entropy(net(t.normalize(data.float01())), data.labels)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    return teacher_from_model(net, "toyvgg", PRESET)
-
-
-def _tmp_teacher_dir():
-    import tempfile
-    from pathlib import Path
-
-    return Path(tempfile.mkdtemp(prefix="studio-kd-"))
+from studio.inversion.teachers import build_model
+from studio.toyworld.models import ToyVGG
 
 
 def test_labels_are_matched_by_class_name(tmp_path):
@@ -73,7 +33,7 @@ def test_augment_batch_keeps_shape_and_content():
 
 
 def test_distill_student_learns_from_the_teacher(tmp_path):
-    teacher = colour_teacher()
+    teacher = colour_teacher(tmp_path / "teacher-data")
     real = colour_folder(tmp_path / "real", 8, 7)
     synthetic = colour_folder(tmp_path / "syn", 12, 3)
     events = []
@@ -97,7 +57,7 @@ def test_distill_cli(tmp_path, capsys):
     from studio.cli import main
     from studio.core.checkpoints import save_state_dict
 
-    save_state_dict(colour_teacher().model, tmp_path / "t.pth")
+    save_state_dict(colour_teacher(tmp_path / "teacher-data").model, tmp_path / "t.pth")
     colour_folder(tmp_path / "syn", 4, 3)
     colour_folder(tmp_path / "real", 2, 7)
     code = main(["distill", "--synthetic", str(tmp_path / "syn"), "--teacher",

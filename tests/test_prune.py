@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
+from colour_world import colour_folder, colour_teacher
 from torch import nn
 
 from studio.core.jobs import drive
@@ -20,48 +19,8 @@ from studio.evaluate.prune import (
     prune_l1_filters,
     weight_sparsity,
 )
-from studio.inversion.data import load_labelled
-from studio.inversion.teachers import DataPreset, resnet18, teacher_from_model
+from studio.inversion.teachers import resnet18
 from studio.toyworld.models import ToyVGG, ToyVGGConfig
-
-PRESET = DataPreset("tiny", 16, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25), 3, ("red", "green", "blue"))
-COLOURS = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (40, 50, 230)}
-
-
-def colour_folder(root, per_class, seed):
-    """Flat colour images with noise, one folder per class."""
-    rng = np.random.default_rng(seed)
-    for name, rgb in COLOURS.items():
-        (root / name).mkdir(parents=True, exist_ok=True)
-        for i in range(per_class):
-            arr = np.clip(np.array(rgb) + rng.normal(0, 25, (16, 16, 3)), 0, 255).astype(np.uint8)
-            Image.fromarray(arr).save(root / name / f"{i:03d}.png")
-    return root
-
-
-def colour_teacher():
-    """A tiny teacher trained for a few steps to tell the colours apart."""
-    torch.manual_seed(0)
-    net = ToyVGG(ToyVGGConfig(widths=(4, 6, 8, 8), convs=(1, 1, 1, 1), num_classes=3))
-    t = teacher_from_model(net, "toyvgg", PRESET)
-    data = load_labelled(colour_folder(_tmp_teacher_dir(), 10, 1), t.class_names, 16)
-    for p in net.parameters():
-        p.requires_grad_(True)
-    net.train()
-    opt = torch.optim.Adam(net.parameters(), lr=0.05)
-    for _ in range(30):
-        loss = torch.nn.functional.cross_entropy(net(t.normalize(data.float01())), data.labels)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    return teacher_from_model(net, "toyvgg", PRESET)
-
-
-def _tmp_teacher_dir():
-    import tempfile
-    from pathlib import Path
-
-    return Path(tempfile.mkdtemp(prefix="studio-kd-"))
 
 
 def small_net():
@@ -113,7 +72,7 @@ def test_resnet_filter_pruning_keeps_the_network_runnable():
 
 
 def test_prune_job_reports_accuracy_per_sparsity(tmp_path):
-    teacher = colour_teacher()
+    teacher = colour_teacher(tmp_path / "teacher-data")
     real = colour_folder(tmp_path / "real", 6, 7)
     syn = colour_folder(tmp_path / "syn", 8, 3)
     p = PruneParams(synthetic=syn, out=tmp_path / "pr", real_test=real,
@@ -140,7 +99,7 @@ def test_prune_cli_prints_the_table(tmp_path, capsys):
     from studio.cli import main
     from studio.core.checkpoints import save_state_dict
 
-    save_state_dict(colour_teacher().model, tmp_path / "t.pth")
+    save_state_dict(colour_teacher(tmp_path / "teacher-data").model, tmp_path / "t.pth")
     colour_folder(tmp_path / "syn", 4, 3)
     code = main(["prune", "--synthetic", str(tmp_path / "syn"), "--teacher",
                  str(tmp_path / "t.pth"), "--method", "global-magnitude", "--sparsities", "0.5",
