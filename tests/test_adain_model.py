@@ -173,6 +173,27 @@ def test_any_trained_pair_loads_with_its_config_inferred(tmp_path):
         assert torch.equal(loaded.stylize(x, x), m.eval().stylize(x, x))
 
 
+def test_the_adain_layer_is_a_named_option(tmp_path):
+    cfg = AdaINConfig("custom", (4, 8, 8, 16), (1, 2, 1, 1), layer="relu3_1")
+    assert cfg.mirror() == ((4, 8, 8), (1, 2, 1)) and cfg.feature_channels == 8
+    torch.manual_seed(0)
+    m = AdaINModel(cfg).eval()
+    x = torch.rand(2, 3, 32, 32)
+    feats = m.encode_with_intermediate(x)
+    assert [tuple(f.shape[1:]) for f in feats] == [(4, 32, 32), (8, 16, 16), (8, 8, 8)]
+    assert torch.equal(m.encode(x), feats[-1])
+    assert m.decode(m.encode(x)).shape == x.shape
+    e = save_state_dict(m.encoder, tmp_path / "enc.pth")
+    d = save_state_dict(m.decoder, tmp_path / "dec.pth")
+    loaded = AdaINModel.from_files(e, d)
+    assert loaded.config.layer == "relu3_1" and loaded.config.mirror() == cfg.mirror()
+    assert torch.equal(loaded.stylize(x, x[:1]), m.stylize(x, x[:1]))
+    with pytest.raises(CheckpointMismatch):  # a relu3_1 decoder is not a relu4_1 one
+        AdaINModel.from_files(e, d, AdaINConfig("custom", (4, 8, 8, 16), (1, 2, 1, 1)))
+    with pytest.raises(ValueError, match="relu1_1, relu2_1, relu3_1, relu4_1"):
+        AdaINConfig(layer="relu5_1")
+
+
 def test_interpolation_masks_and_colour_through_the_model():
     torch.manual_seed(3)
     model = AdaINModel(TINY).eval()

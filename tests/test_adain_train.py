@@ -16,9 +16,11 @@ from studio.core.jobs import Cancelled, CancelToken, Metrics, Preview, drive
 TINY = AdaINConfig("custom", (4, 8, 8, 16), (1, 1, 1, 1))
 
 
-def test_losses_are_the_reference_losses():
+@pytest.mark.parametrize("layer", ["relu4_1", "relu3_1"])
+def test_losses_are_the_reference_losses(layer):
     torch.manual_seed(0)
-    model = AdaINModel(TINY)
+    model = AdaINModel(AdaINConfig("custom", TINY.encoder_widths, TINY.encoder_convs,
+                                   layer=layer))
     c, s = torch.rand(2, 3, 16, 16), torch.rand(2, 3, 16, 16)
     loss_c, loss_s, g = adain_losses(model, c, s)
     with torch.no_grad():
@@ -30,6 +32,7 @@ def test_losses_are_the_reference_losses():
         v = f.reshape(*f.shape[:2], -1)
         return v.mean(2), (v.var(2, unbiased=True) + 1e-5).sqrt()
 
+    assert len(gf) == len(sf) == {"relu4_1": 4, "relu3_1": 3}[layer]
     expect_s = 0.0
     for a, b in zip(gf, sf):
         (ma, sa), (mb, sb) = stats(a), stats(b)

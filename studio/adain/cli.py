@@ -51,7 +51,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     params = TrainParams(
         content_dir=args.content_dir, style_dir=args.style_dir, vgg=args.vgg,
-        from_classifier=args.from_classifier or "", config=args.config,
+        from_classifier=args.from_classifier or "", config=args.config, layer=args.layer,
         decoder=args.decoder or "", save_dir=Path(args.save_dir), lr=args.lr,
         lr_decay=args.lr_decay, max_iter=args.max_iter, batch_size=args.batch_size,
         style_weight=args.style_weight, content_weight=args.content_weight,
@@ -145,6 +145,9 @@ def register(g) -> None:
           help="toy-world images used to normalise the derived encoder's activations")
     _flag(p, "config", choices=["auto", "vgg19", "toy"], default="auto",
           help="decoder shape: the encoder's mirror (vgg19) or the wider toy decoder")
+    _flag(p, "layer", choices=["", "relu1_1", "relu2_1", "relu3_1", "relu4_1"], default="",
+          help="AdaIN layer (default: the config's; the paper's relu4_1, toy relu3_1); "
+               "the decoder mirrors the encoder up to it")
     _flag(p, "decoder_widths", default="", help="override decoder stage widths, e.g. 48,96,192,256")
     _flag(p, "decoder_convs", default="", help="override decoder convs per stage, e.g. 2,2,2,1")
     _flag(p, "decoder", default="", help="initial decoder weights (fine-tune)")

@@ -137,10 +137,13 @@ def mirror_decoder(in_channels: int, widths: Sequence[int], convs: Sequence[int]
 
 @dataclass(frozen=True)
 class AdaINConfig:
-    """Encoder and decoder shapes. The decoder defaults to the encoder's mirror.
+    """Encoder and decoder shapes, and the layer where AdaIN acts.
 
     ``encoder_widths/convs`` describe every stage in the encoder *file* (VGG-19 keeps
-    relu5_x so ``vgg_normalised.pth`` loads strictly); only stages 1..4 up to relu4_1 run.
+    relu5_x so ``vgg_normalised.pth`` loads strictly); only the stages up to ``layer`` run.
+    ``layer`` is relu4_1 in the paper; a shallower layer (the toy AdaIN's relu3_1) is a
+    named deviation for small images, where relu4_1 is too coarse to carry a texture. The
+    decoder defaults to the mirror of the stages that run.
     """
 
     name: str = "vgg19"
@@ -148,15 +151,27 @@ class AdaINConfig:
     encoder_convs: tuple[int, ...] = (2, 2, 4, 4, 4)
     decoder_widths: tuple[int, ...] | None = None
     decoder_convs: tuple[int, ...] | None = None
+    layer: str = "relu4_1"
+
+    def __post_init__(self):
+        if self.layer not in TAP_NAMES:
+            raise ValueError(f"AdaIN layer must be one of {', '.join(TAP_NAMES)}, "
+                             f"not {self.layer!r}")
+
+    @property
+    def depth(self) -> int:
+        """Encoder stages that run (4 for relu4_1)."""
+        return TAP_NAMES.index(self.layer) + 1
 
     @property
     def feature_channels(self) -> int:
-        """Channels of relu4_1, where AdaIN acts."""
-        return self.encoder_widths[3]
+        """Channels of the AdaIN layer."""
+        return self.encoder_widths[self.depth - 1]
 
     def mirror(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
-        widths = self.decoder_widths or tuple(self.encoder_widths[:4])
-        convs = self.decoder_convs or (*self.encoder_convs[:3], 1)
+        d = self.depth
+        widths = self.decoder_widths or tuple(self.encoder_widths[:d])
+        convs = self.decoder_convs or (*self.encoder_convs[:d - 1], 1)
         return tuple(widths), tuple(convs)
 
     def build_encoder(self) -> nn.Sequential:
@@ -176,11 +191,12 @@ class AdaINConfig:
 
 #: The published pytorch-AdaIN networks.
 OFFICIAL = AdaINConfig()
-#: The toy world's encoder (a ToyVGG with BN folded and activations normalised) and its
-#: mirror with one extra conv in stages 2 and 3 (more capacity to draw textures back,
-#: DESIGN.md "second probe", at a training cost that fits the CPU budget).
+#: The toy world's encoder (a ToyVGG with BN folded and activations normalised), AdaIN at
+#: relu3_1 and a mirror decoder with one extra conv in stage 3. At 64 px relu4_1 is 8x8,
+#: coarser than a toy texture's period, and a decoder from it loses both the texture and
+#: the outline (docs/adain.md); relu3_1 is 16x16 at stride 4.
 TOY = AdaINConfig(name="toy", encoder_widths=(32, 64, 128, 256), encoder_convs=(2, 2, 1, 1),
-                  decoder_widths=(32, 64, 128, 256), decoder_convs=(2, 2, 2, 1))
+                  decoder_widths=(32, 64, 128), decoder_convs=(2, 2, 2), layer="relu3_1")
 
 OFFICIAL_HINT = ("The official files are vgg_normalised.pth and decoder.pth from "
                  "https://github.com/naoto0804/pytorch-AdaIN/releases/tag/v0.0.0 "
@@ -189,15 +205,65 @@ TOY_HINT = "The toy AdaIN files are resources/toy/adain_encoder.pth and adain_de
 
 
 # ---------------------------------------------------------------------------------------
+# Inference speed: conv + ReLU as one oneDNN call
+
+
+def _pointwise_conv():
+    """oneDNN's fused convolution (with a post-op), when this torch build has it."""
+    if not torch.backends.mkldnn.is_available():
+        return None
+    return getattr(torch.ops.mkldnn, "_convolution_pointwise", None)
+
+
+_CONV_RELU = _pointwise_conv()
+
+
+def _fusable(x: torch.Tensor, conv: nn.Conv2d) -> bool:
+    return (_CONV_RELU is not None and x.device.type == "cpu" and x.dtype == torch.float32
+            and not torch.is_grad_enabled() and x.dim() == 4 and x.shape[0] > 0
+            and x.is_contiguous(memory_format=torch.channels_last)
+            and conv.padding_mode == "zeros" and isinstance(conv.padding, tuple)
+            and conv.weight.dtype == torch.float32)
+
+
+def run_layers(seq: nn.Sequential, x: torch.Tensor, start: int = 0, end: int | None = None,
+               *, fuse_relu: bool = False) -> torch.Tensor:
+    """``seq[start:end](x)``; with ``fuse_relu``, each (Conv2d, ReLU) pair on a channels-last
+    CPU tensor outside autograd runs as one oneDNN convolution with a ReLU post-op.
+
+    The fused call writes each activation once instead of twice (the ReLU pass was 6 % of
+    the VGG time at 224 px) and gives the same bits: ReLU is exact, the convolution is the
+    same oneDNN primitive (tested).
+    """
+    end = len(seq) if end is None else end
+    i = start
+    while i < end:
+        m = seq[i]
+        if fuse_relu and i + 1 < end and isinstance(m, nn.Conv2d) and \
+                isinstance(seq[i + 1], nn.ReLU) and _fusable(x, m):
+            x = _CONV_RELU(x, m.weight, m.bias, list(m.padding), list(m.stride),
+                           list(m.dilation), m.groups, "relu", [], "")
+            i += 2
+        else:
+            x = m(x)
+            i += 1
+    return x
+
+
+# ---------------------------------------------------------------------------------------
 # The model: encoder f (to relu4_1) + decoder g, with each step exposed for caching
 
 
 class AdaINModel(nn.Module):
-    """Encoder (to relu4_1) and decoder of AdaIN style transfer.
+    """Encoder (to relu4_1, or the config's layer) and decoder of AdaIN style transfer.
 
     ``encoder`` keeps the checkpoint's full child list (so it saves/loads in the official
-    layout); :meth:`encode` runs only the slices up to relu4_1.
+    layout); :meth:`encode` runs only the slices up to the AdaIN layer.
     """
+
+    #: run conv + ReLU pairs fused on CPU (see :func:`run_layers`); set by the fast paths
+    #: (``prepare_model``, the dataset builder), off for the plain reference-style forward
+    fuse_relu: bool = False
 
     def __init__(self, config: AdaINConfig = OFFICIAL,
                  encoder: nn.Sequential | None = None, decoder: nn.Sequential | None = None):
@@ -212,30 +278,28 @@ class AdaINModel(nn.Module):
     # -- the steps --------------------------------------------------------------------
 
     def encode_with_intermediate(self, images: torch.Tensor) -> list[torch.Tensor]:
-        """relu1_1 .. relu4_1 features of RGB images in [0, 1] (what the style loss uses)."""
+        """relu1_1 .. relu4_1 (or the AdaIN layer) features of RGB images in [0, 1]: what
+        the style loss uses."""
         feats, x, start = [], images, 0
-        for name in TAP_NAMES:
+        for name in TAP_NAMES[:self.config.depth]:
             end = self.taps[name]
-            for i in range(start, end):
-                x = self.encoder[i](x)
+            x = run_layers(self.encoder, x, start, end, fuse_relu=self.fuse_relu)
             feats.append(x)
             start = end
         return feats
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:
-        """relu4_1 features f(x) of RGB images in [0, 1] (N, 3, H, W)."""
-        x = images
-        for i in range(self.taps["relu4_1"]):
-            x = self.encoder[i](x)
-        return x
+        """f(x): relu4_1 (the AdaIN layer's) features of RGB images in [0, 1] (N, 3, H, W)."""
+        return run_layers(self.encoder, images, 0, self.taps[self.config.layer],
+                          fuse_relu=self.fuse_relu)
 
     def style_stats(self, styles: torch.Tensor) -> StyleStats:
-        """The cacheable statistics of style images: per-channel relu4_1 mean and std."""
+        """The cacheable statistics of style images: per-channel mean and std of f(s)."""
         return StyleStats(*ops.calc_mean_std(self.encode(styles)))
 
     def decode(self, target: torch.Tensor) -> torch.Tensor:
-        """g(t): RGB images from relu4_1 features; not clamped (as in the reference)."""
-        return self.decoder(target)
+        """g(t): RGB images from AdaIN-layer features; not clamped (as in the reference)."""
+        return run_layers(self.decoder, target, fuse_relu=self.fuse_relu)
 
     def target(self, content_feat: torch.Tensor, style: StyleStats | Sequence[StyleStats],
                alpha: float = 1.0, weights: Sequence[float] | None = None,
@@ -369,14 +433,15 @@ def infer_config(enc_sd: dict, dec_sd: dict) -> AdaINConfig:
                 return known
         return AdaINConfig("custom", widths, convs)
     dec_stages = list(reversed(_stages(dec)))
-    if len(dec_stages) != 4:
+    if not 1 <= len(dec_stages) <= min(4, len(enc_stages)):
         return OFFICIAL
     d_convs = tuple(len(s) for s in dec_stages)
     d_widths = tuple(s[0][1] if len(s) > 1 else s[0][2] for s in dec_stages)
-    cand = AdaINConfig("custom", widths, convs, d_widths, d_convs)
+    cand = AdaINConfig("custom", widths, convs, d_widths, d_convs,
+                       layer=TAP_NAMES[len(dec_stages) - 1])
     for known in (OFFICIAL, TOY):
-        if (known.encoder_widths, known.encoder_convs) == (widths, convs) and \
-                known.mirror() == cand.mirror():
+        if (known.encoder_widths, known.encoder_convs, known.layer) == \
+                (widths, convs, cand.layer) and known.mirror() == cand.mirror():
             return known
     return cand
 

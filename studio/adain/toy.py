@@ -31,7 +31,8 @@ def toy_config_for(classifier: ToyVGGConfig, base: AdaINConfig | None = None) ->
         raise ValueError("the toy encoder needs four stages (relu1_1 .. relu4_1)")
     return AdaINConfig(name=base.name, encoder_widths=tuple(classifier.widths),
                        encoder_convs=tuple(classifier.convs),
-                       decoder_widths=base.decoder_widths, decoder_convs=base.decoder_convs)
+                       decoder_widths=base.decoder_widths, decoder_convs=base.decoder_convs,
+                       layer=base.layer)
 
 
 def load_classifier(path: str | os.PathLike) -> ToyVGG:

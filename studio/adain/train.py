@@ -2,7 +2,8 @@
 
 Loss (Huang & Belongie 2017, Eq. 11-13): ``L = lambda_c L_c + lambda_s L_s`` with
 ``L_c = MSE(f(g(t)), t)`` at relu4_1 and ``L_s`` the sum over relu1_1..relu4_1 of
-MSE(mean) + MSE(std) between ``f(g(t))`` and ``f(s)``. Adam, ``lr / (1 + decay * iter)``.
+MSE(mean) + MSE(std) between ``f(g(t))`` and ``f(s)`` (up to the config's AdaIN layer when
+it is shallower, as for the toy AdaIN). Adam, ``lr / (1 + decay * iter)``.
 
 Deterministic and resumable: batch ``i`` (which images, which crops) is drawn from a
 generator seeded by (seed, i), and ``state.pth`` holds the decoder, the optimiser and the
@@ -40,6 +41,7 @@ class TrainParams:
     vgg: str = "adain-vgg"                # encoder file or registry name
     from_classifier: str = ""             # derive the encoder from a ToyVGG classifier file
     config: str = "auto"                  # auto | vgg19 | toy (decoder shape)
+    layer: str = ""                       # AdaIN layer (default: the config's; paper relu4_1)
     decoder: str = ""                     # initial decoder weights (fine-tuning)
     save_dir: Path = Path("experiments")
     lr: float = 1e-4
@@ -138,7 +140,7 @@ def adain_losses(model: AdaINModel, content: torch.Tensor, style: torch.Tensor
     g_feats = model.encode_with_intermediate(g_t)
     loss_c = F.mse_loss(g_feats[-1], t)
     loss_s = calc_style_loss(g_feats[0], style_feats[0])
-    for i in range(1, 4):
+    for i in range(1, len(g_feats)):
         loss_s = loss_s + calc_style_loss(g_feats[i], style_feats[i])
     return loss_c, loss_s, g_t
 
@@ -147,7 +149,7 @@ def identity_loss(model: AdaINModel, content: torch.Tensor) -> torch.Tensor:
     """Pixel MSE between g(f(c)) and c: the identity loss of SANet (Park & Lee 2019).
 
     Not part of AdaIN's training; an option (``identity_weight`` > 0) that gives a small
-    decoder direct supervision of structure, which the relu4_1 content loss alone teaches
+    decoder direct supervision of structure, which the AdaIN-layer content loss alone teaches
     slowly. ``adain(f(c), f(c)) = f(c)`` up to eps, so this is AdaIN with the content as
     its own style.
     """
@@ -184,6 +186,9 @@ def build_model(p: TrainParams) -> tuple[AdaINModel, dict]:
         enc_path = find_model(p.vgg)
         enc_sd = load_state_dict(enc_path)
         config = base or infer_config(enc_sd, {})
+    if p.layer and p.layer != config.layer:  # another depth: the decoder mirrors it
+        config = dataclasses.replace(config, layer=p.layer, decoder_widths=None,
+                                     decoder_convs=None)
     if p.decoder_widths or p.decoder_convs:
         config = dataclasses.replace(
             config, name=config.name,

@@ -273,7 +273,8 @@ class StyleNet:
 
     @classmethod
     def from_model(cls, model: Any, name: str = "in-memory") -> StyleNet:
-        enc = torch.nn.Sequential(*list(model.encoder.children())[:model.taps["relu4_1"]])
+        taps = model.taps[model.config.layer]
+        enc = torch.nn.Sequential(*list(model.encoder.children())[:taps])
         return cls(model.eval(), name, _sha256_state(enc), _sha256_state(model.decoder))
 
 
@@ -396,7 +397,7 @@ def plan_build(content: str | os.PathLike, styles: StyleSet, seed: int,
 
 
 def _cache_for(params: StylizedParams, net: StyleNet, device: torch.device) -> StyleStatsCache:
-    info = {"encoder_sha256": net.encoder_sha256, "layer": "relu4_1",
+    info = {"encoder_sha256": net.encoder_sha256, "layer": net.model.config.layer,
             "style_size": params.style_size, "min_style_size": params.min_style_size,
             "crop": "centre-square", "resample": "lanczos", "eps": 1e-5,
             "device": device.type, "dtype": "float32", "version": 1}
@@ -587,12 +588,15 @@ def build_stylized(params: StylizedParams, token: CancelToken | None = None,
     if net is None:
         net = load_style_net(params.model, params.vgg, params.decoder)
     net.model.to(device).eval()
+    fused = net.model.fuse_relu
     if params.channels_last:
         net.model.to(memory_format=torch.channels_last)
+        net.model.fuse_relu = True
     try:
         return (yield from _build(params, token, net, dist, device))
     finally:
         net.model.to(memory_format=torch.contiguous_format)
+        net.model.fuse_relu = fused
 
 
 def _build(params: StylizedParams, token: CancelToken, net: StyleNet, dist: Any,
