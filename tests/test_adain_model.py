@@ -263,3 +263,32 @@ def test_shipped_toy_adain_loads_and_changes_the_image():
     out = model.stylize(c, s)
     assert out.shape == c.shape and torch.isfinite(out).all()
     assert not np.allclose(out.numpy(), c.numpy(), atol=0.05)
+
+
+def test_fused_conv_relu_gives_the_same_bits(monkeypatch):
+    import studio.adain.model as model_mod
+
+    if model_mod._CONV_RELU is None:
+        pytest.skip("this torch build has no oneDNN fused convolution")
+    calls = []
+
+    def counting(*args):
+        calls.append(args[0].shape)
+        return model_mod._pointwise_conv()(*args)
+
+    monkeypatch.setattr(model_mod, "_CONV_RELU", counting)
+    torch.manual_seed(0)
+    m = AdaINModel(TINY).eval().to(memory_format=torch.channels_last)
+    x = torch.rand(3, 3, 20, 20).contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        plain = m.decode(m.encode(x))
+        assert not calls
+        m.fuse_relu = True
+        fused = m.decode(m.encode(x))
+        n_relu = sum(isinstance(c, torch.nn.ReLU) for c in
+                     list(m.encoder)[:m.taps["relu4_1"]] + list(m.decoder))
+        assert len(calls) == n_relu
+        assert torch.equal(plain, fused)
+    calls.clear()
+    m.decode(m.encode(x)).sum()          # autograd on: the plain modules run
+    assert not calls

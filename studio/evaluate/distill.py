@@ -29,15 +29,15 @@ from studio.inversion.teachers import Teacher, build_model, load_teacher
 
 
 @dataclass
-class DistillParams:
-    """Parameters of `studio distill`."""
+class KDParams:
+    """What `studio distill` and `studio prune` share: synthetic data, teacher, the
+    knowledge-distillation recipe and the real test set."""
 
     synthetic: Path
     out: Path
     teacher: str = "toy"
     arch: str = "auto"
     data: str = "auto"
-    student: str = "auto"                  # resnet18 for CIFAR teachers, toyvgg-small for toy
     real_test: Path | None = None          # ImageFolder of real test images (or its root)
     real_split: str = "test"
     epochs: int = 20
@@ -52,6 +52,13 @@ class DistillParams:
     eval_every: int = 1                    # epochs between real-test evaluations (and the last)
     seed: int = 0
     device: str = "auto"
+
+
+@dataclass
+class DistillParams(KDParams):
+    """Parameters of `studio distill`."""
+
+    student: str = "auto"                  # resnet18 for CIFAR teachers, toyvgg-small for toy
 
 
 def augment_batch(x: torch.Tensor, g: torch.Generator, pad: int = 4) -> torch.Tensor:

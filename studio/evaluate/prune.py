@@ -30,36 +30,19 @@ from studio.core.checkpoints import save_state_dict
 from studio.core.devices import resolve_device
 from studio.core.jobs import CancelToken, JobGen, Log, Metrics, params_dict, register_job
 from studio.core.seeding import derive_seed
-from studio.evaluate.distill import load_real, train_epochs
+from studio.evaluate.distill import KDParams, load_real, train_epochs
 from studio.inversion.data import accuracy, load_labelled
 from studio.inversion.teachers import Teacher, load_teacher
 
 
 @dataclass
-class PruneParams:
-    """Parameters of `studio prune`."""
+class PruneParams(KDParams):
+    """Parameters of `studio prune` (fine-tuning = distillation from the unpruned teacher)."""
 
-    synthetic: Path
-    out: Path
-    teacher: str = "toy"
-    arch: str = "auto"
-    data: str = "auto"
     method: Literal["l1-filter", "global-magnitude"] = "l1-filter"
     sparsities: list[float] = field(default_factory=lambda: [0.3, 0.5, 0.7])
-    real_test: Path | None = None
-    real_split: str = "test"
     epochs: int = 5
-    batch_size: int = 128
-    optimizer: Literal["sgd", "adam"] = "sgd"
     lr: float = 0.01
-    weight_decay: float = 5e-4
-    temperature: float = 3.0
-    kd_weight: float = 1.0
-    ce_weight: float = 0.0
-    augment: bool = True
-    eval_every: int = 1                    # epochs between real-test evaluations (and the last)
-    seed: int = 0
-    device: str = "auto"
 
 
 def _conv_bn_pairs(model: nn.Module) -> list[tuple[nn.Conv2d, nn.BatchNorm2d | None]]:
