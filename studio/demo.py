@@ -370,11 +370,11 @@ class Demo:
         ``<out>/retrain/resources/toy`` and STUDIO_RESOURCES points there, so every later
         stage (and every engine) uses them instead of the shipped ones.
         """
-        import dataclasses
         import os
         import shutil
 
         from studio.adain.train import TrainParams as AdaINTrainParams
+        from studio.evaluate.experiment import ExperimentParams
         from studio.evaluate.trainer import TrainParams
         from studio.toyworld.generate import SHAPES, ToyWorldParams
         from studio.toyworld.standard import world_params
@@ -404,20 +404,22 @@ class Demo:
                                                 seed=seed, shape_texture_correlation=0.98),
                      f"retrain-adain-{name}")
         a = data / "adain"
-        base = AdaINTrainParams(
+        self.job("adain.train", AdaINTrainParams(
             content_dir=f"{a / 'scenes'},{a / 'shapes'}",
             style_dir=f"{a / 'textures'},{a / 'scenes'}",
-            from_classifier=str(toy / "teacher.pth"), config="toy", lr=2e-4, style_weight=1.0,
-            batch_size=4, image_size=0, crop_size=64, save_model_interval=100,
-            preview_interval=100, n_threads=1, device=self.device, seed=0,
-            save_dir=root / "adain")
-        # three resumed segments, as the shipped model was trained
-        for identity, until in ((0.0, 1000), (10.0, 1300), (100.0, 4500)):
-            self.job("adain.train", dataclasses.replace(base, identity_weight=identity,
-                                                        max_iter=until),
-                     f"retrain-adain-{until}")
+            from_classifier=str(toy / "teacher.pth"), config="toy", lr=2e-4, style_weight=10.0,
+            batch_size=8, image_size=0, crop_size=32, max_iter=8000, save_model_interval=500,
+            preview_interval=250, n_threads=1, device=self.device, seed=0,
+            save_dir=root / "adain"), "retrain-adain")
         shutil.copyfile(root / "adain" / "encoder.pth", toy / "adain_encoder.pth")
-        shutil.copyfile(root / "adain" / "decoder_iter_4500.pth", toy / "adain_decoder.pth")
+        shutil.copyfile(root / "adain" / "decoder_iter_8000.pth", toy / "adain_decoder.pth")
+        # classifier B of the paper's protocol: trained on the AdaIN-stylised toy world
+        self.job("texture-bias-experiment", ExperimentParams(
+            out=root / "experiment", epochs=6, adain_encoder=toy / "adain_encoder.pth",
+            adain_decoder=toy / "adain_decoder.pth", methods=["procedural"],
+            device=self.device, seed=0), "retrain-stylized")
+        shutil.copyfile(root / "experiment" / "classifier_stylized" / "model.pth",
+                        toy / "classifier_stylized.pth")
         self.job("toyworld", ToyWorldParams(data / "tsit" / "trainA", per_class=60, kind="shape",
                                             seed=11), "retrain-tsit-shapes")
         self.job("toyworld", ToyWorldParams(data / "tsit" / "trainB", per_class=60, kind="scene",
