@@ -311,6 +311,23 @@ def test_fused_conv_relu_gives_the_same_bits(monkeypatch):
                      list(m.encoder)[:m.taps["relu4_1"]] + list(m.decoder))
         assert len(calls) == n_relu
         assert torch.equal(plain, fused)
+        y = torch.rand(2, 3, 21, 27).contiguous(memory_format=torch.channels_last)
+        m.fuse_relu = False
+        plain = m.decode(m.encode(y))
+        m.fuse_relu = True
+        assert torch.equal(plain, m.decode(m.encode(y)))  # odd sizes: ceil-mode pools
     calls.clear()
     m.decode(m.encode(x)).sum()          # autograd on: the plain modules run
     assert not calls
+
+
+def test_upsample_reflect_pad_is_the_module_pair():
+    from studio.adain.model import upsample_reflect_pad
+
+    pair = torch.nn.Sequential(torch.nn.Upsample(scale_factor=2, mode="nearest"),
+                               torch.nn.ReflectionPad2d((1, 1, 1, 1)))
+    for shape in ((2, 5, 1, 3), (1, 4, 7, 6), (3, 2, 16, 9)):
+        x = torch.rand(shape).contiguous(memory_format=torch.channels_last)
+        out = upsample_reflect_pad(x)
+        assert torch.equal(out, pair(x))
+        assert out.is_contiguous(memory_format=torch.channels_last)

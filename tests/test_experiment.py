@@ -31,4 +31,6 @@ def test_experiment_small(tmp_path):
                                       "hexagon", "ring", "crescent", "arrow", "heart"}
     stylized = json.loads((tmp_path / "run" / "stylized" / "dataset.json").read_text())
     assert stylized["num_items"] == 20
+    pool = json.loads((tmp_path / "run" / "toy" / "style_scenes" / "dataset.json").read_text())
+    assert pool["params"]["kind"] == "scene" and pool["num_items"] == 10  # SIN's paintings
     assert (tmp_path / "run" / "shape_bias_procedural" / "shape_bias.png").is_file()

@@ -463,3 +463,15 @@ def test_recipe_round_trip_runs_the_same_build(data, tmp_path, net):
     assert jt.name == "build-stylized" and loaded == p
     res = drive(jt.fn(loaded, None, net=net))
     assert res["num_items"] == 6  # val only
+
+
+def test_bench_compares_both_paths_on_the_same_pixels():
+    from studio.datasets.stylized_bench import run_bench
+
+    r = run_bench(contents=4, styles=2, size=32, workers=[0], batch_size=3, repeats=2)
+    base, builder = r["rows"]
+    assert base["ratio"] == 1.0 and base["max_pixel_diff"] is None
+    assert builder["max_pixel_diff"] == 0      # the builder makes the reference's pixels
+    assert builder["images_per_s"] > 0 and builder["ratio"] == pytest.approx(
+        builder["images_per_s"] / base["images_per_s"])
+    assert "best of 2" in r["text"] and "x1.00" in r["text"]

@@ -85,7 +85,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     report = run_bench(contents=args.contents, styles=args.styles, size=args.size,
                        model=args.model, workers=workers, batch_size=args.batch_size,
                        device=device_arg(args), out=args.out, seed=getattr(args, "seed", 0) or 0,
-                       quiet=bool(getattr(args, "quiet", False)))
+                       quiet=bool(getattr(args, "quiet", False)), repeats=args.repeats)
     print(report["text"])
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2, default=str))
@@ -124,5 +124,7 @@ def register(g: CommandGroups) -> None:
                         "or toy")
     p.add_argument("--workers", default="1,2", help="comma list of worker counts to try")
     p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--repeats", type=int, default=1,
+                   help="interleaved repeats of baseline and builder (best time of each)")
     p.add_argument("--out", default=None, help="keep the data here (default: a temp dir)")
     p.add_argument("--json", default=None, help="also write the numbers to this file")

@@ -2,8 +2,9 @@
 
 1. the standard toy world (texture predicts the label 98 % of the time);
 2. classifier A: the shipped teacher (or retrained) on that world — texture-biased;
-3. a stylised copy of the training set (`build-stylized`, toy AdaIN, random texture
-   styles): texture no longer predicts the label;
+3. a stylised copy of the training set (`build-stylized`, toy AdaIN, styles drawn at
+   random from a pool of toy scenes with random textures): texture no longer predicts
+   the label;
 4. classifier B trained on the stylised set (same architecture and recipe);
 5. cue-conflict stimuli (toy shapes x toy textures, AdaIN — and the procedural ones,
    drawn without any style transfer, as a cross-method check);
@@ -34,7 +35,12 @@ class ExperimentParams:
     out: Path
     per_class: int = 600                 # standard world size (train images per class)
     test_per_class: int = 100
-    style_per_class: int = 20            # texture patches per category in the style pool
+    style_per_class: int = 20            # style images per category in the style pool
+    #: the style pool: ``scene`` — toy scenes with uniformly random textures, the analogue
+    #: of SIN's paintings (objects and flat regions as well as texture: AdaIN keeps the
+    #: content's outline), or ``texture`` — bare texture patches (at alpha 1 the toy AdaIN
+    #: then keeps little of a shape; classifier B barely learns, docs/texture_bias.md)
+    style_pool: Literal["scene", "texture"] = "scene"
     epochs: int = 6                      # classifier B (stylised) epochs
     teacher_epochs: int = 2              # when retraining classifier A
     retrain_teacher: bool = False        # else use resources/toy/teacher.pth
@@ -114,8 +120,8 @@ def texture_bias_experiment(params: ExperimentParams, token: CancelToken | None 
     )
     from studio.datasets.stylized import TOY_PRESET, StylizedParams, build_stylized
     from studio.evaluate.shape_bias import ShapeBiasParams, shape_bias_job
-    from studio.toyworld.generate import generate_job
-    from studio.toyworld.standard import shapes_params, textures_params, world_params
+    from studio.toyworld.generate import ToyWorldParams, generate_job
+    from studio.toyworld.standard import SIZE, shapes_params, textures_params, world_params
 
     token = token or CancelToken()
     out = Path(params.out)
@@ -124,11 +130,17 @@ def texture_bias_experiment(params: ExperimentParams, token: CancelToken | None 
 
     # 1. data
     yield Log("step 1/6: the standard toy world, shapes, textures and a style pool")
+    styles = out / "toy" / ("styles" if params.style_pool == "texture" else "style_scenes")
+    if params.style_pool == "texture":
+        pool = textures_params(styles, per_class=params.style_per_class, seed=params.seed + 7)
+    else:
+        pool = ToyWorldParams(styles, per_class=params.style_per_class, size=SIZE,
+                              seed=params.seed + 7, kind="scene",
+                              shape_texture_correlation=1.0 / len(SHAPES))
     for p in (world_params(world, per_class=params.per_class,
                            test_per_class=params.test_per_class, seed=params.seed),
               shapes_params(out / "toy" / "shapes"), textures_params(out / "toy" / "textures"),
-              textures_params(out / "toy" / "styles", per_class=params.style_per_class,
-                              seed=params.seed + 7)):
+              pool):
         if not (Path(p.out) / "dataset.json").is_file():
             yield from generate_job(p, token)
 
@@ -160,12 +172,12 @@ def texture_bias_experiment(params: ExperimentParams, token: CancelToken | None 
                 test_per_class=None)
             yield from generate_job(shuffled, token)
     else:
-        stylized = out / "stylized"
+        stylized = out / ("stylized" if params.style_pool == "scene" else "stylized_textures")
         net = _adain_net(params)
         yield Log(f"step 3/6: stylising the training set with AdaIN ({net.name})")
         if not (stylized / "dataset.json").is_file():
             sp = StylizedParams(**{**TOY_PRESET, "content": world,
-                                   "styles": out / "toy" / "styles", "out": stylized,
+                                   "styles": styles, "out": stylized,
                                    "splits": ["train"], "device": params.device,
                                    "seed": params.seed, "workers": 0})
             yield from build_stylized(sp, token, net=net)
@@ -175,8 +187,9 @@ def texture_bias_experiment(params: ExperimentParams, token: CancelToken | None 
         model_b = Path(params.stylized_model)
         yield Log(f"step 4/6: classifier B = {model_b}")
     else:
-        b_dir = out / ("classifier_stylized" if params.stylization == "adain"
-                       else "classifier_shuffled")
+        b_dir = out / ("classifier_shuffled" if params.stylization != "adain" else
+                       "classifier_stylized" if params.style_pool == "scene" else
+                       "classifier_stylized_textures")
         model_b = b_dir / "model.pth"
         yield Log(f"step 4/6: training classifier B on {stylized.name}")
         if not (b_dir / "train.json").is_file():  # else done
