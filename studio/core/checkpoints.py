@@ -127,6 +127,10 @@ for _spec in (
               "Toy-world classifier (ToyVGG, texture-biased): shape-bias subject, "
               "inversion teacher, source of the toy AdaIN encoder", None, None,
               "trained by this project (resources/toy/README.md)", "toy", bundled=True),
+    ModelSpec("toy-classifier-stylized", "toy/classifier_stylized.pth",
+              "Toy-world classifier trained on the AdaIN-stylised toy world (Geirhos et al. "
+              "2019's protocol): the shape-biased counterpart of toy-teacher", None, None,
+              "trained by this project (resources/toy/README.md)", "toy", bundled=True),
     ModelSpec("toy-classifier-shuffled", "toy/classifier_shuffled.pth",
               "Toy-world classifier trained with the texture shortcut removed (random "
               "textures): the shape-biased counterpart of toy-teacher", None, None,
@@ -136,7 +140,8 @@ for _spec in (
               "(vgg_normalised layout)", None, None,
               "derived by this project (resources/toy/README.md)", "toy", bundled=True),
     ModelSpec("toy-adain-decoder", "toy/adain_decoder.pth",
-              "Toy AdaIN decoder trained on the toy world (the embedded default)", None, None,
+              "Toy AdaIN decoder (AdaIN at relu3_1) trained on the toy world (the embedded "
+              "default)", None, None,
               "trained by this project (resources/toy/README.md)", "toy", bundled=True),
 ):
     register_model(_spec)
