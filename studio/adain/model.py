@@ -19,7 +19,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from studio.adain import ops
@@ -227,45 +226,17 @@ def _fusable(x: torch.Tensor, conv: nn.Conv2d) -> bool:
             and conv.weight.dtype == torch.float32)
 
 
-def _is_pad_conv(pad: nn.Module, conv: nn.Module, x: torch.Tensor) -> bool:
-    return (isinstance(pad, nn.ReflectionPad2d) and tuple(pad.padding) == (1, 1, 1, 1)
-            and isinstance(conv, nn.Conv2d) and conv.kernel_size == (3, 3)
-            and conv.stride == (1, 1) and conv.dilation == (1, 1) and conv.groups == 1
-            and conv.padding == (0, 0) and min(x.shape[2:]) >= 2 and _fusable(x, conv))
-
-
-def reflect_conv(x: torch.Tensor, conv: nn.Conv2d, relu: bool) -> torch.Tensor:
-    """``conv(ReflectionPad2d(1)(x))`` (then ReLU) without materialising the padded input.
-
-    The convolution runs with oneDNN's implicit zero padding; only the one-pixel border
-    ring depends on the padding values, so it is recomputed from the four reflect-padded
-    two-pixel strips. Same primitive, same per-pixel sums: the result is bit-identical
-    (tested); the padded copy of every activation (8 % of VGG's time at 224 px) is gone.
-    """
-    attr = "relu" if relu else "none"
-
-    def run(t: torch.Tensor, padding: list[int]) -> torch.Tensor:
-        t = t.contiguous(memory_format=torch.channels_last)
-        return _CONV_RELU(t, conv.weight, conv.bias, padding, [1, 1], [1, 1], 1, attr, [], "")
-
-    out = run(x, [1, 1])
-    out[:, :, 0] = run(F.pad(x[:, :, :2], (1, 1, 1, 0), mode="reflect"), [0, 0])[:, :, 0]
-    out[:, :, -1] = run(F.pad(x[:, :, -2:], (1, 1, 0, 1), mode="reflect"), [0, 0])[:, :, 0]
-    out[:, :, :, 0] = run(F.pad(x[:, :, :, :2], (1, 0, 1, 1), mode="reflect"), [0, 0])[..., 0]
-    out[:, :, :, -1] = run(F.pad(x[:, :, :, -2:], (0, 1, 1, 1), mode="reflect"),
-                           [0, 0])[..., 0]
-    return out
-
-
 def run_layers(seq: nn.Sequential, x: torch.Tensor, start: int = 0, end: int | None = None,
                *, fuse_relu: bool = False) -> torch.Tensor:
-    """``seq[start:end](x)``; with ``fuse_relu``, on channels-last CPU tensors outside
-    autograd, each (ReflectionPad2d, Conv2d[, ReLU]) runs as :func:`reflect_conv` and each
-    (Conv2d, ReLU) as one oneDNN convolution with a ReLU post-op.
+    """``seq[start:end](x)``; with ``fuse_relu``, each (Conv2d, ReLU) pair on a channels-last
+    CPU tensor outside autograd runs as one oneDNN convolution with a ReLU post-op.
 
-    Fused, each activation is written once instead of three times (pad, conv, ReLU: the
-    pad and ReLU passes were 14 % of VGG's time at 224 px) with the same bits: ReLU and
-    padding are exact and the convolution is the same oneDNN primitive (tested).
+    The fused call writes each activation once instead of twice (the ReLU pass was 6 % of
+    VGG's time at 224 px) and gives the same bits: ReLU is exact, the convolution is the
+    same oneDNN primitive (tested). (Also tried, not kept: convolving with oneDNN's implicit
+    padding and recomputing the reflect-padded border ring from strips — bit-identical and
+    faster on a repeated input, but slower in real runs because every strip reorders the
+    weights again; and one pass for nearest-upsample + reflect pad — within noise.)
     """
     end = len(seq) if end is None else end
     i = start
@@ -276,10 +247,6 @@ def run_layers(seq: nn.Sequential, x: torch.Tensor, start: int = 0, end: int | N
             x = _CONV_RELU(x, m.weight, m.bias, list(m.padding), list(m.stride),
                            list(m.dilation), m.groups, "relu", [], "")
             i += 2
-        elif fuse_relu and i + 1 < end and _is_pad_conv(m, seq[i + 1], x):
-            relu = i + 2 < end and isinstance(seq[i + 2], nn.ReLU)
-            x = reflect_conv(x, seq[i + 1], relu)
-            i += 3 if relu else 2
         else:
             x = m(x)
             i += 1
