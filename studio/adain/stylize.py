@@ -106,8 +106,10 @@ def prepare_model(model: AdaINModel, device: torch.device, *, channels_last: boo
         model.channels_last = True
         model.fuse_relu = True
     if compile:
-        model.encoder = torch.compile(model.encoder, dynamic=True)
-        model.decoder = torch.compile(model.decoder, dynamic=True)
+        # compile the steps, not the Sequentials: encode() slices the encoder by index,
+        # which a compiled module does not support
+        model.encode = torch.compile(model.encode, dynamic=True)
+        model.decode = torch.compile(model.decode, dynamic=True)
     return model
 
 
