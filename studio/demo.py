@@ -198,14 +198,9 @@ class Demo:
             seed=self.seed), "cue-conflict-adain")
         self.job("toy-cue-conflict", ToyCueConflictParams(out=root / "procedural"),
                  "cue-conflict-procedural")
-        # B: trained on the stylised toy world when that model is shipped, else on the
-        # texture-shuffled toy world (same intervention without style transfer)
-        try:
-            b_path, b_name = self.model("classifier_stylized.pth"), "stylised toy world"
-        except FileNotFoundError:
-            b_path, b_name = self.model("classifier_shuffled.pth"), "texture-shuffled toy world"
-        models = [f"toyvgg={self.model('teacher.pth')}", f"toyvgg={b_path}"]
-        names = ["teacher (toy world)", b_name]
+        models = [f"toyvgg={self.model('teacher.pth')}",
+                  f"toyvgg={self.model('classifier_stylized.pth')}"]
+        names = ["teacher (toy world)", "stylised toy world"]
         result: dict[str, Any] = {}
         for kind in ("adain", "procedural"):
             r = self.job("shape-bias", ShapeBiasParams(
