@@ -450,7 +450,7 @@ def test_refuses_missing_folders_and_output_inside_content(data, tmp_path, net):
         drive(build_stylized(StylizedParams(styles=data / "styles"), net=net))
     with pytest.raises(FileNotFoundError, match="style folder does not exist"):
         drive(build_stylized(_params(data, tmp_path / "o", styles=tmp_path / "nope"), net=net))
-    with pytest.raises(ValueError, match="must not be inside the content folder"):
+    with pytest.raises(ValueError, match="output folder is inside the content input"):
         drive(build_stylized(_params(data, data / "content" / "out"), net=net))
 
 

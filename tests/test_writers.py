@@ -29,9 +29,10 @@ def _write_all(w, items, stop_after=None):
 
 def test_imagefolder_resume_finishes_only_the_missing(tmp_path):
     items = _items()
-    w = ImageFolderWriter(tmp_path)
+    w = ImageFolderWriter(tmp_path).open()
     _write_all(w, items, stop_after=3)
-    w2 = ImageFolderWriter(tmp_path)  # "restart"
+    w.release()  # the process ends (the OS would drop the lock)
+    w2 = ImageFolderWriter(tmp_path).open()  # "restart"
     todo = w2.pending(items)
     assert [i for i, _ in todo] == [3, 4, 5, 6]
     _write_all(w2, items)
@@ -42,7 +43,7 @@ def test_imagefolder_resume_finishes_only_the_missing(tmp_path):
     assert (tmp_path / "metadata.jsonl").read_text() == (tmp_path / "manifest.jsonl").read_text()
     assert not (tmp_path / ".studio").exists()
     # a rerun after completion has nothing to do and keeps the manifest intact
-    w3 = ImageFolderWriter(tmp_path)
+    w3 = ImageFolderWriter(tmp_path).open()
     assert w3.pending(items) == []
     w3.finalize({"seed": 1}, ["c0", "c1"])
     assert len((tmp_path / "manifest.jsonl").read_text().splitlines()) == 7
@@ -50,27 +51,28 @@ def test_imagefolder_resume_finishes_only_the_missing(tmp_path):
 
 def test_a_cut_record_line_is_redone(tmp_path):
     items = _items(3)
-    w = ImageFolderWriter(tmp_path)
+    w = ImageFolderWriter(tmp_path).open()
     _write_all(w, items)
     with open(w.part_file, "a") as fh:
         fh.write('{"file_name": "train/c0/img0')  # killed mid-line
-    assert ImageFolderWriter(tmp_path).pending(items) == []
+    w.release()
+    assert ImageFolderWriter(tmp_path).open().pending(items) == []
 
 
 def test_ranks_split_the_work_and_merge_to_the_single_process_result(tmp_path):
     items = _items(9)
-    single = ImageFolderWriter(tmp_path / "one")
+    single = ImageFolderWriter(tmp_path / "one").open()
     _write_all(single, items)
     single.finalize({}, ["c0", "c1"])
     for r in (0, 1):
-        _write_all(ImageFolderWriter(tmp_path / "two", DistInfo(r, 2)), items)
-    ImageFolderWriter(tmp_path / "two", DistInfo(0, 2)).finalize({}, ["c0", "c1"])
+        _write_all(ImageFolderWriter(tmp_path / "two", DistInfo(r, 2)).open(), items)
+    ImageFolderWriter(tmp_path / "two", DistInfo(0, 2)).open().finalize({}, ["c0", "c1"])
     for name in ("manifest.jsonl",) + tuple(f"{it.key}.png" for it in items):
         assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes()
 
 
 def test_errors_are_reported_once(tmp_path):
-    w = make_writer("imagefolder", tmp_path)
+    w = make_writer("imagefolder", tmp_path).open()
     w.error("a.jpg", "truncated")
     w.error("a.jpg", "truncated")
     w.error("b.jpg", "not an image")
@@ -81,16 +83,17 @@ def test_errors_are_reported_once(tmp_path):
 
 def test_webdataset_shards_are_deterministic_and_resumable(tmp_path):
     items = _items(7)
-    w = WebDatasetWriter(tmp_path / "a", shard_size=3)
+    w = WebDatasetWriter(tmp_path / "a", shard_size=3).open()
     todo = w.pending(items)
     for i, it in todo[:4]:  # shard 0 complete, shard 1 half-written, then "crash"
         w.write(it, _img(i), params={"i": i}, index=i)
     w._tar_fh.close()  # abandoned .part, as after kill -9
-    w2 = WebDatasetWriter(tmp_path / "a", shard_size=3)
+    w.release()
+    w2 = WebDatasetWriter(tmp_path / "a", shard_size=3).open()
     assert [i for i, _ in w2.pending(items)] == [3, 4, 5, 6]
     _write_all(w2, items)
     w2.finalize({}, ["c0", "c1"])
-    ref = WebDatasetWriter(tmp_path / "b", shard_size=3)
+    ref = WebDatasetWriter(tmp_path / "b", shard_size=3).open()
     _write_all(ref, items)
     ref.finalize({}, ["c0", "c1"])
     shards = sorted(p.name for p in (tmp_path / "a" / "shards").iterdir())
@@ -107,7 +110,7 @@ def test_webdataset_shards_are_deterministic_and_resumable(tmp_path):
 
 def test_webdataset_skips_bad_items_without_stalling(tmp_path):
     items = _items(4)
-    w = WebDatasetWriter(tmp_path, shard_size=2)
+    w = WebDatasetWriter(tmp_path, shard_size=2).open()
     for i, it in w.pending(items):
         if i == 1:
             w.skip(i)
@@ -122,7 +125,7 @@ def test_webdataset_skips_bad_items_without_stalling(tmp_path):
 def test_unsafe_names_are_refused(tmp_path, bad):
     with pytest.raises(UnsafePathError):
         resolve_inside(tmp_path, bad)
-    w = ImageFolderWriter(tmp_path)
+    w = ImageFolderWriter(tmp_path).open()
     with pytest.raises(UnsafePathError):
         w.write(OutputItem(bad, 0, "x"), _img(0))
 

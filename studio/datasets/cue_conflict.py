@@ -40,7 +40,14 @@ from studio.core.jobs import (
 )
 from studio.core.seeding import generator
 from studio.datasets.folders import scan_image_folder
-from studio.datasets.writers import OutputItem, make_writer
+from studio.datasets.stylized import state_sha256
+from studio.datasets.writers import (
+    OutputItem,
+    check_separate,
+    file_list_digest,
+    make_fingerprint,
+    make_writer,
+)
 
 
 @dataclass
@@ -72,6 +79,7 @@ class CueConflictParams:
     format: Literal["imagefolder", "webdataset"] = "imagefolder"
     device: str = "auto"
     seed: int = 0
+    overwrite: bool = False              # start afresh over a build with other settings
 
 
 @dataclass(frozen=True)
@@ -161,8 +169,32 @@ def cue_conflict_job(params: CueConflictParams, token: CancelToken | None = None
     textures, skipped_t = _sources(Path(params.textures))
     categories = sorted({s.category for s in shapes})
     label = {c: i for i, c in enumerate(categories)}
-    writer = make_writer(params.format, params.out)
-    for path, reason in skipped_s + skipped_t:
+    check_separate(params.out, {"shapes": params.shapes, "textures": params.textures})
+    model = load_adain(params).to(device).eval()
+    model_info = {"config": model.config.name}
+    fingerprint = make_fingerprint(
+        "cue-conflict", {**params_dict(params), "device_type": device.type},
+        ignore=("out", "shapes", "textures", "model", "vgg", "decoder", "device",
+                "preview_every"),
+        inputs={"shapes": file_list_digest([s.path for s in shapes], params.shapes),
+                "textures": file_list_digest([t.path for t in textures], params.textures)},
+        models={"adain_sha256": state_sha256(model), "config": model.config.name})
+    writer = make_writer(params.format, params.out).open(
+        fingerprint, inputs={"shapes": params.shapes, "textures": params.textures},
+        overwrite=params.overwrite)
+    with writer:
+        return (yield from _cue_conflict_body(params, token, device, writer, model, model_info,
+                                              shapes, textures, categories, label,
+                                              skipped_s + skipped_t))
+
+
+def _cue_conflict_body(params: CueConflictParams, token: CancelToken, device: torch.device,
+                       writer, model, model_info: dict, shapes: list[Source],
+                       textures: list[Source], categories: list[str], label: dict[str, int],
+                       skipped: list[tuple[str, str]]) -> JobGen:
+    for note in writer.notes:
+        yield Log(note, "warning")
+    for path, reason in skipped:
         writer.error(path, reason)
         yield Log(f"skipped {path}: {reason}", "warning")
     pairs = plan_pairs(shapes, textures, params.include_same_category)
@@ -173,9 +205,6 @@ def cue_conflict_job(params: CueConflictParams, token: CancelToken | None = None
     yield Log(f"cue-conflict ({params.method}): {len(shapes)} shapes x {len(textures)} "
               f"textures = {len(pairs)} stimuli ({n_same} same-category), "
               f"{len(pairs) - len(todo)} already present -> {params.out}")
-
-    model = load_adain(params).to(device).eval()
-    model_info = {"config": model.config.name}
 
     # Load every input once; a bad file is reported and its pairs are skipped.
     cache: dict[Path, torch.Tensor | None] = {}
@@ -321,6 +350,7 @@ class ToyCueConflictParams:
     size: int = 64
     seed: int = 3
     num_classes: int = 10
+    overwrite: bool = False    # start afresh over a build with other settings
 
 
 @register_job("toy-cue-conflict", ToyCueConflictParams,
@@ -334,12 +364,24 @@ def toy_cue_conflict_job(params: ToyCueConflictParams, token: CancelToken | None
     are cue conflicts in the same sense as the reference stimuli; they test a classifier
     on images made without the style transfer it may have been trained with.
     """
-    from studio.core.seeding import derive_seed
-    from studio.toyworld.generate import OWN_TEXTURE, SHAPES, render
+    from studio.toyworld.generate import SHAPES
 
     token = token or CancelToken()
     cats = list(SHAPES[: params.num_classes])
-    writer = make_writer("imagefolder", params.out)
+    writer = make_writer("imagefolder", params.out).open(
+        make_fingerprint("toy-cue-conflict", params_dict(params), ignore=("out",)),
+        overwrite=params.overwrite)
+    with writer:
+        return (yield from _toy_cue_conflict_body(params, token, writer, cats))
+
+
+def _toy_cue_conflict_body(params: ToyCueConflictParams, token: CancelToken, writer,
+                           cats: list[str]) -> JobGen:
+    from studio.core.seeding import derive_seed
+    from studio.toyworld.generate import OWN_TEXTURE, render
+
+    for note in writer.notes:
+        yield Log(note, "warning")
     items, meta = [], {}
     for s in cats:
         for t in cats:

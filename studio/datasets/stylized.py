@@ -44,9 +44,16 @@ import torch
 from studio.core.images import ImageError, encode_png, list_images, load_image
 from studio.core.jobs import CancelToken, JobGen, Log, Metrics, Preview, Progress, register_job
 from studio.core.jobs import params_dict as _params_dict
-from studio.datasets.folders import Sample, scan_image_folder
+from studio.datasets.folders import FolderScan, Sample, scan_image_folder
 from studio.datasets.style_cache import StyleStatsCache, default_cache_root, style_key
-from studio.datasets.writers import OutputItem, WebDatasetWriter, make_writer
+from studio.datasets.writers import (
+    OutputItem,
+    WebDatasetWriter,
+    check_separate,
+    file_list_digest,
+    make_fingerprint,
+    make_writer,
+)
 
 #: The reference's style seed (``np.random.RandomState(seed=49809)``).
 SIN_SEED = 49809
@@ -86,6 +93,8 @@ class StylizedParams:
     splits: list[str] = field(default_factory=list)
     dry_run: bool = False
     preview_every: int = 0
+    #: start afresh when the output folder holds a build made with other settings
+    overwrite: bool = False
 
 
 #: ``--preset sin``: Stylized-ImageNet exactly as published.
@@ -254,7 +263,8 @@ class WorkerPool:
 # The network
 
 
-def _sha256_state(module: torch.nn.Module) -> str:
+def state_sha256(module: torch.nn.Module) -> str:
+    """SHA-256 of a module's weights (names and bytes): the provenance of in-memory models."""
     h = hashlib.sha256()
     for k, v in sorted(module.state_dict().items()):
         h.update(k.encode())
@@ -275,7 +285,7 @@ class StyleNet:
     def from_model(cls, model: Any, name: str = "in-memory") -> StyleNet:
         taps = model.taps[model.config.layer]
         enc = torch.nn.Sequential(*list(model.encoder.children())[:taps])
-        return cls(model.eval(), name, _sha256_state(enc), _sha256_state(model.decoder))
+        return cls(model.eval(), name, state_sha256(enc), state_sha256(model.decoder))
 
 
 def load_style_net(model: str = "auto", vgg: str = "adain-vgg", decoder: str = "adain-decoder"
@@ -375,8 +385,9 @@ def assign_styles(samples: list[Sample], n_styles: int, seed: int,
 
 
 def plan_build(content: str | os.PathLike, styles: StyleSet, seed: int,
-               assignment: str = "stream", splits: list[str] | None = None) -> BuildPlan:
-    scan = scan_image_folder(content)
+               assignment: str = "stream", splits: list[str] | None = None,
+               scan: FolderScan | None = None) -> BuildPlan:
+    scan = scan or scan_image_folder(content)
     samples = [s for s in scan.samples if not splits or s.split in splits]
     style_index = assign_styles(samples, len(styles.paths), seed, assignment)
     items, seen = [], collections.Counter()
@@ -579,10 +590,7 @@ def build_stylized(params: StylizedParams, token: CancelToken | None = None,
             raise ValueError(f"the {what} folder is not set")
         if not Path(folder).is_dir():
             raise FileNotFoundError(f"{folder}: {what} folder does not exist")
-    out_abs, content_abs = Path(params.out).resolve(), Path(params.content).resolve()
-    if out_abs == content_abs or content_abs in out_abs.parents:
-        raise ValueError(f"{params.out}: the output folder must not be inside the content "
-                         "folder (its images would become inputs)")
+    check_separate(params.out, {"content": params.content, "styles": params.styles})
     dist = init_distributed()
     device = local_device(resolve_device(params.device))
     if net is None:
@@ -599,13 +607,45 @@ def build_stylized(params: StylizedParams, token: CancelToken | None = None,
         net.model.fuse_relu = fused
 
 
+#: Parameters that never change a byte of the output (paths and models enter the
+#: fingerprint as file lists and hashes instead).
+_NOT_DECIDING = ("out", "content", "styles", "model", "vgg", "decoder", "batch_size",
+                 "workers", "device", "cache_dir", "dry_run", "preview_every")
+
+
+def stylized_fingerprint(params: StylizedParams, net: StyleNet, device: torch.device,
+                         scan: FolderScan) -> dict[str, Any]:
+    """What decides a stylised build's bytes: settings, both file lists, model hashes."""
+    contents = [s.path for s in scan.samples if not params.splits or s.split in params.splits]
+    return make_fingerprint(
+        "build-stylized", {**_params_dict(params), "device_type": device.type},
+        ignore=_NOT_DECIDING,
+        inputs={"content": file_list_digest(contents, params.content),
+                "styles": file_list_digest(list_styles(params.styles), params.styles)},
+        models={"encoder_sha256": net.encoder_sha256, "decoder_sha256": net.decoder_sha256,
+                "adain_layer": net.model.config.layer})
+
+
 def _build(params: StylizedParams, token: CancelToken, net: StyleNet, dist: Any,
            device: torch.device) -> JobGen:
-    from studio.adain.ops import StyleStats, adain_target
-    from studio.core.distributed import barrier
-
     yield Log(f"model: {net.name} (encoder {net.encoder_sha256[:12]}, "
               f"decoder {net.decoder_sha256[:12]}) on {device}")
+    if params.dry_run:
+        return (yield from _build_body(params, token, net, dist, device, None, None))
+    scan = scan_image_folder(params.content)
+    writer = make_writer(params.format, params.out, shard_size=params.shard_size, dist=dist)
+    with writer.open(stylized_fingerprint(params, net, device, scan),
+                     inputs={"content": params.content, "styles": params.styles},
+                     overwrite=params.overwrite):
+        for note in writer.notes:
+            yield Log(note, "warning")
+        return (yield from _build_body(params, token, net, dist, device, writer, scan))
+
+
+def _build_body(params: StylizedParams, token: CancelToken, net: StyleNet, dist: Any,
+                device: torch.device, writer: Any, scan: FolderScan | None) -> JobGen:
+    from studio.adain.ops import StyleStats, adain_target
+    from studio.core.distributed import barrier
 
     workers = params.workers if params.workers >= 0 else auto_workers(device)
     with WorkerPool(workers if not params.dry_run else 0) as pool:
@@ -622,8 +662,7 @@ def _build(params: StylizedParams, token: CancelToken, net: StyleNet, dist: Any,
         yield Log(f"styles: {len(styles.paths)} usable, {len(styles.rejected)} rejected "
                   f"(statistics cached in {styles.cache.dir or 'memory'})")
         plan = plan_build(params.content, styles, params.seed, params.assignment,
-                          params.splits or None)
-        writer = make_writer(params.format, params.out, shard_size=params.shard_size, dist=dist)
+                          params.splits or None, scan)
         if dist.is_main:
             for path, reason in plan.skipped:
                 writer.error(path, reason, kind="content")
@@ -774,7 +813,7 @@ def _dry_run(params: StylizedParams, net: StyleNet, device: torch.device, styles
     todo = n
     if Path(params.out).is_dir():
         writer = make_writer(params.format, params.out, shard_size=params.shard_size,
-                             dist=DistInfo())
+                             dist=DistInfo()).survey()
         todo = len(writer.pending(plan.items))
     size = params.crop or params.content_size
     flops = count_flops(net, size, params.style_size or size)

@@ -13,19 +13,35 @@ Layout of an output folder::
     <out>/manifest.jsonl                  one record per output (HF metadata.jsonl columns)
     <out>/metadata.jsonl                  the same records, for `datasets.load_dataset`
     <out>/errors.jsonl                    inputs that were skipped, with the reason
-    <out>/dataset.json                    class map, counts, tool version, params, hashes
+    <out>/dataset.json                    class map, counts, tool version, params, hashes,
+                                          and the build's fingerprint
     <out>/.studio/parts/*.jsonl           per-rank progress (removed when complete)
+    <out>/.studio/fingerprint.json        what decides the outputs (while building)
+    <out>/.studio/lock-rankNNNNN          held by the live process building this rank
+
+An output folder is a contract: it holds what one recipe made. :meth:`DatasetWriter.open`
+enforces it before anything is written — the folder must not contain or sit inside an
+input, only one build may write into it at a time (a lock the OS releases when the holder
+dies), and a rerun resumes only under the same fingerprint (parameters, input file lists,
+model hashes, the software that decides the pixels); otherwise it is refused with each
+difference named, or started afresh with ``overwrite``. Resume trusts nothing it has not
+checked: an output that is truncated, or whose record is missing, is made again, and a
+record file cut mid-line by a kill or a full disk is repaired, never silently shortened.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import io
 import json
 import os
 import shutil
+import socket
 import tarfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +51,221 @@ from studio.core.images import atomic_write, encode_png
 from studio.datasets.folders import resolve_inside, safe_relpath
 
 PARTS = ".studio/parts"
+FINGERPRINT = ".studio/fingerprint.json"
+#: Files a build writes at the top of its folder (everything else is under class folders).
+_TOP_FILES = ("dataset.json", "manifest.jsonl", "metadata.jsonl", "errors.jsonl")
+#: What the fingerprint says about pixels across processes (README, docs, dataset.json).
+DETERMINISM = ("plan, style/seed assignments and manifests are identical for any number of "
+               "ranks, threads, workers, batch sizes and resume points; pixels are "
+               "byte-identical at equal thread counts (torch.get_num_threads) and software, "
+               "and may differ by 1 level in a few values (~0.01 %) otherwise")
+
+
+class OutputFolderError(ValueError):
+    """The output folder cannot take this build (one line, names the folder)."""
+
+
+class FingerprintMismatch(OutputFolderError):
+    """The folder holds a build made with other settings; ``diffs`` = (key, old, new)."""
+
+    def __init__(self, out: Path, diffs: list[tuple[str, Any, Any]]):
+        self.out = Path(out)
+        self.diffs = diffs
+        shown = "; ".join(f"{k}: {_short_value(a)} -> {_short_value(b)}" for k, a, b in diffs[:8])
+        more = f"; and {len(diffs) - 8} more" if len(diffs) > 8 else ""
+        super().__init__(f"{out}: holds a build made with other settings ({shown}{more}); "
+                         "resume refused: pass --overwrite to start afresh, or choose another "
+                         "output folder")
+
+
+class BuildLocked(OutputFolderError):
+    """Another live process is building into the same folder."""
+
+
+def _short_value(v: Any) -> str:
+    text = json.dumps(v, sort_keys=True, default=str) if not isinstance(v, str) else v
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+# ---------------------------------------------------------------------------------------
+# Fingerprints: everything that decides a build's outputs
+
+
+def file_list_digest(files: Iterable[str | os.PathLike], root: str | os.PathLike | None = None
+                     ) -> dict[str, Any]:
+    """Count and SHA-256 of a sorted input file list: relative names and sizes.
+
+    Names are taken relative to ``root`` so a dataset copied to another machine keeps its
+    fingerprint; sizes catch replaced files without reading them (contents are not hashed:
+    a resume must not cost a pass over ImageNet).
+    """
+    h = hashlib.sha256()
+    n = 0
+    base = Path(root) if root is not None else None
+    for f in sorted(Path(x) for x in files):
+        rel = f.relative_to(base).as_posix() if base is not None else f.as_posix()
+        try:
+            size = f.stat().st_size
+        except OSError:
+            size = -1
+        h.update(f"{rel}\0{size}\n".encode())
+        n += 1
+    return {"files": n, "sha256": h.hexdigest()}
+
+
+def _version(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "none"
+
+
+def software_versions() -> dict[str, str]:
+    """The packages whose version can change output bytes (convolutions, PNG encoding)."""
+    return {"studio": __version__, "torch": _version("torch"), "pillow": _version("pillow"),
+            "numpy": _version("numpy")}
+
+
+def make_fingerprint(job: str, params: Mapping[str, Any], *, ignore: Sequence[str] = (),
+                     inputs: Mapping[str, dict[str, Any]] | None = None,
+                     models: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """What decides a build's outputs: the job, its parameters less ``ignore`` (paths,
+    devices, worker counts: what does not change a byte), input file lists
+    (:func:`file_list_digest`), model hashes and the software versions."""
+    ignored = set(ignore) | {"overwrite"}
+    return {"job": job,
+            "params": {k: v for k, v in sorted(params.items()) if k not in ignored},
+            "inputs": dict(sorted((inputs or {}).items())),
+            "models": dict(sorted((models or {}).items())),
+            "software": software_versions()}
+
+
+def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(d, dict) and set(d) == {"files", "sha256"}:  # an input list: one value
+        return {prefix[:-1]: f"{d['files']} files (list sha256 {str(d['sha256'])[:12]})"}
+    if isinstance(d, dict) and d:
+        out: dict[str, Any] = {}
+        for k, v in d.items():
+            out.update(_flatten(v, f"{prefix}{k}."))
+        return out
+    return {prefix[:-1]: d}
+
+
+def fingerprint_diff(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, Any, Any]]:
+    """(key, old, new) for every difference; keys lose the ``params.`` prefix."""
+    a, b = _flatten(json.loads(json.dumps(old, default=str))), _flatten(
+        json.loads(json.dumps(new, default=str)))
+    diffs = []
+    for k in sorted(set(a) | set(b)):
+        if a.get(k, "(not set)") != b.get(k, "(not set)"):
+            name = k[len("params."):] if k.startswith("params.") else k
+            diffs.append((name, a.get(k, "(not set)"), b.get(k, "(not set)")))
+    return diffs
+
+
+# ---------------------------------------------------------------------------------------
+# Inputs and outputs never overlap
+
+
+def check_separate(out: str | os.PathLike, inputs: Mapping[str, str | os.PathLike | None]
+                   ) -> None:
+    """Refuse an output folder that is, contains, or sits inside any input folder or file.
+
+    Otherwise a build would overwrite its inputs' files, or its outputs would become
+    inputs of the next run.
+    """
+    out_abs = Path(out).resolve()
+    for what, inp in inputs.items():
+        if inp is None or str(inp) in ("", "."):
+            continue
+        in_abs = Path(inp).resolve()
+        if in_abs == out_abs or in_abs in out_abs.parents:
+            raise OutputFolderError(
+                f"{out}: the output folder is inside the {what} input {inp}; its files "
+                "would become inputs or overwrite them: choose an output folder outside it")
+        if out_abs in in_abs.parents:
+            raise OutputFolderError(
+                f"{out}: the output folder contains the {what} input {inp}; a build would "
+                "write over its own input: choose an output folder outside it")
+
+
+# ---------------------------------------------------------------------------------------
+# One build per folder
+
+
+class FolderLock:
+    """An exclusive ``flock`` on ``<out>/.studio/lock-rankNNNNN``, held while building.
+
+    The OS drops it when the holder dies (kill -9 included), so a crashed build never
+    blocks the resume; a second live build into the same folder is refused with the PID
+    of the first. One file per rank, so the ranks of one ``torchrun`` build do not
+    exclude each other while two builds always collide on rank 0.
+    """
+
+    def __init__(self, out: Path, rank: int = 0):
+        self.path = Path(out) / ".studio" / f"lock-rank{rank:05d}"
+        self._fh: Any = None
+
+    def acquire(self) -> None:
+        try:
+            import fcntl
+        except ImportError:  # Windows: no advisory locks; one build at a time is on you
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fh = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 (held until release)
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            fh.seek(0)
+            holder = fh.read().strip() or "unknown"
+            fh.close()
+            raise BuildLocked(f"{self.path.parent.parent}: another build is writing into this "
+                              f"folder (PID {holder}); wait for it to finish or choose "
+                              "another output folder") from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"{os.getpid()} on {socket.gethostname()}\n")
+        fh.flush()
+        self._fh = fh
+
+    def release(self) -> None:
+        if self._fh is not None:
+            with contextlib.suppress(OSError):
+                self._fh.close()
+            self._fh = None
+
+    @property
+    def held(self) -> bool:
+        return self._fh is not None
+
+
+# ---------------------------------------------------------------------------------------
+# Validating what a resume finds
+
+
+_PNG_SIG = b"\x89PNG\r\n\x1a\n"
+_PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"
+
+
+def output_is_complete(path: Path) -> bool:
+    """Cheap check that a finished output is whole: PNG signature and IEND trailer (what
+    truncation destroys); other formats are decoded by Pillow's ``verify``."""
+    try:
+        size = path.stat().st_size
+        if path.suffix.lower() == ".png":
+            if size < len(_PNG_SIG) + len(_PNG_END):
+                return False
+            with open(path, "rb") as fh:
+                head = fh.read(8)
+                fh.seek(-12, os.SEEK_END)
+                return head == _PNG_SIG and fh.read(12) == _PNG_END
+        from PIL import Image
+
+        with Image.open(path) as im:
+            im.verify()
+        return True
+    except Exception:  # unreadable or undecodable: made again
+        return False
 
 
 @dataclass(frozen=True)
@@ -55,20 +286,54 @@ def _append_jsonl(path: Path, record: dict) -> None:
         fh.write(json.dumps(record, sort_keys=True) + "\n")
 
 
-def _read_jsonl(path: Path) -> list[dict]:
-    records = []
+def _parse_line(line: str) -> tuple[list[dict], bool]:
+    """Records in one line and whether it was torn.
+
+    A kill or a full disk can cut a line without its newline; the next run's first record
+    is then glued to the fragment. The fragment is dropped (its item is redone) and the
+    glued record recovered, so no later record is lost.
+    """
+    try:
+        rec = json.loads(line)
+        return ([rec] if isinstance(rec, dict) else []), not isinstance(rec, dict)
+    except json.JSONDecodeError:
+        pass
+    start = line.find('{"', 1)
+    while start != -1:
+        try:
+            rec = json.loads(line[start:])
+            if isinstance(rec, dict):
+                return [rec], True
+        except json.JSONDecodeError:
+            pass
+        start = line.find('{"', start + 1)
+    return [], True
+
+
+def _read_jsonl(path: Path, torn: list[int] | None = None) -> list[dict]:
+    """Every record of a JSON-lines file; ``torn`` collects the numbers of cut lines."""
+    records: list[dict] = []
     if not path.exists():
         return records
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        for n, line in enumerate(fh, 1):
             line = line.strip()
             if not line:
                 continue
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:
-                break  # a line cut by a crash: everything after it is redone
+            recs, cut = _parse_line(line)
+            records.extend(recs)
+            if cut and torn is not None:
+                torn.append(n)
     return records
+
+
+def repair_jsonl(path: Path) -> int:
+    """Rewrite a record file without its torn fragments; returns how many were dropped."""
+    torn: list[int] = []
+    records = _read_jsonl(path, torn)
+    if torn:
+        write_jsonl(path, records)
+    return len(torn)
 
 
 def write_jsonl(path: Path, records: Iterable[dict]) -> None:
@@ -78,17 +343,138 @@ def write_jsonl(path: Path, records: Iterable[dict]) -> None:
 
 
 class DatasetWriter:
-    """Common bookkeeping: part files, error reports, the final manifest."""
+    """Common bookkeeping: the folder contract, part files, error reports, the manifest."""
 
     kind = "base"
 
     def __init__(self, out_dir: str | os.PathLike, dist: DistInfo | None = None):
         self.out = Path(out_dir)
         self.dist = dist or dist_info()
-        self.out.mkdir(parents=True, exist_ok=True)
         self.parts = self.out / PARTS
         self.part_file = self.parts / f"records-rank{self.dist.rank:05d}.jsonl"
         self.error_file = self.parts / f"errors-rank{self.dist.rank:05d}.jsonl"
+        self.lock = FolderLock(self.out, self.dist.rank)
+        self.fingerprint: dict[str, Any] | None = None
+        self.opened = False
+        self.notes: list[str] = []  # what open() repaired or remade, for the job's log
+
+    # -- the folder contract -------------------------------------------------------
+    def open(self, fingerprint: dict[str, Any] | None = None, *,
+             inputs: Mapping[str, str | os.PathLike | None] | None = None,
+             overwrite: bool = False) -> DatasetWriter:
+        """Claim the folder for this build; call before :meth:`pending`.
+
+        Refuses an output that overlaps an input, a folder another live build holds, a
+        folder of foreign files, and a Studio build made under another fingerprint (all
+        :class:`OutputFolderError`); ``overwrite`` removes the earlier build's outputs
+        first (only files Studio wrote). ``fingerprint=None`` skips the comparison.
+        """
+        from studio.core.distributed import barrier
+
+        check_separate(self.out, inputs or {})
+        if self.out.exists() and not self.out.is_dir():
+            raise OutputFolderError(f"{self.out}: exists and is not a folder")
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.lock.acquire()
+        try:
+            old = self.stored_fingerprint()
+            if overwrite and self.dist.is_main:
+                self._wipe()
+            elif not overwrite and fingerprint is not None:
+                if old is None and self._has_build():
+                    raise FingerprintMismatch(self.out, [(
+                        "fingerprint", "(none: made by an older Studio or unfinished)",
+                        "this build")])
+                if old is None and self._foreign_entries():
+                    names = ", ".join(sorted(self._foreign_entries())[:3])
+                    raise OutputFolderError(
+                        f"{self.out}: the folder is not empty and holds no Studio build "
+                        f"({names}); choose an empty or new output folder")
+                if old is not None:
+                    diffs = fingerprint_diff(old, fingerprint)
+                    if diffs:
+                        raise FingerprintMismatch(self.out, diffs)
+            if fingerprint is not None and (overwrite or old != fingerprint):
+                # every rank writes the same bytes, so no rank waits for another here
+                with atomic_write(self.out / FINGERPRINT) as fh:
+                    fh.write(json.dumps(fingerprint, indent=2, sort_keys=True,
+                                        default=str).encode())
+            for f in (self.part_file, self.error_file):
+                dropped = repair_jsonl(f) if f.is_file() else 0
+                if dropped:
+                    self.notes.append(f"repaired {f.relative_to(self.out)}: dropped "
+                                      f"{dropped} line(s) cut by an earlier crash (their "
+                                      "items are made again)")
+        except BaseException:
+            self.lock.release()
+            raise
+        self.fingerprint = fingerprint
+        self.opened = True
+        barrier()  # rank 0's wipe and fingerprint are in place before anyone plans
+        return self
+
+    def survey(self) -> DatasetWriter:
+        """Read-only access for plans and dry runs: no lock, nothing written."""
+        self.opened = True
+        return self
+
+    def release(self) -> None:
+        """Give up the folder (done, failed or cancelled)."""
+        self.lock.release()
+
+    def __enter__(self) -> DatasetWriter:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.release()
+
+    def stored_fingerprint(self) -> dict[str, Any] | None:
+        """The fingerprint of the build already in the folder (running or finished)."""
+        for path, pick in ((self.out / FINGERPRINT, lambda d: d),
+                           (self.out / "dataset.json", lambda d: d.get("fingerprint"))):
+            if path.is_file():
+                try:
+                    found = pick(json.loads(path.read_text(encoding="utf-8")))
+                except (OSError, ValueError, AttributeError):
+                    continue
+                if isinstance(found, dict):
+                    return found
+        return None
+
+    def _has_build(self) -> bool:
+        return any((self.out / f).is_file() for f in _TOP_FILES) or self.parts.is_dir()
+
+    def _foreign_entries(self) -> list[str]:
+        return [p.name for p in self.out.iterdir() if p.name != ".studio"]
+
+    def _wipe(self) -> None:
+        """Remove what an earlier build wrote here: recorded outputs, shards, bookkeeping."""
+        for rec in self._all_records():
+            name = rec.get("file_name", "")
+            if rec.get("shard") is not None or not name:
+                continue
+            with contextlib.suppress(ValueError, OSError):
+                resolve_inside(self.out, name).unlink(missing_ok=True)
+        shutil.rmtree(self.out / "shards", ignore_errors=True)
+        for f in _TOP_FILES:
+            (self.out / f).unlink(missing_ok=True)
+        for p in self.out.rglob(".*.part"):
+            p.unlink(missing_ok=True)
+        for entry in (self.out / ".studio").iterdir():  # parts, fingerprint, job state
+            if not entry.name.startswith("lock-"):
+                if entry.is_dir():
+                    shutil.rmtree(entry, ignore_errors=True)
+                else:
+                    entry.unlink(missing_ok=True)
+        for d in sorted((p for p in self.out.rglob("*") if p.is_dir()), reverse=True):
+            if d.name != ".studio" and not any(d.iterdir()):
+                d.rmdir()
+        self.notes.append(f"--overwrite: removed the earlier build in {self.out}")
+
+    def _require_open(self) -> None:
+        if not self.opened:
+            raise RuntimeError("DatasetWriter.open() must be called before planning or "
+                               "writing (it checks inputs, lock and fingerprint)")
 
     # -- progress records ------------------------------------------------------------
     def _all_records(self) -> list[dict]:
@@ -112,6 +498,7 @@ class DatasetWriter:
 
     def finalize(self, info: dict[str, Any], classes: list[str]) -> dict[str, Any]:
         """Merge part files into the manifest (rank 0, after all ranks finished)."""
+        self._require_open()
         recs = {r["file_name"]: r for r in self._all_records()}
         records = [recs[k] for k in sorted(recs)]
         errs = {(e["source"], e["reason"]): e for e in self.errors()}
@@ -125,8 +512,12 @@ class DatasetWriter:
             "classes": classes, "class_to_idx": {c: i for i, c in enumerate(classes)},
             "num_items": len(records), "num_errors": len(errors), **info,
         }
+        if self.fingerprint is not None:
+            summary["fingerprint"] = self.fingerprint
+            summary["determinism"] = DETERMINISM
         with atomic_write(self.out / "dataset.json") as fh:
             fh.write(json.dumps(summary, indent=2, sort_keys=True, default=str).encode())
+        self.release()
         shutil.rmtree(self.out / ".studio", ignore_errors=True)
         return summary
 
@@ -147,11 +538,24 @@ class ImageFolderWriter(DatasetWriter):
         """An item that could not be produced: nothing to do for loose files."""
 
     def completed(self) -> set[str]:
-        """File names whose record is written and whose file exists."""
-        done = set()
+        """File names whose record is written and whose file is whole (made otherwise)."""
+        self._require_open()
+        done, remade = set(), 0
         for r in self._all_records():
-            if (self.out / r["file_name"]).is_file():
-                done.add(r["file_name"])
+            name = r.get("file_name", "")
+            try:
+                path = resolve_inside(self.out, name)
+            except ValueError:
+                continue
+            if name in done:
+                continue
+            if output_is_complete(path):
+                done.add(name)
+            elif path.exists():
+                remade += 1
+        if remade:
+            self.notes.append(f"{remade} earlier output(s) are truncated or undecodable: "
+                              "made again")
         return done
 
     def pending(self, items: list[OutputItem]) -> list[tuple[int, OutputItem]]:
@@ -208,10 +612,23 @@ class WebDatasetWriter(DatasetWriter):
         return safe_relpath(item.key).replace(".", "_").replace("/", "__")
 
     def completed_shards(self) -> set[int]:
-        done = set()
+        """Shards whose records are written and whose tar holds all of them."""
+        self._require_open()
+        expected: dict[int, int] = {}
         for r in self._all_records():
-            if self.shard_path(r["shard"]).is_file():
-                done.add(r["shard"])
+            if r.get("shard") is not None:
+                expected[r["shard"]] = expected.get(r["shard"], 0) + (0 if r.get("empty") else 1)
+        done = set()
+        for shard, n in expected.items():
+            try:
+                with tarfile.open(self.shard_path(shard)) as tf:
+                    members = len(tf.getmembers())
+            except (OSError, tarfile.TarError, EOFError):
+                continue
+            if members == 3 * n:
+                done.add(shard)
+            else:
+                self.notes.append(f"{self.shard_path(shard).name} is incomplete: made again")
         return done
 
     def pending(self, items: list[OutputItem]) -> list[tuple[int, OutputItem]]:

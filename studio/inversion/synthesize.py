@@ -40,7 +40,12 @@ from studio.core.jobs import (
 )
 from studio.core.seeding import derive_seed
 from studio.datasets.folders import safe_relpath
-from studio.datasets.writers import ImageFolderWriter, OutputItem, make_writer
+from studio.datasets.writers import (
+    ImageFolderWriter,
+    OutputItem,
+    make_fingerprint,
+    make_writer,
+)
 from studio.inversion.deep import DeepInversion, DeepInversionConfig
 from studio.inversion.losses import kd_loss
 from studio.inversion.natural import NATURAL_PRESETS, NaturalInversion, NaturalInversionConfig
@@ -76,6 +81,7 @@ class SynthesizeParams:
     metrics_every: int = 10
     seed: int = 0
     device: str = "auto"
+    overwrite: bool = False                 # start afresh over a build with other settings
 
 
 def natural_config(p: SynthesizeParams) -> NaturalInversionConfig:
@@ -200,8 +206,23 @@ def synthesize_job(p: SynthesizeParams, token: CancelToken | None = None,
     out = Path(p.out)
     items = plan_items(p, teacher)
     n_batches = math.ceil(p.num_images / p.batch_size)
+    fingerprint = make_fingerprint(
+        "synthesize", {**params_dict(p), "device_type": device.type},
+        ignore=("out", "teacher", "device", "preview_every", "metrics_every"),
+        models={"teacher_sha256": teacher.sha256, "teacher_arch": teacher.arch})
     writer = make_writer(p.format, out, shard_size=p.batch_size * max(1, p.shard_batches),
                          dist=dist)
+    with writer.open(fingerprint, overwrite=p.overwrite):
+        return (yield from _synthesize_body(p, token, teacher, dist, device, adi, items,
+                                            n_batches, writer))
+
+
+def _synthesize_body(p: SynthesizeParams, token: CancelToken, teacher: Teacher, dist: Any,
+                     device: torch.device, adi: bool, items: list[OutputItem], n_batches: int,
+                     writer: Any) -> JobGen:
+    out = Path(p.out)
+    for note in writer.notes:
+        yield Log(note, "warning")
     todo = _pending_batches(p, writer, items, n_batches)
     cfg = natural_config(p) if p.method == "natural" else deep_config(p)
     iters = 0 if p.method == "noise" else cfg.iterations

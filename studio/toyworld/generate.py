@@ -30,9 +30,17 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from studio.core.images import encode_png
-from studio.core.jobs import CancelToken, JobGen, Log, Preview, Progress, register_job
+from studio.core.jobs import (
+    CancelToken,
+    JobGen,
+    Log,
+    Preview,
+    Progress,
+    params_dict,
+    register_job,
+)
 from studio.core.seeding import derive_seed
-from studio.datasets.writers import ImageFolderWriter, OutputItem
+from studio.datasets.writers import ImageFolderWriter, OutputItem, make_fingerprint
 
 SHAPES = ("circle", "square", "triangle", "star", "cross",
           "hexagon", "ring", "crescent", "arrow", "heart")
@@ -234,6 +242,7 @@ class ToyWorldParams:
     test_per_class: int | None = None  # images per class in splits other than the first
     num_classes: int = 10
     workers: int = 0                 # drawing processes; 0 = one per CPU core
+    overwrite: bool = False          # start afresh over a build made with other settings
 
 
 @dataclass(frozen=True)
@@ -307,7 +316,10 @@ def generate_job(params: ToyWorldParams, token: CancelToken | None = None) -> Jo
     items = plan(params)
     cats = list(SHAPES[: params.num_classes])
     label = {c: i for i, c in enumerate(cats)}
-    writer = ImageFolderWriter(params.out)
+    fingerprint = make_fingerprint("toyworld", params_dict(params), ignore=("out", "workers"))
+    writer = ImageFolderWriter(params.out).open(fingerprint, overwrite=params.overwrite)
+    for note in writer.notes:
+        yield Log(note, "warning")
     outs = [OutputItem(it.key, label[it.category], it.category) for it in items]
     todo = writer.pending(outs)
     by_key = {it.key: it for it in items}
@@ -326,6 +338,9 @@ def generate_job(params: ToyWorldParams, token: CancelToken | None = None) -> Jo
                 yield Progress(n + 1, len(todo), "drawing")
             if n % 500 == 0:
                 yield Preview(draw(params, item), f"{item.category} / {item.texture}", n)
+    except BaseException:
+        writer.release()  # cancelled or failed: the folder is free for the resume
+        raise
     finally:
         if pool:
             pool.shutdown(cancel_futures=True)

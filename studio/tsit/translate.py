@@ -17,6 +17,7 @@ import math
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -289,6 +290,7 @@ class BuildTranslatedParams:
     seed: int = 0
     fast: bool = True
     precision: str = "auto"           # auto (fp16 on CUDA, else fp32) | fp32 | fp16 | bf16
+    overwrite: bool = False           # start afresh over a build with other settings
 
 
 @register_job("build-translated", BuildTranslatedParams,
@@ -296,13 +298,20 @@ class BuildTranslatedParams:
 def build_translated_job(p: BuildTranslatedParams, token: CancelToken | None = None) -> JobGen:
     """Style ``j`` of content ``i`` and its noise depend only on the seed and the file's
     relative path, so outputs are identical across resumes, ranks and runs."""
-    from studio.core.distributed import barrier, dist_info
+    from studio.core.distributed import dist_info
+    from studio.core.jobs import params_dict
     from studio.datasets.folders import scan_image_folder
-    from studio.datasets.writers import OutputItem, make_writer
+    from studio.datasets.writers import (
+        check_separate,
+        file_list_digest,
+        make_fingerprint,
+        make_writer,
+    )
 
     token = token or CancelToken()
     if p.styles_per_content < 1:
         raise ValueError("styles_per_content must be >= 1")
+    check_separate(p.out, {"content": p.content, "style": p.style})
     scan = scan_image_folder(p.content)
     styles = list_images(p.style, recursive=True) if Path(p.style).is_dir() else []
     if not styles:
@@ -313,7 +322,25 @@ def build_translated_job(p: BuildTranslatedParams, token: CancelToken | None = N
         raise ValueError("build translated takes style-transfer models (AST/MMIS); use "
                          "`studio translate` for label maps")
     dist = dist_info()
+    fingerprint = make_fingerprint(
+        "build-translated", {**params_dict(p), "device_type": tr.device.type},
+        ignore=("out", "content", "style", "model", "device"),
+        inputs={"content": file_list_digest([s.path for s in scan.samples], p.content),
+                "style": file_list_digest(styles, p.style)},
+        models={"tsit_sha256": tr.sha256})
     writer = make_writer(p.format, p.out, shard_size=p.shard_size, dist=dist)
+    with writer.open(fingerprint, inputs={"content": p.content, "style": p.style},
+                     overwrite=p.overwrite):
+        return (yield from _build_translated_body(p, token, tr, scan, styles, writer, dist))
+
+
+def _build_translated_body(p: BuildTranslatedParams, token: CancelToken, tr: Translator,
+                           scan: Any, styles: list[Path], writer: Any, dist: Any) -> JobGen:
+    from studio.core.distributed import barrier
+    from studio.datasets.writers import OutputItem
+
+    for note in writer.notes:
+        yield Log(note, "warning")
     for path, reason in scan.skipped:
         writer.error(path, reason, kind="content")
     items, plan = [], []
