@@ -184,11 +184,12 @@ def _cmd_models(args: argparse.Namespace) -> int:
         return 0
     if action == "import":
         for f in args.files:
+            notes: list[str] = []
             try:
-                dest = ck.import_model(f, mdir, args.name)
+                dest = ck.import_model(f, mdir, args.name, report=notes.append)
             except ck.CheckpointError as exc:
                 raise CLIError(str(exc)) from exc
-            print(f"imported {f} -> {dest}")
+            print(f"imported {f} -> {dest}" + "".join(f"; {n}" for n in notes))
         return 0
     if action == "verify":
         if args.files:
@@ -198,17 +199,13 @@ def _cmd_models(args: argparse.Namespace) -> int:
         bad = 0
         for p in targets:
             try:
-                r = ck.verify(p, args.sha256)
-                ck.load_checkpoint(p)
+                r = ck.verify(p, args.sha256)  # hash and layout (keys, shapes)
             except (ck.CheckpointError, OSError) as exc:
                 print(f"FAIL {p}: {exc}")
                 bad += 1
                 continue
-            state = {True: "OK  ", False: "FAIL", None: "----"}[r.ok]
-            bad += r.ok is False
-            extra = f" (expected {r.expected})" if r.ok is False else (
-                " (no published hash to compare)" if r.ok is None else "")
-            print(f"{state} {p} sha256={r.sha256}{extra}")
+            bad += not r.ok
+            print(r.line())
         return 1 if bad else 0
     if action == "fetch":
         spec = ck.REGISTRY.get(args.name)

@@ -90,7 +90,7 @@ def test_mismatch_lists_missing_unexpected_and_shapes(tmp_path):
     assert e.shapes == [("0.weight", (4, 3, 5, 5), (4, 3, 3, 3))]
     msg = str(e)
     assert "1 missing key(s): 2.bias" in msg and "1 unexpected key(s): 9.weight" in msg
-    assert "0.weight file (4, 3, 5, 5) vs model (4, 3, 3, 3)" in msg
+    assert "layer '0.weight' has shape (4, 3, 5, 5), the model needs (4, 3, 3, 3)" in msg
     assert msg.endswith("get the official file")
 
 
@@ -103,12 +103,16 @@ def test_save_and_load_roundtrip(tmp_path):
 
 
 def test_import_verify_and_find(tmp_path, monkeypatch):
-    src = ck.save_state_dict(_small(), tmp_path / "decoder.pth")
+    from studio.adain.model import decoder
+
+    src = ck.save_state_dict(decoder(), tmp_path / "decoder.pth")
     dest = ck.import_model(src, tmp_path / "models")
     assert dest == tmp_path / "models" / "decoder.pth" and dest.read_bytes() == src.read_bytes()
     r = ck.verify(dest)
-    assert r.sha256 == hashlib.sha256(src.read_bytes()).hexdigest() and r.ok is None
-    assert ck.verify(dest, "0" * 64).ok is False
+    assert r.sha256 == hashlib.sha256(src.read_bytes()).hexdigest() and r.hash_ok is None
+    assert r.ok and r.layout == "layout OK (adain-decoder, 18 tensors)" and r.tensors == 18
+    r = ck.verify(dest, "0" * 64)
+    assert r.hash_ok is False and r.ok is False and r.line().startswith("FAIL")
     monkeypatch.setenv("STUDIO_MODELS", str(tmp_path / "models"))
     assert ck.find_model("adain-decoder") == dest
     with pytest.raises(ck.CheckpointError, match="'adain-vgg'.*is not installed.*studio models"):

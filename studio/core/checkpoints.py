@@ -5,10 +5,16 @@ is a pickle and could otherwise run code. What is accepted is a plain ``state_di
 (name -> tensor); known wrappers (``{"state_dict": ...}`` from texture-vs-shape, DDP's
 ``module.`` prefix) are unwrapped only when the caller asks for it, so nothing surprising
 happens silently. Mismatched keys are reported as missing / unexpected / wrong-shape lists.
+
+A file is what it claims to be: each registry entry names the project's builder of its
+network (``ModelSpec.layout``), and import / verify compare the file's keys and shapes with
+it (built on the meta device: no weights, no download) through the same
+:func:`check_state_dict` the engines load with. A file with no tensors is refused always.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import pickle
@@ -35,10 +41,15 @@ class CheckpointError(Exception):
 
 
 class CheckpointMismatch(CheckpointError):
-    """The file is a state_dict, but not one for this model."""
+    """The file is a state_dict, but not one for this model.
+
+    ``what`` names what the file was taken for ("an adain-decoder checkpoint"); the reason
+    then reads "not <what>: ...". Shape errors name the first mismatching layer with the
+    file's shape and the one the model needs.
+    """
 
     def __init__(self, path, missing: list[str], unexpected: list[str],
-                 shapes: list[tuple[str, tuple, tuple]], hint: str = ""):
+                 shapes: list[tuple[str, tuple, tuple]], hint: str = "", what: str = ""):
         self.missing, self.unexpected, self.shapes = missing, unexpected, shapes
         parts = []
         if missing:
@@ -46,9 +57,13 @@ class CheckpointMismatch(CheckpointError):
         if unexpected:
             parts.append(f"{len(unexpected)} unexpected key(s): {_short(unexpected)}")
         if shapes:
-            parts.append(f"{len(shapes)} shape mismatch(es): " + _short(
-                [f"{k} file {tuple(a)} vs model {tuple(b)}" for k, a, b in shapes]))
-        reason = "does not match the model; " + "; ".join(parts)
+            k, got, need = shapes[0]
+            text = f"layer {k!r} has shape {tuple(got)}, the model needs {tuple(need)}"
+            if len(shapes) > 1:
+                text += (f" ({len(shapes) - 1} more layer(s) of another shape: "
+                         f"{_short([s[0] for s in shapes[1:]])})")
+            parts.append(text)
+        reason = (f"not {what}: " if what else "does not match the model; ") + "; ".join(parts)
         if hint:
             reason += f". {hint}"
         super().__init__(path, reason)
@@ -76,6 +91,20 @@ class ModelSpec:
     family: str = ""
     #: Bundled with Studio (in resources/) rather than brought by the user.
     bundled: bool = False
+    #: The network the file holds, as ``"module:attr[.attr][(literal args)]"``: called on
+    #: the meta device it gives the keys and shapes the file must have, without weights or
+    #: a download (see :func:`expected_layout`). None: the layout is not checked.
+    layout: str | None = None
+    #: How the published file wraps its weights: container keys to look inside
+    #: (``state_dict`` of a ``.pth.tar``) and key prefixes to drop (DataParallel's
+    #: ``module.``), as the engine that loads it reads them.
+    unwrap: tuple[str, ...] = ()
+    strip_prefixes: tuple[str, ...] = ()
+
+    @property
+    def kind(self) -> str:
+        """What a file of this spec is, with its article: "an adain-decoder checkpoint"."""
+        return f"{'an' if self.name[:1] in 'aeiou' else 'a'} {self.name} checkpoint"
 
 
 REGISTRY: dict[str, ModelSpec] = {}
@@ -88,27 +117,36 @@ def register_model(spec: ModelSpec) -> ModelSpec:
 
 # The official files users arrive with. Hashes are recorded only where we have verified
 # them; `studio models verify` reports the hash of anything else so users can compare.
+# ``layout`` names the project's own builder of each network (imported only when a file is
+# checked, so core imports no engine); the file must match it key for key and shape.
+#: texture-vs-shape .pth.tar: {"state_dict": {"module.<torchvision key>": ...}, ...}.
+_TEXTURE_VS_SHAPE: dict[str, Any] = dict(layout="torchvision.models:resnet50",
+                                         unwrap=("state_dict",), strip_prefixes=("module.",))
+#: The toy classifiers, read like studio.evaluate.classifiers.read_weights.
+_TOY_CLASSIFIER: dict[str, Any] = dict(layout="studio.toyworld.models:ToyVGG",
+                                       unwrap=("state_dict", "model"),
+                                       strip_prefixes=("module.",))
 for _spec in (
     ModelSpec("adain-vgg", "vgg_normalised.pth",
               "AdaIN encoder: normalised VGG-19 up to relu5_4 (pytorch-AdaIN)",
               "https://github.com/naoto0804/pytorch-AdaIN/releases/download/v0.0.0/vgg_normalised.pth",
               None, "MIT (pytorch-AdaIN); VGG weights from Simonyan & Zisserman, CC BY 4.0",
-              "adain"),
+              "adain", layout="studio.adain.model:vgg_normalised"),
     ModelSpec("adain-decoder", "decoder.pth",
               "AdaIN decoder trained on MS-COCO + WikiArt (pytorch-AdaIN)",
               "https://github.com/naoto0804/pytorch-AdaIN/releases/download/v0.0.0/decoder.pth",
-              None, "MIT (pytorch-AdaIN)", "adain"),
+              None, "MIT (pytorch-AdaIN)", "adain", layout="studio.adain.model:decoder"),
     ModelSpec("resnet50-sin", "resnet50_train_60_epochs-c8e5653e.pth.tar",
               "ResNet-50 trained on Stylized-ImageNet (texture-vs-shape model A)",
               "https://bitbucket.org/robert_geirhos/texture-vs-shape-pretrained-models/raw/"
               "60b770e128fffcbd8562a3ab3546c1a735432d03/resnet50_train_60_epochs-c8e5653e.pth.tar",
-              None, "see rgeirhos/texture-vs-shape", "shape-bias"),
+              None, "see rgeirhos/texture-vs-shape", "shape-bias", **_TEXTURE_VS_SHAPE),
     ModelSpec("resnet50-sin-in", "resnet50_train_45_epochs_combined_IN_SF-2a0d100e.pth.tar",
               "ResNet-50 trained on SIN+IN (texture-vs-shape model B)",
               "https://bitbucket.org/robert_geirhos/texture-vs-shape-pretrained-models/raw/"
               "60b770e128fffcbd8562a3ab3546c1a735432d03/"
               "resnet50_train_45_epochs_combined_IN_SF-2a0d100e.pth.tar",
-              None, "see rgeirhos/texture-vs-shape", "shape-bias"),
+              None, "see rgeirhos/texture-vs-shape", "shape-bias", **_TEXTURE_VS_SHAPE),
     ModelSpec("resnet50-sin-in-ft-in",
               "resnet50_finetune_60_epochs_lr_decay_after_30_start_resnet50_train_45_epochs_"
               "combined_IN_SF-ca06340c.pth.tar",
@@ -116,33 +154,42 @@ for _spec in (
               "https://bitbucket.org/robert_geirhos/texture-vs-shape-pretrained-models/raw/"
               "60b770e128fffcbd8562a3ab3546c1a735432d03/resnet50_finetune_60_epochs_lr_decay_"
               "after_30_start_resnet50_train_45_epochs_combined_IN_SF-ca06340c.pth.tar",
-              None, "see rgeirhos/texture-vs-shape", "shape-bias"),
+              None, "see rgeirhos/texture-vs-shape", "shape-bias", **_TEXTURE_VS_SHAPE),
     ModelSpec("cifar10-resnet34", "cifar10_resnet34.pth",
               "CIFAR-10 ResNet-34 teacher (DAFL / DeepInversion layout)", None, None,
-              "train your own or take DAFL's; no stable public link", "inversion"),
+              "train your own or take DAFL's; no stable public link", "inversion",
+              layout="studio.inversion.teachers:resnet34(num_classes=10)",
+              unwrap=("state_dict", "net", "model"), strip_prefixes=("module.",)),
     ModelSpec("tsit-summer2winter", "latest_net_G.pth",
               "TSIT generator, ast_summer2winteryosemite (official release zip)", None, None,
-              "CC BY-NC-SA 4.0 (EndlessSora/TSIT)", "tsit"),
+              "CC BY-NC-SA 4.0 (EndlessSora/TSIT)", "tsit",
+              layout="studio.tsit.model:build_generator(device='meta')",
+              strip_prefixes=("module.",)),
     ModelSpec("toy-teacher", "toy/teacher.pth",
               "Toy-world classifier (ToyVGG, texture-biased): shape-bias subject, "
               "inversion teacher, source of the toy AdaIN encoder", None, None,
-              "trained by this project (resources/toy/README.md)", "toy", bundled=True),
+              "trained by this project (resources/toy/README.md)", "toy", bundled=True,
+              **_TOY_CLASSIFIER),
     ModelSpec("toy-classifier-stylized", "toy/classifier_stylized.pth",
               "Toy-world classifier trained on the AdaIN-stylised toy world (Geirhos et al. "
               "2019's protocol): the shape-biased counterpart of toy-teacher", None, None,
-              "trained by this project (resources/toy/README.md)", "toy", bundled=True),
+              "trained by this project (resources/toy/README.md)", "toy", bundled=True,
+              **_TOY_CLASSIFIER),
     ModelSpec("toy-classifier-shuffled", "toy/classifier_shuffled.pth",
               "Toy-world classifier trained with the texture shortcut removed (random "
               "textures): the shape-biased counterpart of toy-teacher", None, None,
-              "trained by this project (resources/toy/README.md)", "toy", bundled=True),
+              "trained by this project (resources/toy/README.md)", "toy", bundled=True,
+              **_TOY_CLASSIFIER),
     ModelSpec("toy-adain-encoder", "toy/adain_encoder.pth",
               "Toy AdaIN encoder: the toy teacher with BN folded and activations normalised "
               "(vgg_normalised layout)", None, None,
-              "derived by this project (resources/toy/README.md)", "toy", bundled=True),
+              "derived by this project (resources/toy/README.md)", "toy", bundled=True,
+              layout="studio.adain.model:TOY.build_encoder"),
     ModelSpec("toy-adain-decoder", "toy/adain_decoder.pth",
               "Toy AdaIN decoder (AdaIN at relu3_1) trained on the toy world (the embedded "
               "default)", None, None,
-              "trained by this project (resources/toy/README.md)", "toy", bundled=True),
+              "trained by this project (resources/toy/README.md)", "toy", bundled=True,
+              layout="studio.adain.model:TOY.build_decoder"),
 ):
     register_model(_spec)
 
@@ -288,7 +335,15 @@ def load_state_dict(
     texture-vs-shape ``.pth.tar`` files); ``strip_prefixes`` removes prefixes such as
     ``module.`` left by DataParallel. Anything else is refused with an explanation.
     """
-    obj = load_checkpoint(path, map_location)
+    return state_dict_of(load_checkpoint(path, map_location), path, unwrap=unwrap,
+                         strip_prefixes=strip_prefixes)
+
+
+def state_dict_of(obj: Any, path: str | os.PathLike | None = None, *,
+                  unwrap: Iterable[str] = (), strip_prefixes: Iterable[str] = ()
+                  ) -> dict[str, torch.Tensor]:
+    """The plain ``state_dict`` in an object :func:`load_checkpoint` returned (see
+    :func:`load_state_dict`); ``path`` only names the file in errors."""
     for key in unwrap:
         if isinstance(obj, Mapping) and key in obj and isinstance(obj[key], Mapping):
             obj = obj[key]
@@ -312,15 +367,19 @@ def load_state_dict(
 
 
 def check_state_dict(model: nn.Module, sd: Mapping[str, torch.Tensor],
-                     path: str | os.PathLike | None = None, hint: str = "") -> None:
-    """Raise :class:`CheckpointMismatch` unless ``sd`` fits ``model`` key for key and shape."""
+                     path: str | os.PathLike | None = None, hint: str = "",
+                     what: str = "") -> None:
+    """Raise :class:`CheckpointMismatch` unless ``sd`` fits ``model`` key for key and shape.
+
+    ``model`` may live on the meta device (only its keys and shapes are read).
+    """
     own = model.state_dict()
     missing = sorted(k for k in own if k not in sd)
     unexpected = sorted(k for k in sd if k not in own)
     shapes = [(k, tuple(sd[k].shape), tuple(own[k].shape)) for k in own
               if k in sd and tuple(sd[k].shape) != tuple(own[k].shape)]
     if missing or unexpected or shapes:
-        raise CheckpointMismatch(path, missing, unexpected, shapes, hint)
+        raise CheckpointMismatch(path, missing, unexpected, shapes, hint, what)
 
 
 def load_into(model: nn.Module, path: str | os.PathLike, *, hint: str = "",
@@ -349,44 +408,187 @@ def save_state_dict(model_or_sd: nn.Module | Mapping[str, torch.Tensor],
 # Import, verify, fetch
 
 
+def expected_layout(spec: ModelSpec) -> nn.Module | None:
+    """The network ``spec`` holds, built on the meta device (no weights, no download), or
+    None when the registry does not know its layout.
+
+    ``spec.layout`` is ``"module:attr[.attr]"`` (called without arguments) or
+    ``"module:attr(literal, key=literal)"``; the module is imported only now, so the
+    registry costs nothing at import time and core imports no engine.
+    """
+    if not spec.layout:
+        return None
+    return _build_layout(spec.layout)
+
+
+@functools.lru_cache(maxsize=32)
+def _build_layout(ref: str) -> nn.Module:
+    import ast
+    import importlib
+
+    module, _, target = ref.partition(":")
+    try:
+        expr = ast.parse(target.strip(), mode="eval").body
+        args: list[Any] = []
+        kwargs: dict[str, Any] = {}
+        if isinstance(expr, ast.Call):
+            args = [ast.literal_eval(a) for a in expr.args]
+            kwargs = {k.arg: ast.literal_eval(k.value) for k in expr.keywords if k.arg}
+            expr = expr.func
+        obj: Any = importlib.import_module(module)
+        for part in ast.unparse(expr).split("."):
+            obj = getattr(obj, part)
+        with torch.device("meta"):
+            net = obj(*args, **kwargs)
+    except Exception as exc:  # a registry bug, not the user's file
+        raise RuntimeError(f"model layout {ref!r} cannot be built: {exc}") from exc
+    if not isinstance(net, nn.Module):
+        raise RuntimeError(f"model layout {ref!r} gave a {type(net).__name__}, not a module")
+    return net
+
+
+def layout_of(spec: ModelSpec) -> dict[str, tuple[int, ...]] | None:
+    """The state_dict layout (key -> shape) a file of ``spec`` must have, or None."""
+    net = expected_layout(spec)
+    return None if net is None else {k: tuple(v.shape) for k, v in net.state_dict().items()}
+
+
+def _count_tensors(obj: Any, depth: int = 0) -> int:
+    if isinstance(obj, torch.Tensor):
+        return 1
+    if depth > 8:
+        return 0
+    if isinstance(obj, Mapping):
+        return sum(_count_tensors(v, depth + 1) for v in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return sum(_count_tensors(v, depth + 1) for v in obj)
+    return 0
+
+
+def _what_it_holds(obj: Any) -> str:
+    if isinstance(obj, Mapping):
+        if not obj:
+            return "an empty dict"
+        return f"a dict with keys {_short([repr(k) for k in obj], 6)}"
+    return f"a {type(obj).__name__}"
+
+
+def check_layout(obj: Any, spec: ModelSpec | None, path: str | os.PathLike | None = None
+                 ) -> str:
+    """Check a loaded checkpoint (what :func:`load_checkpoint` returned) against ``spec``.
+
+    Raises :class:`CheckpointError` when it holds no tensors at all, and
+    :class:`CheckpointMismatch` when its keys or shapes are not those of the registry
+    entry's network. Returns what was checked, for one line of output: "layout OK
+    (adain-decoder, 18 tensors)" or "layout not checked (...)".
+    """
+    n = _count_tensors(obj)
+    if n == 0:
+        raise CheckpointError(path, f"not model weights: it holds no tensors ("
+                              f"{_what_it_holds(obj)})")
+    tensors = f"{n} tensor{'s' if n != 1 else ''}"
+    if spec is None:
+        return f"layout not checked (no registry entry has this file name; {tensors})"
+    try:
+        net = expected_layout(spec)
+    except RuntimeError as exc:  # say so rather than pass silently
+        return f"layout not checked ({exc}; {tensors})"
+    if net is None:
+        return f"layout not checked (the registry has no layout for {spec.name}; {tensors})"
+    try:
+        sd = state_dict_of(obj, path, unwrap=spec.unwrap, strip_prefixes=spec.strip_prefixes)
+    except CheckpointError as exc:
+        raise CheckpointError(path, f"not {spec.kind}: {exc.reason}") from None
+    check_state_dict(net, sd, path, what=spec.kind)
+    return f"layout OK ({spec.name}, {len(sd)} tensors)"
+
+
 @dataclass
 class VerifyResult:
+    """What ``verify`` found: the hash (against the published one, when known) and whether
+    the contents are the registry entry's network."""
+
     path: Path
     sha256: str
     expected: str | None
     spec: ModelSpec | None
+    #: "layout OK (...)" / "layout not checked (...)"; empty when the contents failed.
+    layout: str = ""
+    #: Why the contents are refused (unreadable, no tensors, wrong keys or shapes).
+    error: str | None = None
+    #: Tensors in the file (0 when it could not be read).
+    tensors: int = 0
 
     @property
-    def ok(self) -> bool | None:
+    def hash_ok(self) -> bool | None:
         """True/False when a hash is known, None when there is nothing to compare to."""
         return None if self.expected is None else self.sha256 == self.expected
 
+    @property
+    def ok(self) -> bool:
+        """The file is usable as what it claims to be: its contents pass and its hash does
+        not contradict the published one."""
+        return self.error is None and self.hash_ok is not False
+
+    def line(self) -> str:
+        """One line of output: OK / FAIL, the file, its hash and the layout result."""
+        hash_note = {True: " (matches the published hash)",
+                     False: f" (expected {self.expected})",
+                     None: " (no published hash to compare)"}[self.hash_ok]
+        return (f"{'OK  ' if self.ok else 'FAIL'} {self.path} sha256={self.sha256}{hash_note}; "
+                f"{self.error or self.layout}")
+
 
 def spec_for_file(path: str | os.PathLike) -> ModelSpec | None:
-    name = Path(path).name
+    """The registry entry a file is, by its name (``toy/...`` entries by their folder too)."""
+    p = Path(path)
     for spec in REGISTRY.values():
-        if spec.filename == name:
+        if spec.filename == p.name or ("/" in spec.filename
+                                       and p.as_posix().endswith("/" + spec.filename)):
             return spec
     return None
 
 
 def verify(path: str | os.PathLike, expected: str | None = None) -> VerifyResult:
-    """Hash a file and compare with ``expected`` or the registry's hash for its name."""
+    """Hash a file, compare with ``expected`` or the registry's hash for its name, and
+    check its contents are the registry entry's network (keys and shapes).
+
+    Problems with the contents are reported in the result (``ok`` False, ``error``);
+    only a missing file raises.
+    """
     path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(path, "no such file")
     spec = spec_for_file(path)
-    expected = expected or (spec.sha256 if spec else None)
-    return VerifyResult(path, sha256_file(path), expected, spec)
+    expected = (expected or (spec.sha256 if spec else None) or None)
+    result = VerifyResult(path, sha256_file(path), expected and expected.lower(), spec)
+    try:
+        obj = load_checkpoint(path)
+        result.tensors = _count_tensors(obj)
+        result.layout = check_layout(obj, spec, path)
+    except CheckpointError as exc:
+        result.error = exc.reason
+    return result
 
 
 def import_model(src: str | os.PathLike, dest_dir: str | os.PathLike | None = None,
-                 name: str | None = None) -> Path:
-    """Copy a model file into the model directory after checking it loads safely."""
+                 name: str | None = None, *, report: Callable[[str], None] | None = None
+                 ) -> Path:
+    """Copy a model file into the model directory after checking it.
+
+    The file must load safely (``weights_only``), hold tensors, match the published hash
+    when one is known, and, when it is (or ``name`` says it is) a registry entry, hold that
+    entry's network key for key and shape. ``report`` receives the layout result ("layout
+    OK (...)" or "layout not checked (...)"). Nothing is copied when a check fails.
+    """
     src = Path(src)
-    load_checkpoint(src)  # refuses pickles with code and non-checkpoints before copying
-    spec = REGISTRY.get(name) if name else spec_for_file(src)
-    if name and spec is None:
+    if name and name not in REGISTRY:
         raise CheckpointError(src, f"unknown model name {name!r} (known: "
                               f"{', '.join(sorted(REGISTRY))})")
+    spec = REGISTRY[name] if name else spec_for_file(src)
+    obj = load_checkpoint(src)  # refuses pickles with code and non-checkpoints
+    note = check_layout(obj, spec, src)
+    del obj
     if spec and spec.sha256:
         got = sha256_file(src)
         if got != spec.sha256:
@@ -398,6 +600,8 @@ def import_model(src: str | os.PathLike, dest_dir: str | os.PathLike | None = No
 
     with open(src, "rb") as fin, atomic_write(dest) as fout:
         shutil.copyfileobj(fin, fout, 1 << 20)
+    if report is not None:
+        report(note)
     return dest
 
 
@@ -466,3 +670,12 @@ def fetch(url: str, dest: str | os.PathLike, sha256: str | None = None, *,
                              "the partial download was deleted")
     os.replace(part, dest)
     return dest
+
+
+def state_sha256(module: nn.Module) -> str:
+    """SHA-256 of a module's weights (names and bytes): the provenance of in-memory models."""
+    h = hashlib.sha256()
+    for k, v in sorted(module.state_dict().items()):
+        h.update(k.encode())
+        h.update(v.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()

@@ -43,19 +43,21 @@ class ModelTaskParams:
 
 
 def import_task(params: ModelTaskParams, token: CancelToken | None = None) -> JobGen:
-    """Check each file loads safely (weights_only) and copy it into the model folder."""
+    """Check each file (safe load, tensors, the registry entry's keys and shapes, hash) and
+    copy it into the model folder; a refused file is one error line naming the problem."""
     token = token or CancelToken()
     done, failed = [], []
     for i, f in enumerate(params.files):
         token.check()
+        notes: list[str] = []
         try:
-            dest = ck.import_model(f, params.dest, params.name)
+            dest = ck.import_model(f, params.dest, params.name, report=notes.append)
         except (ck.CheckpointError, OSError) as exc:
             failed.append(str(exc))
             yield Log(str(exc), "error")
         else:
             done.append(str(dest))
-            yield Log(f"imported {f} -> {dest}")
+            yield Log(f"imported {f} -> {dest}" + "".join(f"; {n}" for n in notes))
         yield Progress(i + 1, len(params.files), Path(f).name)
     if failed and not done:
         raise ck.CheckpointError(None, "; ".join(failed))
@@ -63,7 +65,9 @@ def import_task(params: ModelTaskParams, token: CancelToken | None = None) -> Jo
 
 
 def verify_task(params: ModelTaskParams, token: CancelToken | None = None) -> JobGen:
-    """SHA-256 (against the registry when known) and a safe load of each file."""
+    """SHA-256 (against the registry when known), a safe load and the registry entry's
+    layout (keys, shapes) of each file: one OK / FAIL line per file, as `studio models
+    verify` prints it."""
     token = token or CancelToken()
     rows = []
     for i, f in enumerate(params.files):
@@ -71,12 +75,9 @@ def verify_task(params: ModelTaskParams, token: CancelToken | None = None) -> Jo
         row: dict[str, Any] = {"file": str(f)}
         try:
             r = ck.verify(f, params.sha256)
-            obj = ck.load_checkpoint(f)
-            row.update(sha256=r.sha256, expected=r.expected, ok=r.ok,
-                       tensors=len(obj) if isinstance(obj, dict) else None)
-            state = {True: "OK", False: "HASH MISMATCH", None: "loads (no published hash)"}[
-                r.ok]
-            yield Log(f"{state}: {f} sha256={r.sha256}", "error" if r.ok is False else "info")
+            row.update(sha256=r.sha256, expected=r.expected, ok=r.ok, hash_ok=r.hash_ok,
+                       tensors=r.tensors, layout=r.layout, error=r.error)
+            yield Log(r.line(), "info" if r.ok else "error")
         except (ck.CheckpointError, OSError) as exc:
             row.update(ok=False, error=str(exc))
             yield Log(str(exc), "error")
@@ -206,6 +207,7 @@ class ModelsPage(Page):
         self.table.itemSelectionChanged.connect(self._update_buttons)
         self.rows: list[dict[str, Any]] = []
         self.last: JobRecord | None = None
+        self._errors: dict[Any, list[str]] = {}
         self.refresh()
 
     def _mdir(self) -> Path:
@@ -291,17 +293,25 @@ class ModelsPage(Page):
         rec = self.ctx.queue.submit(f"models-{title}", params, fn=fn,
                                     title=f"{title}: {', '.join(Path(f).name for f in params.files) or params.url}",
                                     page=self.key)
+        errors: list[str] = []
+        self._errors[rec.id] = errors
         rec.handle.log.connect(self.log.add)
+        rec.handle.log.connect(lambda m, level: errors.append(m) if level == "error" else None)
         rec.handle.finished.connect(self._on_finished)
         self.last = rec
         return rec
 
     def _on_finished(self, rec: JobRecord) -> None:
-        if rec.state.value == "failed":
+        errors = self._errors.pop(rec.id, [])
+        if rec.state.value == "failed" and rec.error not in (*errors, "; ".join(errors)):
+            errors.append(rec.error)  # not yet shown (the job's own lines already were)
             self.log.add(rec.error, "error")
         elif rec.state.value == "cancelled":
             self.log.add("cancelled", "warning")
         self.refresh()
+        if errors:  # after refresh(), which resets the banner
+            self.banner.set(errors[0] if len(errors) == 1 else
+                            f"{len(errors)} problems (see the log): {errors[0]}", "error")
 
     def import_files(self, files: list[str]) -> JobRecord:
         self.log.add(f"importing {len(files)} file(s) into {self._mdir()}")
@@ -351,6 +361,14 @@ class ModelsPage(Page):
         rec = self.import_files([str(bad)])
         d.wait_job(rec, state="failed")
         d.check("broken.pth" in rec.error, f"the error does not name the file: {rec.error}")
+        wrong = tmp / "decoder.pth"  # tensors, but not the AdaIN decoder it claims to be
+        torch.save({"conv.weight": torch.zeros(2, 3, 1, 1)}, wrong)
+        rec = self.import_files([str(wrong)])
+        d.wait_job(rec, state="failed")
+        d.check("not an adain-decoder checkpoint" in rec.error
+                and self.log.errors.count(rec.error) == 1
+                and self.banner.text() == rec.error,
+                f"a wrong-layout decoder.pth is not refused once, by name: {rec.error}")
         row = next(i for i, r in enumerate(self.rows) if r["file"] == good.name)
         self.table.selectRow(row)
         rec = self.verify_selected()
