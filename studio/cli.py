@@ -33,14 +33,91 @@ class CLIError(Exception):
     """A user-facing error: printed as one line, exit status 2."""
 
 
+# ---------------------------------------------------------------------------------------
+# Argument types: numbers are checked when parsed, so argparse names the flag
+# ("argument --batch-size: must be >= 1, got 0") and exits with status 2.
+
+
+def _parse_int(text: str) -> int:
+    try:
+        return int(str(text).strip(), 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+
+
+def _parse_float(text: str) -> float:
+    import math
+
+    try:
+        v = float(str(text).strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(v):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return v
+
+
+def int_range(lo: int, hi: int | None = None, name: str | None = None
+              ) -> Callable[[str], int]:
+    """An argparse type: a whole number >= ``lo`` (and <= ``hi``)."""
+    def conv(text: str) -> int:
+        v = _parse_int(text)
+        if hi is None and v < lo:
+            raise argparse.ArgumentTypeError(f"must be >= {lo}, got {v}")
+        if hi is not None and not lo <= v <= hi:
+            top = "2^63-1" if hi == 2**63 - 1 else str(hi)
+            raise argparse.ArgumentTypeError(f"must be between {lo} and {top}, got {v}")
+        return v
+
+    conv.__name__ = name or (f"int_{lo}_{hi}" if hi is not None else f"int_ge_{lo}")
+    return conv
+
+
+def float_range(lo: float | None = None, hi: float | None = None, *, open_lo: bool = False,
+                name: str | None = None) -> Callable[[str], float]:
+    """An argparse type: a finite number in [lo, hi] (``open_lo``: > lo)."""
+    def fmt(x: float) -> str:
+        return f"{x:g}"
+
+    def conv(text: str) -> float:
+        v = _parse_float(text)
+        low = lo is not None and (v <= lo if open_lo else v < lo)
+        if lo is not None and hi is not None and (low or v > hi):
+            raise argparse.ArgumentTypeError(f"must be between {fmt(lo)} and {fmt(hi)}, "
+                                             f"got {fmt(v)}")
+        if low:
+            raise argparse.ArgumentTypeError(f"must be {'>' if open_lo else '>='} {fmt(lo)}, "
+                                             f"got {fmt(v)}")
+        if hi is not None and v > hi:
+            raise argparse.ArgumentTypeError(f"must be <= {fmt(hi)}, got {fmt(v)}")
+        return v
+
+    conv.__name__ = name or "number"
+    return conv
+
+
+#: >= 1: batch sizes, image counts, iterations, sides.
+positive_int = int_range(1, name="positive_int")
+#: >= 0: sizes where 0 means "keep", worker counts, intervals where 0 means "off".
+nonneg_int = int_range(0, name="nonneg_int")
+#: A random seed: 0 .. 2^63-1 (what every generator here accepts).
+seed_int = int_range(0, 2**63 - 1, name="seed_int")
+#: A fraction in [0, 1]: --alpha, probabilities.
+unit_float = float_range(0.0, 1.0, name="unit_float")
+#: A finite number >= 0: loss weights, learning-rate decay.
+nonneg_float = float_range(0.0, name="nonneg_float")
+#: A finite number > 0: learning rates, minutes.
+positive_float = float_range(0.0, open_lo=True, name="positive_float")
+
+
 def common_options() -> argparse.ArgumentParser:
     """--device / --seed / --quiet, accepted before or after any subcommand."""
     p = argparse.ArgumentParser(add_help=False)
     g = p.add_argument_group("common options")
     g.add_argument("--device", default=argparse.SUPPRESS,
                    help="auto (first GPU if any, else CPU), cpu, cuda or cuda:N (default auto)")
-    g.add_argument("--seed", type=int, default=argparse.SUPPRESS,
-                   help="global random seed (default 0)")
+    g.add_argument("--seed", type=seed_int, default=argparse.SUPPRESS,
+                   help="global random seed, 0..2^63-1 (default 0)")
     g.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
                    help="no progress bar or info lines, only warnings and errors")
     return p
@@ -128,6 +205,13 @@ def run_cli_job(gen: Any, args: argparse.Namespace) -> Any:
 
 # ---------------------------------------------------------------------------------------
 # Core commands: gui, demo, run, models
+def result_status(result: Any) -> int:
+    """0 when the job used every input, 1 when its result reports failed inputs."""
+    from studio.core.errors import result_status as status
+
+    return status(result)
+
+
 
 
 def _cmd_gui(args: argparse.Namespace) -> int:
@@ -158,7 +242,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         import json
 
         print(json.dumps(result, indent=2, default=str)[:4000])
-    return 0
+    return result_status(result)
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
@@ -278,33 +362,59 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         if args.self_test:
             args.screenshot = None
+def _debug() -> bool:
+    return os.environ.get("STUDIO_DEBUG", "").strip() not in ("", "0")
+
+
+def report_error(exc: BaseException) -> int:
+    """Print ``exc`` as one ``studio: error: ...`` line; return the exit status."""
+    from studio.core.errors import describe, one_line
+
+    if isinstance(exc, CLIError):
+        msg, status = one_line(str(exc)), 2
+    else:
+        msg, status, _internal = describe(exc)
+    print(f"studio: error: {msg}", file=sys.stderr, flush=True)
+    return status
+
+
             return _cmd_gui(args)
+    """The `studio` command. No traceback reaches the user: every exception becomes one
+    ``studio: error: ...`` line (``STUDIO_DEBUG=1`` re-raises instead). Exit status: 0 all
+    done, 1 some inputs failed, 2 usage or fatal error, 130 interrupted."""
         if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or sys.platform in (
                 "win32", "darwin"):
             args.self_test, args.screenshot = False, None
             return _cmd_gui(args)
-        parser.print_help()
-        return 0
     try:
-        return int(args.func(args) or 0)
-    except CLIError as exc:
-        print(f"studio: error: {exc}", file=sys.stderr)
-        return 2
+        return _main(argv)
     except KeyboardInterrupt:
         print("studio: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:
-        from studio.core.checkpoints import CheckpointError
-        from studio.core.images import ImageError
         from studio.core.jobs import Cancelled
 
-        if isinstance(exc, (ImageError, CheckpointError, FileNotFoundError, ValueError)):
-            print(f"studio: error: {exc}", file=sys.stderr)
-            return 2
         if isinstance(exc, Cancelled):
             print("studio: cancelled", file=sys.stderr)
             return 130
-        raise
+        if _debug() and not isinstance(exc, CLIError):
+            raise
+        if isinstance(exc, BrokenPipeError):
+            # the reader went away (`studio models list | head`): no message, and no
+            # second error when Python flushes stdout at exit
+            try:
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, sys.stdout.fileno())
+            except (OSError, ValueError):
+                pass
+            return 2
+        return report_error(exc)
+
+
+def _main(argv: list[str]) -> int:
+        parser.print_help()
+        return 0
+    return int(args.func(args) or 0)
 
 
 if __name__ == "__main__":
