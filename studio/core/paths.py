@@ -87,7 +87,7 @@ def warn(message: str, key: str | None = None) -> None:
 
 
 def _user_dir(xdg_var: str, under_home: tuple[str, ...], parts: tuple[str, ...], what: str,
-              env: str | None) -> Path:
+              env: str | None, kind: str) -> Path:
     xdg = os.environ.get(xdg_var)
     if xdg and os.path.isabs(xdg) and not _is_root(Path(xdg)) and \
             can_create(Path(xdg).joinpath(*parts)):
@@ -101,21 +101,24 @@ def _user_dir(xdg_var: str, under_home: tuple[str, ...], parts: tuple[str, ...],
     else:
         raw = os.environ.get("HOME")
         why = ("HOME is not set" if raw is None else
-               f"the home folder {raw!r} is missing, the filesystem root or read-only")
-    fallback = temp_root().joinpath(*parts)
+               f"the home folder {raw or '(empty)'} is missing, the filesystem root or "
+               "read-only")
+    fallback = temp_root().joinpath(kind, *parts)
     hint = f" (set {env} to choose)" if env else ""
-    warn(f"{why}; {what} go to {fallback}{hint}", key=f"{xdg_var}:{'/'.join(parts)}")
+    warn(f"{why}; {what} go under {fallback}{hint}", key=f"{xdg_var}:{'/'.join(parts)}")
     return fallback
 
 
 def data_dir(*parts: str, what: str = "data files", env: str | None = None) -> Path:
-    """``$XDG_DATA_HOME/<parts>`` or ``~/.local/share/<parts>``, else the temp fallback."""
-    return _user_dir("XDG_DATA_HOME", (".local", "share"), parts, what, env)
+    """``$XDG_DATA_HOME/<parts>`` or ``~/.local/share/<parts>``, else
+    ``<tmp>/studio-<user>/data/<parts>``."""
+    return _user_dir("XDG_DATA_HOME", (".local", "share"), parts, what, env, "data")
 
 
 def cache_dir(*parts: str, what: str = "cached files", env: str | None = None) -> Path:
-    """``$XDG_CACHE_HOME/<parts>`` or ``~/.cache/<parts>``, else the temp fallback."""
-    return _user_dir("XDG_CACHE_HOME", (".cache",), parts, what, env)
+    """``$XDG_CACHE_HOME/<parts>`` or ``~/.cache/<parts>``, else
+    ``<tmp>/studio-<user>/cache/<parts>``."""
+    return _user_dir("XDG_CACHE_HOME", (".cache",), parts, what, env, "cache")
 
 
 def default_models_dir() -> Path:

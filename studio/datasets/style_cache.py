@@ -30,10 +30,13 @@ from studio.core.images import atomic_write
 
 
 def default_cache_root() -> Path:
-    """``$STUDIO_CACHE/style-stats`` or ``~/.cache/studio/style-stats``."""
+    """``$STUDIO_CACHE/style-stats`` or ``~/.cache/studio/style-stats`` (a temporary
+    folder, with a warning, when the home folder is missing or read-only)."""
+    from studio.core.paths import cache_dir
+
     env = os.environ.get("STUDIO_CACHE")
-    base = Path(env) if env else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")
-                                      ) / "studio"
+    base = Path(env) if env else cache_dir("studio", what="style statistics",
+                                           env="STUDIO_CACHE")
     return base / "style-stats"
 
 

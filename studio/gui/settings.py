@@ -46,7 +46,9 @@ def last_dir(key: str) -> str:
     d = get(f"folders/{key}", "")
     if d and Path(d).is_dir():
         return str(d)
-    return str(Path.home())
+    from studio.core.paths import home
+
+    return str(home(writable=False) or Path.cwd())
 
 
 def remember_dir(key: str, path: str | os.PathLike) -> None:

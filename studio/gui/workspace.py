@@ -30,8 +30,10 @@ def workspace_dir() -> Path:
             return Path(v)
     except Exception:  # settings unavailable (no QApplication): fall through
         pass
-    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
-    return Path(base) / "studio" / "workspace"
+    from studio.core.paths import data_dir
+
+    return data_dir("studio", "workspace", what="the workspace (toy world, outputs)",
+                    env="STUDIO_WORKSPACE")
 
 
 @dataclass(frozen=True)

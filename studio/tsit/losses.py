@@ -145,10 +145,13 @@ def torchvision_vgg19_path() -> Path | None:
     env = os.environ.get("STUDIO_VGG19")
     if env and Path(env).is_file():
         return Path(env)
-    hub = Path(os.environ.get("TORCH_HOME") or Path.home() / ".cache" / "torch")
-    for cand in (hub / "hub" / "checkpoints" / VGG19_FILE,):
-        if cand.is_file():
-            return cand
+    from studio.core.paths import home
+
+    user = home(writable=False)
+    torch_home = os.environ.get("TORCH_HOME")
+    hub = Path(torch_home) if torch_home else (user / ".cache" / "torch" if user else None)
+    if hub is not None and (hub / "hub" / "checkpoints" / VGG19_FILE).is_file():
+        return hub / "hub" / "checkpoints" / VGG19_FILE
     from studio.core.checkpoints import models_dir
 
     cand = models_dir() / VGG19_FILE
