@@ -195,6 +195,13 @@ def seed_arg(args: argparse.Namespace, default: int = 0) -> int:
     return default if seed is None else seed
 
 
+def result_status(result: Any) -> int:
+    """0 when the job used every input, 1 when its result reports failed inputs."""
+    from studio.core.errors import result_status as status
+
+    return status(result)
+
+
 def run_cli_job(gen: Any, args: argparse.Namespace) -> Any:
     """Run a job generator with the terminal renderer, honouring --quiet."""
     from studio.core.jobs import run_job
@@ -205,13 +212,6 @@ def run_cli_job(gen: Any, args: argparse.Namespace) -> Any:
 
 # ---------------------------------------------------------------------------------------
 # Core commands: gui, demo, run, models
-def result_status(result: Any) -> int:
-    """0 when the job used every input, 1 when its result reports failed inputs."""
-    from studio.core.errors import result_status as status
-
-    return status(result)
-
-
 
 
 def _cmd_gui(args: argparse.Namespace) -> int:
@@ -352,16 +352,6 @@ def _register_core(g: CommandGroups) -> None:
         p.set_defaults(func=_cmd_models)
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv == ["--version"]:  # answer without importing the engines (torch takes seconds)
-        print(f"studio {__version__}")
-        return 0
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command is None:
-        if args.self_test:
-            args.screenshot = None
 def _debug() -> bool:
     return os.environ.get("STUDIO_DEBUG", "").strip() not in ("", "0")
 
@@ -378,14 +368,14 @@ def report_error(exc: BaseException) -> int:
     return status
 
 
-            return _cmd_gui(args)
+def main(argv: list[str] | None = None) -> int:
     """The `studio` command. No traceback reaches the user: every exception becomes one
     ``studio: error: ...`` line (``STUDIO_DEBUG=1`` re-raises instead). Exit status: 0 all
     done, 1 some inputs failed, 2 usage or fatal error, 130 interrupted."""
-        if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or sys.platform in (
-                "win32", "darwin"):
-            args.self_test, args.screenshot = False, None
-            return _cmd_gui(args)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv == ["--version"]:  # answer without importing the engines (torch takes seconds)
+        print(f"studio {__version__}")
+        return 0
     try:
         return _main(argv)
     except KeyboardInterrupt:
@@ -412,6 +402,16 @@ def report_error(exc: BaseException) -> int:
 
 
 def _main(argv: list[str]) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        if args.self_test:
+            args.screenshot = None
+            return _cmd_gui(args)
+        if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or sys.platform in (
+                "win32", "darwin"):
+            args.self_test, args.screenshot = False, None
+            return _cmd_gui(args)
         parser.print_help()
         return 0
     return int(args.func(args) or 0)

@@ -20,7 +20,7 @@ def _flag(p: argparse.ArgumentParser, name: str, **kw) -> None:
 
 def _cmd_stylize(args: argparse.Namespace) -> int:
     from studio.adain.stylize import StylizeParams, stylize_job
-    from studio.cli import CLIError, device_arg, run_cli_job
+    from studio.cli import CLIError, device_arg, result_status, run_cli_job
 
     if not (args.content or args.content_dir):
         raise CLIError("give --content FILE or --content_dir FOLDER")
@@ -41,8 +41,7 @@ def _cmd_stylize(args: argparse.Namespace) -> int:
     if result["failed"]:
         n = len(result["failed"])
         print(f"studio: {n} input(s) failed; {result['written']} image(s) written")
-        return 1
-    return 0
+    return result_status(result)
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -94,6 +93,15 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def register(g) -> None:
+    from studio.cli import (
+        int_range,
+        nonneg_float,
+        nonneg_int,
+        positive_float,
+        positive_int,
+        unit_float,
+    )
+
     p = g.add(g.root, "stylize", "AdaIN style transfer (pytorch-AdaIN test.py flags)",
               _cmd_stylize)
     _flag(p, "content", help="content image file")
@@ -105,9 +113,9 @@ def register(g) -> None:
     _flag(p, "vgg", default="", help="encoder file vgg_normalised.pth or model name "
                                      "(default: installed official model, else the toy)")
     _flag(p, "decoder", default="", help="decoder file decoder.pth or model name")
-    _flag(p, "content_size", type=int, default=512,
+    _flag(p, "content_size", type=nonneg_int, default=512,
           help="shorter side of the content; 0 keeps the size")
-    _flag(p, "style_size", type=int, default=512,
+    _flag(p, "style_size", type=nonneg_int, default=512,
           help="shorter side of the style; 0 keeps the size")
     _flag(p, "crop", action="store_true", help="centre crop to a square after resizing")
     _flag(p, "save_ext", default=".jpg", help="output extension (.png embeds parameters)")
@@ -117,20 +125,21 @@ def register(g) -> None:
     _flag(p, "color_method", choices=["coral", "luminance"], default=None,
           help="colour preservation method (implies --preserve_color); luminance = "
                "stylise luminance only, as the paper describes")
-    _flag(p, "alpha", type=float, default=1.0, help="stylisation strength in [0, 1]")
+    _flag(p, "alpha", type=unit_float, default=1.0, help="stylisation strength in [0, 1]")
     _flag(p, "style_interpolation_weights", default="",
           help="comma-separated weights for several styles (floats; normalised to sum 1)")
     _flag(p, "masks", default="", help="comma-separated mask images, one per style "
                                       "(spatial control: white = that style's region); "
                                       "one grey mask with two styles: white = first")
-    _flag(p, "batch_size", type=int, default=8, help="contents of equal size per batch")
+    _flag(p, "batch_size", type=positive_int, default=8,
+          help="contents of equal size per batch")
     _flag(p, "precision", choices=["fp32", "fp16", "bf16"], default="fp32",
           help="autocast precision (fp16 on CUDA only; fp32 matches the reference)")
     _flag(p, "no_channels_last", action="store_true", help="keep NCHW memory format")
     _flag(p, "compile", action="store_true", help="torch.compile the networks (CUDA)")
-    _flag(p, "jpeg_quality", type=int, default=75,
+    _flag(p, "jpeg_quality", type=int_range(1, 100), default=75,
           help="JPEG quality (75 = what the reference's save_image writes)")
-    _flag(p, "workers", type=int, default=2, help="image decode/encode threads")
+    _flag(p, "workers", type=nonneg_int, default=2, help="image decode/encode threads")
 
     p = g.add(g.train, "adain", "train an AdaIN decoder (pytorch-AdaIN train.py)",
               _cmd_train)
@@ -141,7 +150,7 @@ def register(g) -> None:
     _flag(p, "from_classifier", default="",
           help="derive the encoder from a toy classifier (ToyVGG) file instead: BN folded, "
                "activations normalised; written to SAVE_DIR/encoder.pth")
-    _flag(p, "normalise_images", type=int, default=256,
+    _flag(p, "normalise_images", type=positive_int, default=256,
           help="toy-world images used to normalise the derived encoder's activations")
     _flag(p, "config", choices=["auto", "vgg19", "toy"], default="auto",
           help="decoder shape: the encoder's mirror (vgg19) or the wider toy decoder")
@@ -152,33 +161,34 @@ def register(g) -> None:
     _flag(p, "decoder_convs", default="", help="override decoder convs per stage, e.g. 2,2,2,1")
     _flag(p, "decoder", default="", help="initial decoder weights (fine-tune)")
     _flag(p, "save_dir", default="experiments", help="checkpoints, state.pth, previews/")
-    _flag(p, "lr", type=float, default=1e-4)
-    _flag(p, "lr_decay", type=float, default=5e-5, help="lr / (1 + lr_decay * iteration)")
-    _flag(p, "max_iter", type=int, default=160_000)
-    _flag(p, "batch_size", type=int, default=8)
-    _flag(p, "style_weight", type=float, default=10.0)
-    _flag(p, "content_weight", type=float, default=1.0)
-    _flag(p, "identity_weight", type=float, default=0.0,
+    _flag(p, "lr", type=positive_float, default=1e-4)
+    _flag(p, "lr_decay", type=nonneg_float, default=5e-5,
+          help="lr / (1 + lr_decay * iteration)")
+    _flag(p, "max_iter", type=positive_int, default=160_000)
+    _flag(p, "batch_size", type=positive_int, default=8)
+    _flag(p, "style_weight", type=nonneg_float, default=10.0)
+    _flag(p, "content_weight", type=nonneg_float, default=1.0)
+    _flag(p, "identity_weight", type=nonneg_float, default=0.0,
           help="extra (not in the reference): weight of a pixel loss between g(f(c)) and c "
                "(SANet's identity loss) that teaches small decoders structure faster")
-    _flag(p, "image_size", type=int, default=512,
+    _flag(p, "image_size", type=nonneg_int, default=512,
           help="resize to SIZE x SIZE before cropping (0 keeps the size)")
-    _flag(p, "crop_size", type=int, default=256, help="random crop side")
-    _flag(p, "save_model_interval", type=int, default=10_000)
-    _flag(p, "preview_interval", type=int, default=500)
-    _flag(p, "log_interval", type=int, default=50)
-    _flag(p, "n_threads", type=int, default=2, help="image loading threads")
+    _flag(p, "crop_size", type=positive_int, default=256, help="random crop side")
+    _flag(p, "save_model_interval", type=positive_int, default=10_000)
+    _flag(p, "preview_interval", type=nonneg_int, default=500, help="0 = no previews")
+    _flag(p, "log_interval", type=positive_int, default=50)
+    _flag(p, "n_threads", type=nonneg_int, default=2, help="image loading threads")
     _flag(p, "no_resume", action="store_true", help="start over even if SAVE_DIR/state.pth exists")
 
     p = g.add(g.bench, "adain", "AdaIN images/s: batched + cached path vs per-image "
                                 "reference path, and GFLOP/s vs measured matmul peak",
               _cmd_bench)
     _flag(p, "sizes", default="224,512", help="image sides to measure")
-    _flag(p, "contents", type=int, default=16, help="content images per size")
-    _flag(p, "batch_size", type=int, default=8)
+    _flag(p, "contents", type=positive_int, default=16, help="content images per size")
+    _flag(p, "batch_size", type=positive_int, default=8)
     _flag(p, "model", choices=["vgg19", "toy"], default="vgg19",
           help="network shapes (random weights: speed does not depend on them)")
-    _flag(p, "repeats", type=int, default=2, help="timed repeats (best is reported)")
+    _flag(p, "repeats", type=positive_int, default=2, help="timed repeats (best is reported)")
     _flag(p, "precision", default="fp32,fp16,bf16",
           help="precisions of our path to time on CUDA (the CPU runs fp32 only)")
     _flag(p, "json", default="", help="also write the numbers to this JSON file")

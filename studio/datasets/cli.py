@@ -6,7 +6,16 @@ import argparse
 import json
 from pathlib import Path
 
-from studio.cli import CLIError, CommandGroups, device_arg, run_cli_job
+from studio.cli import (
+    CLIError,
+    CommandGroups,
+    device_arg,
+    nonneg_int,
+    positive_int,
+    result_status,
+    run_cli_job,
+    unit_float,
+)
 
 #: Builtin defaults of the options below (the StylizedParams defaults), shown in --help.
 _OPTS = (
@@ -15,24 +24,28 @@ _OPTS = (
                               "encoder .pth (with --decoder)"),
     ("--vgg", "vgg", str, "official encoder: registry name or vgg_normalised.pth path"),
     ("--decoder", "decoder", str, "decoder: registry name or decoder.pth path"),
-    ("--alpha", "alpha", float, "content-style trade-off in [0, 1]"),
-    ("--content-size", "content_size", int, "Resize(shorter side) of contents; 0 = keep"),
-    ("--crop", "crop", int, "CenterCrop of contents after resizing; 0 = none"),
-    ("--style-size", "style_size", int, "styles: centre square crop shrunk to this size"),
-    ("--min-style-size", "min_style_size", int, "reject styles with a side below this "
-                                                "(the reference: 224)"),
-    ("--min-content-size", "min_content_size", int, "reject contents with a side below this"),
+    ("--alpha", "alpha", unit_float, "content-style trade-off in [0, 1]"),
+    ("--content-size", "content_size", nonneg_int, "Resize(shorter side) of contents; "
+                                                   "0 = keep"),
+    ("--crop", "crop", nonneg_int, "CenterCrop of contents after resizing; 0 = none"),
+    ("--style-size", "style_size", positive_int, "styles: centre square crop shrunk to this "
+                                                 "size"),
+    ("--min-style-size", "min_style_size", nonneg_int, "reject styles with a side below "
+                                                       "this (the reference: 224)"),
+    ("--min-content-size", "min_content_size", nonneg_int, "reject contents with a side "
+                                                           "below this"),
     ("--assignment", "assignment", str, "stream: the reference's RandomState stream (val "
                                         "first); hash: per-file hash, stable when files are "
                                         "added"),
-    ("--batch-size", "batch_size", int, "contents per network call"),
-    ("--workers", "workers", int, "processes decoding and PNG-encoding beside the compute "
-                                  "(0 = none; default: the spare cores)"),
+    ("--batch-size", "batch_size", positive_int, "contents per network call"),
+    ("--workers", "workers", nonneg_int, "processes decoding and PNG-encoding beside the "
+                                         "compute (0 = none; default: the spare cores)"),
     ("--format", "format", str, "imagefolder or webdataset (tar shards)"),
-    ("--shard-size", "shard_size", int, "samples per WebDataset shard"),
+    ("--shard-size", "shard_size", positive_int, "samples per WebDataset shard"),
     ("--cache-dir", "cache_dir", str, "style statistics cache folder ('none' = keep in "
                                       "memory; default $STUDIO_CACHE or ~/.cache/studio)"),
-    ("--preview-every", "preview_every", int, "emit a preview every N batches (GUI)"),
+    ("--preview-every", "preview_every", nonneg_int, "emit a preview every N batches (GUI; "
+                                                     "0 = none)"),
 )
 
 
@@ -75,7 +88,7 @@ def _cmd_build_stylized(args: argparse.Namespace) -> int:
         raise CLIError(str(exc)) from exc
     if not getattr(args, "quiet", False) and result is not None:
         print(json.dumps(result, indent=2, default=str))
-    return 0
+    return result_status(result)
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
@@ -115,16 +128,16 @@ def register(g: CommandGroups) -> None:
 
     p = g.add(g.bench, "build-stylized", "sequential reference-style baseline vs the "
               "builder on the same small dataset: images/s and ratio", _cmd_bench)
-    p.add_argument("--contents", type=int, default=64, help="content images")
-    p.add_argument("--styles", type=int, default=16, help="style images")
-    p.add_argument("--size", type=int, default=224, help="crop size (contents Resize to "
-                                                         "size*256/224 first)")
+    p.add_argument("--contents", type=positive_int, default=64, help="content images")
+    p.add_argument("--styles", type=positive_int, default=16, help="style images")
+    p.add_argument("--size", type=positive_int, default=224,
+                   help="crop size (contents Resize to size*256/224 first)")
     p.add_argument("--model", default="random",
                    help="random (official layout, random weights: same FLOPs), official "
                         "or toy")
     p.add_argument("--workers", default="1,2", help="comma list of worker counts to try")
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--repeats", type=int, default=1,
+    p.add_argument("--batch-size", type=positive_int, default=8)
+    p.add_argument("--repeats", type=positive_int, default=1,
                    help="interleaved repeats of baseline and builder (best time of each)")
     p.add_argument("--out", default=None, help="keep the data here (default: a temp dir)")
     p.add_argument("--json", default=None, help="also write the numbers to this file")

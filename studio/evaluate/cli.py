@@ -49,6 +49,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _add_train(g) -> None:
+    from studio.cli import nonneg_float, nonneg_int, positive_float, positive_int, unit_float
+
     p = g.add(g.train, "classifier", "train or fine-tune a classifier (Bag-of-Tricks options)",
               _cmd_train, description=(
                   "Train a torchvision, CIFAR-style or toy classifier on an exported dataset "
@@ -64,36 +66,36 @@ def _add_train(g) -> None:
     p.add_argument("--classes", default=None,
                    help="comma-separated class order (default: the dataset's dataset.json "
                         "order, else sorted folder names)")
-    p.add_argument("--epochs", type=int, default=90)
-    p.add_argument("--batch-size", dest="batch_size", type=int, default=256,
+    p.add_argument("--epochs", type=positive_int, default=90)
+    p.add_argument("--batch-size", dest="batch_size", type=positive_int, default=256,
                    help="global batch size over all processes")
-    p.add_argument("--lr", type=float, default=0.1, help="base learning rate")
+    p.add_argument("--lr", type=positive_float, default=0.1, help="base learning rate")
     _bool(p, "linear-scaling", True, "lr = base lr x batch / 256")
-    p.add_argument("--momentum", type=float, default=0.9)
+    p.add_argument("--momentum", type=unit_float, default=0.9)
     _bool(p, "nesterov", False, "Nesterov momentum")
-    p.add_argument("--weight-decay", dest="weight_decay", type=float, default=1e-4)
+    p.add_argument("--weight-decay", dest="weight_decay", type=nonneg_float, default=1e-4)
     _bool(p, "no-bias-decay", True, "no weight decay on biases and BN parameters")
     p.add_argument("--schedule", choices=["cosine", "step", "constant"], default="cosine")
     p.add_argument("--step-epochs", dest="step_epochs", default="30,60,80",
                    help="epochs where the step schedule multiplies the lr by --step-gamma")
-    p.add_argument("--step-gamma", dest="step_gamma", type=float, default=0.1)
-    p.add_argument("--warmup-epochs", dest="warmup_epochs", type=float, default=5.0)
-    p.add_argument("--label-smoothing", dest="label_smoothing", type=float, default=0.1)
-    p.add_argument("--mixup-alpha", dest="mixup_alpha", type=float, default=0.0,
+    p.add_argument("--step-gamma", dest="step_gamma", type=nonneg_float, default=0.1)
+    p.add_argument("--warmup-epochs", dest="warmup_epochs", type=nonneg_float, default=5.0)
+    p.add_argument("--label-smoothing", dest="label_smoothing", type=unit_float, default=0.1)
+    p.add_argument("--mixup-alpha", dest="mixup_alpha", type=nonneg_float, default=0.0,
                    help="mixup Beta(α, α); 0 = off (Bag of Tricks: 0.2)")
     _bool(p, "zero-gamma", True, "γ = 0 in the last BN of each residual block")
     _bool(p, "amp", True, "mixed precision on CUDA")
-    p.add_argument("--image-size", dest="image_size", type=int, default=224)
+    p.add_argument("--image-size", dest="image_size", type=positive_int, default=224)
     p.add_argument("--augment", choices=["imagenet", "cifar", "none"], default="imagenet")
     p.add_argument("--init", default=None, help="fine-tune from this weights file")
     _bool(p, "reset-head", False, "drop a classifier head whose class count differs")
-    p.add_argument("--workers", type=int, default=4, help="data loading processes")
-    p.add_argument("--eval-every", dest="eval_every", type=int, default=1)
+    p.add_argument("--workers", type=nonneg_int, default=4, help="data loading processes")
+    p.add_argument("--eval-every", dest="eval_every", type=positive_int, default=1)
     _bool(p, "resume", True, "continue from OUT/checkpoint.pth when present")
     _bool(p, "keep-checkpoints", False, "keep a checkpoint file per epoch")
     _bool(p, "sync-bn", True, "SyncBatchNorm under DDP")
-    p.add_argument("--threads", type=int, default=0, help="CPU threads (0 = default)")
-    p.add_argument("--max-steps", dest="max_steps", type=int, default=0,
+    p.add_argument("--threads", type=nonneg_int, default=0, help="CPU threads (0 = default)")
+    p.add_argument("--max-steps", dest="max_steps", type=nonneg_int, default=0,
                    help="stop after this many steps (smoke test)")
 
 
@@ -127,6 +129,8 @@ def _cmd_shape_bias(args: argparse.Namespace) -> int:
 
 
 def _add_shape_bias(g) -> None:
+    from studio.cli import positive_int
+
     p = g.add(g.eval, "shape-bias", "shape bias of classifiers on cue-conflict stimuli",
               _cmd_shape_bias, description=(
                   "Geirhos et al. shape bias: decisions.csv, summary.json and the "
@@ -142,7 +146,7 @@ def _add_shape_bias(g) -> None:
                    help="comma-separated class names of non-ImageNet models "
                         "(default: the categories, or the toy shapes for toyvgg)")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--batch-size", dest="batch_size", type=int, default=64)
+    p.add_argument("--batch-size", dest="batch_size", type=positive_int, default=64)
     _bool(p, "plot", True, "draw the matrix plot")
     _bool(p, "reference", True, "draw the published reference values")
     p.add_argument("--formats", default="png,svg,pdf", help="plot file formats")
@@ -163,7 +167,7 @@ def _csv(text: str | None) -> list[str]:
 
 
 def _cmd_cue_conflict(args: argparse.Namespace) -> int:
-    from studio.cli import device_arg, run_cli_job, seed_arg
+    from studio.cli import device_arg, result_status, run_cli_job, seed_arg
     from studio.datasets.cue_conflict import CueConflictParams, cue_conflict_job
 
     params = CueConflictParams(
@@ -182,7 +186,7 @@ def _cmd_cue_conflict(args: argparse.Namespace) -> int:
     summary = run_cli_job(cue_conflict_job(params, None), args)
     print(f"{summary['num_items']} stimuli ({summary['num_same_category']} same-category) "
           f"in {args.out}; {summary['num_errors']} error(s)")
-    return 0
+    return result_status(summary)
 
 
 def _cmd_toy_cue_conflict(args: argparse.Namespace) -> int:
@@ -197,6 +201,15 @@ def _cmd_toy_cue_conflict(args: argparse.Namespace) -> int:
 
 
 def _add_cue_conflict(g) -> None:
+    from studio.cli import (
+        int_range,
+        nonneg_float,
+        nonneg_int,
+        positive_float,
+        positive_int,
+        unit_float,
+    )
+
     p = g.add(g.build, "cue-conflict", "texture-shape cue-conflict stimuli (AdaIN or Gatys)",
               _cmd_cue_conflict, description=(
                   "Every shape image x every texture image, named "
@@ -207,16 +220,17 @@ def _add_cue_conflict(g) -> None:
     p.add_argument("--textures", required=True, help="folder with one subfolder per category")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--method", choices=["adain", "gatys"], default="adain")
-    p.add_argument("--size", type=int, default=224, help="output side in px")
+    p.add_argument("--size", type=int_range(16), default=224, help="output side in px")
     p.add_argument("--model", choices=["auto", "official", "toy"], default="auto",
                    help="auto: official VGG-19 AdaIN if installed, else the toy one")
     p.add_argument("--vgg", default=None, help="encoder file (vgg_normalised layout)")
     p.add_argument("--decoder", default=None, help="decoder file")
-    p.add_argument("--alpha", type=float, default=1.0, help="AdaIN content-style trade-off")
+    p.add_argument("--alpha", type=unit_float, default=1.0,
+                   help="AdaIN content-style trade-off in [0, 1]")
     gg = p.add_argument_group("Gatys options")
-    gg.add_argument("--iterations", type=int, default=300)
-    gg.add_argument("--content-weight", dest="content_weight", type=float, default=1.0)
-    gg.add_argument("--style-weight", dest="style_weight", type=float, default=1e6)
+    gg.add_argument("--iterations", type=positive_int, default=300)
+    gg.add_argument("--content-weight", dest="content_weight", type=nonneg_float, default=1.0)
+    gg.add_argument("--style-weight", dest="style_weight", type=nonneg_float, default=1e6)
     gg.add_argument("--style-layers", dest="style_layers", default=None,
                     help="comma-separated (default relu1_1..relu5_1, toy: relu1_1..relu4_1)")
     gg.add_argument("--content-layers", dest="content_layers", default=None,
@@ -224,17 +238,17 @@ def _add_cue_conflict(g) -> None:
     gg.add_argument("--layer-weights", dest="layer_weights", default=None,
                     help="comma-separated weight per style layer (default equal)")
     gg.add_argument("--optimizer", choices=["lbfgs", "adam"], default="lbfgs")
-    gg.add_argument("--lr", type=float, default=1.0)
+    gg.add_argument("--lr", type=positive_float, default=1.0)
     gg.add_argument("--init", choices=["content", "noise"], default="content")
-    gg.add_argument("--preview-every", dest="preview_every", type=int, default=25)
+    gg.add_argument("--preview-every", dest="preview_every", type=nonneg_int, default=25)
     _bool(p, "same-category", True, "include same-category pairs (as the reference set)")
-    p.add_argument("--batch-size", dest="batch_size", type=int, default=16)
+    p.add_argument("--batch-size", dest="batch_size", type=positive_int, default=16)
     p.add_argument("--format", choices=["imagefolder", "webdataset"], default="imagefolder")
 
     p = g.add(g.build, "toy-cue-conflict",
               "draw toy-world cue-conflict stimuli procedurally (no style transfer)",
               _cmd_toy_cue_conflict)
     p.add_argument("--out", required=True)
-    p.add_argument("--per-pair", dest="per_pair", type=int, default=1,
+    p.add_argument("--per-pair", dest="per_pair", type=positive_int, default=1,
                    help="images per (shape, texture) combination")
-    p.add_argument("--size", type=int, default=64)
+    p.add_argument("--size", type=int_range(16), default=64)

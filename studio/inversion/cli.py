@@ -19,6 +19,33 @@ from studio.cli import device_arg, run_cli_job, seed_arg
 
 _COMMON = ("seed", "device")
 
+#: Numeric fields checked when parsed (argparse then names the flag and exits 2).
+_POSITIVE_INT = ("num_images", "batch_size", "iterations", "epochs", "eval_every",
+                 "shard_batches", "num_noise", "max_images", "bins", "distill_epochs",
+                 "distill_eval_every", "distill_batch_size")
+_NONNEG_INT = ("preview_every", "metrics_every", "jitter", "adi_student_epochs")
+_POSITIVE_FLOAT = ("lr", "distill_lr", "temperature")
+_NONNEG_FLOAT = ("r_feature", "var_scale", "l2_scale", "adi_scale", "kd_weight",
+                 "ce_weight", "weight_decay")
+_UNIT_FLOAT = ("sparsities",)
+
+
+def _checked(name: str, tp: Any) -> Any:
+    """The argparse type for field ``name`` of type ``tp`` (range-checked where known)."""
+    from studio import cli
+
+    if tp is int:
+        if name in _POSITIVE_INT:
+            return cli.positive_int
+        if name in _NONNEG_INT:
+            return cli.nonneg_int
+    if tp is float:
+        for names, conv in ((_POSITIVE_FLOAT, cli.positive_float),
+                            (_NONNEG_FLOAT, cli.nonneg_float), (_UNIT_FLOAT, cli.unit_float)):
+            if name in names:
+                return conv
+    return tp
+
 
 def _base_type(tp: Any) -> tuple[Any, bool]:
     """(inner type, optional?) for ``X | None``."""
@@ -51,10 +78,10 @@ def add_params(parser: argparse.ArgumentParser, cls: type, help_: dict[str, str]
                                 required=required, help=h)
         elif origin is list:
             (inner,) = typing.get_args(tp)
-            parser.add_argument(opt, type=inner, nargs="+", default=default, required=required,
-                                help=h)
+            parser.add_argument(opt, type=_checked(f.name, inner), nargs="+", default=default,
+                                required=required, help=h)
         else:
-            conv = Path if tp is Path else tp
+            conv = Path if tp is Path else _checked(f.name, tp)
             parser.add_argument(opt, type=conv, default=default, required=required, help=h)
 
 
@@ -85,7 +112,9 @@ def _cmd_synthesize(args: argparse.Namespace) -> int:
     res = run_cli_job(synthesize_job(p), args)
     if not getattr(args, "quiet", False):
         _print_summary(res, ("num_items", "num_errors", "method", "classes"))
-    return 0
+    from studio.cli import result_status
+
+    return result_status(res)
 
 
 def _cmd_distill(args: argparse.Namespace) -> int:
@@ -206,9 +235,11 @@ def register(g: Any) -> None:
                    choices=["resnet34", "toy"], help="teachers")
     p.add_argument("--methods", nargs="+", default=["natural", "deep"],
                    choices=["natural", "deep"])
-    p.add_argument("--batch", type=int, default=64)
-    p.add_argument("--iters", type=int, default=3, help="timed iterations (median)")
-    p.add_argument("--warmup", type=int, default=1)
-    p.add_argument("--threads", type=int, default=1,
+    from studio.cli import nonneg_int, positive_int
+
+    p.add_argument("--batch", type=positive_int, default=64)
+    p.add_argument("--iters", type=positive_int, default=3, help="timed iterations (median)")
+    p.add_argument("--warmup", type=nonneg_int, default=1)
+    p.add_argument("--threads", type=nonneg_int, default=1,
                    help="CPU threads per run (0 = torch default)")
     p.add_argument("--json", help="also write the rows to this file")

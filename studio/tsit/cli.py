@@ -11,7 +11,7 @@ def _opt_path(v: str | None) -> Path | None:
 
 
 def _cmd_translate(args: argparse.Namespace) -> int:
-    from studio.cli import CLIError, device_arg, run_cli_job, seed_arg
+    from studio.cli import CLIError, device_arg, result_status, run_cli_job, seed_arg
     from studio.tsit.model import get_preset
     from studio.tsit.translate import TranslateParams, translate_job
 
@@ -31,7 +31,7 @@ def _cmd_translate(args: argparse.Namespace) -> int:
     res = run_cli_job(translate_job(params), args)
     print(f"{res['written']} image(s) in {args.out}" +
           (f", {res['failed']} failed (see messages above)" if res["failed"] else ""))
-    return 1 if res["failed"] and not res["written"] else 0
+    return result_status(res)
 
 
 def _cmd_build(args: argparse.Namespace) -> int:
@@ -46,7 +46,9 @@ def _cmd_build(args: argparse.Namespace) -> int:
         fast=not args.eager, precision=args.precision)
     res = run_cli_job(build_translated_job(params), args)
     print(f"{res['num_items']} image(s), {res['num_errors']} error(s) in {args.out}")
-    return 0
+    from studio.cli import result_status
+
+    return result_status(res)
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -83,13 +85,15 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _model_args(p: argparse.ArgumentParser) -> None:
+    from studio.cli import unit_float
+
     p.add_argument("--model", required=True,
                    help="generator file (official latest_net_G.pth or one Studio trained; "
                         "'toy' = the shipped toy TSIT)")
     p.add_argument("--task", default="summer2winter",
                    help="preset the file belongs to: summer2winter, photo2art, day2night, "
                         "multimodal, cityscapes, ade20k (or official experiment names)")
-    p.add_argument("--alpha", type=float, default=1.0, help="FAdaIN strength in [0, 1]")
+    p.add_argument("--alpha", type=unit_float, default=1.0, help="FAdaIN strength in [0, 1]")
     p.add_argument("--fit", choices=["resize", "pad"], default="resize",
                    help="bring inputs to a multiple of 2^depth by resizing or by reflect "
                         "padding; the output is restored to the input size either way")
@@ -104,6 +108,8 @@ def _model_args(p: argparse.ArgumentParser) -> None:
 
 
 def register(g) -> None:
+    from studio.cli import nonneg_int, positive_float, positive_int, seed_int, unit_float
+
     p = g.add(g.root, "translate", "translate images with a TSIT generator", _cmd_translate)
     _model_args(p)
     p.add_argument("content", nargs="+", help="content images or folders (label maps for SIS)")
@@ -114,9 +120,9 @@ def register(g) -> None:
     p.add_argument("--all-pairs", dest="all_pairs", action="store_true",
                    help="every content x every style (default: style i for content i, "
                         "cycling)")
-    p.add_argument("--seeds", type=int, nargs="*", default=[0],
+    p.add_argument("--seeds", type=seed_int, nargs="*", default=[0],
                    help="noise seeds; one output per seed")
-    p.add_argument("--label-nc", dest="label_nc", type=int, default=None,
+    p.add_argument("--label-nc", dest="label_nc", type=positive_int, default=None,
                    help="SIS: classes in the label maps (default: the model's)")
 
     p = g.add(g.build, "translated", "build a dataset of TSIT translations (with manifest)",
@@ -125,9 +131,10 @@ def register(g) -> None:
     p.add_argument("--content", required=True, help="content ImageFolder (classes kept)")
     p.add_argument("--style", required=True, help="style image folder")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--styles-per-content", dest="styles_per_content", type=int, default=1)
+    p.add_argument("--styles-per-content", dest="styles_per_content", type=positive_int,
+                   default=1)
     p.add_argument("--format", choices=["imagefolder", "webdataset"], default="imagefolder")
-    p.add_argument("--shard-size", dest="shard_size", type=int, default=1000)
+    p.add_argument("--shard-size", dest="shard_size", type=positive_int, default=1000)
 
     p = g.add(g.train, "tsit", "train TSIT on folders (official losses, resumable)", _cmd_train)
     p.add_argument("--data", required=True,
@@ -136,49 +143,53 @@ def register(g) -> None:
     p.add_argument("--out", required=True, help="run folder (checkpoints, preview, options)")
     p.add_argument("--task", default="summer2winter",
                    help="preset for losses, sizes and schedule (see docs/tsit.md)")
-    p.add_argument("--ngf", type=int, default=64)
-    p.add_argument("--depth", type=int, default=None, help="x0.5 steps, 4..7 (official 7)")
-    p.add_argument("--size", type=int, default=None, help="image width (preset crop size)")
-    p.add_argument("--height", type=int, default=None)
-    p.add_argument("--batch-size", dest="batch_size", type=int, default=None)
-    p.add_argument("--epochs", type=int, default=None, help="official --niter")
-    p.add_argument("--epochs-decay", dest="epochs_decay", type=int, default=None,
+    p.add_argument("--ngf", type=positive_int, default=64)
+    p.add_argument("--depth", type=positive_int, default=None,
+                   help="x0.5 steps, 4..7 (official 7)")
+    p.add_argument("--size", type=positive_int, default=None,
+                   help="image width (preset crop size)")
+    p.add_argument("--height", type=positive_int, default=None)
+    p.add_argument("--batch-size", dest="batch_size", type=positive_int, default=None)
+    p.add_argument("--epochs", type=nonneg_int, default=None, help="official --niter")
+    p.add_argument("--epochs-decay", dest="epochs_decay", type=nonneg_int, default=None,
                    help="official --niter_decay")
-    p.add_argument("--iterations", type=int, default=None, help="train by iterations")
-    p.add_argument("--decay-iterations", dest="decay_iterations", type=int, default=0)
-    p.add_argument("--lr", type=float, default=0.0002)
+    p.add_argument("--iterations", type=positive_int, default=None, help="train by iterations")
+    p.add_argument("--decay-iterations", dest="decay_iterations", type=nonneg_int, default=0)
+    p.add_argument("--lr", type=positive_float, default=0.0002)
     p.add_argument("--no-ttur", dest="no_ttur", action="store_true")
     p.add_argument("--lambda-vgg", dest="lambda_vgg", type=float, default=None)
     p.add_argument("--lambda-feat", dest="lambda_feat", type=float, default=None)
     p.add_argument("--lambda-kld", dest="lambda_kld", type=float, default=0.05)
     p.add_argument("--gan-mode", dest="gan_mode", default="hinge",
                    choices=["hinge", "ls", "original", "w"])
-    p.add_argument("--ndf", type=int, default=64)
-    p.add_argument("--num-D", dest="num_D", type=int, default=2)
-    p.add_argument("--n-layers-D", dest="n_layers_D", type=int, default=None)
+    p.add_argument("--ndf", type=positive_int, default=64)
+    p.add_argument("--num-D", dest="num_D", type=positive_int, default=2)
+    p.add_argument("--n-layers-D", dest="n_layers_D", type=positive_int, default=None)
     p.add_argument("--perceptual", choices=["auto", "vgg19", "toy", "none"], default="auto",
                    help="auto: torchvision VGG-19 weights if present, else the toy teacher")
     p.add_argument("--perceptual-weights", dest="perceptual_weights", default=None,
                    help="file of the perceptual encoder (VGG-19 or ToyVGG state_dict)")
-    p.add_argument("--label-nc", dest="label_nc", type=int, default=None)
-    p.add_argument("--alpha", type=float, default=1.0)
+    p.add_argument("--label-nc", dest="label_nc", type=positive_int, default=None)
+    p.add_argument("--alpha", type=unit_float, default=1.0)
     p.add_argument("--pairing", choices=["fixed", "random"], default="fixed",
                    help="fixed: official index pairing; random: a seeded style per item")
     p.add_argument("--no-flip", dest="no_flip", action="store_true")
-    p.add_argument("--preview-every", dest="preview_every", type=int, default=100)
-    p.add_argument("--save-every", dest="save_every", type=int, default=500)
-    p.add_argument("--max-minutes", dest="max_minutes", type=float, default=None,
+    p.add_argument("--preview-every", dest="preview_every", type=positive_int, default=100)
+    p.add_argument("--save-every", dest="save_every", type=positive_int, default=500)
+    p.add_argument("--max-minutes", dest="max_minutes", type=positive_float, default=None,
                    help="stop cleanly after this long; the same command resumes")
     p.add_argument("--amp", action="store_true", help="fp16 mixed precision (CUDA)")
-    p.add_argument("--threads", type=int, default=0, help="CPU threads (0 = torch default)")
+    p.add_argument("--threads", type=nonneg_int, default=0,
+                   help="CPU threads (0 = torch default)")
 
     p = g.add(g.bench, "tsit", "TSIT generator latency and peak memory: fast path vs eager",
               _cmd_bench)
-    p.add_argument("--size", type=int, default=256)
-    p.add_argument("--ngf", type=int, default=64)
-    p.add_argument("--depth", type=int, default=7)
-    p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--threads", type=int, default=0, help="CPU threads (0 = torch default)")
+    p.add_argument("--size", type=positive_int, default=256)
+    p.add_argument("--ngf", type=positive_int, default=64)
+    p.add_argument("--depth", type=positive_int, default=7)
+    p.add_argument("--repeats", type=positive_int, default=3)
+    p.add_argument("--threads", type=nonneg_int, default=0,
+                   help="CPU threads (0 = torch default)")
     p.add_argument("--dtype", choices=["auto", "fp32", "fp16", "bf16"], default="auto",
                    help="fast-path dtype (fp16/bf16 only on CUDA; auto = fp16 on CUDA)")
     p.add_argument("--json", default=None, help="also write the numbers to this file")
