@@ -164,6 +164,24 @@ class AdaINConfig:
         return TAP_NAMES.index(self.layer) + 1
 
     @property
+    def min_side(self) -> int:
+        """Smallest image side the encoder takes: every stage up to the AdaIN layer needs
+        at least 2 px for its reflection padding, and each pool halves (rounding up)."""
+        return 2 ** (self.depth - 1) + 1
+
+    def activation_bytes(self, side: int, batch: int = 1, dtype_bytes: int = 4) -> int:
+        """Rough peak memory of a forward pass (encode, AdaIN, decode) at ``side`` x
+        ``side``: the largest layer's input and output (its widest full-resolution
+        stage) for ``batch`` images; a lower bound, the true peak is somewhat higher."""
+        widths = self.encoder_widths[:self.depth]
+        dec_widths, _ = self.mirror()
+        peak = 0
+        for s, w in enumerate(widths):
+            px = (-(-side // 2 ** s)) ** 2  # ceil-mode pools
+            peak = max(peak, 2 * max(w, dec_widths[s] if s < len(dec_widths) else w) * px)
+        return peak * batch * dtype_bytes
+
+    @property
     def feature_channels(self) -> int:
         """Channels of the AdaIN layer."""
         return self.encoder_widths[self.depth - 1]

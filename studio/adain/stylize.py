@@ -23,7 +23,7 @@ import torch
 from studio.adain.model import AdaINModel
 from studio.adain.ops import StyleStats, normalize_weights
 from studio.adain.transforms import load_tensor, to_uint8
-from studio.core.images import ImageError, is_image_file, load_image, save_image
+from studio.core.images import ImageError, ImageTooSmallError, load_image, save_image
 from studio.core.jobs import CancelToken, JobGen, Log, Preview, Progress, register_job
 
 
@@ -134,17 +134,42 @@ def output_name(content: Path, style: Path | None, ext: str, kind: str = "styliz
     return f"{content.stem}_{kind}{ext}"
 
 
-def _paths(single: str, folder: str, what: str) -> list[Path]:
+def _paths(single: str, folder: str, what: str,
+           skipped: list[tuple[str, str]] | None = None) -> list[Path]:
     if single:
         return [Path(s) for s in single.split(",")] if what == "style" else [Path(single)]
     if folder:
+        from studio.core.errors import NoInputError
+        from studio.core.images import walk_images
+
         d = Path(folder)
         if not d.is_dir():
             raise FileNotFoundError(f"{what} folder {d} does not exist")
-        # test.py takes every file (os.listdir); we sort and skip non-image names
-        return sorted(p for p in d.iterdir() if p.is_file() and not p.name.startswith(".")
-                      and is_image_file(p))
+        # test.py takes every file (os.listdir); we sort, skip non-image names, say so
+        left_out: list[tuple[str, str]] = []
+        found = walk_images(d, recursive=False, skipped=left_out)
+        if skipped is not None:
+            skipped.extend(left_out)
+        if not found:
+            why = "; ".join(f"{Path(p).name}: {r}" for p, r in left_out[:3])
+            raise NoInputError(f"{d}: no {what} images in this folder"
+                               + (f" (skipped {why})" if why else ""))
+        return found
     raise ValueError(f"give --{what} or --{what}_dir")
+
+
+def _check_side(path: Path, image: torch.Tensor, model: AdaINModel, size: int,
+                what: str) -> torch.Tensor:
+    """Refuse an image smaller than the encoder can take (1x1, a thin strip), naming the
+    file and the minimum, instead of a padding error from deep inside the network."""
+    need = model.config.min_side
+    h, w = image.shape[-2:]
+    if min(h, w) < need:
+        after = f" after --{what}_size {size}" if size else ""
+        raise ImageTooSmallError(path, f"{w}x{h}{after} is smaller than the {need} px per "
+                                 f"side the AdaIN encoder ({model.config.name}, "
+                                 f"{model.config.layer}) needs; raise --{what}_size")
+    return image
 
 
 def load_model(vgg: str = "", decoder: str = "") -> AdaINModel:
@@ -188,8 +213,11 @@ def stylize_job(p: StylizeParams, token: CancelToken | None = None,
         raise ValueError(f"--alpha must be between 0 and 1, got {p.alpha}")
     if not p.save_ext.startswith("."):
         raise ValueError(f"--save_ext must start with a dot, e.g. .jpg (got {p.save_ext!r})")
-    contents = _paths(p.content, p.content_dir, "content")
-    styles = _paths(p.style, p.style_dir, "style")
+    skipped: list[tuple[str, str]] = []
+    contents = _paths(p.content, p.content_dir, "content", skipped)
+    styles = _paths(p.style, p.style_dir, "style", skipped)
+    for path, reason in skipped:
+        yield Log(f"skipped {path}: {reason}", "warning")
     mask_paths = [Path(m) for m in p.masks.split(",")] if p.masks else []
     mode = "pairs"
     weights: list[float] | None = None
@@ -251,7 +279,8 @@ def stylize_job(p: StylizeParams, token: CancelToken | None = None,
     for sp in styles:
         token.check()
         try:
-            img = load_tensor(sp, p.style_size, p.crop)
+            img = _check_side(sp, load_tensor(sp, p.style_size, p.crop), model, p.style_size,
+                              "style")
         except ImageError as exc:
             yield fail(sp, f"style image skipped: {exc.reason}")
             continue
@@ -277,7 +306,8 @@ def stylize_job(p: StylizeParams, token: CancelToken | None = None,
     yield Progress(0, total, "stylising")
 
     def load_content(path: Path):
-        return load_tensor(path, p.content_size, p.crop)
+        return _check_side(path, load_tensor(path, p.content_size, p.crop), model,
+                           p.content_size, "content")
 
     def run_batch(paths: list[Path], batch: torch.Tensor):
         """Stylise one batch of equal-size contents; schedule the saves."""
@@ -319,6 +349,30 @@ def stylize_job(p: StylizeParams, token: CancelToken | None = None,
                 saves.append(io_pool.submit(save, arr, name, params))
         return len(results) * len(paths)
 
+    def run_safely(batch_items: list[tuple[Path, torch.Tensor]]) -> JobGen:
+        """run_batch; out of memory halves the batch and tries again, and an image that
+        does not fit alone fails with a clear reason while the others go on."""
+        from studio.core.errors import is_out_of_memory
+
+        try:
+            return run_batch([c for c, _ in batch_items],
+                             torch.stack([t for _, t in batch_items]))
+        except Exception as exc:  # noqa: BLE001 - only out-of-memory is handled here
+            if not is_out_of_memory(exc):
+                raise
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+        if len(batch_items) == 1:
+            cp, t = batch_items[0]
+            yield fail(cp, f"content image skipped: out of memory at {t.shape[-1]}x"
+                           f"{t.shape[-2]} px even alone; try a smaller --content_size")
+            return len(good_styles) if mode == "pairs" else 1
+        half = len(batch_items) // 2
+        yield Log(f"out of memory with a batch of {len(batch_items)}; retrying as {half} + "
+                  f"{len(batch_items) - half} (a smaller --batch_size avoids this)", "warning")
+        n = yield from run_safely(batch_items[:half])
+        return n + (yield from run_safely(batch_items[half:]))
+
     buckets: dict[tuple, list[tuple[Path, torch.Tensor]]] = {}
     load_pool = ThreadPoolExecutor(max(1, p.workers))
     try:
@@ -334,12 +388,12 @@ def stylize_job(p: StylizeParams, token: CancelToken | None = None,
             buckets.setdefault(key, []).append((cp, img))
             if len(buckets[key]) >= p.batch_size:
                 items = buckets.pop(key)
-                done += run_batch([c for c, _ in items], torch.stack([t for _, t in items]))
+                done += yield from run_safely(items)
                 yield Progress(done, total, "stylising")
         for key in list(buckets):
             token.check()
             items = buckets.pop(key)
-            done += run_batch([c for c, _ in items], torch.stack([t for _, t in items]))
+            done += yield from run_safely(items)
             yield Progress(done, total, "stylising")
         for f in saves:
             exc = f.exception()

@@ -32,6 +32,60 @@ def resolve_device(spec: str | torch.device | None = "auto") -> torch.device:
     return torch.device("cuda", index)
 
 
+def _read_int(path: str) -> int | None:
+    try:
+        with open(path, encoding="ascii") as fh:
+            text = fh.read().strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def available_memory(device: torch.device | str) -> int | None:
+    """Bytes a job can still allocate on ``device``, or None when unknown: free GPU
+    memory, or the RAM the system reports available (within a container's cgroup limit)."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        try:
+            free, _total = torch.cuda.mem_get_info(device)
+        except RuntimeError:
+            return None
+        return int(free)
+    avail = None
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    avail = int(line.split()[1]) * 1024
+                    break
+    except (OSError, ValueError, IndexError):
+        pass
+    if avail is None:
+        import os
+
+        try:
+            avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (AttributeError, ValueError, OSError):
+            return None
+    for limit_f, usage_f in (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+                             ("/sys/fs/cgroup/memory/memory.limit_in_bytes",
+                              "/sys/fs/cgroup/memory/memory.usage_in_bytes")):
+        limit, usage = _read_int(limit_f), _read_int(usage_f)
+        if limit is not None and usage is not None and limit < 1 << 60:
+            avail = min(avail, max(0, limit - usage))
+            break
+    return avail
+
+
+def format_bytes(n: float) -> str:
+    """``1.5 GiB``-style size for messages."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" or n >= 100 else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
+
+
 def describe_device(device: torch.device) -> str:
     """Human-readable name for reports and benchmark headers."""
     if device.type == "cuda":

@@ -141,6 +141,8 @@ def load_image(
         raise ImageTooLargeError(path, f"decompression bomb refused ({exc})") from exc
     except UnidentifiedImageError as exc:
         raise NotAnImageError(path, "not a recognised image format") from exc
+    except PermissionError as exc:
+        raise NotAnImageError(path, "permission denied (cannot read the file)") from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         msg = str(exc) or type(exc).__name__
         if "truncated" in msg.lower() or isinstance(exc, EOFError):
@@ -185,7 +187,11 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", *, fsync: bool = Tru
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    except OSError as exc:
+        exc.filename = str(path)  # the file the user asked for, not the temporary name
+        raise
     try:
         with os.fdopen(fd, mode) as fh:
             yield fh
@@ -194,9 +200,11 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", *, fsync: bool = Tru
                 os.fsync(fh.fileno())
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs get normal modes
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and exc.filename is None:
+            exc.filename = str(path)
         raise
 
 
@@ -263,14 +271,81 @@ def read_params(path: str | os.PathLike) -> dict | None:
         raise ImageError(path, f"embedded parameters are not valid JSON ({exc})") from exc
 
 
-def list_images(folder: str | os.PathLike, *, recursive: bool = False) -> list[Path]:
-    """Image files in ``folder`` sorted by name (the order every job relies on)."""
+def walk_images(folder: str | os.PathLike, *, recursive: bool = True,
+                skipped: list[tuple[str, str]] | None = None) -> list[Path]:
+    """Image files under ``folder``, sorted by path, and what was left out and why.
+
+    Nothing is dropped silently: when ``skipped`` is a list, every entry that is not used
+    is appended to it as ``(path, reason)``: a broken symbolic link, a hidden folder
+    (``.name``, with all it holds), a hidden image file, a folder or file that cannot be
+    read ("permission denied"), a file without an image extension, something that is not
+    a regular file. Symbolic links to folders are followed (once). A ``folder`` that
+    cannot be listed raises :class:`PermissionError` / :class:`FileNotFoundError`.
+    """
     folder = Path(folder)
-    pattern = "**/*" if recursive else "*"
-    return sorted(
-        p for p in folder.glob(pattern)
-        if p.is_file() and is_image_file(p) and not p.name.startswith(".")
-    )
+    out: list[Path] = []
+    seen: set[str] = set()
+
+    def note(p: str, reason: str) -> None:
+        if skipped is not None:
+            skipped.append((p, reason))
+
+    def visit(d: Path, top: bool) -> None:
+        real = os.path.realpath(d)
+        if real in seen:
+            return
+        seen.add(real)
+        try:
+            with os.scandir(d) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except PermissionError:
+            if top:
+                raise
+            note(str(d), "permission denied")
+            return
+        for e in entries:
+            p = d / e.name
+            try:
+                is_dir, is_file = e.is_dir(), e.is_file()
+            except OSError:
+                is_dir = is_file = False
+            if e.is_symlink() and not os.path.exists(p):
+                note(str(p), "broken symbolic link")
+            elif is_dir:
+                if not recursive:
+                    continue  # a non-recursive listing takes the files of this folder only
+                if e.name.startswith("."):
+                    note(str(p), "hidden folder")
+                else:
+                    visit(p, False)
+            elif not is_file:
+                if not e.name.startswith("."):
+                    note(str(p), "not a regular file")
+            elif e.name.startswith("."):
+                if is_image_file(e.name):
+                    note(str(p), "hidden file")
+            elif not is_image_file(e.name):
+                note(str(p), "not an image file (extension)")
+            elif not os.access(p, os.R_OK):
+                note(str(p), "permission denied")
+            else:
+                out.append(p)
+
+    visit(folder, True)
+    return sorted(out)
+
+
+def list_images(folder: str | os.PathLike, *, recursive: bool = False,
+                skipped: list[tuple[str, str]] | None = None) -> list[Path]:
+    """Image files in ``folder`` sorted by name (the order every job relies on).
+
+    Pass a list as ``skipped`` to learn what was left out and why (see
+    :func:`walk_images`); a missing ``folder`` gives an empty list.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    return walk_images(folder, recursive=recursive, skipped=skipped)
 
 
 def image_grid(images: list[Any], ncols: int | None = None, pad: int = 2,

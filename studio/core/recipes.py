@@ -12,6 +12,11 @@ alpha = 1.0
 The GUI saves what the user clicked together as a recipe; ``studio run recipe.toml``
 replays it headless (on a cluster, under torchrun). Validation is strict: an unknown key
 or a value of the wrong type is an error naming the key, the expected type and the file.
+
+Relative paths in a recipe file (fields typed ``Path``) are relative to the folder the
+recipe is in, so ``studio run sub/recipe.toml`` means the same from any working folder;
+absolute paths and ``~`` paths stay as they are. :func:`save_recipe` writes paths that
+were relative to the working folder as absolute ones, so a saved recipe replays the same.
 """
 
 from __future__ import annotations
@@ -53,10 +58,11 @@ def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp))
 
 
-def coerce(value: Any, tp: Any, where: str) -> Any:
+def coerce(value: Any, tp: Any, where: str, base: Path | None = None) -> Any:
     """Check ``value`` (from TOML) against annotation ``tp``; return it converted.
 
-    Raises :class:`RecipeError` with ``where`` (file and key) in the message.
+    Raises :class:`RecipeError` with ``where`` (file and key) in the message. A relative
+    path is taken relative to ``base`` (the recipe's folder) when one is given.
     """
     origin = typing.get_origin(tp)
     if tp is Any:
@@ -64,10 +70,10 @@ def coerce(value: Any, tp: Any, where: str) -> Any:
     if origin in (typing.Union, types.UnionType):
         arms = [a for a in typing.get_args(tp) if a is not type(None)]
         if len(arms) == 1:  # X | None: X's own, more precise message
-            return coerce(value, arms[0], where)
+            return coerce(value, arms[0], where, base)
         for arg in arms:
             try:
-                return coerce(value, arg, where)
+                return coerce(value, arg, where, base)
             except RecipeError:
                 continue
         raise RecipeError(f"{where}: expected {_type_name(tp)}, got {_describe(value)}")
@@ -80,7 +86,7 @@ def coerce(value: Any, tp: Any, where: str) -> Any:
             raise RecipeError(f"{where}: expected {_type_name(tp)}, got {_describe(value)}")
         args = typing.get_args(tp)
         item_tp = args[0] if args else Any
-        items = [coerce(v, item_tp, f"{where}[{i}]") for i, v in enumerate(value)]
+        items = [coerce(v, item_tp, f"{where}[{i}]", base) for i, v in enumerate(value)]
         return tuple(items) if origin is tuple else items
     if tp is bool:
         if isinstance(value, bool):
@@ -96,10 +102,14 @@ def coerce(value: Any, tp: Any, where: str) -> Any:
             return value
     elif tp is Path:
         if isinstance(value, str):
-            return Path(value)
+            p = Path(value)
+            if base is not None and value and not value.startswith("~") and \
+                    not p.is_absolute():
+                p = base / p
+            return p
     elif dataclasses.is_dataclass(tp):
         if isinstance(value, dict):
-            return build_params(tp, value, where)
+            return build_params(tp, value, where, base)
     else:
         raise RecipeError(f"{where}: unsupported field type {tp!r}")
     raise RecipeError(f"{where}: expected {_type_name(tp)}, got {_describe(value)}")
@@ -112,7 +122,8 @@ def _describe(value: Any) -> str:
     return f"{type(value).__name__} {text}"
 
 
-def build_params(cls: type, table: dict[str, Any], where: str) -> Any:
+def build_params(cls: type, table: dict[str, Any], where: str, base: Path | None = None
+                 ) -> Any:
     """Instantiate params dataclass ``cls`` from a TOML table, strictly."""
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
@@ -123,7 +134,7 @@ def build_params(cls: type, table: dict[str, Any], where: str) -> Any:
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise RecipeError(f"{where}: unknown key {key!r}{hint}; "
                               f"allowed: {', '.join(sorted(fields))}")
-        kwargs[key] = coerce(value, hints[key], f"{where}.{key}")
+        kwargs[key] = coerce(value, hints[key], f"{where}.{key}", base)
     missing = [name for name, f in fields.items()
                if name not in kwargs and f.default is dataclasses.MISSING
                and f.default_factory is dataclasses.MISSING]
@@ -132,8 +143,10 @@ def build_params(cls: type, table: dict[str, Any], where: str) -> Any:
     return cls(**kwargs)
 
 
-def parse_recipe(data: dict[str, Any], source: str = "recipe") -> tuple[JobType, Any]:
-    """Validate a parsed TOML document; return the job type and its params."""
+def parse_recipe(data: dict[str, Any], source: str = "recipe", base: Path | None = None
+                 ) -> tuple[JobType, Any]:
+    """Validate a parsed TOML document; return the job type and its params (relative
+    paths joined to ``base`` when given)."""
     allowed = {"schema", "job", "params", "description"}
     for key in data:
         if key not in allowed:
@@ -160,11 +173,11 @@ def parse_recipe(data: dict[str, Any], source: str = "recipe") -> tuple[JobType,
     table = data.get("params", {})
     if not isinstance(table, dict):
         raise RecipeError(f"{source}: [params] must be a table, got {_describe(table)}")
-    return jt, build_params(jt.params, table, f"{source}: params")
+    return jt, build_params(jt.params, table, f"{source}: params", base)
 
 
 def load_recipe(path: str | os.PathLike) -> tuple[JobType, Any]:
-    """Read and validate a recipe file."""
+    """Read and validate a recipe file; its relative paths are relative to its folder."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -174,33 +187,41 @@ def load_recipe(path: str | os.PathLike) -> tuple[JobType, Any]:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise RecipeError(f"{path}: not valid TOML ({exc})") from exc
-    return parse_recipe(data, str(path))
+    return parse_recipe(data, str(path), Path(os.path.abspath(path.parent)))
 
 
-def _to_toml(value: Any) -> Any:
+def _to_toml(value: Any, absolute: bool = False) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _to_toml(getattr(value, f.name)) for f in dataclasses.fields(value)
-                if getattr(value, f.name) is not None}
+        return {f.name: _to_toml(getattr(value, f.name), absolute)
+                for f in dataclasses.fields(value) if getattr(value, f.name) is not None}
     if isinstance(value, (list, tuple)):
-        return [_to_toml(v) for v in value]
+        return [_to_toml(v, absolute) for v in value]
     if isinstance(value, os.PathLike):
-        return os.fspath(value)
+        text = os.fspath(value)
+        if absolute and text not in ("", ".") and not text.startswith("~") and \
+                not os.path.isabs(text):
+            text = os.path.abspath(text)  # relative to the working folder of the saver
+        return text
     return value
 
 
-def recipe_text(job: str, params: Any, description: str | None = None) -> str:
-    """The TOML text of a recipe (fields set to None are omitted: they mean 'default')."""
+def recipe_text(job: str, params: Any, description: str | None = None, *,
+                absolute_paths: bool = False) -> str:
+    """The TOML text of a recipe (fields set to None are omitted: they mean 'default');
+    ``absolute_paths`` writes relative paths as absolute ones (see :func:`save_recipe`)."""
     doc: dict[str, Any] = {"schema": SCHEMA_VERSION, "job": job}
     if description:
         doc["description"] = description
-    doc["params"] = _to_toml(params)
+    doc["params"] = _to_toml(params, absolute_paths)
     return tomli_w.dumps(doc)
 
 
 def save_recipe(path: str | os.PathLike, job: str, params: Any,
                 description: str | None = None) -> Path:
-    """Write a recipe atomically."""
+    """Write a recipe atomically. Paths relative to the working folder are written as
+    absolute paths: loading resolves relative ones against the recipe's own folder, so
+    this keeps what the caller (the GUI, the demo) ran replayable from anywhere."""
     path = Path(path)
     with atomic_write(path) as fh:
-        fh.write(recipe_text(job, params, description).encode("utf-8"))
+        fh.write(recipe_text(job, params, description, absolute_paths=True).encode("utf-8"))
     return path

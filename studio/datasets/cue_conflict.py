@@ -170,7 +170,9 @@ def cue_conflict_job(params: CueConflictParams, token: CancelToken | None = None
     categories = sorted({s.category for s in shapes})
     label = {c: i for i, c in enumerate(categories)}
     check_separate(params.out, {"shapes": params.shapes, "textures": params.textures})
-    model = load_adain(params).to(device).eval()
+    model = load_adain(params)
+    check_memory(model.config, params, device)  # before any image is made at this size
+    model = model.to(device).eval()
     model_info = {"config": model.config.name}
     fingerprint = make_fingerprint(
         "cue-conflict", {**params_dict(params), "device_type": device.type},
@@ -320,6 +322,44 @@ def _cue_conflict_body(params: CueConflictParams, token: CancelToken, device: to
                                "texture_categories": sorted({t.category for t in textures})},
                               categories)
     return summary
+
+
+def memory_needed(config, params: CueConflictParams, size: int | None = None) -> int:
+    """Rough bytes the largest step needs at ``size`` (default ``params.size``), from the
+    encoder's feature sizes: AdaIN decodes ``batch_size`` pairs at once; Gatys keeps every
+    activation of one image (and its gradient) for the backward pass, plus L-BFGS history.
+    A lower bound: the true peak is somewhat higher."""
+    side = params.size if size is None else size
+    if params.method == "gatys":
+        acts = sum(n * w * (-(-side // 2 ** s)) ** 2
+                   for s, (w, n) in enumerate(zip(config.encoder_widths, config.encoder_convs)))
+        return 4 * (2 * 2 * acts + 100 * 3 * side * side)
+    return config.activation_bytes(side, batch=params.batch_size) + \
+        4 * 3 * side * side * (params.batch_size + 2)
+
+
+def check_memory(config, params: CueConflictParams, device: torch.device) -> None:
+    """Refuse a size that cannot fit, naming what it would need, before allocating it."""
+    from studio.core.devices import available_memory, format_bytes
+
+    avail = available_memory(device)
+    need = memory_needed(config, params)
+    if avail is None or need <= avail:
+        return
+    fits = 16
+    while fits * 2 <= params.size and memory_needed(config, params, fits * 2) <= avail:
+        fits *= 2
+    lo, hi = fits, min(params.size, fits * 2)
+    while hi - lo > 16:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if memory_needed(config, params, mid) <= avail else (lo, mid)
+    batch = f", batch {params.batch_size}" if params.method == "adain" else ""
+    raise ValueError(
+        f"--size {params.size} would need about {format_bytes(need)} of memory "
+        f"({params.method}, {config.name} encoder{batch}) but {device} has about "
+        f"{format_bytes(avail)} free; use --size {lo // 16 * 16} or less"
+        + (" or a smaller --batch-size" if params.method == "adain" and params.batch_size > 1
+           else ""))
 
 
 def writer_write(writer, out: OutputItem, arr: np.ndarray, index: int, params: dict,

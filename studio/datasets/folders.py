@@ -2,7 +2,8 @@
 
 Every builder starts from :func:`scan_image_folder`, which returns a sorted, stable list
 of samples (the order all seeds and shards are derived from) plus a report of what was
-skipped and why — non-image files, empty class folders — instead of crashing on them.
+skipped and why — non-image files, empty class folders, hidden folders, broken symbolic
+links, unreadable folders — instead of crashing on them or dropping them silently.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from studio.core.images import is_image_file
+from studio.core.errors import NoInputError
+from studio.core.images import is_image_file, walk_images
 
 #: Split folder names recognised at the top of a dataset (HF and ImageNet conventions).
 SPLIT_NAMES = ("train", "val", "validation", "test")
@@ -72,8 +74,24 @@ class FolderScan:
         return {c: i for i, c in enumerate(self.classes)}
 
 
-def _class_dirs(folder: Path) -> list[Path]:
-    return sorted(d for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))
+def _class_dirs(folder: Path, skipped: list[tuple[str, str]]) -> list[Path]:
+    """The sub-folders of ``folder``, sorted; hidden folders, broken symbolic links and
+    image files lying beside the class folders are reported in ``skipped``."""
+    with os.scandir(folder) as it:
+        entries = sorted(it, key=lambda e: e.name)
+    dirs: list[Path] = []
+    for e in entries:
+        p = folder / e.name
+        if e.is_symlink() and not os.path.exists(p):
+            skipped.append((str(p), "broken symbolic link"))
+        elif e.is_dir():
+            if e.name.startswith("."):
+                skipped.append((str(p), "hidden folder"))
+            else:
+                dirs.append(p)
+        elif is_image_file(e.name) and not e.name.startswith("."):
+            skipped.append((str(p), "image file outside the class folders"))
+    return dirs
 
 
 def scan_image_folder(root: str | os.PathLike, *, splits: bool | None = None) -> FolderScan:
@@ -86,35 +104,47 @@ def scan_image_folder(root: str | os.PathLike, *, splits: bool | None = None) ->
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: dataset folder does not exist")
-    top = _class_dirs(root)
+    skipped: list[tuple[str, str]] = []
+    top = _class_dirs(root, skipped)  # an unreadable root raises PermissionError
     if splits is None:
         splits = bool(top) and all(d.name in SPLIT_NAMES for d in top)
-    groups = [(d.name, d) for d in top] if splits else [(None, root)]
     class_names: set[str] = set()
     per_group: list[tuple[str | None, Path, list[Path]]] = []
-    for split, folder in groups:
-        dirs = _class_dirs(folder)
-        class_names.update(d.name for d in dirs)
-        per_group.append((split, folder, dirs))
+    if splits:
+        for d in top:
+            try:
+                dirs = _class_dirs(d, skipped)
+            except PermissionError:
+                skipped.append((str(d), "permission denied"))
+                continue
+            class_names.update(x.name for x in dirs)
+            per_group.append((d.name, d, dirs))
+    else:
+        class_names.update(d.name for d in top)
+        per_group.append((None, root, top))
     classes = sorted(class_names)
     idx = {c: i for i, c in enumerate(classes)}
     samples: list[Sample] = []
-    skipped: list[tuple[str, str]] = []
     for split, _folder, dirs in per_group:
         for d in dirs:
-            files = sorted(p for p in d.rglob("*") if p.is_file() and not p.name.startswith("."))
-            images = [p for p in files if is_image_file(p)]
-            for p in files:
-                if not is_image_file(p):
-                    skipped.append((str(p), "not an image file (extension)"))
+            try:
+                images = walk_images(d, recursive=True, skipped=skipped)
+            except PermissionError:
+                skipped.append((str(d), "permission denied"))
+                continue
             if not images:
                 skipped.append((str(d), "empty class folder (no image files)"))
             for p in images:
                 rel = p.relative_to(root).as_posix()
                 samples.append(Sample(p, rel, split, d.name, idx[d.name]))
-    if not samples and not skipped:
-        loose = [p for p in root.iterdir() if p.is_file() and is_image_file(p)]
+    if not samples and not any(dirs for _s, _f, dirs in per_group):
+        loose = any(reason.startswith("image file outside") for _p, reason in skipped)
         hint = (" (images found directly in the folder: an ImageFolder needs one "
                 "subfolder per class)" if loose else "")
-        raise ValueError(f"{root}: no class folders with images{hint}")
+        others = [f"{Path(p).name}: {r}" for p, r in skipped
+                  if not r.startswith("image file outside")]
+        if others:
+            hint += "; skipped " + ", ".join(others[:3]) + (
+                f" and {len(others) - 3} more" if len(others) > 3 else "")
+        raise NoInputError(f"{root}: no class folders with images{hint}")
     return FolderScan(root, classes, samples, skipped)

@@ -48,7 +48,7 @@ from studio.core.jobs import (
     register_job,
 )
 from studio.core.seeding import derive_seed, seed_everything
-from studio.datasets.folders import SPLIT_NAMES, scan_image_folder
+from studio.datasets.folders import SPLIT_NAMES, UnsafePathError, resolve_inside, scan_image_folder
 from studio.evaluate.classifiers import build_network, norm_for, read_weights, zero_init_last_bn
 
 EVAL_SPLITS = ("val", "validation", "test")
@@ -134,6 +134,14 @@ def _read_manifest(path: Path) -> DataSource:
             except (ValueError, KeyError, TypeError) as exc:
                 raise ValueError(f"{path}:{n}: not a manifest record with file_name and "
                                  f"label ({exc})") from None
+            if not isinstance(rel, str):
+                raise ValueError(f"{path}:{n}: file_name must be a string, got {rel!r}")
+            try:
+                resolve_inside(root, rel)
+            except UnsafePathError:
+                raise ValueError(f"{path}:{n}: file_name {rel!r} leaves the dataset folder "
+                                 f"{root} (manifest paths must be relative and stay inside "
+                                 "it); refusing to read it") from None
             cls = str(rec.get("class", label))
             names[label] = cls
             items.append(Item(root / rel, cls, rec.get("split") or _split_of(rel)))

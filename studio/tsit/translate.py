@@ -167,12 +167,13 @@ class Translator:
         return Image.fromarray(to_uint8(y[0]))
 
 
-def _collect(paths: list[Path], what: str) -> tuple[list[Path], list[str]]:
+def _collect(paths: list[Path], what: str, skipped: list[tuple[str, str]] | None = None
+             ) -> tuple[list[Path], list[str]]:
     files, missing = [], []
     for p in paths:
         p = Path(p)
         if p.is_dir():
-            found = list_images(p, recursive=True)
+            found = list_images(p, recursive=True, skipped=skipped)
             if not found:
                 missing.append(f"{p}: no images in this {what} folder")
             files += found
@@ -209,12 +210,21 @@ def translate_job(p: TranslateParams, token: CancelToken | None = None) -> JobGe
     token = token or CancelToken()
     tr = Translator(p.model, p.task, device=p.device, alpha=p.alpha, fade_stats=p.fade_stats,
                     fast=p.fast, fit=p.fit, label_nc=p.label_nc, precision=p.precision)
-    contents, bad = _collect(p.content, "content")
-    styles, bad_s = _collect(p.style, "style") if not tr.sis else ([], [])
+    left_out: list[tuple[str, str]] = []
+    contents, bad = _collect(p.content, "content", left_out)
+    styles, bad_s = _collect(p.style, "style", left_out) if not tr.sis else ([], [])
+    for path, reason in left_out:
+        yield Log(f"skipped {path}: {reason}", "warning")
     for msg in bad + bad_s:
         yield Log(msg, "error")
     if not contents:
-        raise FileNotFoundError("no content images to translate")
+        from studio.core.errors import NoInputError
+
+        gone = [m for m in bad if ": no such " in m]
+        if gone:
+            raise FileNotFoundError(gone[0])
+        raise NoInputError("no content images to translate" + (f" ({'; '.join(bad)})"
+                                                                if bad else ""))
     if tr.sis:
         pairs = [(c, None) for c in contents]
     elif not styles:
@@ -313,9 +323,17 @@ def build_translated_job(p: BuildTranslatedParams, token: CancelToken | None = N
         raise ValueError("styles_per_content must be >= 1")
     check_separate(p.out, {"content": p.content, "style": p.style})
     scan = scan_image_folder(p.content)
-    styles = list_images(p.style, recursive=True) if Path(p.style).is_dir() else []
+    style_skipped: list[tuple[str, str]] = []
+    styles = list_images(p.style, recursive=True, skipped=style_skipped) \
+        if Path(p.style).is_dir() else []
     if not styles:
-        raise FileNotFoundError(f"{p.style}: no style images")
+        from studio.core.errors import NoInputError
+
+        if not Path(p.style).is_dir():
+            raise FileNotFoundError(f"{p.style}: style folder does not exist")
+        raise NoInputError(f"{p.style}: no style images in this folder")
+    for path, reason in style_skipped:
+        yield Log(f"skipped style {path}: {reason}", "warning")
     tr = Translator(p.model, p.task, device=p.device, alpha=p.alpha, fade_stats=p.fade_stats,
                     fast=p.fast, fit=p.fit, precision=p.precision)
     if tr.sis:
