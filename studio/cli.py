@@ -186,6 +186,16 @@ def build_parser() -> argparse.ArgumentParser:
 # Helpers for command handlers
 
 
+#: ``--overwrite`` on every command that writes an output folder.
+OVERWRITE_HELP = ("start afresh when the output folder holds a build made with other "
+                  "settings (removes only what Studio wrote there); without it such a "
+                  "rerun is refused with the differences named")
+
+
+def add_overwrite(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
+
+
 def device_arg(args: argparse.Namespace) -> str:
     return getattr(args, "device", None) or "auto"
 

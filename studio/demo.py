@@ -22,6 +22,7 @@ the exit status is 1 when any stage failed.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import platform
 import time
@@ -93,12 +94,23 @@ class Demo:
     def job(self, name: str, params: Any, label: str | None = None) -> Any:
         """Run a registered job like `studio run` would, after saving its recipe."""
         from studio.core.jobs import get_job_type
+        from studio.datasets.writers import FingerprintMismatch
 
         jt = get_job_type(name)
         recipe = save_recipe(self.out / "recipes" / f"{label or name}.toml", name, params)
         self.report.command(f"studio run {recipe}")
-        return run_job(jt.fn(params, None), progress=None if not self.quiet else False,
-                       verbose=False, on_event=self._on_event)
+        try:
+            return run_job(jt.fn(params, None), progress=None if not self.quiet else False,
+                           verbose=False, on_event=self._on_event)
+        except FingerprintMismatch as exc:
+            # the demo owns its folder: a stage made with other settings (--quick before,
+            # another Studio) is rebuilt, never resumed or mixed
+            if not hasattr(params, "overwrite"):
+                raise
+            self.say(f"   {exc.out.name}: settings changed ({exc.diffs[0][0]}, ...): rebuilding")
+            return run_job(jt.fn(dataclasses.replace(params, overwrite=True), None),
+                           progress=None if not self.quiet else False, verbose=False,
+                           on_event=self._on_event)
 
     def _on_event(self, ev: Any) -> None:
         if isinstance(ev, Log) and ev.level != "info" and not self.quiet:

@@ -1,5 +1,7 @@
 """`studio stylize`: test.py flags, names and preprocessing; bad inputs; batching; training."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -81,7 +83,10 @@ def test_directory_run_names_params_and_bad_files(tmp_path, tiny_files):
     names = sorted(p.name for p in out.iterdir())
     expect = sorted(f"{c}_stylized_{s}.png" for c in ("one", "grey", "alpha", "cmyk", "deep")
                     for s in ("paint", "ink"))
-    assert names == expect
+    bookkeeping = ["dataset.json", "errors.jsonl", "manifest.jsonl", "metadata.jsonl"]
+    assert names == sorted(expect + bookkeeping)
+    info = json.loads((out / "dataset.json").read_text())
+    assert info["num_items"] == 10 and info["fingerprint"]["params"]["alpha"] == 1.0
     assert result["styles_encoded"] == 2   # once each, not once per content
     meta = read_params(out / "grey_stylized_ink.png")
     assert meta["style"] == str(sdir / "ink.jpg") and meta["alpha"] == 1.0
@@ -111,7 +116,7 @@ def test_batched_cached_path_equals_the_per_image_path(tmp_path, tiny_files):
                                         decoder=str(dec), content_size=0, style_size=0,
                                         save_ext=".png", output=str(out), batch_size=bs,
                                         alpha=0.8)))
-        outs[bs] = {p.name: np.asarray(Image.open(p)).astype(int) for p in out.iterdir()}
+        outs[bs] = {p.name: np.asarray(Image.open(p)).astype(int) for p in out.glob("*.png")}
     assert outs[1].keys() == outs[4].keys() and len(outs[1]) == 5
     model = AdaINModel.from_files(enc, dec)
     for name, arr in outs[4].items():
@@ -137,14 +142,20 @@ def test_interpolation_and_masks_from_the_command_line(tmp_path, tiny_files):
     m1, m2 = tmp_path / "m1.png", tmp_path / "m2.png"
     Image.fromarray(mask).save(m1)
     Image.fromarray(255 - mask).save(m2)
-    assert main(["stylize", "--style", f"{s1},{s2}", "--masks", f"{m1},{m2}", *common]) == 0
+    # other settings into the same folder: refused, naming what changed; --overwrite redoes
+    assert main(["stylize", "--style", f"{s1},{s2}", "--masks", f"{m1},{m2}", *common]) == 2
+    assert main(["stylize", "--style", f"{s1},{s2}", "--masks", f"{m1},{m2}", *common,
+                 "--overwrite"]) == 0
+    assert not (out / "photo_interpolation.png").exists()
     two = np.asarray(Image.open(out / "photo_masked.png"))
-    assert main(["stylize", "--style", f"{s1},{s2}", "--masks", str(m1), *common]) == 0
+    assert main(["stylize", "--style", f"{s1},{s2}", "--masks", str(m1), *common,
+                 "--overwrite"]) == 0
     assert np.array_equal(np.asarray(Image.open(out / "photo_masked.png")), two)
     assert main(["stylize", "--style", f"{s1},{s2}", *common]) == 2   # weights or masks needed
-    assert main(["stylize", "--style", str(s1), "--preserve_color", *common]) == 0
+    assert main(["stylize", "--style", str(s1), "--preserve_color", *common,
+                 "--overwrite"]) == 0
     assert main(["stylize", "--style", str(s1), "--color-method", "luminance", "--alpha",
-                 "0.5", *common]) == 0
+                 "0.5", *common, "--overwrite"]) == 0
     assert read_params(out / "photo_stylized_s1.png")["preserve_color"] == "luminance"
 
 

@@ -47,15 +47,22 @@ def test_device_resolution():
 
 
 def test_models_list_import_verify(tmp_path, capsys):
-    f = save_state_dict(torch.nn.Linear(2, 2), tmp_path / "vgg_normalised.pth")
+    from studio.adain.model import decoder
+
+    f = save_state_dict(decoder(), tmp_path / "decoder.pth")  # the official layout
     mdir = tmp_path / "models"
     assert main(["models", "list", "--dir", str(mdir)]) == 0
     out = capsys.readouterr().out
     assert "adain-vgg" in out and "missing" in out and "pytorch-AdaIN" in out
     assert main(["models", "import", str(f), "--dir", str(mdir)]) == 0
-    assert (mdir / "vgg_normalised.pth").is_file()
+    assert (mdir / "decoder.pth").is_file()
     main(["models", "list", "--dir", str(mdir)])
-    assert "adain-vgg                present" in capsys.readouterr().out
+    assert "adain-decoder            present" in capsys.readouterr().out
+    # a classifier renamed to the encoder's file name is not an encoder
+    wrong = save_state_dict(torch.nn.Linear(2, 2), tmp_path / "vgg_normalised.pth")
+    assert main(["models", "import", str(wrong), "--dir", str(mdir)]) == 2
+    assert "not an adain-vgg checkpoint" in capsys.readouterr().err
+    assert not (mdir / "vgg_normalised.pth").exists()
     assert main(["models", "verify", "--dir", str(mdir)]) == 0
     assert "no published hash" in capsys.readouterr().out
     assert main(["models", "verify", str(f), "--sha256", "0" * 64]) == 1

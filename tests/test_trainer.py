@@ -37,7 +37,7 @@ def world(tmp_path_factory):
                        test_per_class=4, workers=1)
     drive(generate_job(p))
     # the same images as WebDataset shards
-    w = make_writer("webdataset", root / "wds", shard_size=10)
+    w = make_writer("webdataset", root / "wds", shard_size=10).open()
     items = list(iter_images(p))
     outs = [OutputItem(it.key, CLASSES.index(it.category), it.category) for it, _ in items]
     for idx, out in w.pending(outs):

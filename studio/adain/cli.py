@@ -36,7 +36,7 @@ def _cmd_stylize(args: argparse.Namespace) -> int:
         style_interpolation_weights=args.style_interpolation_weights, masks=args.masks or "",
         batch_size=args.batch_size, device=device_arg(args), precision=args.precision,
         channels_last=not args.no_channels_last, compile=args.compile,
-        jpeg_quality=args.jpeg_quality, workers=args.workers)
+        jpeg_quality=args.jpeg_quality, workers=args.workers, overwrite=args.overwrite)
     result = run_cli_job(stylize_job(params), args)
     if result["failed"]:
         n = len(result["failed"])
@@ -94,6 +94,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 def register(g) -> None:
     from studio.cli import (
+        add_overwrite,
         int_range,
         nonneg_float,
         nonneg_int,
@@ -140,6 +141,7 @@ def register(g) -> None:
     _flag(p, "jpeg_quality", type=int_range(1, 100), default=75,
           help="JPEG quality (75 = what the reference's save_image writes)")
     _flag(p, "workers", type=nonneg_int, default=2, help="image decode/encode threads")
+    add_overwrite(p)
 
     p = g.add(g.train, "adain", "train an AdaIN decoder (pytorch-AdaIN train.py)",
               _cmd_train)

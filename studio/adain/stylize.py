@@ -23,8 +23,17 @@ import torch
 from studio.adain.model import AdaINModel
 from studio.adain.ops import StyleStats, normalize_weights
 from studio.adain.transforms import load_tensor, to_uint8
-from studio.core.images import ImageError, ImageTooSmallError, load_image, save_image
-from studio.core.jobs import CancelToken, JobGen, Log, Preview, Progress, register_job
+from studio.core.checkpoints import state_sha256
+from studio.core.images import ImageError, ImageTooSmallError, encode_image, load_image
+from studio.core.jobs import CancelToken, JobGen, Log, Preview, Progress, params_dict, register_job
+from studio.datasets.folders import distinct_stems
+from studio.datasets.writers import (
+    ImageFolderWriter,
+    OutputItem,
+    check_separate,
+    file_list_digest,
+    make_fingerprint,
+)
 
 
 @dataclass
@@ -54,6 +63,7 @@ class StylizeParams:
     compile: bool = False
     jpeg_quality: int = 75                # torchvision save_image's (PIL's) default
     workers: int = 2                      # file decode / encode threads
+    overwrite: bool = False               # start afresh over outputs of other settings
 
 
 # ---------------------------------------------------------------------------------------
@@ -127,11 +137,17 @@ def autocast(device: torch.device, precision: str):
     return torch.autocast(device.type, dtype=dtype)
 
 
-def output_name(content: Path, style: Path | None, ext: str, kind: str = "stylized") -> str:
-    """test.py's names: ``{content}_stylized_{style}{ext}`` / ``{content}_interpolation{ext}``."""
+def output_key(content_stem: str, style_stem: str | None, kind: str = "stylized") -> str:
+    """test.py's names without the extension: ``{content}_stylized_{style}`` /
+    ``{content}_interpolation`` (stems made distinct by :func:`distinct_stems`)."""
     if kind == "stylized":
-        return f"{content.stem}_stylized_{style.stem}{ext}"
-    return f"{content.stem}_{kind}{ext}"
+        return f"{content_stem}_stylized_{style_stem}"
+    return f"{content_stem}_{kind}"
+
+
+def output_name(content: Path, style: Path | None, ext: str, kind: str = "stylized") -> str:
+    """test.py's file name for one content (and style)."""
+    return output_key(content.stem, style.stem if style is not None else None, kind) + ext
 
 
 def _paths(single: str, folder: str, what: str,
@@ -249,12 +265,54 @@ def stylize_job(p: StylizeParams, token: CancelToken | None = None,
     model = model or load_model(p.vgg, p.decoder)
     model = prepare_model(model, device, channels_last=p.channels_last, compile=p.compile)
     out_dir = Path(p.output)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    inputs = {"content": p.content or p.content_dir,
+              **{f"style {i + 1}": s for i, s in enumerate(styles)}}
+    if p.style_dir:
+        inputs["style folder"] = p.style_dir
+    for i, m in enumerate(mask_paths):
+        inputs[f"mask {i + 1}"] = m
+    check_separate(out_dir, inputs)
     provenance = {"config": model.config.name}
     for name, path in (("vgg", p.vgg), ("decoder", p.decoder)):
         if path and Path(path).is_file():
             provenance[f"{name}_sha256"] = sha256_file(path)
 
+    # every output planned before any work: distinct names, a fingerprinted folder
+    cstem = dict(zip(contents, distinct_stems([c.name for c in contents])))
+    sstem = dict(zip(styles, distinct_stems([s.name for s in styles])))
+    kind = "stylized" if mode == "pairs" else mode
+    plan = [(c, s) for c in contents for s in styles] if mode == "pairs" else \
+        [(c, None) for c in contents]
+    items = [OutputItem(output_key(cstem[c], sstem.get(s), kind), 0, "") for c, s in plan]
+    fingerprint = make_fingerprint(
+        "adain.stylize", {**params_dict(p), "mode": mode, "device_type": device.type},
+        ignore=("content", "content_dir", "style", "style_dir", "vgg", "decoder", "output",
+                "device", "batch_size", "workers", "masks"),
+        inputs={"content": file_list_digest(contents), "style": file_list_digest(styles),
+                "masks": file_list_digest(mask_paths)},
+        models={"adain_sha256": state_sha256(model), "config": model.config.name})
+    writer = ImageFolderWriter(out_dir, ext=p.save_ext).open(
+        fingerprint, inputs=inputs, overwrite=p.overwrite)
+    with writer:
+        return (yield from _stylize_body(p, token, model, device, writer, mode, weights,
+                                         color, contents, styles, mask_paths, plan, items,
+                                         provenance))
+
+
+def _stylize_body(p: StylizeParams, token: CancelToken, model: AdaINModel,
+                  device: torch.device, writer: ImageFolderWriter, mode: str,
+                  weights: list[float] | None, color: str | None, contents: list[Path],
+                  styles: list[Path], mask_paths: list[Path], plan: list, items: list,
+                  provenance: dict) -> JobGen:
+    for note in writer.notes:
+        yield Log(note, "warning")
+    out_dir = writer.out
+    todo = {plan[i]: item for i, item in writer.pending(items)}
+    already = len(items) - len(todo)
+    if already:
+        yield Log(f"{already} of {len(items)} output(s) already in {out_dir} (same settings)")
+    needed = {c for c, _ in todo}
+    contents = [c for c in contents if c in needed]
     failures: list[dict] = []
     written: list[str] = []
     io_pool = ThreadPoolExecutor(max(1, p.workers))
@@ -262,15 +320,15 @@ def stylize_job(p: StylizeParams, token: CancelToken | None = None,
 
     def fail(source, reason: str) -> Log:
         failures.append({"source": str(source), "reason": reason})
+        writer.error(str(source), reason)
         return Log(f"{source}: {reason}", "error")
 
-    def save(arr, name: str, params: dict) -> None:
-        dest = out_dir / name
-        if dest.suffix.lower() == ".png":
-            save_image(arr, dest, params=params)
-        else:
-            save_image(arr, dest, quality=p.jpeg_quality)
-        written.append(str(dest))
+    def save(arr, item: OutputItem, params: dict) -> None:
+        data = encode_image(arr, p.save_ext, params=params if p.save_ext.lower() == ".png"
+                            else None, quality=p.jpeg_quality)
+        rec = writer.write(item, None, png=data, record={
+            k: params[k] for k in ("content", "style", "styles", "alpha") if k in params})
+        written.append(str(out_dir / rec["file_name"]))
 
     # Styles: loaded once (as tensors for colour preservation, else only statistics)
     cache = StyleCache(model, device)
@@ -300,8 +358,7 @@ def stylize_job(p: StylizeParams, token: CancelToken | None = None,
         if len(masks) == 1:  # one grey mask for two styles: white = first, black = second
             masks = torch.cat([masks, 1 - masks])
 
-    per_content = len(good_styles) if mode == "pairs" else 1
-    total = len(contents) * per_content
+    total = len(todo)
     done = 0
     yield Progress(0, total, "stylising")
 
@@ -331,11 +388,14 @@ def stylize_job(p: StylizeParams, token: CancelToken | None = None,
                 out = model.stylize(x, group, alpha=p.alpha, weights=weights,
                                     masks=masks, preserve_color=color)
                 results.append((None, out))
+        n = 0
         for sp, out in results:
             arrs = to_uint8(out.float())
             for cp, arr in zip(paths, arrs):
-                kind = "stylized" if sp is not None else mode
-                name = output_name(cp, sp, p.save_ext, kind)
+                item = todo.get((cp, sp))
+                if item is None:  # made by an earlier run with the same settings
+                    continue
+                n += 1
                 params = {"method": "adain", "content": str(cp), "alpha": p.alpha,
                           "content_size": p.content_size, "style_size": p.style_size,
                           "crop": p.crop, "preserve_color": color, "precision": p.precision,
@@ -346,8 +406,8 @@ def stylize_job(p: StylizeParams, token: CancelToken | None = None,
                     params["styles"] = [str(s) for s in styles]
                     params["weights"] = weights
                     params["masks"] = [str(m) for m in mask_paths] or None
-                saves.append(io_pool.submit(save, arr, name, params))
-        return len(results) * len(paths)
+                saves.append(io_pool.submit(save, arr, item, params))
+        return n
 
     def run_safely(batch_items: list[tuple[Path, torch.Tensor]]) -> JobGen:
         """run_batch; out of memory halves the batch and tries again, and an image that
@@ -382,7 +442,7 @@ def stylize_job(p: StylizeParams, token: CancelToken | None = None,
                 img = fut.result()
             except ImageError as exc:
                 yield fail(cp, f"content image skipped: {exc.reason}")
-                done += per_content
+                done += sum((cp, s) in todo for s in good_styles) if mode == "pairs" else 1
                 continue
             key = tuple(img.shape)
             buckets.setdefault(key, []).append((cp, img))
@@ -410,7 +470,10 @@ def stylize_job(p: StylizeParams, token: CancelToken | None = None,
             yield Preview(to_uint8_array(load_image(last)), last.name, done)
         except ImageError:
             pass
+    writer.finalize({"job": "adain.stylize", "mode": mode, "params": params_dict(p),
+                     "model": provenance}, [])
     yield Log(f"wrote {len(written)} image(s) to {out_dir}"
+              + (f" ({already} already there)" if already else "")
               + (f"; {len(failures)} failure(s)" if failures else ""))
-    return {"output": str(out_dir), "written": len(written), "failed": failures,
+    return {"already_present": already, "output": str(out_dir), "written": len(written), "failed": failures,
             "mode": mode, "styles_encoded": len(style_stats)}

@@ -26,9 +26,11 @@ from torchvision.transforms import functional as TF
 
 from studio.adain import ops
 from studio.adain.model import OFFICIAL, TOY, AdaINModel, infer_config
+from studio.core.checkpoints import state_sha256
 from studio.core.images import ImageError, list_images, load_image
 from studio.core.jobs import CancelToken, JobGen, Log, Metrics, Preview, Progress, register_job
 from studio.core.seeding import derive_seed
+from studio.datasets.writers import claim_run_folder, file_list_digest, make_fingerprint
 
 
 @dataclass
@@ -231,90 +233,103 @@ def train_job(p: TrainParams, token: CancelToken | None = None) -> JobGen:
     contents = _scan(p.content_dir, "content")
     styles = _scan(p.style_dir, "style")
     model, info = build_model(p)
-    model.to(device)
-    opt = torch.optim.Adam(model.decoder.parameters(), lr=p.lr)
-    start = 0
     state_path = save_dir / "state.pth"
-    if p.resume and state_path.is_file():
-        state = torch.load(state_path, map_location="cpu", weights_only=True)
-        if state.get("config") != info["config"]:
-            raise ValueError(f"{state_path}: saved for config {state.get('config')}, "
-                             f"not {info['config']}; use another --save_dir or --no-resume")
-        model.decoder.load_state_dict(state["decoder"])
-        opt.load_state_dict(state["optimizer"])
-        start = int(state["iter"])
-        yield Log(f"resumed at iteration {start} from {state_path}")
-    yield Log(f"{len(contents)} content and {len(styles)} style images; "
-              f"config {info['config']['name']}; device {device}")
-    csamp, ssamp = _Sampler(contents, "content", p), _Sampler(styles, "style", p)
-    pool = ThreadPoolExecutor(max(1, p.n_threads))
-
-    def fetch(i: int):
-        return pool.submit(csamp.batch, i), pool.submit(ssamp.batch, i)
-
-    def save_state(i: int) -> None:
-        import io
-
-        from studio.core.images import atomic_write
-
-        buf = io.BytesIO()
-        torch.save({"decoder": {k: v.detach().cpu() for k, v in
-                                model.decoder.state_dict().items()},
-                    "optimizer": opt.state_dict(), "iter": i, "config": info["config"]}, buf)
-        with atomic_write(state_path) as fh:
-            fh.write(buf.getvalue())
-
-    model.decoder.train()
-    pending = fetch(start) if start < p.max_iter else None
-    t0, last = time.monotonic(), None
-    reported: set[str] = set()
-    done, saved_at = start, start
+    fingerprint = make_fingerprint(
+        "adain.train", {**dataclasses.asdict(p), "device_type": device.type},
+        ignore=("content_dir", "style_dir", "vgg", "from_classifier", "decoder", "save_dir",
+                "device", "n_threads", "resume", "max_iter", "save_model_interval",
+                "preview_interval", "log_interval"),
+        inputs={"content": file_list_digest(contents), "style": file_list_digest(styles)},
+        models={"encoder_sha256": state_sha256(model.encoder),
+                "decoder_init_sha256": state_sha256(model.decoder)})
+    lock = claim_run_folder(save_dir, fingerprint,
+                            resuming=p.resume and state_path.is_file())
     try:
-        for i in range(start, p.max_iter):
-            token.check()
-            lr = p.lr / (1.0 + p.lr_decay * i)
-            for group in opt.param_groups:
-                group["lr"] = lr
-            (cf, sf), pending = pending, (fetch(i + 1) if i + 1 < p.max_iter else None)
-            (content, c_err), (style, s_err) = cf.result(), sf.result()
-            for e in c_err + s_err:
-                if e not in reported:
-                    reported.add(e)
-                    yield Log(f"skipped unreadable training image {e}", "warning")
-            content, style = content.to(device), style.to(device)
-            loss_c, loss_s, g_t = adain_losses(model, content, style)
-            loss_c = p.content_weight * loss_c
-            loss_s = p.style_weight * loss_s
-            loss = loss_c + loss_s
-            if p.identity_weight:
-                loss_id = p.identity_weight * identity_loss(model, content)
-                loss = loss + loss_id
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            n = done = i + 1
-            last = {"loss_content": loss_c.item(), "loss_style": loss_s.item(), "lr": lr}
-            if p.identity_weight:
-                last["loss_identity"] = loss_id.item()
-            if n % p.log_interval == 0 or n == p.max_iter:
-                yield Metrics(n, last)
-            yield Progress(n, p.max_iter, f"Lc {last['loss_content']:.3f} "
-                           f"Ls {last['loss_style']:.3f}")
-            if p.preview_interval and (n % p.preview_interval == 0 or n == start + 1):
-                k = min(4, content.shape[0])
-                yield Preview(_grid(content[:k], style[:k], g_t[:k].detach()),
-                              "content / style / output", n)
-            if n % p.save_model_interval == 0 or n == p.max_iter:
-                save_state_dict(model.decoder, save_dir / f"decoder_iter_{n}.pth")
-                save_state(n)
-                saved_at = n
+        model.to(device)
+        opt = torch.optim.Adam(model.decoder.parameters(), lr=p.lr)
+        start = 0
+        if p.resume and state_path.is_file():
+            state = torch.load(state_path, map_location="cpu", weights_only=True)
+            if state.get("config") != info["config"]:
+                raise ValueError(f"{state_path}: saved for config {state.get('config')}, "
+                                 f"not {info['config']}; use another --save_dir or --no-resume")
+            model.decoder.load_state_dict(state["decoder"])
+            opt.load_state_dict(state["optimizer"])
+            start = int(state["iter"])
+            yield Log(f"resumed at iteration {start} from {state_path}")
+        yield Log(f"{len(contents)} content and {len(styles)} style images; "
+                  f"config {info['config']['name']}; device {device}")
+        csamp, ssamp = _Sampler(contents, "content", p), _Sampler(styles, "style", p)
+        pool = ThreadPoolExecutor(max(1, p.n_threads))
+
+        def fetch(i: int):
+            return pool.submit(csamp.batch, i), pool.submit(ssamp.batch, i)
+
+        def save_state(i: int) -> None:
+            import io
+
+            from studio.core.images import atomic_write
+
+            buf = io.BytesIO()
+            torch.save({"decoder": {k: v.detach().cpu() for k, v in
+                                    model.decoder.state_dict().items()},
+                        "optimizer": opt.state_dict(), "iter": i, "config": info["config"]}, buf)
+            with atomic_write(state_path) as fh:
+                fh.write(buf.getvalue())
+
+        model.decoder.train()
+        pending = fetch(start) if start < p.max_iter else None
+        t0, last = time.monotonic(), None
+        reported: set[str] = set()
+        done, saved_at = start, start
+        try:
+            for i in range(start, p.max_iter):
+                token.check()
+                lr = p.lr / (1.0 + p.lr_decay * i)
+                for group in opt.param_groups:
+                    group["lr"] = lr
+                (cf, sf), pending = pending, (fetch(i + 1) if i + 1 < p.max_iter else None)
+                (content, c_err), (style, s_err) = cf.result(), sf.result()
+                for e in c_err + s_err:
+                    if e not in reported:
+                        reported.add(e)
+                        yield Log(f"skipped unreadable training image {e}", "warning")
+                content, style = content.to(device), style.to(device)
+                loss_c, loss_s, g_t = adain_losses(model, content, style)
+                loss_c = p.content_weight * loss_c
+                loss_s = p.style_weight * loss_s
+                loss = loss_c + loss_s
+                if p.identity_weight:
+                    loss_id = p.identity_weight * identity_loss(model, content)
+                    loss = loss + loss_id
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                n = done = i + 1
+                last = {"loss_content": loss_c.item(), "loss_style": loss_s.item(), "lr": lr}
+                if p.identity_weight:
+                    last["loss_identity"] = loss_id.item()
+                if n % p.log_interval == 0 or n == p.max_iter:
+                    yield Metrics(n, last)
+                yield Progress(n, p.max_iter, f"Lc {last['loss_content']:.3f} "
+                               f"Ls {last['loss_style']:.3f}")
+                if p.preview_interval and (n % p.preview_interval == 0 or n == start + 1):
+                    k = min(4, content.shape[0])
+                    yield Preview(_grid(content[:k], style[:k], g_t[:k].detach()),
+                                  "content / style / output", n)
+                if n % p.save_model_interval == 0 or n == p.max_iter:
+                    save_state_dict(model.decoder, save_dir / f"decoder_iter_{n}.pth")
+                    save_state(n)
+                    saved_at = n
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+            if done != saved_at:  # cancelled or failed: keep what was trained
+                save_state(done)
+        final = save_state_dict(model.decoder, save_dir / "decoder.pth")
+        elapsed = time.monotonic() - t0
+        return {"decoder": str(final), "encoder": info["encoder"], "iterations": p.max_iter,
+                "trained_now": p.max_iter - start, "seconds": round(elapsed, 1),
+                "last": last, "config": info["config"],
+                "skipped_images": sorted(reported)}
     finally:
-        pool.shutdown(wait=False, cancel_futures=True)
-        if done != saved_at:  # cancelled or failed: keep what was trained
-            save_state(done)
-    final = save_state_dict(model.decoder, save_dir / "decoder.pth")
-    elapsed = time.monotonic() - t0
-    return {"decoder": str(final), "encoder": info["encoder"], "iterations": p.max_iter,
-            "trained_now": p.max_iter - start, "seconds": round(elapsed, 1),
-            "last": last, "config": info["config"],
-            "skipped_images": sorted(reported)}
+        lock.release()

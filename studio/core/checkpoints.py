@@ -199,8 +199,9 @@ def models_dir() -> Path:
     env = os.environ.get("STUDIO_MODELS")
     if env:
         return Path(env).expanduser()
-    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
-    return Path(base) / "studio" / "models"
+    from studio.core.paths import default_models_dir  # never at the filesystem root
+
+    return default_models_dir()
 
 
 def resources_dir() -> Path:

@@ -224,6 +224,23 @@ def encode_png(image: Any, params: dict | None = None) -> bytes:
     return buf.getvalue()
 
 
+def encode_image(image: Any, ext: str, *, params: dict | None = None, quality: int = 95
+                 ) -> bytes:
+    """File bytes of ``image`` in the format of ``ext``; PNGs carry ``params`` (JSON)."""
+    ext = ext.lower()
+    if ext == ".png":
+        return encode_png(image, params)
+    img = Image.fromarray(to_uint8_array(image), "RGB")
+    fmt = {".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP",
+           ".tif": "TIFF", ".tiff": "TIFF", ".ppm": "PPM"}.get(ext)
+    if fmt is None:
+        raise ValueError(f"unsupported output extension {ext!r}")
+    buf = io.BytesIO()
+    kwargs = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
+    img.save(buf, format=fmt, **kwargs)
+    return buf.getvalue()
+
+
 def save_image(
     image: Any,
     path: str | os.PathLike,
@@ -237,19 +254,10 @@ def save_image(
     can only be embedded in PNG, other formats get none.
     """
     path = Path(path)
-    ext = path.suffix.lower()
-    if ext == ".png":
-        data = encode_png(image, params)
-    else:
-        img = Image.fromarray(to_uint8_array(image), "RGB")
-        fmt = {".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP",
-               ".tif": "TIFF", ".tiff": "TIFF", ".ppm": "PPM"}.get(ext)
-        if fmt is None:
-            raise ValueError(f"{path}: unsupported output extension {ext!r}")
-        buf = io.BytesIO()
-        kwargs = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
-        img.save(buf, format=fmt, **kwargs)
-        data = buf.getvalue()
+    try:
+        data = encode_image(image, path.suffix, params=params, quality=quality)
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from None
     with atomic_write(path) as fh:
         fh.write(data)
     return path

@@ -9,6 +9,7 @@ from pathlib import Path
 from studio.cli import (
     CLIError,
     CommandGroups,
+    add_overwrite,
     device_arg,
     nonneg_int,
     positive_int,
@@ -71,7 +72,8 @@ def stylized_params(args: argparse.Namespace):
         values["channels_last"] = False
     return StylizedParams(content=Path(args.content), styles=Path(args.styles),
                           out=Path(args.out), device=device_arg(args),
-                          splits=list(args.split or []), dry_run=args.dry_run, **values)
+                          splits=list(args.split or []), dry_run=args.dry_run,
+                          overwrite=args.overwrite, **values)
 
 
 def _cmd_build_stylized(args: argparse.Namespace) -> int:
@@ -121,6 +123,7 @@ def register(g: CommandGroups) -> None:
                    help="only this split folder (repeatable; default: all)")
     p.add_argument("--dry-run", action="store_true",
                    help="print the plan (counts, styles, FLOPs, time estimate) and stop")
+    add_overwrite(p)
     p.add_argument("--no-channels-last", action="store_true",
                    help="NCHW convolutions (NHWC, the default, is ~1.25x faster on CPU)")
     for flag, dest, typ, help_text in _OPTS:

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from studio.core.checkpoints import state_sha256
 from studio.core.images import ImageError, load_image
 from studio.core.jobs import (
     CancelToken,
@@ -40,7 +41,6 @@ from studio.core.jobs import (
 )
 from studio.core.seeding import generator
 from studio.datasets.folders import scan_image_folder
-from studio.datasets.stylized import state_sha256
 from studio.datasets.writers import (
     OutputItem,
     check_separate,

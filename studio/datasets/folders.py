@@ -148,3 +148,15 @@ def scan_image_folder(root: str | os.PathLike, *, splits: bool | None = None) ->
                 f" and {len(others) - 3} more" if len(others) > 3 else "")
         raise NoInputError(f"{root}: no class folders with images{hint}")
     return FolderScan(root, classes, samples, skipped)
+
+
+def distinct_stems(names: list[str]) -> list[str]:
+    """Output stems for input names (relative POSIX paths): the name without extension,
+    plus the extension where two inputs would share a stem (``a.jpg`` + ``a.png`` ->
+    ``a_jpg``, ``a_png``), compared case-insensitively as macOS and Windows do."""
+    stems = [str(PurePosixPath(n).with_suffix("")) for n in names]
+    count: dict[str, int] = {}
+    for st in stems:
+        count[st.lower()] = count.get(st.lower(), 0) + 1
+    return [f"{st}_{PurePosixPath(n).suffix.lstrip('.').lower()}" if count[st.lower()] > 1
+            else st for st, n in zip(stems, names)]

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import collections
 import copy
-import hashlib
 import multiprocessing as mp
 import os
 import time
@@ -41,10 +40,11 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from studio.core.checkpoints import state_sha256
 from studio.core.images import ImageError, encode_png, list_images, load_image
 from studio.core.jobs import CancelToken, JobGen, Log, Metrics, Preview, Progress, register_job
 from studio.core.jobs import params_dict as _params_dict
-from studio.datasets.folders import FolderScan, Sample, scan_image_folder
+from studio.datasets.folders import FolderScan, Sample, distinct_stems, scan_image_folder
 from studio.datasets.style_cache import StyleStatsCache, default_cache_root, style_key
 from studio.datasets.writers import (
     OutputItem,
@@ -263,15 +263,6 @@ class WorkerPool:
 # The network
 
 
-def state_sha256(module: torch.nn.Module) -> str:
-    """SHA-256 of a module's weights (names and bytes): the provenance of in-memory models."""
-    h = hashlib.sha256()
-    for k, v in sorted(module.state_dict().items()):
-        h.update(k.encode())
-        h.update(v.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()
-
-
 @dataclass
 class StyleNet:
     """An AdaIN model with the provenance the manifest records."""
@@ -390,13 +381,9 @@ def plan_build(content: str | os.PathLike, styles: StyleSet, seed: int,
     scan = scan or scan_image_folder(content)
     samples = [s for s in scan.samples if not splits or s.split in splits]
     style_index = assign_styles(samples, len(styles.paths), seed, assignment)
-    items, seen = [], collections.Counter()
-    for s in samples:
-        seen[s.stem_rel.lower()] += 1
-    for s, si in zip(samples, style_index):
-        key = s.stem_rel
-        if seen[key.lower()] > 1:  # a.jpg and a.png in one folder: keep both apart
-            key = f"{key}_{Path(s.rel).suffix.lstrip('.').lower()}"
+    items = []
+    keys = distinct_stems([s.rel for s in samples])  # a.jpg and a.png: keep both apart
+    for s, si, key in zip(samples, style_index, keys):
         items.append(OutputItem(key, s.label, s.class_name,
                                 {"content": s.rel, "style": styles.rels[si],
                                  "style_index": si}))
@@ -772,7 +759,6 @@ def _build_body(params: StylizedParams, token: CancelToken, net: StyleNet, dist:
                               "seconds": elapsed, "rank": dist.rank,
                               "images_per_s": made / elapsed if elapsed > 0 else 0.0}
     if dist.is_main:
-        _remove_stale_temp_files(Path(params.out))
         info = {"job": "build-stylized", "params": _params_dict(params),
                 "model": net.name, "encoder_sha256": net.encoder_sha256,
                 "decoder_sha256": net.decoder_sha256, "num_styles": len(styles.paths),
@@ -783,16 +769,6 @@ def _build_body(params: StylizedParams, token: CancelToken, net: StyleNet, dist:
                   f"-> {params.out}")
     barrier()
     return result
-
-
-def _remove_stale_temp_files(out: Path) -> None:
-    """Temporary files a killed run left beside its outputs (atomic_write's ``.NAME.*.part``
-    and unfinished shards); the items they belonged to were redone."""
-    for p in out.rglob(".*.part"):
-        if p.is_file():
-            p.unlink(missing_ok=True)
-    for p in (out / "shards").glob("*.tar.part") if (out / "shards").is_dir() else []:
-        p.unlink(missing_ok=True)
 
 
 def _dry_run(params: StylizedParams, net: StyleNet, device: torch.device, styles: StyleSet

@@ -68,14 +68,14 @@ class OutputFolderError(ValueError):
 class FingerprintMismatch(OutputFolderError):
     """The folder holds a build made with other settings; ``diffs`` = (key, old, new)."""
 
-    def __init__(self, out: Path, diffs: list[tuple[str, Any, Any]]):
+    def __init__(self, out: Path, diffs: list[tuple[str, Any, Any]],
+                 remedy: str = "pass --overwrite to start afresh"):
         self.out = Path(out)
         self.diffs = diffs
         shown = "; ".join(f"{k}: {_short_value(a)} -> {_short_value(b)}" for k, a, b in diffs[:8])
         more = f"; and {len(diffs) - 8} more" if len(diffs) > 8 else ""
         super().__init__(f"{out}: holds a build made with other settings ({shown}{more}); "
-                         "resume refused: pass --overwrite to start afresh, or choose another "
-                         "output folder")
+                         f"resume refused: {remedy}, or choose another output folder")
 
 
 class BuildLocked(OutputFolderError):
@@ -83,7 +83,7 @@ class BuildLocked(OutputFolderError):
 
 
 def _short_value(v: Any) -> str:
-    text = json.dumps(v, sort_keys=True, default=str) if not isinstance(v, str) else v
+    text = json.dumps(v, sort_keys=True, default=str) if not isinstance(v, str) or not v else v
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -93,22 +93,24 @@ def _short_value(v: Any) -> str:
 
 def file_list_digest(files: Iterable[str | os.PathLike], root: str | os.PathLike | None = None
                      ) -> dict[str, Any]:
-    """Count and SHA-256 of a sorted input file list: relative names and sizes.
+    """Count and SHA-256 of a sorted input file list: names, sizes and whole-second mtimes.
 
-    Names are taken relative to ``root`` so a dataset copied to another machine keeps its
-    fingerprint; sizes catch replaced files without reading them (contents are not hashed:
-    a resume must not cost a pass over ImageNet).
+    Names are taken relative to ``root``, and mtimes survive ``mv`` and ``rsync -a``, so
+    a dataset moved to another folder or machine keeps its fingerprint; another folder of
+    like-named files, or a replaced file, changes it. Contents are not read: a resume must
+    not cost a pass over ImageNet.
     """
     h = hashlib.sha256()
     n = 0
     base = Path(root) if root is not None else None
     for f in sorted(Path(x) for x in files):
-        rel = f.relative_to(base).as_posix() if base is not None else f.as_posix()
+        rel = f.relative_to(base).as_posix() if base is not None else f.name
         try:
-            size = f.stat().st_size
+            st = f.stat()
+            size, mtime = st.st_size, int(st.st_mtime)
         except OSError:
-            size = -1
-        h.update(f"{rel}\0{size}\n".encode())
+            size = mtime = -1
+        h.update(f"{rel}\0{size}\0{mtime}\n".encode())
         n += 1
     return {"files": n, "sha256": h.hexdigest()}
 
@@ -152,11 +154,12 @@ def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def fingerprint_diff(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, Any, Any]]:
-    """(key, old, new) for every difference; keys lose the ``params.`` prefix."""
+    """(key, old, new) for every difference, parameters first; keys lose the ``params.``
+    prefix."""
     a, b = _flatten(json.loads(json.dumps(old, default=str))), _flatten(
         json.loads(json.dumps(new, default=str)))
     diffs = []
-    for k in sorted(set(a) | set(b)):
+    for k in sorted(set(a) | set(b), key=lambda k: (not k.startswith("params."), k)):
         if a.get(k, "(not set)") != b.get(k, "(not set)"):
             name = k[len("params."):] if k.startswith("params.") else k
             diffs.append((name, a.get(k, "(not set)"), b.get(k, "(not set)")))
@@ -228,15 +231,55 @@ class FolderLock:
         fh.flush()
         self._fh = fh
 
-    def release(self) -> None:
-        if self._fh is not None:
+    def release(self, tidy: bool = False) -> None:
+        """Drop the lock; ``tidy`` also removes ``.studio/`` when it holds nothing but
+        lock files (a refused run must leave a finished dataset as it was)."""
+        if self._fh is None:
+            return
+        with contextlib.suppress(OSError):
+            self._fh.close()
+        self._fh = None
+        state = self.path.parent
+        if tidy and state.is_dir() and all(p.name.startswith("lock-") for p in state.iterdir()):
             with contextlib.suppress(OSError):
-                self._fh.close()
-            self._fh = None
+                for p in state.iterdir():
+                    p.unlink()
+                state.rmdir()
 
     @property
     def held(self) -> bool:
         return self._fh is not None
+
+
+def claim_run_folder(out: str | os.PathLike, fingerprint: dict[str, Any], *, resuming: bool,
+                     rank: int = 0) -> FolderLock:
+    """A training run's folder: one run at a time, and a checkpoint is resumed only by the
+    run that made it (same fingerprint); ``resuming=False`` starts afresh (--no-resume).
+
+    Returns the held lock; release it when the run ends.
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    lock = FolderLock(out, rank)
+    lock.acquire()
+    path = out / FINGERPRINT
+    try:
+        if resuming:
+            try:
+                old = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+            except (OSError, ValueError):
+                old = None
+            diffs = fingerprint_diff(old, fingerprint) if old is not None else [(
+                "fingerprint", "(none: made by an older Studio)", "this run")]
+            if diffs:
+                raise FingerprintMismatch(out, diffs, "pass --no-resume to start afresh")
+        if rank == 0:
+            with atomic_write(path) as fh:
+                fh.write(json.dumps(fingerprint, indent=2, sort_keys=True, default=str).encode())
+    except BaseException:
+        lock.release(tidy=True)
+        raise
+    return lock
 
 
 # ---------------------------------------------------------------------------------------
@@ -356,6 +399,7 @@ class DatasetWriter:
         self.lock = FolderLock(self.out, self.dist.rank)
         self.fingerprint: dict[str, Any] | None = None
         self.opened = False
+        self._validated: Any = None
         self.notes: list[str] = []  # what open() repaired or remade, for the job's log
 
     # -- the folder contract -------------------------------------------------------
@@ -378,6 +422,12 @@ class DatasetWriter:
         self.lock.acquire()
         try:
             old = self.stored_fingerprint()
+            if (fingerprint is not None and old is None and not self._has_build()
+                    and self._foreign_entries()):
+                names = ", ".join(sorted(self._foreign_entries())[:3])
+                raise OutputFolderError(
+                    f"{self.out}: the folder is not empty and holds no Studio build "
+                    f"({names}); choose an empty or new output folder")
             if overwrite and self.dist.is_main:
                 self._wipe()
             elif not overwrite and fingerprint is not None:
@@ -385,11 +435,6 @@ class DatasetWriter:
                     raise FingerprintMismatch(self.out, [(
                         "fingerprint", "(none: made by an older Studio or unfinished)",
                         "this build")])
-                if old is None and self._foreign_entries():
-                    names = ", ".join(sorted(self._foreign_entries())[:3])
-                    raise OutputFolderError(
-                        f"{self.out}: the folder is not empty and holds no Studio build "
-                        f"({names}); choose an empty or new output folder")
                 if old is not None:
                     diffs = fingerprint_diff(old, fingerprint)
                     if diffs:
@@ -406,16 +451,21 @@ class DatasetWriter:
                                       f"{dropped} line(s) cut by an earlier crash (their "
                                       "items are made again)")
         except BaseException:
-            self.lock.release()
+            self.lock.release(tidy=True)
             raise
         self.fingerprint = fingerprint
         self.opened = True
         barrier()  # rank 0's wipe and fingerprint are in place before anyone plans
+        self._validated = self._validate()  # what is there and whole, noted before planning
         return self
+
+    def _validate(self) -> Any:
+        return None
 
     def survey(self) -> DatasetWriter:
         """Read-only access for plans and dry runs: no lock, nothing written."""
         self.opened = True
+        self._validated = self._validate()
         return self
 
     def release(self) -> None:
@@ -471,6 +521,13 @@ class DatasetWriter:
                 d.rmdir()
         self.notes.append(f"--overwrite: removed the earlier build in {self.out}")
 
+    def _remove_stale_temp_files(self) -> None:
+        """Temporary files a killed run left beside its outputs (atomic_write's
+        ``.NAME.*.part``, unfinished shards); their items were made again."""
+        for p in self.out.rglob("*.part"):
+            if p.is_file() and (p.name.startswith(".") or p.name.endswith(".tar.part")):
+                p.unlink(missing_ok=True)
+
     def _require_open(self) -> None:
         if not self.opened:
             raise RuntimeError("DatasetWriter.open() must be called before planning or "
@@ -499,6 +556,7 @@ class DatasetWriter:
     def finalize(self, info: dict[str, Any], classes: list[str]) -> dict[str, Any]:
         """Merge part files into the manifest (rank 0, after all ranks finished)."""
         self._require_open()
+        self._remove_stale_temp_files()
         recs = {r["file_name"]: r for r in self._all_records()}
         records = [recs[k] for k in sorted(recs)]
         errs = {(e["source"], e["reason"]): e for e in self.errors()}
@@ -537,9 +595,15 @@ class ImageFolderWriter(DatasetWriter):
     def skip(self, index: int) -> None:
         """An item that could not be produced: nothing to do for loose files."""
 
+    def _validate(self) -> set[str]:
+        return self.completed()
+
     def completed(self) -> set[str]:
-        """File names whose record is written and whose file is whole (made otherwise)."""
+        """File names whose record is written and whose file is whole (made otherwise);
+        checked once, when the folder is opened."""
         self._require_open()
+        if self._validated is not None:
+            return self._validated
         done, remade = set(), 0
         for r in self._all_records():
             name = r.get("file_name", "")
@@ -611,9 +675,15 @@ class WebDatasetWriter(DatasetWriter):
         """WebDataset keys end at the first dot: replace dots and slashes in the path."""
         return safe_relpath(item.key).replace(".", "_").replace("/", "__")
 
+    def _validate(self) -> set[int]:
+        return self.completed_shards()
+
     def completed_shards(self) -> set[int]:
-        """Shards whose records are written and whose tar holds all of them."""
+        """Shards whose records are written and whose tar holds all of them (checked once,
+        when the folder is opened)."""
         self._require_open()
+        if self._validated is not None:
+            return self._validated
         expected: dict[int, int] = {}
         for r in self._all_records():
             if r.get("shard") is not None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from studio.cli import add_overwrite
+
 
 def _bool(p: argparse.ArgumentParser, name: str, default: bool, help: str) -> None:
     p.add_argument(f"--{name}", dest=name.replace("-", "_"),
@@ -182,7 +184,7 @@ def _cmd_cue_conflict(args: argparse.Namespace) -> int:
         optimizer=args.optimizer, lr=args.lr, init=args.init,
         preview_every=args.preview_every, include_same_category=args.same_category,
         batch_size=args.batch_size, format=args.format, device=device_arg(args),
-        seed=seed_arg(args))
+        seed=seed_arg(args), overwrite=args.overwrite)
     summary = run_cli_job(cue_conflict_job(params, None), args)
     print(f"{summary['num_items']} stimuli ({summary['num_same_category']} same-category) "
           f"in {args.out}; {summary['num_errors']} error(s)")
@@ -194,7 +196,7 @@ def _cmd_toy_cue_conflict(args: argparse.Namespace) -> int:
     from studio.datasets.cue_conflict import ToyCueConflictParams, toy_cue_conflict_job
 
     params = ToyCueConflictParams(out=Path(args.out), per_pair=args.per_pair, size=args.size,
-                                  seed=seed_arg(args, 3))
+                                  seed=seed_arg(args, 3), overwrite=args.overwrite)
     summary = run_cli_job(toy_cue_conflict_job(params, None), args)
     print(f"{summary['num_items']} stimuli in {args.out}")
     return 0
@@ -244,6 +246,7 @@ def _add_cue_conflict(g) -> None:
     _bool(p, "same-category", True, "include same-category pairs (as the reference set)")
     p.add_argument("--batch-size", dest="batch_size", type=positive_int, default=16)
     p.add_argument("--format", choices=["imagefolder", "webdataset"], default="imagefolder")
+    add_overwrite(p)
 
     p = g.add(g.build, "toy-cue-conflict",
               "draw toy-world cue-conflict stimuli procedurally (no style transfer)",
@@ -251,4 +254,5 @@ def _add_cue_conflict(g) -> None:
     p.add_argument("--out", required=True)
     p.add_argument("--per-pair", dest="per_pair", type=positive_int, default=1,
                    help="images per (shape, texture) combination")
+    add_overwrite(p)
     p.add_argument("--size", type=int_range(16), default=64)

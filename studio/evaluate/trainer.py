@@ -34,7 +34,12 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from studio.core.checkpoints import CheckpointError, load_checkpoint, save_state_dict
+from studio.core.checkpoints import (
+    CheckpointError,
+    load_checkpoint,
+    save_state_dict,
+    sha256_file,
+)
 from studio.core.distributed import barrier, dist_info, init_distributed, local_device
 from studio.core.images import ImageError, atomic_write, load_image
 from studio.core.jobs import (
@@ -49,6 +54,7 @@ from studio.core.jobs import (
 )
 from studio.core.seeding import derive_seed, seed_everything
 from studio.datasets.folders import SPLIT_NAMES, UnsafePathError, resolve_inside, scan_image_folder
+from studio.datasets.writers import claim_run_folder, file_list_digest, make_fingerprint
 from studio.evaluate.classifiers import build_network, norm_for, read_weights, zero_init_last_bn
 
 EVAL_SPLITS = ("val", "validation", "test")
@@ -537,137 +543,150 @@ def train_job(params: TrainParams, token: CancelToken | None = None) -> JobGen:
     if not val_items:
         yield Log("no validation split found: top-1/top-5 are not measured", "warning")
 
-    # model and optimiser
-    net, notes = build_model(params, len(classes))
-    for n in notes:
-        yield Log(n)
-    net.to(device)
-    if device.type == "cpu":
-        net = net.to(memory_format=torch.channels_last)
-    base_lr = params.lr * (params.batch_size / 256 if params.linear_scaling else 1.0)
-    opt = torch.optim.SGD(param_groups(net, params.weight_decay, params.no_bias_decay),
-                          lr=base_lr, momentum=params.momentum, nesterov=params.nesterov)
-    use_amp = params.amp and device.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda") if use_amp else None
-    mean, std = norm_for(params.arch)
-
     ckpt_path = out / "checkpoint.pth"
-    start_epoch, step = 0, 0
-    history: list[dict] = []
-    if params.resume and ckpt_path.is_file():
-        state = load_checkpoint(ckpt_path)
-        net.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        if scaler is not None and "scaler" in state:
-            scaler.load_state_dict(state["scaler"])
-        start_epoch, step = int(state["epoch"]) + 1, int(state["step"])
-        history = json.loads(state["meta"]).get("history", [])
-        yield Log(f"resumed from {ckpt_path} after epoch {start_epoch}")
+    fingerprint = make_fingerprint(
+        "train-classifier", {**params_dict(params), "device_type": device.type,
+                             "world": info.world_size, "class_order": classes},
+        ignore=("data", "val", "out", "init", "workers", "eval_every", "resume",
+                "keep_checkpoints", "device", "threads", "max_steps"),
+        inputs={"train": file_list_digest(sorted({it.path for it in train_items})),
+                "val": file_list_digest(sorted({it.path for it in val_items}))},
+        models={"init_sha256": sha256_file(params.init) if params.init else None})
+    lock = claim_run_folder(out, fingerprint, resuming=params.resume and ckpt_path.is_file(),
+                            rank=info.rank)
+    try:
+        # model and optimiser
+        net, notes = build_model(params, len(classes))
+        for n in notes:
+            yield Log(n)
+        net.to(device)
+        if device.type == "cpu":
+            net = net.to(memory_format=torch.channels_last)
+        base_lr = params.lr * (params.batch_size / 256 if params.linear_scaling else 1.0)
+        opt = torch.optim.SGD(param_groups(net, params.weight_decay, params.no_bias_decay),
+                              lr=base_lr, momentum=params.momentum, nesterov=params.nesterov)
+        use_amp = params.amp and device.type == "cuda"
+        scaler = torch.amp.GradScaler("cuda") if use_amp else None
+        mean, std = norm_for(params.arch)
 
-    model: nn.Module = net
-    if info.world_size > 1:
-        if params.sync_bn:
-            net = convert_sync_bn(net, device)
-        model = nn.parallel.DistributedDataParallel(
-            net, device_ids=[device.index] if device.type == "cuda" else None)
+        start_epoch, step = 0, 0
+        history: list[dict] = []
+        if params.resume and ckpt_path.is_file():
+            state = load_checkpoint(ckpt_path)
+            net.load_state_dict(state["model"])
+            opt.load_state_dict(state["optimizer"])
+            if scaler is not None and "scaler" in state:
+                scaler.load_state_dict(state["scaler"])
+            start_epoch, step = int(state["epoch"]) + 1, int(state["step"])
+            history = json.loads(state["meta"]).get("history", [])
+            yield Log(f"resumed from {ckpt_path} after epoch {start_epoch}")
 
-    ds = TrainSet(train_items, train_labels, params.image_size, params.augment, True,
-                  params.seed)
-    steps_per_epoch = len(train_items) // params.batch_size
-    if steps_per_epoch == 0:
-        raise ValueError(f"batch_size {params.batch_size} is larger than the "
-                         f"{len(train_items)} training images")
-    total_steps = params.epochs * steps_per_epoch
-    m = torch.tensor(mean, device=device).view(1, 3, 1, 1)
-    s = torch.tensor(std, device=device).view(1, 3, 1, 1)
-    meta = {"params": params_dict(params), "classes": classes, "arch": params.arch,
-            "base_lr": base_lr, "world_size": info.world_size}
-    yield Log(f"training {params.arch} on {len(train_items)} images, {len(classes)} classes, "
-              f"{params.epochs} epochs x {steps_per_epoch} steps, lr {base_lr:g}, "
-              f"{info.world_size} process(es) on {device}")
-    seed_everything(derive_seed(params.seed, "global", info.rank))
-    t0 = time.monotonic()
-    stopped = False
-    for epoch in range(start_epoch, params.epochs):
-        model.train()
-        batches = [b[info.rank::info.world_size] for b in epoch_batches(
-            len(ds), params.batch_size, epoch, params.seed, mixup_alpha=params.mixup_alpha)]
-        loader = torch.utils.data.DataLoader(ds, batch_sampler=batches,
-                                             num_workers=params.workers,
-                                             collate_fn=_collate)
-        run_loss, run_n = 0.0, 0
-        for x, ya, yb, lam in _iter_batches(loader, ds):
-            token.check()
-            lr = lr_at(params, step, steps_per_epoch, base_lr)
-            for g in opt.param_groups:
-                g["lr"] = lr
-            xin = (x.to(device, non_blocking=True).float() / 255 - m) / s
-            if device.type == "cpu":
-                xin = xin.contiguous(memory_format=torch.channels_last)
-            ya, yb, lam = ya.to(device), yb.to(device), lam.to(device)
-            with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
-                logits = model(xin)
-            loss = soft_cross_entropy(logits.float(), ya, yb, lam, params.label_smoothing)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"loss became {float(loss)} at step {step}; "
-                                         "lower the learning rate")
-            opt.zero_grad(set_to_none=True)
-            if scaler is not None:
-                scaler.scale(loss).backward()
-                scaler.step(opt)
-                scaler.update()
+        model: nn.Module = net
+        if info.world_size > 1:
+            if params.sync_bn:
+                net = convert_sync_bn(net, device)
+            model = nn.parallel.DistributedDataParallel(
+                net, device_ids=[device.index] if device.type == "cuda" else None)
+
+        ds = TrainSet(train_items, train_labels, params.image_size, params.augment, True,
+                      params.seed)
+        steps_per_epoch = len(train_items) // params.batch_size
+        if steps_per_epoch == 0:
+            raise ValueError(f"batch_size {params.batch_size} is larger than the "
+                             f"{len(train_items)} training images")
+        total_steps = params.epochs * steps_per_epoch
+        m = torch.tensor(mean, device=device).view(1, 3, 1, 1)
+        s = torch.tensor(std, device=device).view(1, 3, 1, 1)
+        meta = {"params": params_dict(params), "classes": classes, "arch": params.arch,
+                "base_lr": base_lr, "world_size": info.world_size}
+        yield Log(f"training {params.arch} on {len(train_items)} images, {len(classes)} classes, "
+                  f"{params.epochs} epochs x {steps_per_epoch} steps, lr {base_lr:g}, "
+                  f"{info.world_size} process(es) on {device}")
+        seed_everything(derive_seed(params.seed, "global", info.rank))
+        t0 = time.monotonic()
+        stopped = False
+        for epoch in range(start_epoch, params.epochs):
+            model.train()
+            batches = [b[info.rank::info.world_size] for b in epoch_batches(
+                len(ds), params.batch_size, epoch, params.seed, mixup_alpha=params.mixup_alpha)]
+            loader = torch.utils.data.DataLoader(ds, batch_sampler=batches,
+                                                 num_workers=params.workers,
+                                                 collate_fn=_collate)
+            run_loss, run_n = 0.0, 0
+            for x, ya, yb, lam in _iter_batches(loader, ds):
+                token.check()
+                lr = lr_at(params, step, steps_per_epoch, base_lr)
+                for g in opt.param_groups:
+                    g["lr"] = lr
+                xin = (x.to(device, non_blocking=True).float() / 255 - m) / s
+                if device.type == "cpu":
+                    xin = xin.contiguous(memory_format=torch.channels_last)
+                ya, yb, lam = ya.to(device), yb.to(device), lam.to(device)
+                with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
+                    logits = model(xin)
+                loss = soft_cross_entropy(logits.float(), ya, yb, lam, params.label_smoothing)
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(f"loss became {float(loss)} at step {step}; "
+                                             "lower the learning rate")
+                opt.zero_grad(set_to_none=True)
+                if scaler is not None:
+                    scaler.scale(loss).backward()
+                    scaler.step(opt)
+                    scaler.update()
+                else:
+                    loss.backward()
+                    opt.step()
+                step += 1
+                run_loss += loss.item() * len(ya)
+                run_n += len(ya)
+                yield Progress(step, total_steps, f"epoch {epoch + 1}/{params.epochs} "
+                               f"loss {run_loss / run_n:.3f}")
+                if step % 20 == 0:
+                    yield Metrics(step, {"loss": loss.item(), "lr": lr})
+                if params.max_steps and step >= params.max_steps:
+                    stopped = True
+                    break
+            if info.world_size > 1:  # the epoch's loss over all ranks' samples
+                tot = torch.tensor([run_loss, float(run_n)], dtype=torch.float64, device=device)
+                torch.distributed.all_reduce(tot)
+                run_loss, run_n = float(tot[0]), int(tot[1])
+            yield Preview(grid_preview(x), f"epoch {epoch + 1}: training batch", step)
+            rec = {"epoch": epoch + 1, "step": step, "train_loss": run_loss / max(1, run_n),
+                   "lr": lr, "seconds": round(time.monotonic() - t0, 1)}
+            if val_items and ((epoch + 1) % params.eval_every == 0 or epoch + 1 == params.epochs
+                              or stopped):
+                ev = evaluate(net, val_items, val_labels, params, device, mean, std, token)
+                rec.update({"top1": ev["top1"], "top5": ev["top5"], "val_loss": ev["loss"]})
+                yield Metrics(step, {"top1": ev["top1"], "top5": ev["top5"],
+                                     "val_loss": ev["loss"]})
+                yield Log(f"epoch {epoch + 1}: loss {rec['train_loss']:.4f}, top-1 "
+                          f"{ev['top1']:.2f}%, top-5 {ev['top5']:.2f}% ({ev['count']} images)")
             else:
-                loss.backward()
-                opt.step()
-            step += 1
-            run_loss += loss.item() * len(ya)
-            run_n += len(ya)
-            yield Progress(step, total_steps, f"epoch {epoch + 1}/{params.epochs} "
-                           f"loss {run_loss / run_n:.3f}")
-            if step % 20 == 0:
-                yield Metrics(step, {"loss": loss.item(), "lr": lr})
-            if params.max_steps and step >= params.max_steps:
-                stopped = True
+                yield Log(f"epoch {epoch + 1}: loss {rec['train_loss']:.4f}")
+            history.append(rec)
+            meta["history"] = history
+            if info.is_main:
+                _save_checkpoint(ckpt_path, net, opt, scaler, epoch, step, meta)
+                if params.keep_checkpoints:
+                    _save_checkpoint(out / f"checkpoint-epoch{epoch + 1:03d}.pth", net, opt,
+                                     scaler, epoch, step, meta)
+                with atomic_write(out / "metrics.json") as fh:
+                    fh.write(json.dumps(history, indent=1).encode())
+            barrier()
+            if stopped:
                 break
-        if info.world_size > 1:  # the epoch's loss over all ranks' samples
-            tot = torch.tensor([run_loss, float(run_n)], dtype=torch.float64, device=device)
-            torch.distributed.all_reduce(tot)
-            run_loss, run_n = float(tot[0]), int(tot[1])
-        yield Preview(grid_preview(x), f"epoch {epoch + 1}: training batch", step)
-        rec = {"epoch": epoch + 1, "step": step, "train_loss": run_loss / max(1, run_n),
-               "lr": lr, "seconds": round(time.monotonic() - t0, 1)}
-        if val_items and ((epoch + 1) % params.eval_every == 0 or epoch + 1 == params.epochs
-                          or stopped):
-            ev = evaluate(net, val_items, val_labels, params, device, mean, std, token)
-            rec.update({"top1": ev["top1"], "top5": ev["top5"], "val_loss": ev["loss"]})
-            yield Metrics(step, {"top1": ev["top1"], "top5": ev["top5"],
-                                 "val_loss": ev["loss"]})
-            yield Log(f"epoch {epoch + 1}: loss {rec['train_loss']:.4f}, top-1 "
-                      f"{ev['top1']:.2f}%, top-5 {ev['top5']:.2f}% ({ev['count']} images)")
-        else:
-            yield Log(f"epoch {epoch + 1}: loss {rec['train_loss']:.4f}")
-        history.append(rec)
-        meta["history"] = history
+        result = {"out": str(out), "model": str(out / "model.pth"), "classes": classes,
+                  "arch": params.arch, "epochs": len(history), "steps": step,
+                  "history": history, "final": history[-1] if history else {},
+                  "seconds": round(time.monotonic() - t0, 1), "world_size": info.world_size}
         if info.is_main:
-            _save_checkpoint(ckpt_path, net, opt, scaler, epoch, step, meta)
-            if params.keep_checkpoints:
-                _save_checkpoint(out / f"checkpoint-epoch{epoch + 1:03d}.pth", net, opt,
-                                 scaler, epoch, step, meta)
-            with atomic_write(out / "metrics.json") as fh:
-                fh.write(json.dumps(history, indent=1).encode())
+            save_state_dict(_plain(net), out / "model.pth")
+            with atomic_write(out / "train.json") as fh:
+                fh.write(json.dumps({**result, **meta}, indent=1, default=str).encode())
         barrier()
-        if stopped:
-            break
-    result = {"out": str(out), "model": str(out / "model.pth"), "classes": classes,
-              "arch": params.arch, "epochs": len(history), "steps": step,
-              "history": history, "final": history[-1] if history else {},
-              "seconds": round(time.monotonic() - t0, 1), "world_size": info.world_size}
-    if info.is_main:
-        save_state_dict(_plain(net), out / "model.pth")
-        with atomic_write(out / "train.json") as fh:
-            fh.write(json.dumps({**result, **meta}, indent=1, default=str).encode())
-    barrier()
-    return result
+        return result
+    finally:
+        lock.release()
 
 
 class CPUSyncBatchNorm(nn.BatchNorm2d):

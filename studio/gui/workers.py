@@ -111,6 +111,8 @@ class JobRecord:
     result: Any = None
     error: str = ""
     traceback: str = ""
+    #: failed because the output folder holds a build made with other settings
+    resume_refused: bool = False
     log: deque = field(default_factory=lambda: deque(maxlen=2000))
     metrics: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
     last_preview: QImage | None = None
@@ -179,6 +181,7 @@ class JobThread(QThread):
         #: after every event signal of the job has been delivered.
         self.outcome: tuple[JobState, Any, str, str] = (
             JobState.FAILED, None, "the worker ended without a result", "")
+        self.resume_refused = False
 
     def run(self) -> None:  # noqa: C901 - one loop over event kinds
         rec, h = self.record, self.record.handle
@@ -237,6 +240,9 @@ class JobThread(QThread):
                 send_preview(pending_preview)  # the last preview is kept
             self.outcome = (JobState.CANCELLED, None, "", "")
         except BaseException as exc:  # shown in the page and the history, never a crash
+            from studio.datasets.writers import FingerprintMismatch  # loaded by the job
+
+            self.resume_refused = isinstance(exc, FingerprintMismatch)
             msg = str(exc).strip() or type(exc).__name__
             plain = isinstance(exc, (ValueError, OSError, KeyError)) or type(
                 exc).__module__.startswith("studio")
@@ -329,6 +335,7 @@ class JobQueue(QObject):
         th = self._threads.pop(rec.id, None)
         if th is not None:
             rec.state, rec.result, rec.error, rec.traceback = th.outcome
+            rec.resume_refused = th.resume_refused
             th.deleteLater()
         rec.ended = time.time()
         if rec.state == JobState.FAILED:

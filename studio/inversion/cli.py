@@ -15,7 +15,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
-from studio.cli import device_arg, run_cli_job, seed_arg
+from studio.cli import OVERWRITE_HELP, device_arg, run_cli_job, seed_arg
 
 _COMMON = ("seed", "device")
 
@@ -208,7 +208,8 @@ def register(g: Any) -> None:
         "data": "cifar10|cifar100|imagenet|toy|auto (mean/std, size, class names)",
         "preset": "paper settings for natural: cifar10 (2000 it, r_feature 10), cifar100 "
                   "(4000 it, r_feature 3)",
-        "iterations": "default: the method's paper setting"})
+        "iterations": "default: the method's paper setting",
+        "overwrite": OVERWRITE_HELP})
 
     p = g.add(g.root, "distill", "train a student on synthetic images only (KD to the "
               "teacher's softened outputs), top-1 on real data every epoch", _cmd_distill)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from studio.cli import add_overwrite
+
 
 def _cmd_generate(args: argparse.Namespace) -> int:
     from studio.cli import run_cli_job, seed_arg
@@ -14,7 +16,8 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         out=Path(args.out), per_class=args.per_class, size=args.size, seed=seed_arg(args),
         shape_texture_correlation=args.correlation, kind=args.kind,
         splits=args.splits.split(",") if args.splits else None,
-        test_per_class=args.test_per_class, num_classes=args.num_classes, workers=args.workers)
+        test_per_class=args.test_per_class, num_classes=args.num_classes, workers=args.workers,
+        overwrite=args.overwrite)
     summary = run_cli_job(generate_job(params), args)
     print(f"{summary['num_items']} images in {args.out}")
     return 0
@@ -48,3 +51,4 @@ def register(g) -> None:
                    help="number of shape (and texture) classes, 2-10")
     p.add_argument("--workers", type=nonneg_int, default=0,
                    help="drawing processes (0 = all cores)")
+    add_overwrite(p)

@@ -27,7 +27,7 @@ def _cmd_translate(args: argparse.Namespace) -> int:
         style=[Path(s) for s in args.style or []], out=Path(args.out), alpha=args.alpha,
         seeds=args.seeds, all_pairs=args.all_pairs, fit=args.fit, label_nc=args.label_nc,
         fade_stats=args.fade_stats, device=device_arg(args), seed=seed_arg(args),
-        fast=not args.eager, precision=args.precision)
+        fast=not args.eager, precision=args.precision, overwrite=args.overwrite)
     res = run_cli_job(translate_job(params), args)
     print(f"{res['written']} image(s) in {args.out}" +
           (f", {res['failed']} failed (see messages above)" if res["failed"] else ""))
@@ -43,7 +43,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
         out=Path(args.out), styles_per_content=args.styles_per_content, alpha=args.alpha,
         fit=args.fit, format=args.format, shard_size=args.shard_size,
         fade_stats=args.fade_stats, device=device_arg(args), seed=seed_arg(args),
-        fast=not args.eager, precision=args.precision)
+        fast=not args.eager, precision=args.precision, overwrite=args.overwrite)
     res = run_cli_job(build_translated_job(params), args)
     print(f"{res['num_items']} image(s), {res['num_errors']} error(s) in {args.out}")
     from studio.cli import result_status
@@ -67,7 +67,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         alpha=args.alpha, pairing=args.pairing, flip=not args.no_flip,
         preview_every=args.preview_every, save_every=args.save_every,
         max_minutes=args.max_minutes, seed=seed_arg(args), device=device_arg(args),
-        amp=args.amp, threads=args.threads)
+        amp=args.amp, threads=args.threads, resume=not args.no_resume)
     res = run_cli_job(train_job(p), args)
     state = "finished" if res["finished"] else "stopped (run the same command to resume)"
     print(f"{state} at iteration {res['iteration']}/{res['total_iterations']}: "
@@ -108,7 +108,14 @@ def _model_args(p: argparse.ArgumentParser) -> None:
 
 
 def register(g) -> None:
-    from studio.cli import nonneg_int, positive_float, positive_int, seed_int, unit_float
+    from studio.cli import (
+        add_overwrite,
+        nonneg_int,
+        positive_float,
+        positive_int,
+        seed_int,
+        unit_float,
+    )
 
     p = g.add(g.root, "translate", "translate images with a TSIT generator", _cmd_translate)
     _model_args(p)
@@ -124,6 +131,7 @@ def register(g) -> None:
                    help="noise seeds; one output per seed")
     p.add_argument("--label-nc", dest="label_nc", type=positive_int, default=None,
                    help="SIS: classes in the label maps (default: the model's)")
+    add_overwrite(p)
 
     p = g.add(g.build, "translated", "build a dataset of TSIT translations (with manifest)",
               _cmd_build)
@@ -135,6 +143,7 @@ def register(g) -> None:
                    default=1)
     p.add_argument("--format", choices=["imagefolder", "webdataset"], default="imagefolder")
     p.add_argument("--shard-size", dest="shard_size", type=positive_int, default=1000)
+    add_overwrite(p)
 
     p = g.add(g.train, "tsit", "train TSIT on folders (official losses, resumable)", _cmd_train)
     p.add_argument("--data", required=True,
@@ -181,6 +190,9 @@ def register(g) -> None:
     p.add_argument("--amp", action="store_true", help="fp16 mixed precision (CUDA)")
     p.add_argument("--threads", type=nonneg_int, default=0,
                    help="CPU threads (0 = torch default)")
+    p.add_argument("--no-resume", dest="no_resume", action="store_true",
+                   help="start afresh even when --out holds a checkpoint (a run with other "
+                        "settings is refused otherwise)")
 
     p = g.add(g.bench, "tsit", "TSIT generator latency and peak memory: fast path vs eager",
               _cmd_bench)

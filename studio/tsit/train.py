@@ -22,10 +22,16 @@ import numpy as np
 import torch
 from torch import nn
 
-from studio.core.checkpoints import load_checkpoint, load_state_dict, save_state_dict
+from studio.core.checkpoints import (
+    load_checkpoint,
+    load_state_dict,
+    save_state_dict,
+    sha256_file,
+)
 from studio.core.images import ImageError, atomic_write, save_image
 from studio.core.jobs import CancelToken, JobGen, Log, Metrics, Preview, Progress, register_job
 from studio.core.jobs import params_dict as _params_dict
+from studio.datasets.writers import claim_run_folder, file_list_digest, make_fingerprint
 from studio.tsit.data import PairedFolders, UnpairedFolders, one_hot, resolve_unpaired, to_uint8
 from studio.tsit.losses import (
     PerceptualLoss,
@@ -86,6 +92,7 @@ class TrainTSITParams:
     device: str = "auto"
     amp: bool = False                 # fp16 autocast on CUDA
     threads: int = 0                  # CPU threads (0 = torch default)
+    resume: bool = True               # continue a run of the same settings found in out
 
 
 @dataclass
@@ -178,177 +185,190 @@ def train_job(p: TrainTSITParams, token: CancelToken | None = None) -> JobGen:
     niter_decay = p.epochs_decay if p.epochs_decay is not None else preset.niter_decay
     total = p.iterations if p.iterations is not None else (niter + niter_decay) * iters_per_epoch
 
-    # networks
-    G = build_generator(cfg).to(device)
-    d_in = 3 + (cfg.semantic_nc if sis else 0)
-    D = init_weights(MultiscaleDiscriminator(d_in, p.ndf, setup.n_layers_D, p.num_D)).to(device)
-    # layer6 always: the encoder resizes every input to 256 px, so without it (the official
-    # choice below a 256 crop) the 4x4 grid its linear layers expect is never reached
-    E = init_weights(ConvEncoder(cfg.ngf, cfg.z_dim, layer6=True)).to(device) \
-        if cfg.use_vae else None
-    encoder, notice = build_perceptual(p.perceptual, p.perceptual_weights)
-    yield Log(notice, "warning" if notice.startswith("NOTICE") else "info")
-    perceptual = PerceptualLoss(encoder).to(device) if encoder is not None and \
-        setup.lambda_vgg > 0 else None
-
-    # resume
+    files = [q for pair in ds.pairs for q in pair] if sis else ds.content + ds.style
+    fingerprint = make_fingerprint(
+        "train-tsit", {**_params_dict(p), "device_type": device.type, "world": dist.world_size},
+        ignore=("data", "style", "out", "perceptual_weights", "preview_every", "save_every",
+                "log_every", "max_minutes", "device", "threads", "resume"),
+        inputs={"data": file_list_digest(files)},
+        models={"perceptual_sha256": sha256_file(p.perceptual_weights)
+                if p.perceptual_weights else p.perceptual})
     state_path = out / "train_state.pth"
-    start = 0
-    g_sd = out / "latest_net_G.pth"
-    if state_path.is_file() and g_sd.is_file():
-        G.load_state_dict(load_state_dict(g_sd))
-        D.load_state_dict(load_state_dict(out / "latest_net_D.pth"))
-        if E is not None:
-            E.load_state_dict(load_state_dict(out / "latest_net_E.pth"))
-    if dist.world_size > 1:
-        if device.type == "cuda":
-            G, D = convert_sync_batchnorm(G), convert_sync_batchnorm(D)
-        ids = [device.index] if device.type == "cuda" else None
-        G_train = nn.parallel.DistributedDataParallel(G, device_ids=ids)
-        D_train = nn.parallel.DistributedDataParallel(D, device_ids=ids)
-    else:
-        G_train, D_train = G, D
+    resuming = p.resume and state_path.is_file() and (out / "latest_net_G.pth").is_file()
+    lock = claim_run_folder(out, fingerprint, resuming=resuming, rank=dist.rank)
+    try:
+        # networks
+        G = build_generator(cfg).to(device)
+        d_in = 3 + (cfg.semantic_nc if sis else 0)
+        D = init_weights(MultiscaleDiscriminator(d_in, p.ndf, setup.n_layers_D, p.num_D)).to(device)
+        # layer6 always: the encoder resizes every input to 256 px, so without it (the official
+        # choice below a 256 crop) the 4x4 grid its linear layers expect is never reached
+        E = init_weights(ConvEncoder(cfg.ngf, cfg.z_dim, layer6=True)).to(device) \
+            if cfg.use_vae else None
+        encoder, notice = build_perceptual(p.perceptual, p.perceptual_weights)
+        yield Log(notice, "warning" if notice.startswith("NOTICE") else "info")
+        perceptual = PerceptualLoss(encoder).to(device) if encoder is not None and \
+            setup.lambda_vgg > 0 else None
 
-    if p.no_ttur:
-        betas, g_mult, d_mult = (0.5, 0.999), 1.0, 1.0
-    else:
-        betas, g_mult, d_mult = (0.0, 0.9), 0.5, 2.0
-    g_params = list(G.parameters()) + (list(E.parameters()) if E is not None else [])
-    opt_G = torch.optim.Adam(g_params, lr=p.lr * g_mult, betas=betas)
-    opt_D = torch.optim.Adam(D.parameters(), lr=p.lr * d_mult, betas=betas)
-    if state_path.is_file() and g_sd.is_file():
-        st = load_checkpoint(state_path)
-        opt_G.load_state_dict(st["optimizer_G"])
-        opt_D.load_state_dict(st["optimizer_D"])
-        start = int(st["iteration"])
-        torch.set_rng_state(st["rng"])
-        yield Log(f"resuming {out} at iteration {start}/{total}")
-    use_amp = p.amp and device.type == "cuda"
-    scaler_G = torch.amp.GradScaler("cuda", enabled=use_amp)
-    scaler_D = torch.amp.GradScaler("cuda", enabled=use_amp)
-
-    run_info = {"params": _params_dict(p), "config": cfg.__dict__, "lambda_vgg":
-                setup.lambda_vgg, "lambda_feat": setup.lambda_feat, "n_layers_D":
-                setup.n_layers_D, "batch_size": bs, "total_iterations": total,
-                "perceptual": notice}
-    if dist.is_main:
-        (out / "options.json").write_text(json.dumps(run_info, indent=2, default=str))
-    yield Log(f"TSIT {cfg.task} ngf {cfg.ngf} depth {cfg.depth} at {setup.hw[1]}x{setup.hw[0]}"
-              f", {len(ds)} items, batch {bs}, {total} iterations on {device}")
-
-    def batch_for(it: int) -> dict | None:
-        epoch, pos = divmod(it, iters_per_epoch)
-        ds.epoch = epoch
-        g = torch.Generator().manual_seed(p.seed * 1000003 + epoch)
-        order = torch.randperm(len(ds), generator=g).tolist()
-        idx = order[pos * bs:(pos + 1) * bs][dist.rank::dist.world_size][:per_rank]
-        items = []
-        for i in idx:
-            try:
-                items.append(ds[i])
-            except (ImageError, ValueError) as exc:
-                bad.append(str(exc))
-        if not items:
-            return None
-        return {k: (torch.stack([x[k] for x in items]) if torch.is_tensor(items[0][k])
-                    else [x[k] for x in items]) for k in items[0]}
-
-    def generate(content, real):
-        z, kld = None, None
-        if E is not None:
-            mu, logvar = E(real)
-            z = torch.randn_like(mu) * torch.exp(0.5 * logvar) + mu
-            kld = kld_loss(mu, logvar) * p.lambda_kld
-        style = None if sis else real
-        return G_train(content, style, noise=z), kld
-
-    def discriminate(fake, real, cond):
-        if sis:
-            fake, real = torch.cat([cond, fake], 1), torch.cat([cond, real], 1)
-        preds = D_train(torch.cat([fake, real], 0))
-        n = fake.shape[0]
-        return [[t[:n] for t in o] for o in preds], [[t[n:] for t in o] for o in preds]
-
-    bad: list[str] = []
-    t0 = time.monotonic()
-    losses: dict[str, float] = {}
-    it = start
-    G.train()
-    D.train()
-    while it < total:
-        token.check()
-        epoch = it // iters_per_epoch
-        lr = lr_at(p, epoch, it, total, niter, niter_decay)
-        for grp in opt_G.param_groups:
-            grp["lr"] = lr * g_mult
-        for grp in opt_D.param_groups:
-            grp["lr"] = lr * d_mult
-        batch = batch_for(it)
-        if batch is None:
-            it += 1
-            continue
-        if sis:
-            label = batch["label"].to(device)
-            content = one_hot(label, cfg.label_nc, cfg.contain_dontcare_label)
-            real = batch["image"].to(device)
+        # resume
+        start = 0
+        g_sd = out / "latest_net_G.pth"
+        if resuming:
+            G.load_state_dict(load_state_dict(g_sd))
+            D.load_state_dict(load_state_dict(out / "latest_net_D.pth"))
+            if E is not None:
+                E.load_state_dict(load_state_dict(out / "latest_net_E.pth"))
+        if dist.world_size > 1:
+            if device.type == "cuda":
+                G, D = convert_sync_batchnorm(G), convert_sync_batchnorm(D)
+            ids = [device.index] if device.type == "cuda" else None
+            G_train = nn.parallel.DistributedDataParallel(G, device_ids=ids)
+            D_train = nn.parallel.DistributedDataParallel(D, device_ids=ids)
         else:
-            content, real = batch["content"].to(device), batch["style"].to(device)
-        # generator step
-        opt_G.zero_grad(set_to_none=True)
-        with torch.autocast("cuda", enabled=use_amp):
-            fake, kld = generate(content, real)
-            pred_fake, pred_real = discriminate(fake, real, content)
-            g = {"GAN": gan_loss(pred_fake, True, False, p.gan_mode)}
-            if setup.lambda_feat > 0:
-                g["GAN_Feat"] = feature_matching_loss(pred_fake, pred_real, setup.lambda_feat)
-            if perceptual is not None:
-                target = real if sis else content
-                g["VGG"] = perceptual(fake.float(), target) * setup.lambda_vgg
-            if kld is not None:
-                g["KLD"] = kld
-            g_loss = sum(g.values())
-        scaler_G.scale(g_loss).backward()
-        scaler_G.step(opt_G)
-        scaler_G.update()
-        # discriminator step (a new fake, as the official code)
-        opt_D.zero_grad(set_to_none=True)
-        with torch.autocast("cuda", enabled=use_amp):
-            with torch.no_grad():
-                fake_d, _ = generate(content, real)
-            pred_fake, pred_real = discriminate(fake_d.detach(), real, content)
-            d = {"D_Fake": gan_loss(pred_fake, False, True, p.gan_mode),
-                 "D_real": gan_loss(pred_real, True, True, p.gan_mode)}
-            d_loss = sum(d.values())
-        scaler_D.scale(d_loss).backward()
-        scaler_D.step(opt_D)
-        scaler_D.update()
-        it += 1
-        losses = {k: float(v.detach()) for k, v in {**g, **d}.items()}
-        if not all(math.isfinite(v) for v in losses.values()):
-            raise FloatingPointError(f"iteration {it}: non-finite loss {losses}")
-        if it % p.log_every == 0 or it == total:
-            yield Metrics(it, {**losses, "lr": lr})
-            yield Progress(it, total, " ".join(f"{k} {v:.3f}" for k, v in losses.items()))
-        if dist.is_main and (it % p.preview_every == 0 or it == total or it == start + 1):
-            content_view = (batch["label"][0].float().repeat(3, 1, 1) /
-                            max(1, cfg.semantic_nc - 1) * 2 - 1) if sis else content[0]
-            grid = _grid(content_view, real[0], fake[0])
-            save_image(grid, out / "preview.png", params={"iteration": it})
-            yield Preview(grid, f"content | {'real' if sis else 'style'} | output", it)
-        timed_out = p.max_minutes is not None and (time.monotonic() - t0) / 60 > p.max_minutes
-        if dist.is_main and (it % p.save_every == 0 or it == total or timed_out):
-            save_checkpoint(out, G, D, E, opt_G, opt_D, it)
-        if timed_out:
-            yield Log(f"stopping after {p.max_minutes} min at iteration {it}; run again to "
-                      "resume")
-            break
-    if bad:
-        (out / "errors.txt").write_text("\n".join(sorted(set(bad))) + "\n")
-        yield Log(f"{len(set(bad))} unreadable input file(s) skipped; see "
-                  f"{out / 'errors.txt'}", "warning")
-    return {"out": str(out), "iteration": it, "total_iterations": total,
-            "finished": it >= total, "losses": losses, "generator": str(g_sd),
-            "perceptual": notice, "errors": sorted(set(bad))}
+            G_train, D_train = G, D
+
+        if p.no_ttur:
+            betas, g_mult, d_mult = (0.5, 0.999), 1.0, 1.0
+        else:
+            betas, g_mult, d_mult = (0.0, 0.9), 0.5, 2.0
+        g_params = list(G.parameters()) + (list(E.parameters()) if E is not None else [])
+        opt_G = torch.optim.Adam(g_params, lr=p.lr * g_mult, betas=betas)
+        opt_D = torch.optim.Adam(D.parameters(), lr=p.lr * d_mult, betas=betas)
+        if resuming:
+            st = load_checkpoint(state_path)
+            opt_G.load_state_dict(st["optimizer_G"])
+            opt_D.load_state_dict(st["optimizer_D"])
+            start = int(st["iteration"])
+            torch.set_rng_state(st["rng"])
+            yield Log(f"resuming {out} at iteration {start}/{total}")
+        use_amp = p.amp and device.type == "cuda"
+        scaler_G = torch.amp.GradScaler("cuda", enabled=use_amp)
+        scaler_D = torch.amp.GradScaler("cuda", enabled=use_amp)
+
+        run_info = {"params": _params_dict(p), "config": cfg.__dict__, "lambda_vgg":
+                    setup.lambda_vgg, "lambda_feat": setup.lambda_feat, "n_layers_D":
+                    setup.n_layers_D, "batch_size": bs, "total_iterations": total,
+                    "perceptual": notice}
+        if dist.is_main:
+            (out / "options.json").write_text(json.dumps(run_info, indent=2, default=str))
+        yield Log(f"TSIT {cfg.task} ngf {cfg.ngf} depth {cfg.depth} at {setup.hw[1]}x{setup.hw[0]}"
+                  f", {len(ds)} items, batch {bs}, {total} iterations on {device}")
+
+        def batch_for(it: int) -> dict | None:
+            epoch, pos = divmod(it, iters_per_epoch)
+            ds.epoch = epoch
+            g = torch.Generator().manual_seed(p.seed * 1000003 + epoch)
+            order = torch.randperm(len(ds), generator=g).tolist()
+            idx = order[pos * bs:(pos + 1) * bs][dist.rank::dist.world_size][:per_rank]
+            items = []
+            for i in idx:
+                try:
+                    items.append(ds[i])
+                except (ImageError, ValueError) as exc:
+                    bad.append(str(exc))
+            if not items:
+                return None
+            return {k: (torch.stack([x[k] for x in items]) if torch.is_tensor(items[0][k])
+                        else [x[k] for x in items]) for k in items[0]}
+
+        def generate(content, real):
+            z, kld = None, None
+            if E is not None:
+                mu, logvar = E(real)
+                z = torch.randn_like(mu) * torch.exp(0.5 * logvar) + mu
+                kld = kld_loss(mu, logvar) * p.lambda_kld
+            style = None if sis else real
+            return G_train(content, style, noise=z), kld
+
+        def discriminate(fake, real, cond):
+            if sis:
+                fake, real = torch.cat([cond, fake], 1), torch.cat([cond, real], 1)
+            preds = D_train(torch.cat([fake, real], 0))
+            n = fake.shape[0]
+            return [[t[:n] for t in o] for o in preds], [[t[n:] for t in o] for o in preds]
+
+        bad: list[str] = []
+        t0 = time.monotonic()
+        losses: dict[str, float] = {}
+        it = start
+        G.train()
+        D.train()
+        while it < total:
+            token.check()
+            epoch = it // iters_per_epoch
+            lr = lr_at(p, epoch, it, total, niter, niter_decay)
+            for grp in opt_G.param_groups:
+                grp["lr"] = lr * g_mult
+            for grp in opt_D.param_groups:
+                grp["lr"] = lr * d_mult
+            batch = batch_for(it)
+            if batch is None:
+                it += 1
+                continue
+            if sis:
+                label = batch["label"].to(device)
+                content = one_hot(label, cfg.label_nc, cfg.contain_dontcare_label)
+                real = batch["image"].to(device)
+            else:
+                content, real = batch["content"].to(device), batch["style"].to(device)
+            # generator step
+            opt_G.zero_grad(set_to_none=True)
+            with torch.autocast("cuda", enabled=use_amp):
+                fake, kld = generate(content, real)
+                pred_fake, pred_real = discriminate(fake, real, content)
+                g = {"GAN": gan_loss(pred_fake, True, False, p.gan_mode)}
+                if setup.lambda_feat > 0:
+                    g["GAN_Feat"] = feature_matching_loss(pred_fake, pred_real, setup.lambda_feat)
+                if perceptual is not None:
+                    target = real if sis else content
+                    g["VGG"] = perceptual(fake.float(), target) * setup.lambda_vgg
+                if kld is not None:
+                    g["KLD"] = kld
+                g_loss = sum(g.values())
+            scaler_G.scale(g_loss).backward()
+            scaler_G.step(opt_G)
+            scaler_G.update()
+            # discriminator step (a new fake, as the official code)
+            opt_D.zero_grad(set_to_none=True)
+            with torch.autocast("cuda", enabled=use_amp):
+                with torch.no_grad():
+                    fake_d, _ = generate(content, real)
+                pred_fake, pred_real = discriminate(fake_d.detach(), real, content)
+                d = {"D_Fake": gan_loss(pred_fake, False, True, p.gan_mode),
+                     "D_real": gan_loss(pred_real, True, True, p.gan_mode)}
+                d_loss = sum(d.values())
+            scaler_D.scale(d_loss).backward()
+            scaler_D.step(opt_D)
+            scaler_D.update()
+            it += 1
+            losses = {k: float(v.detach()) for k, v in {**g, **d}.items()}
+            if not all(math.isfinite(v) for v in losses.values()):
+                raise FloatingPointError(f"iteration {it}: non-finite loss {losses}")
+            if it % p.log_every == 0 or it == total:
+                yield Metrics(it, {**losses, "lr": lr})
+                yield Progress(it, total, " ".join(f"{k} {v:.3f}" for k, v in losses.items()))
+            if dist.is_main and (it % p.preview_every == 0 or it == total or it == start + 1):
+                content_view = (batch["label"][0].float().repeat(3, 1, 1) /
+                                max(1, cfg.semantic_nc - 1) * 2 - 1) if sis else content[0]
+                grid = _grid(content_view, real[0], fake[0])
+                save_image(grid, out / "preview.png", params={"iteration": it})
+                yield Preview(grid, f"content | {'real' if sis else 'style'} | output", it)
+            timed_out = p.max_minutes is not None and (time.monotonic() - t0) / 60 > p.max_minutes
+            if dist.is_main and (it % p.save_every == 0 or it == total or timed_out):
+                save_checkpoint(out, G, D, E, opt_G, opt_D, it)
+            if timed_out:
+                yield Log(f"stopping after {p.max_minutes} min at iteration {it}; run again to "
+                          "resume")
+                break
+        if bad:
+            (out / "errors.txt").write_text("\n".join(sorted(set(bad))) + "\n")
+            yield Log(f"{len(set(bad))} unreadable input file(s) skipped; see "
+                      f"{out / 'errors.txt'}", "warning")
+        return {"out": str(out), "iteration": it, "total_iterations": total,
+                "finished": it >= total, "losses": losses, "generator": str(g_sd),
+                "perceptual": notice, "errors": sorted(set(bad))}
+    finally:
+        lock.release()
 
 
 def save_checkpoint(out: Path, G: nn.Module, D: nn.Module, E: nn.Module | None,

@@ -24,9 +24,18 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from studio.core.images import ImageError, encode_png, list_images, load_image, save_image
-from studio.core.jobs import CancelToken, JobGen, Log, Preview, Progress, register_job
+from studio.core.images import ImageError, encode_png, list_images, load_image
+from studio.core.jobs import CancelToken, JobGen, Log, Preview, Progress, params_dict, register_job
 from studio.core.seeding import derive_seed
+from studio.datasets.folders import distinct_stems
+from studio.datasets.writers import (
+    ImageFolderWriter,
+    OutputItem,
+    check_separate,
+    file_list_digest,
+    make_fingerprint,
+    make_writer,
+)
 from studio.tsit.data import load_label_map, one_hot, to_tensor, to_uint8
 from studio.tsit.model import TSITGenerator, load_generator
 
@@ -203,6 +212,7 @@ class TranslateParams:
     seed: int = 0                     # unused by translate (noise seeds are `seeds`)
     fast: bool = True
     precision: str = "auto"           # auto (fp16 on CUDA, else fp32) | fp32 | fp16 | bf16
+    overwrite: bool = False           # start afresh over outputs of other settings
 
 
 @register_job("translate", TranslateParams, "Translate images with TSIT (content x style)")
@@ -234,22 +244,47 @@ def translate_job(p: TranslateParams, token: CancelToken | None = None) -> JobGe
     else:
         pairs = [(c, styles[i % len(styles)]) for i, c in enumerate(contents)]
     jobs = [(c, s, seed) for c, s in pairs for seed in p.seeds]
-    out = Path(p.out)
-    out.mkdir(parents=True, exist_ok=True)
-    yield Log(f"TSIT {tr.config.task} ({tr.path.name}, ngf {tr.config.ngf}, depth "
-              f"{tr.config.depth}) on {tr.device}: {len(jobs)} output(s) -> {out}")
-    written, failed, used = 0, 0, set()
-    bad_inputs: set[Path] = set()
-    style_cache: dict[Path, Image.Image] = {}
-    for n, (c, s, seed) in enumerate(jobs):
-        token.check()
-        name = c.stem + (f"__{s.stem}" if s is not None and s != c else "") + \
+    cstem = dict(zip(contents, distinct_stems([c.name for c in contents])))
+    sstem = dict(zip(styles, distinct_stems([s.name for s in styles])))
+    items, used = [], set()
+    for c, s, seed in jobs:
+        name = cstem[c] + (f"__{sstem[s]}" if s is not None and s != c else "") + \
             (f"__seed{seed}" if len(p.seeds) > 1 else "")
         base, k = name, 1
-        while name in used:
+        while name in used:  # equal names from different folders
             k += 1
             name = f"{base}_{k}"
         used.add(name)
+        items.append(OutputItem(name, 0, ""))
+    out = Path(p.out)
+    inputs = {**{f"content {i + 1}": c for i, c in enumerate(p.content)},
+              **{f"style {i + 1}": s for i, s in enumerate(p.style)}}
+    fingerprint = make_fingerprint(
+        "translate", {**params_dict(p), "device_type": tr.device.type},
+        ignore=("model", "content", "style", "out", "device", "seed"),
+        inputs={"content": file_list_digest(contents), "style": file_list_digest(styles)},
+        models={"tsit_sha256": tr.sha256})
+    writer = ImageFolderWriter(out).open(fingerprint, inputs=inputs, overwrite=p.overwrite)
+    with writer:
+        return (yield from _translate_body(p, token, tr, writer, jobs, items))
+
+
+def _translate_body(p: TranslateParams, token: CancelToken, tr: Translator,
+                    writer: ImageFolderWriter, jobs: list, items: list[OutputItem]) -> JobGen:
+    for note in writer.notes:
+        yield Log(note, "warning")
+    out = writer.out
+    todo = writer.pending(items)
+    already = len(items) - len(todo)
+    yield Log(f"TSIT {tr.config.task} ({tr.path.name}, ngf {tr.config.ngf}, depth "
+              f"{tr.config.depth}) on {tr.device}: {len(jobs)} output(s) -> {out}"
+              + (f" ({already} already there, same settings)" if already else ""))
+    written, failed = 0, 0
+    bad_inputs: set[Path] = set()
+    style_cache: dict[Path, Image.Image] = {}
+    for n, (idx, item) in enumerate(todo):
+        token.check()
+        c, s, seed = jobs[idx]
         if c in bad_inputs or s in bad_inputs:
             failed += 1
             continue
@@ -265,20 +300,22 @@ def translate_job(p: TranslateParams, token: CancelToken | None = None) -> JobGe
             failed += 1
             culprit = Path(exc.path) if isinstance(exc, ImageError) else c
             bad_inputs.add(culprit)
-            yield Log(f"skipped {culprit}: {exc.reason if isinstance(exc, ImageError) else exc}"
-                      " (every output using it is skipped)", "error")
+            reason = exc.reason if isinstance(exc, ImageError) else str(exc)
+            writer.error(str(culprit), reason)
+            yield Log(f"skipped {culprit}: {reason} (every output using it is skipped)",
+                      "error")
             continue
-        from studio.datasets.folders import resolve_inside
-
-        save_image(img, resolve_inside(out, name + ".png"), params={
-            "tool": "studio translate", "content": str(c), "style": str(s) if s else None,
-            "seed": seed, "alpha": p.alpha, "model": str(tr.path), "model_sha256": tr.sha256,
-            "task": tr.task})
+        rec = {"content": str(c), "style": str(s) if s else None, "seed": seed,
+               "alpha": p.alpha, "model_sha256": tr.sha256, "task": tr.task}
+        writer.write(item, img, params={"tool": "studio translate", "model": str(tr.path),
+                                        **rec}, record=rec)
         written += 1
-        yield Progress(n + 1, len(jobs), name)
+        yield Progress(n + 1, len(todo), item.key)
         if written <= 4 or written % 20 == 0:
-            yield Preview(np.asarray(img), name, n)
-    return {"written": written, "failed": failed, "out": str(out)}
+            yield Preview(np.asarray(img), item.key, n)
+    writer.finalize({"job": "translate", "params": params_dict(p), "model": str(tr.path),
+                     "model_sha256": tr.sha256, "task": tr.task}, [])
+    return {"written": written, "failed": failed, "already_present": already, "out": str(out)}
 
 
 @dataclass
@@ -309,14 +346,7 @@ def build_translated_job(p: BuildTranslatedParams, token: CancelToken | None = N
     """Style ``j`` of content ``i`` and its noise depend only on the seed and the file's
     relative path, so outputs are identical across resumes, ranks and runs."""
     from studio.core.distributed import dist_info
-    from studio.core.jobs import params_dict
     from studio.datasets.folders import scan_image_folder
-    from studio.datasets.writers import (
-        check_separate,
-        file_list_digest,
-        make_fingerprint,
-        make_writer,
-    )
 
     token = token or CancelToken()
     if p.styles_per_content < 1:
@@ -355,7 +385,6 @@ def build_translated_job(p: BuildTranslatedParams, token: CancelToken | None = N
 def _build_translated_body(p: BuildTranslatedParams, token: CancelToken, tr: Translator,
                            scan: Any, styles: list[Path], writer: Any, dist: Any) -> JobGen:
     from studio.core.distributed import barrier
-    from studio.datasets.writers import OutputItem
 
     for note in writer.notes:
         yield Log(note, "warning")

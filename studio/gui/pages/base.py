@@ -8,6 +8,7 @@ pages subclass it and add what their method needs. A job type that is not regist
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -51,6 +52,8 @@ class AppContext(QObject):
         self.window: Any = None
         #: Set by the self-test so dialogs never block a headless run.
         self.headless = False
+        #: What a headless run answers to a question (tests set it)
+        self.headless_answer = False
 
     def show_page(self, key: str) -> None:
         if self.window is not None:
@@ -90,6 +93,16 @@ class Page(QWidget):
 
     def on_show(self) -> None:
         """The page became visible."""
+
+    def ask(self, title: str, text: str, accept: str) -> bool:
+        """A yes/no choice; ``accept`` names the action (never "OK")."""
+        if self.ctx.headless:
+            return bool(self.ctx.headless_answer)
+        box = QMessageBox(QMessageBox.Icon.Question, title, text, parent=self)
+        yes = box.addButton(accept, QMessageBox.ButtonRole.AcceptRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.exec()
+        return box.clickedButton() is yes
 
     def message(self, title: str, text: str, error: bool = False) -> None:
         if self.ctx.headless:
@@ -263,6 +276,21 @@ class JobPanel(QWidget):
     def _on_finished(self, rec: JobRecord) -> None:
         self.open_button.setEnabled(bool(rec.outputs()))
         self.job_finished.emit(rec)
+        if rec.resume_refused:
+            self.offer_overwrite(rec)
+
+    def offer_overwrite(self, rec: JobRecord) -> JobRecord | None:
+        """The output folder holds a build made with other settings: the CLI refuses and
+        names the differences; here the same refusal comes with the choice of --overwrite."""
+        if not dataclasses.is_dataclass(rec.params) or not hasattr(rec.params, "overwrite"):
+            return None
+        if not self.page.ask("The output folder holds other settings",
+                             f"{rec.error}\n\nStart afresh? The earlier build's files in "
+                             "that folder are removed; choose another output folder to keep "
+                             "them.", "Start afresh"):
+            return None
+        return self.start(rec.job, dataclasses.replace(rec.params, overwrite=True),
+                          fn=rec.fn, title=f"{rec.title} (afresh)")
 
     def cancel(self) -> None:
         if self.record is not None:
