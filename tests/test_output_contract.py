@@ -464,3 +464,52 @@ def test_resume_after_kill_at_random_points_of_every_builder_is_complete(tmp_pat
         n_cut += interrupted
     print("\n".join(report))
     assert n_cut >= 3, report  # most kills landed mid-build
+
+
+@pytest.fixture
+def small_fs(tmp_path):
+    """A 1 MiB tmpfs (root only): a disk that really fills up, or turns read-only."""
+    if os.environ.get("STUDIO_TEST_FAULTS") != "1":
+        pytest.skip("the fault suite runs with STUDIO_TEST_FAULTS=1 (make test sets it)")
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root; a full disk is then simulated by "
+                    "test_errors.py only")
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {r.stderr.strip()}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def _studio(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "studio", *args], env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_a_full_disk_and_a_read_only_folder_are_one_line_and_cost_nothing(small_fs, tmp_path):
+    gen = ["toyworld", "generate", "--per-class", "40", "--size", "48", "--workers", "1", "-q"]
+    out = small_fs / "world"
+    r = _studio(*gen, "--out", str(out))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.strip().splitlines()[-1].startswith("studio: error: disk full while writing")
+    written = sorted(p for p in out.rglob("*.png"))
+    assert 0 < len(written) < 400  # it really ran out of space
+    subprocess.run(["mount", "-o", "remount,size=64m", str(small_fs)], check=True)
+    assert _studio(*gen, "--out", str(out)).returncode == 0  # resumed after space was freed
+    ref = tmp_path / "ref"
+    assert _studio(*gen, "--out", str(ref)).returncode == 0
+    want = {k: v for k, v in _tree(ref).items() if k != "dataset.json"}
+    assert {k: v for k, v in _tree(out).items() if k != "dataset.json"} == want
+    # read-only: refused in one line, the finished dataset untouched
+    before = _tree(out)
+    subprocess.run(["mount", "-o", "remount,ro", str(small_fs)], check=True)
+    r = _studio(*gen, "--seed", "2", "--overwrite", "--out", str(out))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "read-only file system" in r.stderr.strip().splitlines()[-1]
+    assert _tree(out) == before

@@ -16,8 +16,11 @@ next one, so it runs in one process and trains the student between batches.
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import dataclasses
 import math
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -111,16 +114,35 @@ def batch_labels(batch: int, batch_size: int, num_images: int, num_classes: int
     return torch.arange(start, min(start + batch_size, num_images)) % num_classes
 
 
-def plan_items(p: SynthesizeParams, teacher: Teacher) -> list[OutputItem]:
-    """All outputs in batch-major order (the order shards and ranks are derived from)."""
-    items = []
-    for g in range(p.num_images):
-        b, j = divmod(g, p.batch_size)
-        label = g % teacher.num_classes
-        cname = teacher.class_names[label]
-        key = safe_relpath(f"{cname}/b{b:05d}_{j:03d}")
-        items.append(OutputItem(key, label, cname, {"batch": b, "index_in_batch": j}))
-    return items
+class PlannedItems(Sequence):
+    """All outputs in batch-major order (the order shards and ranks are derived from),
+    made on demand: a billion-image plan costs no memory and starts writing at once."""
+
+    def __init__(self, p: SynthesizeParams, teacher: Teacher):
+        self.n, self.batch_size = p.num_images, p.batch_size
+        self.class_names = list(teacher.class_names)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def item(self, g: int) -> OutputItem:
+        b, j = divmod(g, self.batch_size)
+        label = g % len(self.class_names)
+        cname = self.class_names[label]
+        return OutputItem(safe_relpath(f"{cname}/b{b:05d}_{j:03d}"), label, cname,
+                          {"batch": b, "index_in_batch": j})
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if isinstance(i, slice):
+            return [self.item(g) for g in range(*i.indices(self.n))]
+        if not -self.n <= i < self.n:
+            raise IndexError(i)
+        return self.item(i % self.n)
+
+
+def plan_items(p: SynthesizeParams, teacher: Teacher) -> PlannedItems:
+    """The outputs of a synthesis run (see :class:`PlannedItems`)."""
+    return PlannedItems(p, teacher)
 
 
 def to_grid(x01: torch.Tensor, max_images: int = 64) -> Any:
@@ -144,17 +166,34 @@ def make_engine(p: SynthesizeParams, teacher: Teacher, labels: torch.Tensor, see
     return DeepInversion(teacher, labels, deep_config(p), seed, device, student=student)
 
 
-def _pending_batches(p: SynthesizeParams, writer, items: list[OutputItem], n_batches: int
-                     ) -> list[int]:
+def _pending_batches(p: SynthesizeParams, writer, items: PlannedItems, n_batches: int
+                     ) -> tuple[Iterator[int], int]:
+    """(batches this rank still has to make, lazily; how many) — nothing is listed, so a
+    huge plan starts at once."""
     if isinstance(writer, ImageFolderWriter):
         done = writer.completed()
-        out = []
-        for b in range(n_batches):
-            chunk = items[b * p.batch_size:(b + 1) * p.batch_size]
-            if writer.dist.owns(b) and any(writer.file_name(it) not in done for it in chunk):
-                out.append(b)
-        return out
-    return sorted({i // p.batch_size for i, _ in writer.pending(items)})
+        per_batch: collections.Counter = collections.Counter()
+        for name in done:
+            stem = name.rsplit("/b", 1)[-1]
+            with contextlib.suppress(ValueError):
+                per_batch[int(stem.split("_")[0])] += 1
+
+        def size(b: int) -> int:
+            return min(p.batch_size, p.num_images - b * p.batch_size)
+
+        def todo() -> Iterator[int]:
+            for b in range(writer.dist.rank, n_batches, writer.dist.world_size):
+                if per_batch[b] < size(b) and any(
+                        writer.file_name(it) not in done for it in items[
+                            b * p.batch_size:(b + 1) * p.batch_size]):
+                    yield b
+
+        owned = len(range(writer.dist.rank, n_batches, writer.dist.world_size))
+        full = sum(1 for b, n in per_batch.items() if b < n_batches and writer.dist.owns(b)
+                   and n >= size(b))
+        return todo(), owned - full
+    batches = sorted({i // p.batch_size for i, _ in writer.pending(items)})
+    return iter(batches), len(batches)
 
 
 def _train_adi_student(student: torch.nn.Module, buffer: list[tuple[torch.Tensor, torch.Tensor]],
@@ -218,16 +257,16 @@ def synthesize_job(p: SynthesizeParams, token: CancelToken | None = None,
 
 
 def _synthesize_body(p: SynthesizeParams, token: CancelToken, teacher: Teacher, dist: Any,
-                     device: torch.device, adi: bool, items: list[OutputItem], n_batches: int,
+                     device: torch.device, adi: bool, items: PlannedItems, n_batches: int,
                      writer: Any) -> JobGen:
     out = Path(p.out)
     for note in writer.notes:
         yield Log(note, "warning")
-    todo = _pending_batches(p, writer, items, n_batches)
+    todo, n_todo = _pending_batches(p, writer, items, n_batches)
     cfg = natural_config(p) if p.method == "natural" else deep_config(p)
     iters = 0 if p.method == "noise" else cfg.iterations
     yield Log(f"{p.method}: {p.num_images} images in {n_batches} batches of {p.batch_size} "
-              f"({len(todo)} to do on rank {dist.rank}), {iters} iterations each, "
+              f"({n_todo} to do on rank {dist.rank}), {iters} iterations each, "
               f"teacher {teacher.arch} ({teacher.num_classes} classes, "
               f"{teacher.image_size}px) on {device}")
     student = None
@@ -245,9 +284,11 @@ def _synthesize_body(p: SynthesizeParams, token: CancelToken, teacher: Teacher, 
             yield Log(f"ADI: resumed the student from {student_file}")
         for prm in student.parameters():
             prm.requires_grad_(False)
-    total = max(1, len(todo) * max(1, iters))
+    total = max(1, n_todo * max(1, iters))
     done_steps = 0
+    made_batches: list[int] = []
     for b in todo:
+        made_batches.append(b)
         token.check()
         seed = derive_seed(p.seed, "batch", b)
         labels = batch_labels(b, p.batch_size, p.num_images, teacher.num_classes)
@@ -313,7 +354,7 @@ def _synthesize_body(p: SynthesizeParams, token: CancelToken, teacher: Teacher, 
         yield Progress(total, total, "noise written")
     barrier()
     if not dist.is_main:
-        return {"rank": dist.rank, "batches": todo}
+        return {"rank": dist.rank, "batches": made_batches}
     info = {"generator": "studio.inversion", "method": p.method, "params": params_dict(p),
             "config": dataclasses.asdict(cfg) if p.method != "noise" else {},
             "teacher": {"arch": teacher.arch, "sha256": teacher.sha256, "path": teacher.path,

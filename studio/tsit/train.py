@@ -187,7 +187,11 @@ def train_job(p: TrainTSITParams, token: CancelToken | None = None) -> JobGen:
 
     files = [q for pair in ds.pairs for q in pair] if sis else ds.content + ds.style
     fingerprint = make_fingerprint(
-        "train-tsit", {**_params_dict(p), "device_type": device.type, "world": dist.world_size},
+        "train-tsit", {**_params_dict(p), "device_type": device.type, "world": dist.world_size,
+                       # more constant-lr iterations continue a run exactly; a decay window
+                       # fixes the length
+                       "iterations": p.iterations if p.decay_iterations else
+                       ("constant lr" if p.iterations is not None else None)},
         ignore=("data", "style", "out", "perceptual_weights", "preview_every", "save_every",
                 "log_every", "max_minutes", "device", "threads", "resume"),
         inputs={"data": file_list_digest(files)},
