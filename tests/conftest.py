@@ -8,6 +8,9 @@ import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+#: shared fixtures of the AdaIN dataset tests (a tiny random AdaIN, one thread)
+pytest_plugins = ["tiny_adain"]
+
 
 @pytest.fixture(autouse=True)
 def _isolated_model_dir(tmp_path, monkeypatch):

@@ -18,12 +18,14 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from tiny_adain import ROOT, TINY, S
+from tiny_adain import picture as _picture
 
-from studio.adain.model import AdaINConfig, AdaINModel
+from studio.adain.model import AdaINModel
 from studio.cli import main
 from studio.core.checkpoints import save_state_dict
 from studio.core.jobs import CancelToken, Progress, drive
-from studio.datasets.stylized import StyleNet, StylizedParams, build_stylized
+from studio.datasets.stylized import StylizedParams, build_stylized
 from studio.datasets.writers import (
     BuildLocked,
     FingerprintMismatch,
@@ -35,31 +37,7 @@ from studio.datasets.writers import (
     make_fingerprint,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
-TINY = AdaINConfig("tiny", encoder_widths=(4, 8, 8, 16), encoder_convs=(1, 1, 1, 1))
-S = 32
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-@pytest.fixture(scope="module")
-def net() -> StyleNet:
-    torch.manual_seed(0)
-    model = AdaINModel(TINY)
-    for m in model.decoder.modules():
-        if isinstance(m, torch.nn.Conv2d):
-            torch.nn.init.normal_(m.weight, 0, 0.3)
-    return StyleNet.from_model(model, "tiny")
-
-
-def _picture(rng, w: int, h: int) -> Image.Image:
-    return Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
