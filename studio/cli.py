@@ -120,6 +120,9 @@ def common_options() -> argparse.ArgumentParser:
                    help="global random seed, 0..2^63-1 (default 0)")
     g.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
                    help="no progress bar or info lines, only warnings and errors")
+    g.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
+                   help="print the result as one JSON document on stdout; progress, "
+                        "info lines and the human summary go to stderr")
     return p
 
 
@@ -212,12 +215,59 @@ def result_status(result: Any) -> int:
     return status(result)
 
 
+def json_mode(args: argparse.Namespace) -> bool:
+    """True under ``--json``: stdout carries only the result document."""
+    return bool(getattr(args, "json", False))
+
+
+def set_result(args: argparse.Namespace, result: Any) -> None:
+    """Record the command's result: what ``--json`` prints on stdout when it returns.
+    :func:`run_cli_job` records each job's result; a handler calls this for anything else
+    (or to replace it)."""
+    args._result = result
+
+
+def _jsonable(obj: Any) -> Any:
+    """``obj`` as strict JSON values: NaN/inf become null, numpy scalars and arrays plain
+    numbers and lists, tuples lists, anything else unknown its ``str``."""
+    import math
+
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if obj is None or isinstance(obj, (str, int, bool)):
+        return obj
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        return [_jsonable(v) for v in obj]
+    if hasattr(obj, "tolist") and callable(obj.tolist):  # numpy / torch scalars and arrays
+        try:
+            return _jsonable(obj.tolist())
+        except Exception:
+            pass
+    if hasattr(obj, "__dataclass_fields__"):
+        import dataclasses
+
+        return _jsonable(dataclasses.asdict(obj))
+    return str(obj)
+
+
+def result_json(result: Any) -> str:
+    """One line of strict JSON for ``result`` (what ``--json`` prints)."""
+    import json
+
+    return json.dumps(_jsonable(result), default=str, allow_nan=False)
+
+
 def run_cli_job(gen: Any, args: argparse.Namespace) -> Any:
-    """Run a job generator with the terminal renderer, honouring --quiet."""
+    """Run a job generator with the terminal renderer, honouring --quiet; the job's
+    result becomes the command's ``--json`` result."""
     from studio.core.jobs import run_job
 
     quiet = bool(getattr(args, "quiet", False))
-    return run_job(gen, progress=None if not quiet else False, verbose=not quiet)
+    result = run_job(gen, progress=None if not quiet else False, verbose=not quiet)
+    set_result(args, result)
+    return result
 
 
 # ---------------------------------------------------------------------------------------
@@ -235,7 +285,18 @@ def _cmd_gui(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from studio.demo import run_demo
 
-    return run_demo(args)
+    status = run_demo(args)
+    out = Path(args.out)
+    result: dict[str, Any] = {"out": str(out), "report": str(out / "report.html"),
+                              "metrics_file": str(out / "metrics.json")}
+    try:
+        import json
+
+        result["metrics"] = json.loads((out / "metrics.json").read_text())
+    except (OSError, ValueError):
+        pass
+    set_result(args, result)
+    return status
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -248,10 +309,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise CLIError(str(exc)) from exc
     init_distributed()
     result = run_cli_job(jt.fn(params, None), args)
-    if isinstance(result, dict) and not getattr(args, "quiet", False):
+    if isinstance(result, dict) and not getattr(args, "quiet", False) and not json_mode(args):
         import json
 
-        print(json.dumps(result, indent=2, default=str)[:4000])
+        print(json.dumps(_jsonable(result), indent=2, default=str))
     return result_status(result)
 
 
@@ -262,6 +323,8 @@ def _cmd_models(args: argparse.Namespace) -> int:
     mdir = Path(args.dir) if args.dir else ck.models_dir()
     if action == "list":
         print(f"model directory: {mdir}")
+        listed: list[dict[str, Any]] = []
+        set_result(args, {"dir": str(mdir), "models": listed})
         for spec in sorted(ck.REGISTRY.values(), key=lambda s: (s.family, s.name)):
             here = mdir / spec.filename
             if here.is_file():
@@ -270,6 +333,9 @@ def _cmd_models(args: argparse.Namespace) -> int:
                 state = "bundled"
             else:
                 state = "missing"
+            listed.append({"name": spec.name, "state": state, "filename": spec.filename,
+                           "family": spec.family, "description": spec.description,
+                           "licence": spec.licence, "url": spec.url})
             print(f"  {spec.name:24s} {state:8s} {spec.filename}")
             print(f"  {'':24s} {spec.description}")
             print(f"  {'':24s} licence: {spec.licence}")
@@ -277,12 +343,15 @@ def _cmd_models(args: argparse.Namespace) -> int:
                 print(f"  {'':24s} source: {spec.url}")
         return 0
     if action == "import":
+        imported: list[dict[str, Any]] = []
+        set_result(args, {"dir": str(mdir), "imported": imported})
         for f in args.files:
             notes: list[str] = []
             try:
                 dest = ck.import_model(f, mdir, args.name, report=notes.append)
             except ck.CheckpointError as exc:
                 raise CLIError(str(exc)) from exc
+            imported.append({"file": str(f), "dest": str(dest), "notes": notes})
             print(f"imported {f} -> {dest}" + "".join(f"; {n}" for n in notes))
         return 0
     if action == "verify":
@@ -291,14 +360,21 @@ def _cmd_models(args: argparse.Namespace) -> int:
         else:
             targets = sorted(p for p in mdir.glob("*") if p.is_file()) if mdir.is_dir() else []
         bad = 0
+        checked: list[dict[str, Any]] = []
+        set_result(args, {"files": checked})
         for p in targets:
             try:
                 r = ck.verify(p, args.sha256)  # hash and layout (keys, shapes)
             except (ck.CheckpointError, OSError) as exc:
                 print(f"FAIL {p}: {exc}")
+                checked.append({"file": str(p), "ok": False, "error": str(exc)})
                 bad += 1
                 continue
             bad += not r.ok
+            checked.append({"file": str(p), "ok": bool(r.ok), "sha256": r.sha256,
+                            "expected": r.expected, "hash_ok": r.hash_ok,
+                            "model": r.spec.name if r.spec else None,
+                            "layout": r.layout, "error": r.error})
             print(r.line())
         return 1 if bad else 0
     if action == "fetch":
@@ -317,6 +393,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
             raise CLIError(str(exc)) from exc
         finally:
             bar.close()
+        set_result(args, {"url": url, "dest": str(dest)})
         print(f"fetched {url} -> {dest}")
         return 0
     raise CLIError(f"unknown models action {action!r}")
@@ -368,14 +445,18 @@ def _debug() -> bool:
 
 def report_error(exc: BaseException) -> int:
     """Print ``exc`` as one ``studio: error: ...`` line; return the exit status."""
+    msg, status = _error_message(exc)
+    print(f"studio: error: {msg}", file=sys.stderr, flush=True)
+    return status
+
+
+def _error_message(exc: BaseException) -> tuple[str, int]:
     from studio.core.errors import describe, one_line
 
     if isinstance(exc, CLIError):
-        msg, status = one_line(str(exc)), 2
-    else:
-        msg, status, _internal = describe(exc)
-    print(f"studio: error: {msg}", file=sys.stderr, flush=True)
-    return status
+        return one_line(str(exc)), 2
+    msg, status, _internal = describe(exc)
+    return msg, status
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -386,17 +467,18 @@ def main(argv: list[str] | None = None) -> int:
     if argv == ["--version"]:  # answer without importing the engines (torch takes seconds)
         print(f"studio {__version__}")
         return 0
+    state: dict[str, Any] = {}
     try:
-        return _main(argv)
+        return _main(argv, state)
     except KeyboardInterrupt:
         print("studio: interrupted", file=sys.stderr)
-        return 130
+        return _json_error(state, "interrupted", 130)
     except Exception as exc:
         from studio.core.jobs import Cancelled
 
         if isinstance(exc, Cancelled):
             print("studio: cancelled", file=sys.stderr)
-            return 130
+            return _json_error(state, "cancelled", 130)
         if _debug() and not isinstance(exc, CLIError):
             raise
         if isinstance(exc, BrokenPipeError):
@@ -408,12 +490,51 @@ def main(argv: list[str] | None = None) -> int:
             except (OSError, ValueError):
                 pass
             return 2
-        return report_error(exc)
+        status = report_error(exc)
+        return _json_error(state, _error_message(exc)[0], status)
 
 
-def _main(argv: list[str]) -> int:
+def _json_error(state: dict[str, Any], message: str, status: int) -> int:
+    """Under ``--json``, a failed command still prints one document on stdout."""
+    out = state.pop("json_stdout", None)
+    if out is not None:
+        try:
+            out.write(result_json({"error": message, "exit_status": status}) + "\n")
+            out.flush()
+        except (OSError, ValueError):
+            pass
+    return status
+
+
+def _main(argv: list[str], state: dict[str, Any] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if json_mode(args):
+        return _run_json(args, state if state is not None else {})
+    return _dispatch(parser, args)
+
+
+def _run_json(args: argparse.Namespace, state: dict[str, Any]) -> int:
+    """``--json``: run the command with everything it prints sent to stderr, then print
+    its result as one JSON document on stdout (``{"exit_status": N}`` for a command
+    without one; ``main`` prints ``{"error": ..., "exit_status": N}`` when it fails)."""
+    import contextlib
+
+    stdout = sys.stdout
+    state["json_stdout"] = stdout
+    with contextlib.redirect_stdout(sys.stderr):
+        status = _dispatch(None, args)
+    result = getattr(args, "_result", None)
+    if result is None:
+        result = {"exit_status": status}
+    text = result_json(result)
+    state.pop("json_stdout", None)  # printed below: an error after this is not reported twice
+    stdout.write(text + "\n")
+    stdout.flush()
+    return status
+
+
+def _dispatch(parser: argparse.ArgumentParser | None, args: argparse.Namespace) -> int:
     if args.command is None:
         if args.self_test:
             args.screenshot = None
@@ -422,6 +543,8 @@ def _main(argv: list[str]) -> int:
                 "win32", "darwin"):
             args.self_test, args.screenshot = False, None
             return _cmd_gui(args)
+        if parser is None:
+            parser = build_parser()
         parser.print_help()
         return 0
     return int(args.func(args) or 0)

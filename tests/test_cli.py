@@ -75,3 +75,86 @@ def test_models_list_import_verify(tmp_path, capsys):
 def test_fetch_without_address_is_a_clear_error(capsys, tmp_path):
     assert main(["models", "fetch", "cifar10-resnet34", "--dir", str(tmp_path)]) == 2
     assert "no download address known" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------------------
+# --json: one JSON document on stdout, everything human on stderr
+
+
+def test_json_prints_one_document_on_stdout_and_the_human_lines_on_stderr(tmp_path, capsys):
+    import json
+
+    out = tmp_path / "w"
+    argv = ["toyworld", "generate", "--out", str(out), "--per-class", "2", "--num-classes",
+            "2", "--size", "32", "--workers", "1"]
+    assert main([*argv, "--json"]) == 0
+    cap = capsys.readouterr()
+    doc = json.loads(cap.out)  # exactly one document: json.loads refuses trailing data
+    assert cap.out.count("\n") == 1 and doc["num_items"] == 4
+    assert f"4 images in {out}" in cap.err  # the human summary moved to stderr
+    # without --json the summary is on stdout as before
+    assert main(argv) == 0
+    cap = capsys.readouterr()
+    assert f"4 images in {out}" in cap.out
+    # --json before the command, with -q: still only the document on stdout
+    assert main(["--json", "-q", *argv]) == 0
+    assert json.loads(capsys.readouterr().out)["num_items"] == 4
+
+
+def test_json_for_commands_without_a_job_and_for_errors(tmp_path, capsys):
+    import json
+
+    mdir = tmp_path / "models"
+    assert main(["models", "list", "--dir", str(mdir), "--json"]) == 0
+    cap = capsys.readouterr()
+    doc = json.loads(cap.out)
+    assert doc["dir"] == str(mdir)
+    assert {"name": "adain-vgg", "state": "missing"}.items() <= next(
+        m for m in doc["models"] if m["name"] == "adain-vgg").items()
+    assert "model directory:" in cap.err
+    # a failing command still prints one document, and the error line on stderr
+    assert main(["models", "fetch", "cifar10-resnet34", "--dir", str(tmp_path), "--json"]) == 2
+    cap = capsys.readouterr()
+    doc = json.loads(cap.out)
+    assert doc["exit_status"] == 2 and "no download address known" in doc["error"]
+    assert "studio: error: no download address known" in cap.err
+
+
+def test_json_values_are_strict_json():
+    import json
+    from pathlib import PurePosixPath
+
+    import numpy as np
+
+    from studio.cli import result_json
+
+    text = result_json({"nan": float("nan"), "np": np.float32(0.5), "i": np.int64(3),
+                        "arr": np.arange(3), "path": PurePosixPath("/x/y"), "t": (1, 2)})
+    assert json.loads(text) == {"nan": None, "np": 0.5, "i": 3, "arr": [0, 1, 2],
+                                "path": "/x/y", "t": [1, 2]}
+
+
+def test_run_recipe_json_is_whole(tmp_path, capsys):
+    import json
+    from dataclasses import dataclass
+
+    from studio.core.jobs import Progress, register_job
+
+    @dataclass
+    class _Big:
+        n: int = 3000
+
+    @register_job("_test-big-result", _Big, "test job with a large result")
+    def _big(params: _Big, token=None):
+        yield Progress(1, 1)
+        return {"items": [f"item-{i}" for i in range(params.n)]}
+
+    r = tmp_path / "big.toml"
+    r.write_text('schema = 1\njob = "_test-big-result"\n[params]\nn = 3000\n')
+    assert main(["run", str(r), "--json"]) == 0
+    cap = capsys.readouterr()
+    assert len(cap.out) > 20000
+    assert json.loads(cap.out)["items"][-1] == "item-2999"
+    # the human view (no --json) is whole too: no cut at 4,000 characters
+    assert main(["run", str(r)]) == 0
+    assert json.loads(capsys.readouterr().out)["items"][-1] == "item-2999"

@@ -93,7 +93,8 @@ def _time(fn, device: torch.device, repeats: int) -> float:
     return best
 
 
-def run_bench(args: argparse.Namespace, device_name: str) -> int:
+def run_bench(args: argparse.Namespace, device_name: str, report: dict | None = None) -> int:
+    """Print the comparison; ``report`` (when given) receives the numbers."""
     from studio.core.devices import resolve_device
 
     device = resolve_device(device_name)
@@ -151,7 +152,9 @@ def run_bench(args: argparse.Namespace, device_name: str) -> int:
     load1 = os.getloadavg()
     results["load_after"] = load1
     print(f"load average after: {load1[0]:.2f} {load1[1]:.2f} {load1[2]:.2f}")
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(results, indent=2))
+    if args.json_out:
+        Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json_out).write_text(json.dumps(results, indent=2))
+    if report is not None:
+        report.update(results)
     return 0

@@ -80,6 +80,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     result = run_job(train_job(params), progress=None if not getattr(args, "quiet", False)
                      else False, verbose=not getattr(args, "quiet", False), on_event=on_event)
+    from studio.cli import set_result
+
+    set_result(args, result)
     print(f"decoder: {result['decoder']} ({result['trained_now']} iterations in "
           f"{result['seconds']} s)")
     return 0
@@ -87,9 +90,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 def _cmd_bench(args: argparse.Namespace) -> int:
     from studio.adain.bench import run_bench
-    from studio.cli import device_arg
+    from studio.cli import device_arg, set_result
 
-    return run_bench(args, device_arg(args))
+    report: dict = {}
+    status = run_bench(args, device_arg(args), report=report)
+    set_result(args, report)
+    return status
 
 
 def register(g) -> None:
@@ -193,4 +199,5 @@ def register(g) -> None:
     _flag(p, "repeats", type=positive_int, default=2, help="timed repeats (best is reported)")
     _flag(p, "precision", default="fp32,fp16,bf16",
           help="precisions of our path to time on CUDA (the CPU runs fp32 only)")
-    _flag(p, "json", default="", help="also write the numbers to this JSON file")
+    _flag(p, "json_out", default="", help="also write the numbers to this JSON file "
+                                            "(--json prints them on stdout)")

@@ -11,10 +11,12 @@ from studio.cli import (
     CommandGroups,
     add_overwrite,
     device_arg,
+    json_mode,
     nonneg_int,
     positive_int,
     result_status,
     run_cli_job,
+    set_result,
     unit_float,
 )
 
@@ -88,7 +90,7 @@ def _cmd_build_stylized(args: argparse.Namespace) -> int:
         result = run_cli_job(build_stylized(params), args)
     except CheckpointError as exc:
         raise CLIError(str(exc)) from exc
-    if not getattr(args, "quiet", False) and result is not None:
+    if not getattr(args, "quiet", False) and result is not None and not json_mode(args):
         print(json.dumps(result, indent=2, default=str))
     return result_status(result)
 
@@ -102,8 +104,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
                        device=device_arg(args), out=args.out, seed=getattr(args, "seed", 0) or 0,
                        quiet=bool(getattr(args, "quiet", False)), repeats=args.repeats)
     print(report["text"])
-    if args.json:
-        Path(args.json).write_text(json.dumps(report, indent=2, default=str))
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps(report, indent=2, default=str))
+    set_result(args, report)
     return 0
 
 
@@ -143,4 +146,5 @@ def register(g: CommandGroups) -> None:
     p.add_argument("--repeats", type=positive_int, default=1,
                    help="interleaved repeats of baseline and builder (best time of each)")
     p.add_argument("--out", default=None, help="keep the data here (default: a temp dir)")
-    p.add_argument("--json", default=None, help="also write the numbers to this file")
+    p.add_argument("--json-out", dest="json_out", default=None,
+                   help="also write the numbers to this file (--json prints them on stdout)")

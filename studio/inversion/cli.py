@@ -15,7 +15,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
-from studio.cli import OVERWRITE_HELP, device_arg, run_cli_job, seed_arg
+from studio.cli import OVERWRITE_HELP, device_arg, run_cli_job, seed_arg, set_result
 
 _COMMON = ("seed", "device")
 
@@ -189,8 +189,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         print(f"{s['case']:9s} {s['method']:8s} {s['ref_seconds']:8.3f} s {s['ours_seconds']:7.3f} s"
               f"  {s['speedup']:6.2f}x   {s['ref_peak_mb']:.0f} -> {s['ours_peak_mb']:.0f} MB "
               f"({s['memory_metric']})")
-    if args.json:
-        Path(args.json).write_text(json.dumps({"rows": rows, "summary": summary}, indent=2))
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps({"rows": rows, "summary": summary}, indent=2))
+    set_result(args, {"rows": rows, "summary": summary})
     return 0
 
 
@@ -243,4 +244,5 @@ def register(g: Any) -> None:
     p.add_argument("--warmup", type=nonneg_int, default=1)
     p.add_argument("--threads", type=nonneg_int, default=1,
                    help="CPU threads per run (0 = torch default)")
-    p.add_argument("--json", help="also write the rows to this file")
+    p.add_argument("--json-out", dest="json_out",
+                   help="also write the rows to this file (--json prints them on stdout)")

@@ -114,7 +114,7 @@ def worker(variant: str, size: int, ngf: int, depth: int, repeats: int, device: 
 
 def run_bench(size: int = 256, ngf: int = 64, depth: int = 7, repeats: int = 3,
               device: str = "auto", threads: int = 0, dtype: str = "auto",
-              json_out: Path | None = None) -> int:
+              json_out: Path | None = None, report: dict | None = None) -> int:
     from studio.core.devices import describe_device, resolve_device
 
     dev = resolve_device(device)
@@ -164,12 +164,14 @@ def run_bench(size: int = 256, ngf: int = 64, depth: int = 7, repeats: int = 3,
           f"ours {[round(t, 3) for t in o['wall_s']]}; threads {o['threads']}")
     print(f"max |ours - eager| on the output: {max_diff:.3g} (ours dtype {o['dtype']})")
     print(f"load average after: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    summary = {"size": size, "ngf": ngf, "depth": depth, "device": describe_device(dev),
+               "eager": e, "ours": o, "max_abs_diff": max_diff,
+               "speedup_wall": e["median_wall_s"] / o["median_wall_s"],
+               "speedup_cpu": e["median_cpu_s"] / o["median_cpu_s"]}
     if json_out:
-        summary = {"size": size, "ngf": ngf, "depth": depth, "device": describe_device(dev),
-                   "eager": e, "ours": o, "max_abs_diff": max_diff,
-                   "speedup_wall": e["median_wall_s"] / o["median_wall_s"],
-                   "speedup_cpu": e["median_cpu_s"] / o["median_cpu_s"]}
         Path(json_out).write_text(json.dumps(summary, indent=2, default=str))
+    if report is not None:
+        report.update(summary)
     return 0
 
 

@@ -76,12 +76,16 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from studio.cli import device_arg
+    from studio.cli import device_arg, set_result
     from studio.tsit.bench import run_bench
 
-    return run_bench(size=args.size, ngf=args.ngf, depth=args.depth, repeats=args.repeats,
-                     device=device_arg(args), threads=args.threads, dtype=args.dtype,
-                     json_out=_opt_path(args.json))
+    report: dict = {}
+    status = run_bench(size=args.size, ngf=args.ngf, depth=args.depth, repeats=args.repeats,
+                       device=device_arg(args), threads=args.threads, dtype=args.dtype,
+                       json_out=_opt_path(args.json_out), report=report)
+    if report:
+        set_result(args, report)
+    return status
 
 
 def _model_args(p: argparse.ArgumentParser) -> None:
@@ -204,4 +208,5 @@ def register(g) -> None:
                    help="CPU threads (0 = torch default)")
     p.add_argument("--dtype", choices=["auto", "fp32", "fp16", "bf16"], default="auto",
                    help="fast-path dtype (fp16/bf16 only on CUDA; auto = fp16 on CUDA)")
-    p.add_argument("--json", default=None, help="also write the numbers to this file")
+    p.add_argument("--json-out", dest="json_out", default=None,
+                   help="also write the numbers to this file (--json prints them on stdout)")
