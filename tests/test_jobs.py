@@ -108,3 +108,85 @@ def test_progress_bar_is_rate_limited():
     assert s.getvalue().count("\r") == 1  # one draw, then throttled
     bar.update(Progress(100, 100))  # completion always draws
     assert "100/100" in s.getvalue()
+
+
+class _Clock:
+    """A fake monotonic clock the test advances by hand."""
+
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_progress_lines_at_intervals_when_not_a_tty():
+    s, clock = io.StringIO(), _Clock()  # StringIO: not a TTY, like a cluster log
+    bar = ProgressBar(s, log_interval=60, clock=clock)
+    bar.update(Progress(0, 100, "building"))
+    for step in range(1, 101):
+        clock.t += 2.0  # 0.5 it/s: 200 s in all
+        bar.update(Progress(step, 100, "building"))
+    bar.close()
+    lines = s.getvalue().splitlines()
+    assert "\r" not in s.getvalue()
+    # at 60, 120 and 180 s, plus the last line at the end
+    assert len(lines) == 4, lines
+    assert lines[0] == ("progress 30/100 (30.0%), 0.50 it/s, elapsed 01:00, ETA 02:20: "
+                        "building")
+    assert lines[-1].startswith("progress 100/100 (100.0%), 0.50 it/s, elapsed 03:20, ETA 00:00")
+
+
+def test_short_jobs_and_quiet_print_no_progress_lines(monkeypatch):
+    s, clock = io.StringIO(), _Clock()
+    bar = ProgressBar(s, log_interval=60, clock=clock)
+    for step in range(1, 11):
+        clock.t += 1.0
+        bar.update(Progress(step, 10))
+    bar.close()
+    assert s.getvalue() == ""  # under a minute: nothing, not even a last line
+    q = io.StringIO()
+    bar = ProgressBar(q, enabled=False, log_interval=0.001, clock=clock)  # -q
+    for step in range(1, 11):
+        clock.t += 100.0
+        bar.update(Progress(step, 10))
+    bar.close()
+    assert q.getvalue() == ""
+
+
+def test_progress_interval_from_the_environment(monkeypatch):
+    monkeypatch.setenv("STUDIO_PROGRESS_INTERVAL", "0.01")
+    s = io.StringIO()
+
+    def slow(n):
+        for i in range(n):
+            time.sleep(0.02)
+            yield Progress(i + 1, n)
+        return n
+
+    assert run_job(slow(5), stream=s, verbose=False) == 5
+    lines = s.getvalue().splitlines()
+    assert len(lines) >= 3 and all(ln.startswith("progress ") for ln in lines)
+    assert lines[-1].startswith("progress 5/5 (100.0%)") and "it/s" in lines[-1]
+    monkeypatch.setenv("STUDIO_PROGRESS_INTERVAL", "0")  # off
+    s = io.StringIO()
+    run_job(slow(3), stream=s, verbose=False)
+    assert s.getvalue() == ""
+    s = io.StringIO()  # -q (progress=False): silent whatever the interval
+    monkeypatch.setenv("STUDIO_PROGRESS_INTERVAL", "0.01")
+    run_job(slow(3), stream=s, progress=False, verbose=False)
+    assert s.getvalue() == ""
+
+
+def test_terminal_bar_is_unchanged_by_the_interval(monkeypatch):
+    monkeypatch.setenv("STUDIO_PROGRESS_INTERVAL", "0.000001")
+
+    class TTY(io.StringIO):
+        def isatty(self):
+            return True
+
+    s = TTY()
+    bar = ProgressBar(s, interval=60)
+    for i in range(1, 50):
+        bar.update(Progress(i, 100))
+    assert s.getvalue().count("\r") == 1 and "\n" not in s.getvalue()

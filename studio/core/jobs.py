@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import sys
 import threading
 import time
@@ -160,27 +161,56 @@ def _fmt_time(seconds: float) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
 
 
+#: Seconds between the plain progress lines printed when stderr is not a terminal.
+PROGRESS_INTERVAL_ENV = "STUDIO_PROGRESS_INTERVAL"
+DEFAULT_LOG_INTERVAL = 60.0
+
+
+def log_interval_from_env() -> float:
+    """``$STUDIO_PROGRESS_INTERVAL`` in seconds (default 60; 0 turns the lines off)."""
+    text = os.environ.get(PROGRESS_INTERVAL_ENV, "").strip()
+    if not text:
+        return DEFAULT_LOG_INTERVAL
+    try:
+        v = float(text)
+    except ValueError:
+        return DEFAULT_LOG_INTERVAL
+    return v if math.isfinite(v) and v > 0 else 0.0
+
+
 class ProgressBar:
     """A one-line progress bar with rate and ETA, redrawn at most ``interval`` s apart.
 
-    On a terminal it redraws in place; when the stream is not a TTY (logs, CI) it prints
-    nothing but the final line, so files stay readable.
+    On a terminal it redraws in place. When the stream is not a TTY (cluster logs, CI,
+    a pipe) it prints one plain line (no ``\r``) every ``log_interval`` seconds — step/total,
+    percent, rate, ETA — and a last line at the end if it printed any, so a log of a long
+    job shows it moving while a short job adds nothing. ``log_interval`` defaults to
+    ``$STUDIO_PROGRESS_INTERVAL`` (60 s; 0 turns the lines off). ``enabled=False`` (``-q``)
+    prints nothing; ``enabled=True`` draws the bar even on a non-TTY stream.
     """
 
     def __init__(self, stream: TextIO | None = None, interval: float = 0.2,
-                 enabled: bool | None = None) -> None:
+                 enabled: bool | None = None, log_interval: float | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.stream = stream if stream is not None else sys.stderr
         self.interval = interval
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self.enabled = self.tty if enabled is None else enabled
-        self.start = time.monotonic()
+        self.clock = clock
+        #: Plain periodic lines instead of the bar: not a TTY, and not forced either way.
+        self.log_interval = (log_interval_from_env() if log_interval is None
+                             else max(0.0, log_interval))
+        self.log_mode = enabled is None and not self.tty and self.log_interval > 0
+        self.start = clock()
         self.last_draw = 0.0
+        self.last_log = self.start
+        self.logged = 0
         self.first_step: tuple[int, float] | None = None
         self.last: Progress | None = None
         self.width = 0
 
     def line(self, p: Progress, now: float | None = None) -> str:
-        now = time.monotonic() if now is None else now
+        now = self.clock() if now is None else now
         elapsed = now - self.start
         if self.first_step is None:
             self.first_step = (p.step, now)
@@ -199,11 +229,47 @@ class ProgressBar:
         msg = f" {p.message}" if p.message else ""
         return f"{head} {tail}{rate_s}{msg}"
 
+    def log_line(self, p: Progress, now: float | None = None) -> str:
+        """The plain line of the non-TTY mode: ``progress 50/100 (50.0%), 5.00 it/s,
+        elapsed 00:10, ETA 00:10: message``."""
+        now = self.clock() if now is None else now
+        if self.first_step is None:
+            self.first_step = (p.step, now)
+        s0, t0 = self.first_step
+        rate = (p.step - s0) / (now - t0) if now > t0 and p.step > s0 else float("nan")
+        parts = []
+        if p.total:
+            frac = min(max(p.step / p.total, 0.0), 1.0)
+            parts.append(f"progress {p.step}/{p.total} ({frac * 100:.1f}%)")
+        else:
+            parts.append(f"progress {p.step}")
+        parts.append(f"{rate:.2f} it/s" if math.isfinite(rate) else "? it/s")
+        parts.append(f"elapsed {_fmt_time(now - self.start)}")
+        if p.total:
+            eta = (p.total - p.step) / rate if math.isfinite(rate) and rate > 0 else float("nan")
+            parts.append(f"ETA {_fmt_time(max(eta, 0.0))}")
+        msg = f": {p.message}" if p.message else ""
+        return ", ".join(parts) + msg
+
+    def _log(self, p: Progress, now: float) -> None:
+        self.last_log = now
+        self.logged += 1
+        self.stream.write(self.log_line(p, now) + "\n")
+        self.stream.flush()
+
     def update(self, p: Progress) -> None:
-        self.last = p
+        prev, self.last = self.last, p
+        if self.log_mode:
+            now = self.clock()
+            if self.first_step is None or (prev is not None and (
+                    p.total != prev.total or p.step < prev.step)):
+                self.first_step = (p.step, now)  # a new series: its own rate
+            if now - self.last_log >= self.log_interval:
+                self._log(p, now)
+            return
         if not self.enabled:
             return
-        now = time.monotonic()
+        now = self.clock()
         done = p.total is not None and p.step >= p.total
         if not done and now - self.last_draw < self.interval:
             return
@@ -222,6 +288,10 @@ class ProgressBar:
 
     def close(self) -> None:
         if self.last is None:
+            return
+        if self.log_mode:
+            if self.logged:  # a long job: say where it ended
+                self._log(self.last, self.clock())
             return
         if self.enabled:
             self.update(Progress(self.last.step, self.last.total, self.last.message))
