@@ -274,12 +274,42 @@ def run_cli_job(gen: Any, args: argparse.Namespace) -> Any:
 # Core commands: gui, demo, run, models
 
 
+#: What ``studio`` / ``studio gui`` say on an install without the ``gui`` extra.
+GUI_NEEDS_PYSIDE6 = "the window needs PySide6: pip install 'studio[gui]'"
+_QT_PACKAGES = ("PySide6", "shiboken6")
+
+
+def _qt_missing(exc: BaseException) -> bool:
+    """``exc`` says PySide6 (or its shiboken6) is not installed."""
+    return isinstance(exc, ModuleNotFoundError) and (exc.name or "").split(".")[0] in _QT_PACKAGES
+
+
+def qt_available() -> bool:
+    """Whether PySide6 is installed, found without importing it (a cluster install,
+    ``pip install .``, has no Qt: every command but the window works there)."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("PySide6") is not None
+    except (ImportError, ValueError):
+        return False
+
+
 def _cmd_gui(args: argparse.Namespace) -> int:
+    if not qt_available():
+        raise CLIError(GUI_NEEDS_PYSIDE6)
     try:
         from studio.gui.app import main as gui_main
     except ImportError as exc:
+        if _qt_missing(exc):
+            raise CLIError(GUI_NEEDS_PYSIDE6) from exc
         raise CLIError(f"the window cannot start: {exc}") from exc
-    return gui_main(self_test=args.self_test, screenshot=args.screenshot)
+    try:
+        return gui_main(self_test=args.self_test, screenshot=args.screenshot)
+    except ModuleNotFoundError as exc:
+        if _qt_missing(exc):
+            raise CLIError(GUI_NEEDS_PYSIDE6) from exc
+        raise
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -536,6 +566,8 @@ def _run_json(args: argparse.Namespace, state: dict[str, Any]) -> int:
 
 def _dispatch(parser: argparse.ArgumentParser | None, args: argparse.Namespace) -> int:
     if args.command is None:
+        if not qt_available():  # `studio` means the window
+            raise CLIError(GUI_NEEDS_PYSIDE6)
         if args.self_test:
             args.screenshot = None
             return _cmd_gui(args)

@@ -396,7 +396,8 @@ class Demo:
         clf = dict(arch="toyvgg", batch_size=64, lr=0.4, weight_decay=5e-4, warmup_epochs=0.3,
                    image_size=64, augment="cifar", workers=0, device=self.device, seed=0)
         self.job("train-classifier", TrainParams(data=[world], out=root / "teacher", epochs=2,
-                                                 **clf), "retrain-teacher")
+                                                 classes=list(SHAPES), **clf),
+                 "retrain-teacher")  # the toy models' class order (circle = 0 ...)
         shutil.copyfile(root / "teacher" / "model.pth", toy / "teacher.pth")
         self.job("toyworld", ToyWorldParams(data / "shuffle", per_class=600, size=64, seed=0,
                                             shape_texture_correlation=0.1, splits=["train"]),

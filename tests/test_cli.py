@@ -158,3 +158,78 @@ def test_run_recipe_json_is_whole(tmp_path, capsys):
     # the human view (no --json) is whole too: no cut at 4,000 characters
     assert main(["run", str(r)]) == 0
     assert json.loads(capsys.readouterr().out)["items"][-1] == "item-2999"
+
+
+# --------------------------------------------------------------------------------------
+# A cluster install (`pip install .`, no Qt): every command works, the window says what
+# it needs. PySide6 is made unimportable rather than uninstalled.
+
+NEEDS_QT = "studio: error: the window needs PySide6: pip install 'studio[gui]'\n"
+
+
+def test_window_without_pyside6_says_what_to_install(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "PySide6", None)  # `import PySide6` now fails
+    monkeypatch.setenv("DISPLAY", ":0")
+    for argv in ([], ["gui"], ["gui", "--self-test"], ["--self-test"]):
+        assert main(argv) == 2, argv
+        cap = capsys.readouterr()
+        assert cap.err == NEEDS_QT and cap.out == "", argv
+    monkeypatch.delenv("DISPLAY")
+    assert main([]) == 2  # headless too: `studio` means the window
+    assert capsys.readouterr().err == NEEDS_QT
+
+
+def test_window_when_the_qt_import_itself_fails(monkeypatch, capsys):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_qt(name, *args, **kwargs):
+        if name.split(".")[0] in ("PySide6", "shiboken6"):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_qt)
+    monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
+    assert main(["gui"]) == 2
+    assert capsys.readouterr().err == NEEDS_QT
+
+
+_NO_QT_SCRIPT = r'''
+import importlib, sys
+from pathlib import Path
+sys.modules["PySide6"] = None
+sys.modules["shiboken6"] = None
+import studio
+from studio.cli import main
+root = Path(studio.__file__).parent
+names = sorted(".".join(("studio",) + p.relative_to(root).with_suffix("").parts)
+               .removesuffix(".__init__") for p in root.rglob("*.py")
+               if p.relative_to(root).parts[0] != "gui" and p.name != "__main__.py")
+for name in names:
+    importlib.import_module(name)
+loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("PySide6", "shiboken6")
+                and sys.modules[m] is not None)
+assert not loaded, loaded
+assert not any(m.startswith("studio.gui") for m in sys.modules), "studio.gui imported"
+out = sys.argv[1]
+rc = main(["toyworld", "generate", "--out", out, "--per-class", "1", "--num-classes", "2",
+           "--size", "32", "--workers", "1", "-q"])
+assert rc == 0, rc
+rc = main(["models", "list", "--json"])
+assert rc == 0, rc
+rc = main([])
+print("EXIT", rc, len(names))
+'''
+
+
+def test_every_cli_command_without_pyside6(tmp_path):
+    """Nothing outside studio/gui imports PySide6 when imported, every command parses, and
+    a command runs; `studio` alone gives the one line and status 2."""
+    r = subprocess.run([sys.executable, "-c", _NO_QT_SCRIPT, str(tmp_path / "w")],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stdout.splitlines()[-1].startswith("EXIT 2 ")
+    assert NEEDS_QT in r.stderr
+    assert len(list((tmp_path / "w").rglob("*.png"))) == 2
+    assert int(r.stdout.split()[-1]) > 50  # modules imported

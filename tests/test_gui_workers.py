@@ -64,11 +64,15 @@ def test_qimage_from_array_downscales_and_accepts_layouts():
 
 def test_events_arrive_as_signals_and_result_is_kept(qtbot, tmp_path):
     q = JobQueue()
-    rec = q.submit("steps", StepParams(steps=30, previews=True, out=tmp_path), fn=step_job)
     previews, logs = [], []
-    rec.handle.preview.connect(lambda img, cap, step: previews.append((img.width(),
-                                                                       img.height(), cap)))
-    rec.handle.log.connect(lambda m, lvl: logs.append(m))
+
+    def listen(rec):  # connected before the worker starts (job_added comes first)
+        rec.handle.preview.connect(lambda img, cap, step: previews.append((img.width(),
+                                                                           img.height(), cap)))
+        rec.handle.log.connect(lambda m, lvl: logs.append(m))
+
+    q.job_added.connect(listen)
+    rec = q.submit("steps", StepParams(steps=30, previews=True, out=tmp_path), fn=step_job)
     wait_finished(qtbot, rec)
     assert rec.state == JobState.DONE
     assert rec.result["done"] == list(range(30))

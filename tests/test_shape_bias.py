@@ -92,9 +92,13 @@ def test_shape_bias_formula_hand_made_table():
     out = summarize(ds, ["cat", "dog", "knife"])
     assert out["shape_bias"] == pytest.approx(3 / 4)
     assert (out["n_conflict"], out["n_shape"], out["n_texture"], out["n_other"]) == (6, 3, 1, 2)
-    assert out["shape_fraction"] == pytest.approx(3 / 6)
-    assert out["texture_fraction"] == pytest.approx(1 / 6)
-    assert out["other_fraction"] == pytest.approx(2 / 6)
+    # our shares divide by the conflicts (6); model-vs-human's fractions by all images (9)
+    assert out["shape_decision_share"] == pytest.approx(3 / 6)
+    assert out["texture_decision_share"] == pytest.approx(1 / 6)
+    assert out["other_decision_share"] == pytest.approx(2 / 6)
+    assert out["model_vs_human"] == pytest.approx({"fraction-correct-shape": 3 / 9,
+                                                   "fraction-correct-texture": 1 / 9,
+                                                   "shape-bias": 3 / 4})
     assert out["n_same_category"] == 3 and out["same_category_accuracy"] == pytest.approx(2 / 3)
     assert out["per_category"]["cat"]["shape_bias"] == pytest.approx(1.0)   # 2 shape, 0 tex
     assert out["per_category"]["dog"]["shape_bias"] == pytest.approx(1 / 2)  # 1 shape, 1 tex

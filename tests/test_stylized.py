@@ -153,7 +153,9 @@ def test_build_layout_manifest_params_and_errors(data, tmp_path, net):
     assert rec["content"] == "train/cat/cat0.jpg" and rec["style"].startswith("s")
     assert rec["seed"] == 7 and rec["alpha"] == 1.0
     assert rec["encoder_sha256"] == net.encoder_sha256
-    assert (out / "metadata.jsonl").read_text() == (out / "manifest.jsonl").read_text()
+    for split in ("train", "val"):  # HF metadata beside each split's images
+        meta = (out / split / "metadata.jsonl").read_text().splitlines()
+        assert len(meta) == sum(r["file_name"].startswith(split + "/") for r in manifest)
     params = read_params(out / "train/cat/cat0.png")
     assert params["content"] == "train/cat/cat0.jpg" and params["style"] == rec["style"]
     errors = [json.loads(x) for x in (out / "errors.jsonl").read_text().splitlines()]
@@ -252,7 +254,9 @@ def test_webdataset_shards_hold_the_same_pngs(data, tmp_path, net):
     drive(build_stylized(_params(data, wds, format="webdataset", shard_size=5, workers=1),
                          net=net))
     shards = sorted((wds / "shards").glob("*.tar"))
-    assert len(shards) == 4
+    # one shard set per split: 12 train samples in 3 shards of 5, 6 val samples in 2
+    assert [s.name for s in shards] == ["train-000000.tar", "train-000001.tar",
+                                        "train-000002.tar", "val-000000.tar", "val-000001.tar"]
     members = {}
     for s in shards:
         with tarfile.open(s) as tf:
@@ -260,8 +264,13 @@ def test_webdataset_shards_hold_the_same_pngs(data, tmp_path, net):
                 members[m.name] = tf.extractfile(m).read()
     assert members["train__cat__cat0.png"] == (folder / "train/cat/cat0.png").read_bytes()
     assert members["train__cat__cat0.cls"] == b"0"
-    assert json.loads(members["val__owl__owl1.json"])["content"] == "val/owl/owl1.jpg"
+    owl = json.loads(members["val__owl__owl1.json"])
+    assert owl["content"] == "val/owl/owl1.jpg" and owl["split"] == "val"
     assert sum(k.endswith(".png") for k in members) == 18
+    info = json.loads((wds / "dataset.json").read_text())
+    assert info["shard_patterns"] == {"train": "shards/train-{000000..000002}.tar",
+                                      "val": "shards/val-{000000..000001}.tar"}
+    assert [s["samples"] for s in info["shards"]] == [5, 5, 2, 5, 1]
 
 
 def test_style_statistics_are_cached_and_exact(data, tmp_path, net):

@@ -43,13 +43,18 @@ def test_layout_manifest_and_labels(tmp_path):
     summary = drive(generate_job(ToyWorldParams(
         tmp_path, per_class=2, size=48, splits=["train", "test"], test_per_class=1,
         shape_texture_correlation=1.0, workers=1)))
-    assert summary["num_items"] == 30 and summary["classes"] == list(SHAPES)
+    # labels as torchvision's ImageFolder numbers the sorted class folders; the toy
+    # models' own order (circle = 0 ...) stays beside it as teacher_label
+    assert summary["num_items"] == 30 and summary["classes"] == sorted(SHAPES)
+    assert summary["class_to_idx"] == {c: i for i, c in enumerate(sorted(SHAPES))}
+    assert summary["teacher_classes"] == list(SHAPES)
     recs = [json.loads(line) for line in (tmp_path / "manifest.jsonl").read_text().splitlines()]
     assert len(recs) == 30
     for r in recs:
         split, cls, name = r["file_name"].split("/")
         assert split in ("train", "test") and cls == r["class"] == r["shape"]
-        assert r["label"] == SHAPES.index(cls)
+        assert r["label"] == sorted(SHAPES).index(cls)
+        assert r["teacher_label"] == SHAPES.index(cls)
         assert r["texture"] == OWN_TEXTURE[cls]  # correlation 1.0
         assert (tmp_path / r["file_name"]).is_file()
 

@@ -40,7 +40,11 @@ def test_imagefolder_resume_finishes_only_the_missing(tmp_path):
     recs = [json.loads(x) for x in (tmp_path / "manifest.jsonl").read_text().splitlines()]
     assert [r["file_name"] for r in recs] == sorted(f"{it.key}.png" for it in items)
     assert recs[0]["src"] == "s0" and summary["num_items"] == 7
-    assert (tmp_path / "metadata.jsonl").read_text() == (tmp_path / "manifest.jsonl").read_text()
+    # HF reads metadata.jsonl beside the split's images: the same rows, paths relative
+    meta = [json.loads(x) for x in (tmp_path / "train" / "metadata.jsonl").read_text()
+            .splitlines()]
+    assert [m["file_name"] for m in meta] == [r["file_name"][len("train/"):] for r in recs]
+    assert all(m["split"] == "train" for m in meta) and not (tmp_path / "metadata.jsonl").exists()
     assert not (tmp_path / ".studio").exists()
     # a rerun after completion has nothing to do and keeps the manifest intact
     w3 = ImageFolderWriter(tmp_path).open()
@@ -97,10 +101,10 @@ def test_webdataset_shards_are_deterministic_and_resumable(tmp_path):
     _write_all(ref, items)
     ref.finalize({}, ["c0", "c1"])
     shards = sorted(p.name for p in (tmp_path / "a" / "shards").iterdir())
-    assert shards == ["shard-000000.tar", "shard-000001.tar", "shard-000002.tar"]
+    assert shards == ["train-000000.tar", "train-000001.tar", "train-000002.tar"]
     for s in shards:
         assert (tmp_path / "a/shards" / s).read_bytes() == (tmp_path / "b/shards" / s).read_bytes()
-    with tarfile.open(tmp_path / "a/shards/shard-000000.tar") as tf:
+    with tarfile.open(tmp_path / "a/shards/train-000000.tar") as tf:
         names = tf.getnames()
         assert names[:3] == ["train__c0__img000.png", "train__c0__img000.cls",
                              "train__c0__img000.json"]

@@ -77,6 +77,8 @@ class CueConflictParams:
     include_same_category: bool = True
     batch_size: int = 16                 # AdaIN pairs per decoder pass
     format: Literal["imagefolder", "webdataset"] = "imagefolder"
+    shard_size: int = 0                  # WebDataset samples per shard; 0 = about `shards`
+    shards: int = 8                      # WebDataset shards (with shard_size 0)
     device: str = "auto"
     seed: int = 0
     overwrite: bool = False              # start afresh over a build with other settings
@@ -181,7 +183,8 @@ def cue_conflict_job(params: CueConflictParams, token: CancelToken | None = None
         inputs={"shapes": file_list_digest([s.path for s in shapes], params.shapes),
                 "textures": file_list_digest([t.path for t in textures], params.textures)},
         models={"adain_sha256": state_sha256(model), "config": model.config.name})
-    writer = make_writer(params.format, params.out).open(
+    writer = make_writer(params.format, params.out, shard_size=params.shard_size,
+                         shards=params.shards).open(
         fingerprint, inputs={"shapes": params.shapes, "textures": params.textures},
         overwrite=params.overwrite)
     with writer:

@@ -84,7 +84,9 @@ class StylizedParams:
     #: decode/encode processes beside the compute; -1 = auto (:func:`auto_workers`)
     workers: int = -1
     format: Literal["imagefolder", "webdataset"] = "imagefolder"
-    shard_size: int = 1000
+    #: WebDataset samples per shard; 0 = about ``shards`` shards per split
+    shard_size: int = 0
+    shards: int = 8
     device: str = "auto"
     #: NHWC tensors: about 1.25x faster convolutions on CPU; results stay batch-invariant
     channels_last: bool = True
@@ -620,7 +622,8 @@ def _build(params: StylizedParams, token: CancelToken, net: StyleNet, dist: Any,
     if params.dry_run:
         return (yield from _build_body(params, token, net, dist, device, None, None))
     scan = scan_image_folder(params.content)
-    writer = make_writer(params.format, params.out, shard_size=params.shard_size, dist=dist)
+    writer = make_writer(params.format, params.out, shard_size=params.shard_size,
+                         shards=params.shards, dist=dist)
     with writer.open(stylized_fingerprint(params, net, device, scan),
                      inputs={"content": params.content, "styles": params.styles},
                      overwrite=params.overwrite):
@@ -789,7 +792,7 @@ def _dry_run(params: StylizedParams, net: StyleNet, device: torch.device, styles
     todo = n
     if Path(params.out).is_dir():
         writer = make_writer(params.format, params.out, shard_size=params.shard_size,
-                             dist=DistInfo()).survey()
+                             shards=params.shards, dist=DistInfo()).survey()
         todo = len(writer.pending(plan.items))
     size = params.crop or params.content_size
     flops = count_flops(net, size, params.style_size or size)

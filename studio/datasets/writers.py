@@ -48,12 +48,15 @@ from typing import Any
 from studio import __version__
 from studio.core.distributed import DistInfo, dist_info
 from studio.core.images import atomic_write, encode_png
-from studio.datasets.folders import resolve_inside, safe_relpath
+from studio.datasets.folders import SPLIT_NAMES, resolve_inside, safe_relpath
 
 PARTS = ".studio/parts"
 FINGERPRINT = ".studio/fingerprint.json"
 #: Files a build writes at the top of its folder (everything else is under class folders).
-_TOP_FILES = ("dataset.json", "manifest.jsonl", "metadata.jsonl", "errors.jsonl")
+_TOP_FILES = ("dataset.json", "manifest.jsonl", "metadata.jsonl", "errors.jsonl",
+              "README.md")
+#: WebDataset shards per split by default (enough for a DataLoader with 8 workers)
+DEFAULT_SHARDS = 8
 #: What the fingerprint says about pixels across processes (README, docs, dataset.json).
 DETERMINISM = ("plan, style/seed assignments and manifests are identical for any number of "
                "ranks, threads, workers, batch sizes and resume points; pixels are "
@@ -385,6 +388,81 @@ def write_jsonl(path: Path, records: Iterable[dict]) -> None:
             fh.write((json.dumps(r, sort_keys=True) + "\n").encode("utf-8"))
 
 
+def split_of(rel: str) -> str | None:
+    """The split a relative output path belongs to (its first folder, if a split name)."""
+    first = rel.split("/", 1)[0]
+    return first if "/" in rel and first in SPLIT_NAMES else None
+
+
+def _hf_feature(values: list[Any]) -> dict[str, Any] | None:
+    """The `datasets` feature (card YAML) of a metadata column from its values."""
+    seen = [v for v in values if v is not None]
+    if not seen:
+        return {"dtype": "string"}
+    if all(isinstance(v, bool) for v in seen):
+        return {"dtype": "bool"}
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in seen):
+        return {"dtype": "int64"}
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in seen):
+        return {"dtype": "float64"}
+    if all(isinstance(v, str) for v in seen):
+        return {"dtype": "string"}
+    if all(isinstance(v, list) for v in seen):
+        inner = _hf_feature([x for v in seen for x in v])
+        return {"list": inner["dtype"]} if inner and "dtype" in inner else None
+    if all(isinstance(v, dict) for v in seen):
+        keys = sorted({k for v in seen for k in v})
+        fields = []
+        for k in keys:
+            f = _hf_feature([v.get(k) for v in seen])
+            if f is None:
+                return None
+            fields.append({"name": k, **f})
+        return {"struct": fields}
+    return None
+
+
+def _class_label(names: list[str]) -> dict[str, Any]:
+    return {"dtype": {"class_label": {"names": {str(i): n for i, n in enumerate(names)}}}}
+
+
+def dataset_card(records: list[dict], classes: list[str], splits: list[str],
+                 teacher_classes: list[str] | None, title: str) -> str:
+    """README.md with the `datasets` header: named splits, ``label`` as a ClassLabel with
+    the class names, and every provenance column typed, so ``load_dataset(out)`` gives
+    them all (the header is JSON, which YAML parsers read as it is)."""
+    columns: dict[str, list[Any]] = {}
+    for r in records:
+        for k, v in r.items():
+            if k != "file_name":
+                columns.setdefault(k, []).append(v)
+    features: list[dict[str, Any]] = [{"name": "image", "dtype": "image"}]
+    for k in columns:
+        if k == "label" and classes:
+            f = _class_label(classes)
+        elif k == "teacher_label" and teacher_classes:
+            f = _class_label(teacher_classes)
+        else:
+            f = _hf_feature(columns[k])
+        if f is not None:
+            features.append({"name": k, **f})
+    files = [{"split": sp, "path": f"{sp}/**"} for sp in splits] or [
+        {"split": "train", "path": "**"}]
+    header = {"configs": [{"config_name": "default", "data_files": files,
+                           "features": features, "drop_labels": True}],
+              "dataset_info": {"features": features}}
+    names = ", ".join(classes[:20]) + (" ..." if len(classes) > 20 else "")
+    return ("---\n" + json.dumps(header, indent=2) + "\n---\n\n"
+            f"# {title}\n\nMade by Studio {__version__}. `label` is the index "
+            "torchvision's ImageFolder assigns (sorted class folders): "
+            f"{names}.\n" + ("`teacher_label` is the class index of the model that made "
+                             "or is meant to classify the images.\n" if teacher_classes
+                             else "") +
+            "`dataset.json` holds the recipe, its fingerprint and the class map; "
+            "`manifest.jsonl` every record.\n\n```python\nimport datasets\n"
+            "ds = datasets.load_dataset(\"path/to/this/folder\")\n```\n")
+
+
 class DatasetWriter:
     """Common bookkeeping: the folder contract, part files, error reports, the manifest."""
 
@@ -400,7 +478,11 @@ class DatasetWriter:
         self.fingerprint: dict[str, Any] | None = None
         self.opened = False
         self._validated: Any = None
-        self.notes: list[str] = []  # what open() repaired or remade, for the job's log
+        self.notes: list[str] = []
+        #: ImageFolder's classes (sorted names) and the builder's own order, where it differs
+        self.classes: list[str] | None = None
+        self.teacher_classes: list[str] | None = None
+        self._index: dict[str, int] = {}  # what open() repaired or remade, for the job's log
 
     # -- the folder contract -------------------------------------------------------
     def open(self, fingerprint: dict[str, Any] | None = None, *,
@@ -508,6 +590,8 @@ class DatasetWriter:
         shutil.rmtree(self.out / "shards", ignore_errors=True)
         for f in _TOP_FILES:
             (self.out / f).unlink(missing_ok=True)
+        for sp in SPLIT_NAMES:
+            (self.out / sp / "metadata.jsonl").unlink(missing_ok=True)
         for p in self.out.rglob(".*.part"):
             p.unlink(missing_ok=True)
         for entry in (self.out / ".studio").iterdir():  # parts, fingerprint, job state
@@ -533,6 +617,40 @@ class DatasetWriter:
             raise RuntimeError("DatasetWriter.open() must be called before planning or "
                                "writing (it checks inputs, lock and fingerprint)")
 
+    # -- labels ------------------------------------------------------------------------
+    def set_classes(self, items: Sequence[OutputItem] | None = None,
+                    own_order: Sequence[str] | None = None) -> None:
+        """One labelling rule for every export: ``label`` is the index torchvision's
+        ImageFolder (and HF ``imagefolder``) assigns, i.e. the position among the sorted
+        class folders the plan fills; the builder's own index (a teacher's class order),
+        where it differs, is kept as ``teacher_label``. ``own_order`` names the classes by
+        the builder's index; without it the order is read off the planned items."""
+        if own_order is None:
+            by_label = {it.label: it.class_name for it in items or []}
+            present = sorted({n for n in by_label.values() if n})
+            own = [by_label[k] for k in sorted(by_label)]
+        else:
+            own = list(own_order)
+            present = sorted({it.class_name for it in items if it.class_name}) if items \
+                is not None else sorted(set(own))
+        self.classes = present
+        index = self._index = {c: i for i, c in enumerate(present)}
+        if own_order is not None:
+            differs = any(index.get(c, i) != i for i, c in enumerate(own))
+        else:
+            differs = any(index.get(n) != k for k, n in by_label.items() if n)
+        self.teacher_classes = own if differs else None
+
+    def _record(self, item: OutputItem, record: dict | None, **extra: Any) -> dict:
+        if self.classes is None:
+            self.set_classes([item])
+        label = self._index.get(item.class_name, item.label) if item.class_name else item.label
+        rec = {**extra, "label": label, "class": item.class_name, **item.meta,
+               **(record or {})}
+        if self.teacher_classes is not None:
+            rec["teacher_label"] = item.label
+        return rec
+
     # -- progress records ------------------------------------------------------------
     def _all_records(self) -> list[dict]:
         """Records of a finished earlier run (manifest) plus this run's part files."""
@@ -554,22 +672,41 @@ class DatasetWriter:
         return errs
 
     def finalize(self, info: dict[str, Any], classes: list[str]) -> dict[str, Any]:
-        """Merge part files into the manifest (rank 0, after all ranks finished)."""
+        """Merge part files into the manifest (rank 0, after all ranks finished).
+
+        ``classes`` are the builder's own class names in its index order; ``label`` and
+        ``dataset.json`` follow ImageFolder's order (see :meth:`set_classes`).
+        """
         self._require_open()
         self._remove_stale_temp_files()
         recs = {r["file_name"]: r for r in self._all_records()}
         records = [recs[k] for k in sorted(recs)]
         errs = {(e["source"], e["reason"]): e for e in self.errors()}
         errors = [errs[k] for k in sorted(errs)]
+        if self.classes is None:
+            self.set_classes(own_order=[c for c in classes if c])
+        elif self.teacher_classes is not None and classes:
+            self.teacher_classes = list(classes)  # the model's full class list
+        for r in records:
+            sp = self._split_of_record(r)
+            if sp is not None:
+                r.setdefault("split", sp)
         write_jsonl(self.out / "manifest.jsonl", records)
-        if self.kind == "imagefolder":
-            write_jsonl(self.out / "metadata.jsonl", records)
+        splits = sorted({r["split"] for r in records if r.get("split")})
+        extra = self._write_loaders(records, splits, info)
         write_jsonl(self.out / "errors.jsonl", errors)
         summary = {
             "tool": "studio", "version": __version__, "format": self.kind,
-            "classes": classes, "class_to_idx": {c: i for i, c in enumerate(classes)},
-            "num_items": len(records), "num_errors": len(errors), **info,
+            "classes": self.classes, "class_to_idx": dict(self._index),
+            "label_rule": "label = index among the sorted class folders (torchvision "
+                          "ImageFolder, HF imagefolder)",
+            "splits": splits, "num_items": len(records), "num_errors": len(errors),
+            **extra, **info,
         }
+        if self.teacher_classes is not None:
+            summary["teacher_classes"] = self.teacher_classes
+            summary["teacher_class_to_idx"] = {c: i for i, c in
+                                               enumerate(self.teacher_classes)}
         if self.fingerprint is not None:
             summary["fingerprint"] = self.fingerprint
             summary["determinism"] = DETERMINISM
@@ -578,6 +715,14 @@ class DatasetWriter:
         self.release()
         shutil.rmtree(self.out / ".studio", ignore_errors=True)
         return summary
+
+    def _split_of_record(self, rec: dict) -> str | None:
+        return split_of(rec.get("file_name", ""))
+
+    def _write_loaders(self, records: list[dict], splits: list[str], info: dict[str, Any]
+                       ) -> dict[str, Any]:
+        """What the users' own loaders need beside the files (per format)."""
+        return {}
 
 
 class ImageFolderWriter(DatasetWriter):
@@ -625,6 +770,8 @@ class ImageFolderWriter(DatasetWriter):
     def pending(self, items: list[OutputItem]) -> list[tuple[int, OutputItem]]:
         """(index, item) pairs this rank still has to produce, in plan order."""
         done = self.completed()
+        if self.classes is None:
+            self.set_classes(items)
         return [(i, it) for i, it in enumerate(items)
                 if self.dist.owns(i) and self.file_name(it) not in done]
 
@@ -636,87 +783,148 @@ class ImageFolderWriter(DatasetWriter):
         data = png if png is not None else encode_png(image, params)
         with atomic_write(path, fsync=False) as fh:
             fh.write(data)
-        rec = {"file_name": name, "label": item.label, "class": item.class_name,
-               **item.meta, **(record or {})}
+        rec = self._record(item, record, file_name=name)
         _append_jsonl(self.part_file, rec)
         return rec
 
+    def _write_loaders(self, records: list[dict], splits: list[str], info: dict[str, Any]
+                       ) -> dict[str, Any]:
+        """HF ``imagefolder``: ``metadata.jsonl`` in every split folder (a root one is
+        ignored when there are splits) and a dataset card typing every column."""
+        columns = sorted({k for r in records for k in r})
+        rows = [{k: r.get(k) for k in columns} for r in records]  # same columns per split
+        if splits:
+            (self.out / "metadata.jsonl").unlink(missing_ok=True)
+            for sp in splits:
+                part = [{**r, "file_name": r["file_name"][len(sp) + 1:]} for r in rows
+                        if r.get("split") == sp]
+                write_jsonl(self.out / sp / "metadata.jsonl", part)
+        else:
+            write_jsonl(self.out / "metadata.jsonl", rows)
+        title = str(info.get("job") or info.get("builder") or info.get("generator")
+                    or "Studio dataset")
+        with atomic_write(self.out / "README.md") as fh:
+            fh.write(dataset_card(rows, self.classes or [], splits, self.teacher_classes,
+                                  title).encode())
+        return {"metadata_files": [f"{sp}/metadata.jsonl" for sp in splits]
+                or ["metadata.jsonl"]}
+
 
 class WebDatasetWriter(DatasetWriter):
-    """Tar shards ``shards/<prefix>-NNNNNN.tar`` holding ``key.png``, ``key.cls``, ``key.json``.
+    """Tar shards ``shards/<split>-NNNNNN.tar`` (``data-`` without splits) holding
+    ``key.png``, ``key.cls`` (the ImageFolder label) and ``key.json`` (the record, with
+    its ``split``).
 
-    Items are assigned to shards by their position in the sorted plan (``shard_size``
-    per shard), and shards to ranks by shard index, so the shard contents never depend on
-    how the work was split. A shard is written to a ``.part`` file and renamed when all
-    its samples are in; tar headers carry no time or owner, so rebuilds are
-    byte-identical.
+    Each split has its own shard set, so a loader never mixes test into train. Items are
+    assigned to shards by their position in the sorted plan of their split (``shard_size``
+    per shard; 0 = about :data:`DEFAULT_SHARDS` shards per split, so a DataLoader with
+    several workers has a shard for each), and shards to ranks by their global index, so
+    shard contents never depend on how the work was split. A shard is written to a
+    ``.part`` file and renamed when all its samples are in; tar headers carry no time or
+    owner, so rebuilds are byte-identical.
     """
 
     kind = "webdataset"
 
-    def __init__(self, out_dir, dist: DistInfo | None = None, shard_size: int = 1000,
-                 prefix: str = "shard"):
+    def __init__(self, out_dir, dist: DistInfo | None = None, shard_size: int = 0,
+                 shards: int = DEFAULT_SHARDS, align: int = 1):
         super().__init__(out_dir, dist)
-        if shard_size < 1:
-            raise ValueError("shard_size must be >= 1")
+        if shard_size < 0 or shards < 1:
+            raise ValueError("shard_size must be >= 0 (0 = automatic) and shards >= 1")
         self.shard_size = shard_size
-        self.prefix = prefix
+        self.target_shards = shards
+        self.align = max(1, align)  # automatic shard sizes are multiples or divisors of it
         self._tar: tarfile.TarFile | None = None
         self._tar_fh = None
         self._shard: int | None = None
         self._shard_records: list[dict] = []
         self._expected: dict[int, int] = {}
+        self._names: list[str] = []        # shard id -> file name
+        self._splits: list[str | None] = []  # shard id -> split
+        self._shard_of: dict[int, int] = {}  # plan index -> shard id
 
     def shard_path(self, shard: int) -> Path:
-        return self.out / "shards" / f"{self.prefix}-{shard:06d}.tar"
+        return self.out / "shards" / self._names[shard]
 
     @staticmethod
     def sample_key(item: OutputItem) -> str:
         """WebDataset keys end at the first dot: replace dots and slashes in the path."""
         return safe_relpath(item.key).replace(".", "_").replace("/", "__")
 
-    def _validate(self) -> set[int]:
+    def size_for(self, n: int) -> int:
+        """Samples per shard for a split of ``n``: the explicit size, or about
+        ``target_shards`` shards (whole multiples or divisors of ``align``)."""
+        if self.shard_size:
+            return self.shard_size
+        want = max(1, -(-n // self.target_shards))
+        if want >= self.align:
+            return want - want % self.align
+        return max(d for d in range(1, self.align + 1) if self.align % d == 0 and d <= want)
+
+    def _validate(self) -> set[str]:
         return self.completed_shards()
 
-    def completed_shards(self) -> set[int]:
-        """Shards whose records are written and whose tar holds all of them (checked once,
-        when the folder is opened)."""
+    def completed_shards(self) -> set[str]:
+        """Names of the shards whose records are written and whose tar holds all of them
+        (checked once, when the folder is opened)."""
         self._require_open()
         if self._validated is not None:
             return self._validated
-        expected: dict[int, int] = {}
+        expected: dict[str, int] = {}
         for r in self._all_records():
-            if r.get("shard") is not None:
-                expected[r["shard"]] = expected.get(r["shard"], 0) + (0 if r.get("empty") else 1)
+            name = str(r.get("file_name", "")).split("/", 1)[0]
+            if r.get("shard") is not None and name.endswith(".tar"):
+                expected[name] = expected.get(name, 0) + (0 if r.get("empty") else 1)
         done = set()
-        for shard, n in expected.items():
+        for name, n in expected.items():
             try:
-                with tarfile.open(self.shard_path(shard)) as tf:
+                with tarfile.open(self.out / "shards" / name) as tf:
                     members = len(tf.getmembers())
             except (OSError, tarfile.TarError, EOFError):
                 continue
             if members == 3 * n:
-                done.add(shard)
+                done.add(name)
             else:
-                self.notes.append(f"{self.shard_path(shard).name} is incomplete: made again")
+                self.notes.append(f"{name} is incomplete: made again")
         return done
 
-    def pending(self, items: list[OutputItem]) -> list[tuple[int, OutputItem]]:
+    def plan_shards(self, items: Sequence[OutputItem]) -> None:
+        """Split the plan into per-split shard sets (the table every rank derives alike)."""
+        by_split: dict[str | None, list[int]] = {}
+        for i, it in enumerate(items):
+            by_split.setdefault(split_of(safe_relpath(it.key) + ".png"), []).append(i)
+        self._names, self._splits, self._shard_of = [], [], {}
+        for sp in sorted(by_split, key=lambda x: (x is None, x or "")):
+            idx = by_split[sp]
+            size = self.size_for(len(idx))
+            for k in range(0, len(idx), size):
+                sid = len(self._names)
+                self._names.append(f"{sp or 'data'}-{k // size:06d}.tar")
+                self._splits.append(sp)
+                for i in idx[k:k + size]:
+                    self._shard_of[i] = sid
+
+    def pending(self, items: Sequence[OutputItem]) -> list[tuple[int, OutputItem]]:
         done = self.completed_shards()
-        n_shards = (len(items) + self.shard_size - 1) // self.shard_size
+        if self.classes is None:
+            self.set_classes(items)
+        self.plan_shards(items)
+        members: dict[int, list[int]] = {}
+        for i, sid in self._shard_of.items():
+            members.setdefault(sid, []).append(i)
         out = []
-        for s in range(n_shards):
-            if s in done or not self.dist.owns(s):
+        for sid, idx in sorted(members.items()):
+            if self._names[sid] in done or not self.dist.owns(sid):
                 continue
-            chunk = items[s * self.shard_size:(s + 1) * self.shard_size]
-            self._expected[s] = len(chunk)
-            out.extend((s * self.shard_size + j, it) for j, it in enumerate(chunk))
-        return out
+            self._expected[sid] = len(idx)
+            out.extend((i, items[i]) for i in idx)
+        return sorted(out, key=lambda t: t[0])
 
     def skip(self, index: int) -> None:
         """An item of the plan that could not be produced (bad input) still counts."""
-        self._advance(index // self.shard_size)
-        self._expected[index // self.shard_size] -= 1
+        sid = self._shard_of[index]
+        self._advance(sid)
+        self._expected[sid] -= 1
         self._maybe_close()
 
     def _advance(self, shard: int) -> None:
@@ -743,13 +951,13 @@ class WebDatasetWriter(DatasetWriter):
 
     def write(self, item: OutputItem, image: Any, params: dict | None = None,
               record: dict | None = None, png: bytes | None = None, index: int = 0) -> dict:
-        shard = index // self.shard_size
+        shard = self._shard_of[index]
         self._advance(shard)
         key = self.sample_key(item)
-        rec = {"key": key, "shard": shard, "file_name": f"{self.shard_path(shard).name}/{key}.png",
-               "label": item.label, "class": item.class_name, **item.meta, **(record or {})}
+        rec = self._record(item, record, key=key, shard=shard, split=self._splits[shard],
+                           file_name=f"{self._names[shard]}/{key}.png")
         self._add(f"{key}.png", png if png is not None else encode_png(image, params))
-        self._add(f"{key}.cls", str(item.label).encode("ascii"))
+        self._add(f"{key}.cls", str(rec["label"]).encode("ascii"))
         self._add(f"{key}.json", json.dumps(rec, sort_keys=True).encode("utf-8"))
         self._shard_records.append(rec)
         self._expected[shard] -= 1
@@ -772,12 +980,38 @@ class WebDatasetWriter(DatasetWriter):
             for rec in self._shard_records:
                 _append_jsonl(self.part_file, rec)
             if not self._shard_records:  # all inputs bad: remember the shard as done
-                _append_jsonl(self.part_file, {"file_name": f"{self.shard_path(self._shard).name}/",
+                _append_jsonl(self.part_file, {"file_name": f"{self._names[self._shard]}/",
                                                "shard": self._shard, "empty": True})
         else:
             os.unlink(self._tmp)
         self._tar = None
         self._shard = None
+
+    def _split_of_record(self, rec: dict) -> str | None:
+        return rec.get("split")
+
+    def _write_loaders(self, records: list[dict], splits: list[str], info: dict[str, Any]
+                       ) -> dict[str, Any]:
+        """The shard list, brace patterns and per-shard counts (what ``wds.WebDataset``
+        and a DataLoader's worker count need)."""
+        counts: dict[str, int] = {}
+        for r in records:
+            counts[r["file_name"].split("/", 1)[0]] = counts.get(
+                r["file_name"].split("/", 1)[0], 0) + 1
+        names = sorted(p.name for p in (self.out / "shards").glob("*.tar")) \
+            if (self.out / "shards").is_dir() else []
+        sets: dict[str, list[str]] = {}
+        for n in names:
+            sets.setdefault(n.rsplit("-", 1)[0], []).append(n)
+        patterns = {}
+        for prefix, group in sets.items():
+            last = len(group) - 1
+            patterns[prefix] = (f"shards/{prefix}-{{000000..{last:06d}}}.tar" if last
+                                else f"shards/{group[0]}")
+        return {"shards": [{"name": f"shards/{n}", "samples": counts.get(n, 0),
+                            "split": None if n.startswith("data-") else n.rsplit("-", 1)[0]}
+                           for n in names],
+                "shard_patterns": patterns}
 
     def finalize(self, info: dict[str, Any], classes: list[str]) -> dict[str, Any]:
         self.close()
@@ -788,11 +1022,13 @@ class WebDatasetWriter(DatasetWriter):
         return super().finalize(info, classes)
 
 
-def make_writer(fmt: str, out_dir: str | os.PathLike, *, shard_size: int = 1000,
+def make_writer(fmt: str, out_dir: str | os.PathLike, *, shard_size: int = 0,
+                shards: int = DEFAULT_SHARDS, align: int = 1,
                 dist: DistInfo | None = None) -> DatasetWriter:
-    """``imagefolder`` or ``webdataset``."""
+    """``imagefolder`` or ``webdataset`` (``shard_size`` 0 = about ``shards`` per split)."""
     if fmt == "imagefolder":
         return ImageFolderWriter(out_dir, dist)
     if fmt == "webdataset":
-        return WebDatasetWriter(out_dir, dist, shard_size=shard_size)
+        return WebDatasetWriter(out_dir, dist, shard_size=shard_size, shards=shards,
+                                align=align)
     raise ValueError(f"unknown output format {fmt!r}: use imagefolder or webdataset")

@@ -11,6 +11,21 @@ softmax probabilities (``imagenet16_indices.json``, identical in both reference 
 models whose classes are the categories (16-class models, the toy classifiers) decide by
 arg-max. Stimuli are fed at their own size when it equals the model's input size (as
 model-vs-human does for the 224-px cue-conflict set), otherwise resized to it.
+
+Two sets of names, never mixed (docs/texture_bias.md):
+
+- ours, over the *conflict* images only: ``shape_decision_share``,
+  ``texture_decision_share``, ``other_decision_share`` (#shape, #texture, #other divided
+  by #conflicts; the three sum to 1);
+- model-vs-human's, under ``model_vs_human`` with their exact keys, as their
+  ``ShapeBias`` analysis computes them: ``fraction-correct-shape`` and
+  ``fraction-correct-texture`` count the conflict images decided by shape / texture but
+  divide by *all* images, same-category ones included; ``shape-bias`` is their ratio,
+  which equals our ``shape_bias``.
+
+Every model's decisions are also written as a model-vs-human raw-data file,
+``raw-data/cue-conflict/cue-conflict_<model>_session-1.csv`` (:func:`write_mvh_raw_data`),
+that their plotting and analysis code reads unchanged.
 """
 
 from __future__ import annotations
@@ -175,24 +190,84 @@ class Decision:
         return self.decision == self.texture
 
 
-def summarize(decisions: Sequence[Decision], categories: Sequence[str]) -> dict:
-    """Shape bias over conflict images (same-category excluded; 'other' ignored)."""
+#: Names the summary had before 2026-12 (same values): still readable from a summary
+#: (``s["texture_fraction"]``, ``s.get(...)``, :func:`read_summary`), never written, since
+#: ``texture_fraction`` read like model-vs-human's ``fraction-correct-texture``, which is
+#: defined differently (divided by all images, not by the conflicts).
+LEGACY_SUMMARY_KEYS = {"shape_fraction": "shape_decision_share",
+                       "texture_fraction": "texture_decision_share",
+                       "other_fraction": "other_decision_share"}
 
-    def stats(ds: Sequence[Decision]) -> dict:
+
+class ShapeBiasSummary(dict):
+    """A summary dict that also answers the legacy key names (not stored, not written)."""
+
+    def __missing__(self, key):
+        new = LEGACY_SUMMARY_KEYS.get(key)
+        if new is None or new not in self:
+            raise KeyError(key)
+        return self[new]
+
+    def get(self, key, default=None):
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+
+def _upgrade(d: dict) -> ShapeBiasSummary:
+    out = ShapeBiasSummary()
+    for k, v in d.items():
+        out[LEGACY_SUMMARY_KEYS.get(k, k)] = v
+    if isinstance(out.get("per_category"), dict):
+        out["per_category"] = {c: _upgrade(v) if isinstance(v, dict) else v
+                               for c, v in out["per_category"].items()}
+    return out
+
+
+def read_summary(path: str | Path) -> ShapeBiasSummary:
+    """A ``summary.json`` (this or an older Studio) with the current key names."""
+    return _upgrade(json.loads(Path(path).read_text()))
+
+
+def mvh_metrics(n_images: int, n_shape: int, n_texture: int) -> dict:
+    """model-vs-human's ``ShapeBias`` result for one decision maker (or one category).
+
+    ``n_shape`` / ``n_texture``: conflict images (shape != texture) decided by shape /
+    texture; ``n_images``: all rows, same-category images included (their denominator).
+    ``shape-bias`` is computed from the two fractions as they compute it (so it can
+    differ from our ``shape_bias`` in the last bit). Their code divides 0 by 0 when there
+    is no shape or texture decision; here it is None.
+    """
+    if not n_images:
+        return {"fraction-correct-shape": None, "fraction-correct-texture": None,
+                "shape-bias": None}
+    fs, ft = n_shape / n_images, n_texture / n_images
+    return {"fraction-correct-shape": fs, "fraction-correct-texture": ft,
+            "shape-bias": fs / (fs + ft) if n_shape + n_texture else None}
+
+
+def summarize(decisions: Sequence[Decision], categories: Sequence[str]) -> ShapeBiasSummary:
+    """Shape bias over conflict images (same-category excluded; 'other' ignored), our
+    shares over the conflicts, and model-vs-human's metrics (``model_vs_human``)."""
+
+    def stats(ds: Sequence[Decision]) -> ShapeBiasSummary:
         conflict = [d for d in ds if d.shape != d.texture]
         n = len(conflict)
         s = sum(d.correct_shape for d in conflict)
         t = sum(d.correct_texture for d in conflict)
         o = n - s - t
-        return {"shape_bias": s / (s + t) if s + t else None,
-                "shape_fraction": s / n if n else None,
-                "texture_fraction": t / n if n else None,
-                "other_fraction": o / n if n else None,
-                "n_conflict": n, "n_shape": s, "n_texture": t, "n_other": o}
+        return ShapeBiasSummary({
+            "shape_bias": s / (s + t) if s + t else None,
+            "shape_decision_share": s / n if n else None,
+            "texture_decision_share": t / n if n else None,
+            "other_decision_share": o / n if n else None,
+            "n_conflict": n, "n_shape": s, "n_texture": t, "n_other": o,
+            "n_images": len(ds),
+            "model_vs_human": mvh_metrics(len(ds), s, t)})
 
     same = [d for d in decisions if d.shape == d.texture]
     out = stats(decisions)
-    out["n_images"] = len(decisions)
     out["n_same_category"] = len(same)
     out["same_category_accuracy"] = (sum(d.correct_shape for d in same) / len(same)
                                      if same else None)
@@ -208,6 +283,50 @@ def write_decisions_csv(path: Path, decisions: Sequence[Decision]) -> None:
     for d in decisions:
         w.writerow([d.file, d.shape, d.texture, d.decision, int(d.correct_shape),
                     int(d.correct_texture)])
+    with atomic_write(path) as fh:
+        fh.write(buf.getvalue().encode("utf-8"))
+
+
+# --------------------------------------------------------------------------------------
+# model-vs-human raw data (bethgelab/model-vs-human, raw-data/<dataset>/*.csv)
+
+#: The header of model-vs-human's raw-data files (its ResultPrinter), in this order.
+MVH_COLUMNS = ("subj", "session", "trial", "rt", "object_response", "category",
+               "condition", "imagename")
+#: Their dataset name for the cue-conflict stimuli (their plots require exactly this).
+MVH_DATASET = "cue-conflict"
+
+
+def mvh_raw_data_name(model: str, dataset: str = MVH_DATASET, session: int = 1) -> str:
+    """``cue-conflict_<model>_session-1.csv``: their file name, with ``_`` in the model
+    name turned into ``-`` as they do (and anything unsafe in a file name into ``-``)."""
+    return f"{dataset}_{_safe_name(model).replace('_', '-')}_session-{session}.csv"
+
+
+def mvh_texture_category(imagename: str) -> str:
+    """The texture category model-vs-human's ``ShapeBias`` reads from an image name:
+    the part after the last ``_``, before the first ``.``, after the last ``-``, digits
+    removed (``0001_x_dog10-bird2.png`` -> ``bird``)."""
+    tail = imagename.split("_")[-1].split(".")[0].split("-")[-1]
+    return "".join(ch for ch in tail if not ch.isdigit())
+
+
+def write_mvh_raw_data(path: Path, decisions: Sequence[Decision], subj: str,
+                       session: int = 1) -> None:
+    """One row per classified image, as model-vs-human writes a model's raw data.
+
+    ``subj`` the model name, ``session`` 1, ``trial`` counting from 1 in stimulus order
+    (sorted folders, sorted files: their ImageFolder order), ``rt`` and ``condition``
+    ``NaN`` (what they write for models and for datasets without conditions),
+    ``object_response`` the decision, ``category`` the shape category (the folder),
+    ``imagename`` the file name (they derive the texture from it). Lines end in CRLF,
+    the ``csv`` module's default their writer uses.
+    """
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\r\n")
+    w.writerow(MVH_COLUMNS)
+    for k, d in enumerate(decisions, start=1):
+        w.writerow([subj, session, k, "NaN", d.decision, d.shape, "NaN", Path(d.file).name])
     with atomic_write(path) as fh:
         fh.write(buf.getvalue().encode("utf-8"))
 
@@ -324,7 +443,9 @@ def _safe_name(name: str) -> str:
 
 @register_job("shape-bias", ShapeBiasParams, "Shape bias of classifiers on cue-conflict images")
 def shape_bias_job(params: ShapeBiasParams, token: CancelToken | None = None) -> JobGen:
-    """Evaluate every model; write decisions.csv + summary.json per model and the plot."""
+    """Evaluate every model; write decisions.csv + summary.json per model, the
+    model-vs-human raw-data file per model (``<out>/raw-data/cue-conflict/``) and the
+    plots."""
     from studio.core.devices import resolve_device
 
     token = token or CancelToken()
@@ -357,6 +478,18 @@ def shape_bias_job(params: ShapeBiasParams, token: CancelToken | None = None) ->
         mdir = out / _safe_name(name) if len(params.models) > 1 else out
         mdir.mkdir(parents=True, exist_ok=True)
         write_decisions_csv(mdir / "decisions.csv", decisions)
+        raw = out / "raw-data" / MVH_DATASET / mvh_raw_data_name(name)
+        raw.parent.mkdir(parents=True, exist_ok=True)
+        write_mvh_raw_data(raw, decisions, subj=name)
+        summary["mvh_raw_data"] = str(raw)
+        misread = [d.file for d in decisions if mvh_texture_category(Path(d.file).name)
+                   != d.texture]
+        if misread:
+            yield Log(f"{name}: model-vs-human would read another texture category from "
+                      f"{len(misread)} image names (e.g. {misread[0]})", "warning")
+        if name.startswith("subject-"):
+            yield Log(f"{name}: model-vs-human treats subj names starting with 'subject-' "
+                      "as human observers", "warning")
         with atomic_write(mdir / "summary.json") as fh:
             fh.write(json.dumps(summary, indent=1).encode())
         sb = summary["shape_bias"]
@@ -380,4 +513,5 @@ def shape_bias_job(params: ShapeBiasParams, token: CancelToken | None = None) ->
                              for n, s in results.items()}, indent=1).encode())
     return {"out": str(out), "plots": files,
             "shape_bias": {n: s["shape_bias"] for n, s in results.items()},
+            "raw_data": {n: s["mvh_raw_data"] for n, s in results.items()},
             "summaries": results}

@@ -79,7 +79,8 @@ class SynthesizeParams:
     adi_student: str = "auto"
     adi_student_epochs: int = 2
     format: Literal["imagefolder", "webdataset"] = "imagefolder"
-    shard_batches: int = 4                  # WebDataset: batches per shard
+    shard_batches: int = 0                  # WebDataset: batches per shard (0: ~`shards`)
+    shards: int = 8                         # WebDataset shards with shard_batches 0
     preview_every: int = 100
     metrics_every: int = 10
     seed: int = 0
@@ -171,6 +172,7 @@ def _pending_batches(p: SynthesizeParams, writer, items: PlannedItems, n_batches
     """(batches this rank still has to make, lazily; how many) — nothing is listed, so a
     huge plan starts at once."""
     if isinstance(writer, ImageFolderWriter):
+        writer.set_classes(items[:len(items.class_names)], items.class_names)
         done = writer.completed()
         per_batch: collections.Counter = collections.Counter()
         for name in done:
@@ -192,7 +194,9 @@ def _pending_batches(p: SynthesizeParams, writer, items: PlannedItems, n_batches
         full = sum(1 for b, n in per_batch.items() if b < n_batches and writer.dist.owns(b)
                    and n >= size(b))
         return todo(), owned - full
-    batches = sorted({i // p.batch_size for i, _ in writer.pending(items)})
+    writer.set_classes(items[:len(items.class_names)], items.class_names)
+    writer.pending_index = {i for i, _ in writer.pending(items)}  # shards split batches
+    batches = sorted({i // p.batch_size for i in writer.pending_index})
     return iter(batches), len(batches)
 
 
@@ -249,7 +253,8 @@ def synthesize_job(p: SynthesizeParams, token: CancelToken | None = None,
         "synthesize", {**params_dict(p), "device_type": device.type},
         ignore=("out", "teacher", "device", "preview_every", "metrics_every"),
         models={"teacher_sha256": teacher.sha256, "teacher_arch": teacher.arch})
-    writer = make_writer(p.format, out, shard_size=p.batch_size * max(1, p.shard_batches),
+    writer = make_writer(p.format, out, shard_size=p.batch_size * p.shard_batches,
+                         shards=p.shards, align=p.batch_size,
                          dist=dist)
     with writer.open(fingerprint, overwrite=p.overwrite):
         return (yield from _synthesize_body(p, token, teacher, dist, device, adi, items,
@@ -336,7 +341,7 @@ def _synthesize_body(p: SynthesizeParams, token: CancelToken, teacher: Teacher, 
                                             "teacher_sha256": teacher.sha256})
             if isinstance(writer, ImageFolderWriter):
                 writer.write(item, None, record=rec, png=png)
-            else:
+            elif start + j in writer.pending_index:  # its shard is not finished yet
                 writer.write(item, None, record=rec, png=png, index=start + j)
         acc = float((pred == labels).float().mean())
         yield Log(f"batch {b}: teacher accuracy {acc:.3f}, mean confidence "

@@ -331,7 +331,8 @@ class BuildTranslatedParams:
     alpha: float = 1.0
     fit: str = "resize"
     format: str = "imagefolder"       # imagefolder | webdataset
-    shard_size: int = 1000
+    shard_size: int = 0               # WebDataset samples per shard; 0 = about `shards`
+    shards: int = 8                   # WebDataset shards per split (with shard_size 0)
     fade_stats: str = "preset"
     device: str = "auto"
     seed: int = 0
@@ -376,7 +377,8 @@ def build_translated_job(p: BuildTranslatedParams, token: CancelToken | None = N
         inputs={"content": file_list_digest([s.path for s in scan.samples], p.content),
                 "style": file_list_digest(styles, p.style)},
         models={"tsit_sha256": tr.sha256})
-    writer = make_writer(p.format, p.out, shard_size=p.shard_size, dist=dist)
+    writer = make_writer(p.format, p.out, shard_size=p.shard_size, shards=p.shards,
+                         dist=dist)
     with writer.open(fingerprint, inputs={"content": p.content, "style": p.style},
                      overwrite=p.overwrite):
         return (yield from _build_translated_body(p, token, tr, scan, styles, writer, dist))
