@@ -74,7 +74,7 @@ else
   rm -rf "$VENV"
   "$PYTHON" -m venv "$VENV"
   $RUN "$VENV/bin/python" -m pip install -q --upgrade pip
-  $RUN "$VENV/bin/python" -m pip install -q . "${PYINSTALLER_PINS[@]}"
+  $RUN "$VENV/bin/python" -m pip install -q ".[gui]" "${PYINSTALLER_PINS[@]}" -c constraints.txt
 fi
 t_venv=$(now)
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Create .venv with the pinned dependencies and the system libraries Qt needs.
-# Idempotent: reinstalls only when pyproject.toml changed since the last run.
+# Create .venv with the tested dependencies (constraints.txt) and the system libraries Qt
+# needs. Idempotent: reinstalls only when pyproject.toml or constraints.txt changed since
+# the last run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
@@ -23,9 +24,9 @@ if [ -n "$missing" ]; then
 fi
 
 stamp="$VENV/.studio-installed"
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ constraints.txt -nt "$stamp" ]; then
   [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
   "$VENV/bin/python" -m pip install -q --upgrade pip 2>/dev/null || true
-  "$VENV/bin/python" -m pip install -q -e ".[dev]"
+  "$VENV/bin/python" -m pip install -q -e ".[gui,dev,test]" -c constraints.txt
   touch "$stamp"
 fi

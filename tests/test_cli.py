@@ -233,3 +233,42 @@ def test_every_cli_command_without_pyside6(tmp_path):
     assert NEEDS_QT in r.stderr
     assert len(list((tmp_path / "w").rglob("*.png"))) == 2
     assert int(r.stdout.split()[-1]) > 50  # modules imported
+
+
+def test_packaging_lower_bounds_extras_and_the_tested_set():
+    import re
+    import tomllib
+    from importlib.metadata import PackageNotFoundError, version
+    from pathlib import Path
+
+    from packaging.requirements import Requirement
+    from packaging.version import Version
+
+    root = Path(__file__).resolve().parents[1]
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    deps = [Requirement(d) for d in project["dependencies"]]
+    extras = {k: [Requirement(d) for d in v] for k, v in project["optional-dependencies"].items()}
+    assert {"gui", "dev", "test"} <= set(extras)
+    for r in deps + [r for v in extras.values() for r in v]:
+        assert all(s.operator == ">=" for s in r.specifier), f"{r}: lower bounds only"
+    assert not any(r.name.lower().startswith("pyside6") for r in deps)  # Qt is an extra
+    assert [r.name for r in extras["gui"]] == ["PySide6-Essentials"]
+    assert {r.name for r in extras["test"]} == {"datasets", "webdataset"}
+    pins = {}
+    for line in (root / "constraints.txt").read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if line:
+            name, _, ver = line.partition("==")
+            pins[re.sub(r"[-_.]+", "-", name).lower()] = ver
+    assert pins["torch"] == "2.14.1" and pins["torchvision"] == "0.29.1"
+    for r in deps + [r for v in extras.values() for r in v]:
+        name = re.sub(r"[-_.]+", "-", r.name).lower()
+        assert name in pins, f"{r.name} not in constraints.txt"
+        assert r.specifier.contains(pins[name]), f"{r} excludes the tested {pins[name]}"
+    # the environment the suite runs in is the tested set (scripts/setup.sh installs it)
+    for name, ver in pins.items():
+        try:
+            have = Version(version(name)).public
+        except PackageNotFoundError:
+            continue
+        assert have == ver, f"{name} {have} installed, constraints.txt says {ver}"
