@@ -190,7 +190,7 @@ class Decision:
         return self.decision == self.texture
 
 
-#: Names the summary had before 2026-12 (same values): still readable from a summary
+#: Names the summary used to have (same values): still readable from a summary
 #: (``s["texture_fraction"]``, ``s.get(...)``, :func:`read_summary`), never written, since
 #: ``texture_fraction`` read like model-vs-human's ``fraction-correct-texture``, which is
 #: defined differently (divided by all images, not by the conflicts).
