@@ -165,3 +165,41 @@ def test_adi_refuses_several_ranks(tmp_path, monkeypatch):
 def test_params_round_trip_as_recipe():
     text = recipe_text("synthesize", params("/tmp/x", method="deep"))
     assert 'job = "synthesize"' in text and 'method = "deep"' in text
+
+
+def test_deep_inversion_uses_the_imagenet_settings_for_an_imagenet_teacher():
+    import dataclasses
+
+    from studio.inversion.deep import DEEP_IMAGENET, DeepInversionConfig
+    from studio.inversion.synthesize import deep_config, make_engine
+
+    def imagenet_values(cfg):
+        return {k: getattr(cfg, k) for k in DEEP_IMAGENET}
+
+    assert imagenet_values(deep_config(params("/tmp/x", method="deep", data="imagenet"))) \
+        == DEEP_IMAGENET
+    assert imagenet_values(deep_config(params("/tmp/x", method="deep", arch="tv-resnet50"))) \
+        == DEEP_IMAGENET  # --data auto, a torchvision arch: ImageNet
+    # --data auto, resolved from the teacher's preset (an ImageNet preset made small)
+    small_imagenet = dataclasses.replace(TINY, name="imagenet")
+    torch.manual_seed(0)
+    net = ToyVGG(ToyVGGConfig(widths=(4, 6, 8, 8), convs=(1, 1, 1, 1), num_classes=4))
+    teacher = teacher_from_model(net, "toyvgg", small_imagenet)
+    p = params("/tmp/x", method="deep")
+    assert p.data == "auto"
+    assert imagenet_values(deep_config(p, teacher)) == DEEP_IMAGENET
+    engine = make_engine(p, teacher, torch.arange(4), 0, torch.device("cpu"))
+    assert imagenet_values(engine.cfg) == DEEP_IMAGENET
+    # CIFAR and toy teachers keep the paper's CIFAR-10 settings
+    cifar = DeepInversionConfig(iterations=2)
+    for q, t in ((params("/tmp/x", method="deep", data="cifar10"), None),
+                 (params("/tmp/x", method="deep"), None),
+                 (params("/tmp/x", method="deep"), tiny_teacher())):
+        assert deep_config(q, t) == cifar
+    # explicit options still win over the ImageNet settings
+    q = params("/tmp/x", method="deep", data="imagenet", lr=0.01, r_feature=1.0, jitter=4,
+               flip=False, adi_scale=0.5)
+    cfg = deep_config(q, teacher)
+    assert (cfg.lr, cfg.r_feature, cfg.jitter, cfg.flip, cfg.adi_scale) == (0.01, 1.0, 4,
+                                                                           False, 0.5)
+    assert cfg.first_bn_multiplier == 10.0 and cfg.betas == (0.5, 0.9) and cfg.cosine_lr

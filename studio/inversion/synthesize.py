@@ -49,7 +49,7 @@ from studio.datasets.writers import (
     make_fingerprint,
     make_writer,
 )
-from studio.inversion.deep import DeepInversion, DeepInversionConfig
+from studio.inversion.deep import DEEP_IMAGENET, DeepInversion, DeepInversionConfig
 from studio.inversion.losses import kd_loss
 from studio.inversion.natural import NATURAL_PRESETS, NaturalInversion, NaturalInversionConfig
 from studio.inversion.teachers import Teacher, build_model, load_teacher
@@ -99,8 +99,19 @@ def natural_config(p: SynthesizeParams) -> NaturalInversionConfig:
     return cfg
 
 
-def deep_config(p: SynthesizeParams) -> DeepInversionConfig:
-    cfg = DeepInversionConfig(adi_scale=p.adi_scale)
+def deep_config(p: SynthesizeParams, teacher: Teacher | None = None) -> DeepInversionConfig:
+    """DeepInversion's settings for the teacher's data: the reference's ImageNet settings
+    (:data:`DEEP_IMAGENET`) for an ImageNet teacher, the CIFAR-10 paper's otherwise; the
+    options set in ``p`` win. The data is the teacher's preset when ``teacher`` is given,
+    else ``p.data`` (``auto``: a ``tv-*`` arch is ImageNet)."""
+    if teacher is not None:
+        data = teacher.preset.name
+    elif p.data == "auto":
+        data = "imagenet" if p.arch.startswith("tv-") else "auto"
+    else:
+        data = p.data
+    cfg = DeepInversionConfig(adi_scale=p.adi_scale,
+                              **(DEEP_IMAGENET if data == "imagenet" else {}))
     for name in ("iterations", "r_feature", "var_scale", "l2_scale", "lr", "jitter", "flip"):
         v = getattr(p, name)
         if v is not None:
@@ -164,7 +175,7 @@ def make_engine(p: SynthesizeParams, teacher: Teacher, labels: torch.Tensor, see
                 device: torch.device, student: torch.nn.Module | None = None):
     if p.method == "natural":
         return NaturalInversion(teacher, labels, natural_config(p), seed, device)
-    return DeepInversion(teacher, labels, deep_config(p), seed, device, student=student)
+    return DeepInversion(teacher, labels, deep_config(p, teacher), seed, device, student=student)
 
 
 def _pending_batches(p: SynthesizeParams, writer, items: PlannedItems, n_batches: int
@@ -268,7 +279,7 @@ def _synthesize_body(p: SynthesizeParams, token: CancelToken, teacher: Teacher, 
     for note in writer.notes:
         yield Log(note, "warning")
     todo, n_todo = _pending_batches(p, writer, items, n_batches)
-    cfg = natural_config(p) if p.method == "natural" else deep_config(p)
+    cfg = natural_config(p) if p.method == "natural" else deep_config(p, teacher)
     iters = 0 if p.method == "noise" else cfg.iterations
     yield Log(f"{p.method}: {p.num_images} images in {n_batches} batches of {p.batch_size} "
               f"({n_todo} to do on rank {dist.rank}), {iters} iterations each, "
