@@ -44,7 +44,8 @@ _OPTS = (
     ("--workers", "workers", nonneg_int, "processes decoding and PNG-encoding beside the "
                                          "compute (0 = none; default: the spare cores)"),
     ("--format", "format", str, "imagefolder or webdataset (tar shards)"),
-    ("--shard-size", "shard_size", positive_int, "samples per WebDataset shard"),
+    ("--shard-size", "shard_size", nonneg_int, "samples per WebDataset shard (0 = about --shards shards per split)"),
+    ("--shards", "shards", positive_int, "WebDataset shards per split when --shard-size is 0"),
     ("--cache-dir", "cache_dir", str, "style statistics cache folder ('none' = keep in "
                                       "memory; default $STUDIO_CACHE or ~/.cache/studio)"),
     ("--preview-every", "preview_every", nonneg_int, "emit a preview every N batches (GUI; "

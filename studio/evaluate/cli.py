@@ -184,7 +184,8 @@ def _cmd_cue_conflict(args: argparse.Namespace) -> int:
         optimizer=args.optimizer, lr=args.lr, init=args.init,
         preview_every=args.preview_every, include_same_category=args.same_category,
         batch_size=args.batch_size, format=args.format, device=device_arg(args),
-        seed=seed_arg(args), overwrite=args.overwrite)
+        seed=seed_arg(args), overwrite=args.overwrite, shard_size=args.shard_size,
+        shards=args.shards)
     summary = run_cli_job(cue_conflict_job(params, None), args)
     print(f"{summary['num_items']} stimuli ({summary['num_same_category']} same-category) "
           f"in {args.out}; {summary['num_errors']} error(s)")
@@ -246,6 +247,10 @@ def _add_cue_conflict(g) -> None:
     _bool(p, "same-category", True, "include same-category pairs (as the reference set)")
     p.add_argument("--batch-size", dest="batch_size", type=positive_int, default=16)
     p.add_argument("--format", choices=["imagefolder", "webdataset"], default="imagefolder")
+    p.add_argument("--shard-size", dest="shard_size", type=nonneg_int, default=0,
+                   help="samples per WebDataset shard (0 = about --shards shards per split)")
+    p.add_argument("--shards", type=positive_int, default=8,
+                   help="WebDataset shards when --shard-size is 0")
     add_overwrite(p)
 
     p = g.add(g.build, "toy-cue-conflict",

@@ -41,7 +41,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
     params = BuildTranslatedParams(
         model=args.model, task=args.task, content=Path(args.content), style=Path(args.style),
         out=Path(args.out), styles_per_content=args.styles_per_content, alpha=args.alpha,
-        fit=args.fit, format=args.format, shard_size=args.shard_size,
+        fit=args.fit, format=args.format, shard_size=args.shard_size, shards=args.shards,
         fade_stats=args.fade_stats, device=device_arg(args), seed=seed_arg(args),
         fast=not args.eager, precision=args.precision, overwrite=args.overwrite)
     res = run_cli_job(build_translated_job(params), args)
@@ -146,7 +146,10 @@ def register(g) -> None:
     p.add_argument("--styles-per-content", dest="styles_per_content", type=positive_int,
                    default=1)
     p.add_argument("--format", choices=["imagefolder", "webdataset"], default="imagefolder")
-    p.add_argument("--shard-size", dest="shard_size", type=positive_int, default=1000)
+    p.add_argument("--shard-size", dest="shard_size", type=nonneg_int, default=0,
+                   help="samples per WebDataset shard (0 = about --shards shards per split)")
+    p.add_argument("--shards", type=positive_int, default=8,
+                   help="WebDataset shards per split when --shard-size is 0")
     add_overwrite(p)
 
     p = g.add(g.train, "tsit", "train TSIT on folders (official losses, resumable)", _cmd_train)
