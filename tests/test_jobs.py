@@ -190,3 +190,13 @@ def test_terminal_bar_is_unchanged_by_the_interval(monkeypatch):
     for i in range(1, 50):
         bar.update(Progress(i, 100))
     assert s.getvalue().count("\r") == 1 and "\n" not in s.getvalue()
+
+
+def test_the_last_progress_line_is_not_repeated():
+    s, clock = io.StringIO(), _Clock()
+    bar = ProgressBar(s, log_interval=10, clock=clock)
+    bar.update(Progress(0, 2))
+    clock.t += 11
+    bar.update(Progress(2, 2))  # logged by the interval...
+    bar.close()                 # ...so the end adds nothing
+    assert s.getvalue().count("\n") == 1 and "2/2 (100.0%)" in s.getvalue()

@@ -205,6 +205,7 @@ class ProgressBar:
         self.last_draw = 0.0
         self.last_log = self.start
         self.logged = 0
+        self.last_logged: tuple[int, int | None, str] | None = None
         self.first_step: tuple[int, float] | None = None
         self.last: Progress | None = None
         self.width = 0
@@ -254,6 +255,7 @@ class ProgressBar:
     def _log(self, p: Progress, now: float) -> None:
         self.last_log = now
         self.logged += 1
+        self.last_logged = (p.step, p.total, p.message)
         self.stream.write(self.log_line(p, now) + "\n")
         self.stream.flush()
 
@@ -290,7 +292,8 @@ class ProgressBar:
         if self.last is None:
             return
         if self.log_mode:
-            if self.logged:  # a long job: say where it ended
+            last = (self.last.step, self.last.total, self.last.message)
+            if self.logged and self.last_logged != last:  # a long job: say where it ended
                 self._log(self.last, self.clock())
             return
         if self.enabled:
