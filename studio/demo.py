@@ -222,8 +222,8 @@ class Demo:
             result[kind] = r["shape_bias"]
             rows = []
             for n, summ in r["summaries"].items():
-                rows.append([n, summ["shape_bias"], summ["shape_fraction"],
-                             summ["texture_fraction"], summ["other_fraction"],
+                rows.append([n, summ["shape_bias"], summ["shape_decision_share"],
+                             summ["texture_decision_share"], summ["other_decision_share"],
                              summ["n_conflict"]])
             self.report.text(f"Stimuli: {kind} ({'AdaIN with the toy model' if kind == 'adain' else 'drawn procedurally: shape filled with another category texture'}).")
             self.report.table(["model", "shape bias", "shape", "texture", "other", "conflicts"],

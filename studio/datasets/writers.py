@@ -75,6 +75,9 @@ class FingerprintMismatch(OutputFolderError):
                  remedy: str = "pass --overwrite to start afresh"):
         self.out = Path(out)
         self.diffs = diffs
+        named = {k for k, _, _ in diffs}
+        # a resolved default that moved with its option says nothing new
+        diffs = [d for d in diffs if not (d[0].startswith("config.") and d[0][7:] in named)]
         shown = "; ".join(f"{k}: {_short_value(a)} -> {_short_value(b)}" for k, a, b in diffs[:8])
         more = f"; and {len(diffs) - 8} more" if len(diffs) > 8 else ""
         super().__init__(f"{out}: holds a build made with other settings ({shown}{more}); "

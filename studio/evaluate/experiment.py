@@ -229,9 +229,11 @@ def texture_bias_experiment(params: ExperimentParams, token: CancelToken | None 
             models=[f"toyvgg={v}" for v in models.values()], names=list(models),
             device=params.device), token)
         report["shape_bias"][method] = {
-            name: {"shape_bias": s["shape_bias"], "shape_fraction": s["shape_fraction"],
-                   "texture_fraction": s["texture_fraction"],
-                   "other_fraction": s["other_fraction"], "n_conflict": s["n_conflict"],
+            name: {"shape_bias": s["shape_bias"],
+                   "shape_decision_share": s["shape_decision_share"],
+                   "texture_decision_share": s["texture_decision_share"],
+                   "other_decision_share": s["other_decision_share"],
+                   "n_conflict": s["n_conflict"], "model_vs_human": s.get("model_vs_human"),
                    "per_category": {c: v["shape_bias"] for c, v in s["per_category"].items()}}
             for name, s in res["summaries"].items()}
         report.setdefault("plots", {})[method] = res["plots"]

@@ -260,8 +260,10 @@ def synthesize_job(p: SynthesizeParams, token: CancelToken | None = None,
     out = Path(p.out)
     items = plan_items(p, teacher)
     n_batches = math.ceil(p.num_images / p.batch_size)
-    fingerprint = make_fingerprint(
-        "synthesize", {**params_dict(p), "device_type": device.type},
+    resolved = {} if p.method == "noise" else dataclasses.asdict(
+        natural_config(p) if p.method == "natural" else deep_config(p, teacher))
+    fingerprint = make_fingerprint(  # the resolved method settings too: a default may change
+        "synthesize", {**params_dict(p), "device_type": device.type, "config": resolved},
         ignore=("out", "teacher", "device", "preview_every", "metrics_every"),
         models={"teacher_sha256": teacher.sha256, "teacher_arch": teacher.arch})
     writer = make_writer(p.format, out, shard_size=p.batch_size * p.shard_batches,
