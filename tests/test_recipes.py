@@ -98,3 +98,31 @@ def test_cli_run_executes_a_recipe(tmp_path, capsys):
     r.write_text('schema = 1\njob = "toyworld"\n[params]\nper_clas = 2\n')
     assert main(["run", str(r)]) == 2
     assert "unknown key 'per_clas' (did you mean 'per_class'?)" in capsys.readouterr().err
+
+
+def test_string_path_fields_resolve_against_the_recipe_folder(tmp_path, monkeypatch):
+    """str fields that hold paths (stylize's content, comma lists of styles) follow the
+    recipe's folder like Path fields; registry names ('toy', 'adain-vgg') stay names."""
+    from studio.adain.stylize import StylizeParams
+    from studio.core.recipes import load_recipe, save_recipe
+    from studio.datasets.stylized import StylizedParams
+
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "c.png").write_bytes(b"x")
+    (sub / "toy").mkdir()  # a folder named like a registry entry does not turn it into one
+    text = ('schema = 1\njob = "adain.stylize"\n[params]\ncontent = "c.png"\n'
+            'style = "a.png,b.png"\noutput = "out"\nvgg = "adain-vgg"\n')
+    (sub / "r.toml").write_text(text)
+    monkeypatch.chdir(tmp_path)
+    _, p = load_recipe(sub / "r.toml")
+    assert p.content == str(sub / "c.png") and p.output == str(sub / "out")
+    assert p.style == f"{sub / 'a.png'},{sub / 'b.png'}" and p.vgg == "adain-vgg"
+    # saved from the window (relative to the working folder): replays from anywhere
+    save_recipe(sub / "s.toml", "adain.stylize", StylizeParams(content="sub/c.png",
+                                                               output="o"))
+    monkeypatch.chdir(sub)
+    _, q = load_recipe("s.toml")
+    assert q.content == str(sub / "c.png") and q.output == str(tmp_path / "o")
+    save_recipe(sub / "b.toml", "build-stylized", StylizedParams(model="toy"))
+    assert load_recipe(sub / "b.toml")[1].model == "toy"

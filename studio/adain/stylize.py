@@ -15,7 +15,7 @@ import os
 from collections import OrderedDict
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -26,6 +26,7 @@ from studio.adain.transforms import load_tensor, to_uint8
 from studio.core.checkpoints import state_sha256
 from studio.core.images import ImageError, ImageTooSmallError, encode_image, load_image
 from studio.core.jobs import CancelToken, JobGen, Log, Preview, Progress, params_dict, register_job
+from studio.core.recipes import PATH_LIST, PATH_META
 from studio.datasets.folders import distinct_stems
 from studio.datasets.writers import (
     ImageFolderWriter,
@@ -40,22 +41,25 @@ from studio.datasets.writers import (
 class StylizeParams:
     """test.py's options and defaults, plus batching, device, precision and masks."""
 
-    content: str = ""                     # one content image
-    content_dir: str = ""                 # or a folder of them
-    style: str = ""                       # one style image, or a comma list
-    style_dir: str = ""                   # or a folder of them
-    vgg: str = ""                         # "" = official if installed, else the toy AdaIN
-    decoder: str = ""
+    content: str = field(default="", metadata={PATH_META: "path"})      # one content image
+    content_dir: str = field(default="", metadata={PATH_META: "path"})  # or a folder of them
+    #: one style image, or a comma list
+    style: str = field(default="", metadata={PATH_META: "path", PATH_LIST: ","})
+    style_dir: str = field(default="", metadata={PATH_META: "path"})    # or a folder of them
+    #: "" = official if installed, else the toy AdaIN; a file or a registry name
+    vgg: str = field(default="", metadata={PATH_META: "path-or-name"})
+    decoder: str = field(default="", metadata={PATH_META: "path-or-name"})
     content_size: int = 512               # shorter side; 0 keeps the size
     style_size: int = 512
     crop: bool = False                    # centre crop to a square after resizing
     save_ext: str = ".jpg"
-    output: str = "output"
+    output: str = field(default="output", metadata={PATH_META: "path"})
     preserve_color: bool = False
     color_method: str = "coral"           # coral (as the port) | luminance (the paper's)
     alpha: float = 1.0
     style_interpolation_weights: str = "" # comma list of floats
-    masks: str = ""                       # mask images, one per style (or one for two)
+    #: mask images, one per style (or one for two)
+    masks: str = field(default="", metadata={PATH_META: "path", PATH_LIST: ","})
     batch_size: int = 8
     device: str = "auto"
     precision: str = "fp32"               # fp32 | fp16 | bf16 (autocast; fp32 = reference)

@@ -29,6 +29,7 @@ from studio.adain.model import OFFICIAL, TOY, AdaINModel, infer_config
 from studio.core.checkpoints import state_sha256
 from studio.core.images import ImageError, list_images, load_image
 from studio.core.jobs import CancelToken, JobGen, Log, Metrics, Preview, Progress, register_job
+from studio.core.recipes import PATH_LIST, PATH_META
 from studio.core.seeding import derive_seed
 from studio.datasets.writers import claim_run_folder, file_list_digest, make_fingerprint
 
@@ -38,13 +39,15 @@ class TrainParams:
     """train.py's options and defaults (style weight 10, 160k iterations as in the paper's
     released model), plus the encoder choice and resume."""
 
-    content_dir: str = ""                 # folder(s), comma-separated; searched recursively
-    style_dir: str = ""
-    vgg: str = "adain-vgg"                # encoder file or registry name
-    from_classifier: str = ""             # derive the encoder from a ToyVGG classifier file
+    #: folder(s), comma-separated; searched recursively
+    content_dir: str = field(default="", metadata={PATH_META: "path", PATH_LIST: ","})
+    style_dir: str = field(default="", metadata={PATH_META: "path", PATH_LIST: ","})
+    vgg: str = field(default="adain-vgg", metadata={PATH_META: "path-or-name"})  # file or registry name
+    #: derive the encoder from a ToyVGG classifier file
+    from_classifier: str = field(default="", metadata={PATH_META: "path"})
     config: str = "auto"                  # auto | vgg19 | toy (decoder shape)
     layer: str = ""                       # AdaIN layer (default: the config's; paper relu4_1)
-    decoder: str = ""                     # initial decoder weights (fine-tuning)
+    decoder: str = field(default="", metadata={PATH_META: "path-or-name"})  # initial weights (fine-tuning)
     save_dir: Path = Path("experiments")
     lr: float = 1e-4
     lr_decay: float = 5e-5

@@ -115,6 +115,32 @@ def coerce(value: Any, tp: Any, where: str, base: Path | None = None) -> Any:
     raise RecipeError(f"{where}: expected {_type_name(tp)}, got {_describe(value)}")
 
 
+#: ``field(metadata={PATH_META: ...})`` marks a ``str`` field that holds paths: "path"
+#: (always a path) or "path-or-name" (a path when it looks like one — a folder part or a
+#: file suffix — else a registry name such as "toy"); ``PATH_LIST`` names the separator
+#: of a list of paths.
+PATH_META = "path"
+PATH_LIST = "path_list"
+
+
+def _rebase_text(text: str, kind: str, base: Path, sep: str | None) -> str:
+    """A str path field made relative to ``base`` (the recipe's folder)."""
+    def one(t: str) -> str:
+        t = t.strip()
+        if not t or t.startswith("~") or os.path.isabs(t):
+            return t
+        if kind != "path" and "/" not in t and not Path(t).suffix:
+            return t  # a name ("toy", "adain-vgg"), not a file
+        return str(base / t)
+
+    return sep.join(one(t) for t in text.split(sep)) if sep else one(text)
+
+
+def _absolute_text(text: str, kind: str, sep: str | None) -> str:
+    """The saving side: relative to the working folder -> absolute (names stay names)."""
+    return _rebase_text(text, kind, Path(os.getcwd()), sep)
+
+
 def _describe(value: Any) -> str:
     text = repr(value)
     if len(text) > 40:
@@ -135,6 +161,10 @@ def build_params(cls: type, table: dict[str, Any], where: str, base: Path | None
             raise RecipeError(f"{where}: unknown key {key!r}{hint}; "
                               f"allowed: {', '.join(sorted(fields))}")
         kwargs[key] = coerce(value, hints[key], f"{where}.{key}", base)
+        kind = fields[key].metadata.get(PATH_META)
+        if kind and base is not None and isinstance(kwargs[key], str):
+            kwargs[key] = _rebase_text(kwargs[key], kind, base,
+                                       fields[key].metadata.get(PATH_LIST))
     missing = [name for name, f in fields.items()
                if name not in kwargs and f.default is dataclasses.MISSING
                and f.default_factory is dataclasses.MISSING]
@@ -192,8 +222,16 @@ def load_recipe(path: str | os.PathLike) -> tuple[JobType, Any]:
 
 def _to_toml(value: Any, absolute: bool = False) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _to_toml(getattr(value, f.name), absolute)
-                for f in dataclasses.fields(value) if getattr(value, f.name) is not None}
+        out = {}
+        for f in dataclasses.fields(value):
+            v = getattr(value, f.name)
+            if v is None:
+                continue
+            kind = f.metadata.get(PATH_META)
+            if absolute and kind and isinstance(v, str):
+                v = _absolute_text(v, kind, f.metadata.get(PATH_LIST))
+            out[f.name] = _to_toml(v, absolute)
+        return out
     if isinstance(value, (list, tuple)):
         return [_to_toml(v, absolute) for v in value]
     if isinstance(value, os.PathLike):

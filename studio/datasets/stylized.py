@@ -44,6 +44,7 @@ from studio.core.checkpoints import state_sha256
 from studio.core.images import ImageError, encode_png, list_images, load_image
 from studio.core.jobs import CancelToken, JobGen, Log, Metrics, Preview, Progress, register_job
 from studio.core.jobs import params_dict as _params_dict
+from studio.core.recipes import PATH_META
 from studio.datasets.folders import FolderScan, Sample, distinct_stems, scan_image_folder
 from studio.datasets.style_cache import StyleStatsCache, default_cache_root, style_key
 from studio.datasets.writers import (
@@ -67,9 +68,9 @@ class StylizedParams:
     styles: Path = Path("")
     out: Path = Path("stylized")
     #: auto (official if installed, else toy), official, toy, or an encoder file path
-    model: str = "auto"
-    vgg: str = "adain-vgg"
-    decoder: str = "adain-decoder"
+    model: str = field(default="auto", metadata={PATH_META: "path-or-name"})
+    vgg: str = field(default="adain-vgg", metadata={PATH_META: "path-or-name"})
+    decoder: str = field(default="adain-decoder", metadata={PATH_META: "path-or-name"})
     alpha: float = 1.0
     content_size: int = 256
     crop: int = 224

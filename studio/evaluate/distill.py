@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -22,6 +22,7 @@ from torch import nn
 from studio.core.checkpoints import save_state_dict
 from studio.core.devices import resolve_device
 from studio.core.jobs import CancelToken, JobGen, Log, Metrics, Progress, params_dict, register_job
+from studio.core.recipes import PATH_META
 from studio.core.seeding import derive_seed
 from studio.inversion.data import LabelledImages, accuracy, load_labelled
 from studio.inversion.losses import kd_loss
@@ -35,7 +36,7 @@ class KDParams:
 
     synthetic: Path
     out: Path
-    teacher: str = "toy"
+    teacher: str = field(default="toy", metadata={PATH_META: "path-or-name"})
     arch: str = "auto"
     data: str = "auto"
     real_test: Path | None = None          # ImageFolder of real test images (or its root)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from studio.core.jobs import CancelToken, JobGen, Log, Metrics, params_dict, register_job
+from studio.core.recipes import PATH_META
 from studio.evaluate.distill import DistillParams, distill_job
 from studio.inversion.quality import QualityParams, quality_job
 from studio.inversion.synthesize import SynthesizeParams, synthesize_job
@@ -26,7 +27,7 @@ class ComparisonParams:
     """Parameters of `studio eval inversion-comparison`."""
 
     out: Path
-    teacher: str = "toy"
+    teacher: str = field(default="toy", metadata={PATH_META: "path-or-name"})
     real: Path | None = None              # toy world root (train/ test/); generated if None
     #: natural | deep | noise | real (that many real training images: the ceiling)
     methods: list[str] = field(default_factory=lambda: ["natural", "deep", "noise"])

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -23,6 +23,7 @@ from torch import nn
 
 from studio.core.devices import resolve_device
 from studio.core.jobs import CancelToken, JobGen, Log, Metrics, Progress, params_dict, register_job
+from studio.core.recipes import PATH_META
 from studio.core.seeding import derive_seed
 from studio.inversion.data import LabelledImages, load_labelled
 from studio.inversion.losses import energy_score
@@ -34,7 +35,7 @@ class QualityParams:
     """Parameters of `studio eval synthetic`."""
 
     synthetic: Path
-    teacher: str = "toy"
+    teacher: str = field(default="toy", metadata={PATH_META: "path-or-name"})
     arch: str = "auto"
     data: str = "auto"
     real: Path | None = None

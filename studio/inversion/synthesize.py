@@ -21,7 +21,7 @@ import contextlib
 import dataclasses
 import math
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -41,6 +41,7 @@ from studio.core.jobs import (
     params_dict,
     register_job,
 )
+from studio.core.recipes import PATH_META
 from studio.core.seeding import derive_seed
 from studio.datasets.folders import safe_relpath
 from studio.datasets.writers import (
@@ -60,7 +61,7 @@ class SynthesizeParams:
     """Parameters of `studio synthesize` (None = the method's paper default)."""
 
     out: Path
-    teacher: str = "toy"
+    teacher: str = field(default="toy", metadata={PATH_META: "path-or-name"})
     arch: str = "auto"
     data: str = "auto"                      # cifar10 | cifar100 | imagenet | toy | auto
     method: Literal["natural", "deep", "noise"] = "natural"

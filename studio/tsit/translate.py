@@ -26,6 +26,7 @@ from PIL import Image
 
 from studio.core.images import ImageError, encode_png, list_images, load_image
 from studio.core.jobs import CancelToken, JobGen, Log, Preview, Progress, params_dict, register_job
+from studio.core.recipes import PATH_META
 from studio.core.seeding import derive_seed
 from studio.datasets.folders import distinct_stems
 from studio.datasets.writers import (
@@ -197,7 +198,7 @@ def _collect(paths: list[Path], what: str, skipped: list[tuple[str, str]] | None
 class TranslateParams:
     """Parameters of `studio translate`."""
 
-    model: str = "toy"
+    model: str = field(default="toy", metadata={PATH_META: "path-or-name"})
     task: str = "summer2winter"
     content: list[Path] = field(default_factory=list)
     style: list[Path] = field(default_factory=list)
