@@ -325,6 +325,15 @@ def test_cue_conflict_stylize_and_translate_refuse_their_input_folder(tmp_path, 
     assert main(["translate", str(circle), "--model", "toy", "--self-style", "--out", str(circle),
                  "--device", "cpu", "-q"]) == 2
     assert "input" in capsys.readouterr().err
+    # evaluators and trainers too: their reports and checkpoints never land in an input
+    for cmd in (["eval", "shape-bias", "--stimuli", str(tmp_path / "S"), "--model",
+                 "toyvgg=toy-teacher", "--out", str(tmp_path / "S" / "sb")],
+                ["train", "classifier", "--data", str(tmp_path / "S"), "--arch", "toyvgg",
+                 "--out", str(tmp_path / "S")],
+                ["distill", "--synthetic", str(tmp_path / "X"), "--teacher", "toy",
+                 "--out", str(tmp_path)]):
+        assert main([*cmd, "--device", "cpu", "-q"]) == 2, cmd
+        assert "choose an output folder outside it" in capsys.readouterr().err
     assert _tree(tmp_path) == before
 
 

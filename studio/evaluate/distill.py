@@ -24,6 +24,7 @@ from studio.core.devices import resolve_device
 from studio.core.jobs import CancelToken, JobGen, Log, Metrics, Progress, params_dict, register_job
 from studio.core.recipes import PATH_META
 from studio.core.seeding import derive_seed
+from studio.datasets.writers import check_separate
 from studio.inversion.data import LabelledImages, accuracy, load_labelled
 from studio.inversion.losses import kd_loss
 from studio.inversion.teachers import Teacher, build_model, load_teacher
@@ -180,6 +181,7 @@ def distill_job(p: DistillParams, token: CancelToken | None = None,
         augment=p.augment, seed=derive_seed(p.seed, "distill"), device=device, token=token,
         real=real, eval_every=p.eval_every)
     out = Path(p.out)
+    check_separate(out, {"synthetic": p.synthetic, "real test": p.real_test})
     out.mkdir(parents=True, exist_ok=True)
     save_state_dict(student, out / "student.pth")
     accs = [h["real_acc"] for h in history if "real_acc" in h]

@@ -30,6 +30,7 @@ from studio.core.checkpoints import save_state_dict
 from studio.core.devices import resolve_device
 from studio.core.jobs import CancelToken, JobGen, Log, Metrics, params_dict, register_job
 from studio.core.seeding import derive_seed
+from studio.datasets.writers import check_separate
 from studio.evaluate.distill import KDParams, load_real, train_epochs
 from studio.inversion.data import accuracy, load_labelled
 from studio.inversion.teachers import Teacher, load_teacher
@@ -135,6 +136,7 @@ def prune_job(p: PruneParams, token: CancelToken | None = None,
     data = load_labelled(p.synthetic, teacher.class_names, teacher.image_size)
     real = load_real(p.real_test, teacher, p.real_split)
     out = Path(p.out)
+    check_separate(out, {"synthetic": p.synthetic, "real test": p.real_test})
     out.mkdir(parents=True, exist_ok=True)
     base_acc = accuracy(teacher.model, teacher.normalize, real, device) if real else None
     yield Log(f"pruning {teacher.arch} ({p.method}); fine-tuning on {len(data)} synthetic "

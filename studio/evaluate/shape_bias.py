@@ -45,6 +45,7 @@ import torch
 
 from studio.core.images import ImageError, atomic_write, is_image_file, load_image
 from studio.core.jobs import CancelToken, JobGen, Log, Preview, Progress, register_job
+from studio.datasets.writers import check_separate
 from studio.evaluate.classifiers import Classifier, load_classifier
 
 #: The 16 entry-level categories, in the reference (alphabetical) order.
@@ -449,6 +450,7 @@ def shape_bias_job(params: ShapeBiasParams, token: CancelToken | None = None) ->
     from studio.core.devices import resolve_device
 
     token = token or CancelToken()
+    check_separate(params.out, {"stimuli": params.stimuli})
     device = resolve_device(params.device)
     stimuli, categories, skipped = scan_stimuli(params.stimuli)
     for path, reason in skipped:

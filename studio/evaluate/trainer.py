@@ -54,7 +54,12 @@ from studio.core.jobs import (
 )
 from studio.core.seeding import derive_seed, seed_everything
 from studio.datasets.folders import SPLIT_NAMES, UnsafePathError, resolve_inside, scan_image_folder
-from studio.datasets.writers import claim_run_folder, file_list_digest, make_fingerprint
+from studio.datasets.writers import (
+    check_separate,
+    claim_run_folder,
+    file_list_digest,
+    make_fingerprint,
+)
 from studio.evaluate.classifiers import build_network, norm_for, read_weights, zero_init_last_bn
 
 EVAL_SPLITS = ("val", "validation", "test")
@@ -513,6 +518,8 @@ def train_job(params: TrainParams, token: CancelToken | None = None) -> JobGen:
     if not params.data:
         raise ValueError("no training data given")
     out = Path(params.out)
+    check_separate(out, {**{f"data {i + 1}": d for i, d in enumerate(params.data)},
+                         "val": params.val})
     out.mkdir(parents=True, exist_ok=True)
 
     # data
