@@ -156,7 +156,7 @@ class Demo:
                         ("textures", textures_params(root / "textures"))):
             counts[name] = self.job("toyworld", p, f"toyworld-{name}")["num_items"]
         samples = []
-        for split_dir in sorted((root / "world" / "test").iterdir())[:10]:
+        for split_dir in sorted(d for d in (root / "world" / "test").iterdir() if d.is_dir())[:10]:
             samples.append(np.asarray(load_image(sorted(split_dir.glob("*.png"))[0])))
         self.report.text("Shapes are the labels; each shape wears its own texture 98 % of the "
                          "time in training, so texture is a shortcut — as on ImageNet.")
