@@ -1,7 +1,9 @@
 """The `studio` command: help everywhere, version, devices, models."""
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -10,6 +12,8 @@ from studio import __version__
 from studio.cli import build_parser, main
 from studio.core.checkpoints import save_state_dict
 from studio.core.devices import resolve_device
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _all_parsers(parser, prefix=()):
@@ -272,3 +276,27 @@ def test_packaging_lower_bounds_extras_and_the_tested_set():
         except PackageNotFoundError:
             continue
         assert have == ver, f"{name} {have} installed, constraints.txt says {ver}"
+
+
+def test_every_help_and_version_answer_without_importing_torch():
+    """`studio --help` and every `studio X --help` build the parser from torch-free params
+    modules (torch alone takes seconds to import)."""
+    code = r'''
+import argparse, contextlib, io, sys
+from studio.cli import build_parser, main
+def walk(p, prefix):
+    yield prefix
+    for a in p._actions:
+        if isinstance(a, argparse._SubParsersAction):
+            for name, sp in a.choices.items():
+                yield from walk(sp, prefix + [name])
+cmds = list(walk(build_parser(), []))
+for c in cmds + [["--version"]]:
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):
+        main(c + (["--help"] if c != ["--version"] else []))
+print(len(cmds), sorted(m for m in ("torch", "torchvision", "PySide6") if m in sys.modules))
+'''
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    n, loaded = r.stdout.split(" ", 1)
+    assert int(n) >= 30 and loaded.strip() == "[]", r.stdout + r.stderr[-2000:]

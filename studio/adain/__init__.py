@@ -37,20 +37,32 @@ coral, masks, interpolation, luminance), ``transforms`` (test.py preprocessing),
 
 from __future__ import annotations
 
-from studio.adain.model import (
-    OFFICIAL,
-    TOY,
-    AdaINConfig,
-    AdaINModel,
-    decoder,
-    vgg_normalised,
-)
-from studio.adain.ops import StyleStats, adain, adain_target, calc_mean_std, coral
-from studio.adain.transforms import load_tensor, prepare, test_transform, to_uint8
+import importlib
+from typing import Any
+
+#: What the package exports, and where it lives: imported on first use, so that naming
+#: the package (the CLI's parser, recipes) costs no torch import.
+_EXPORTS = {
+    "OFFICIAL": "studio.adain.model", "TOY": "studio.adain.model",
+    "AdaINConfig": "studio.adain.model", "AdaINModel": "studio.adain.model",
+    "decoder": "studio.adain.model", "vgg_normalised": "studio.adain.model",
+    "StyleStats": "studio.adain.ops", "adain": "studio.adain.ops",
+    "adain_target": "studio.adain.ops", "calc_mean_std": "studio.adain.ops",
+    "coral": "studio.adain.ops",
+    "load_tensor": "studio.adain.transforms", "prepare": "studio.adain.transforms",
+    "test_transform": "studio.adain.transforms", "to_uint8": "studio.adain.transforms",
+}
 
 
-def load_default(vgg: str | None = None, decoder_path: str | None = None) -> AdaINModel:
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'studio.adain' has no attribute {name!r}")
+
+
+def load_default(vgg: str | None = None, decoder_path: str | None = None) -> Any:
     """The official AdaIN when its two files are given or installed, else the toy AdaIN."""
+    from studio.adain.model import AdaINModel
     from studio.core.checkpoints import CheckpointError, find_model
 
     if vgg or decoder_path:

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -22,45 +20,12 @@ from torch import nn
 from studio.core.checkpoints import save_state_dict
 from studio.core.devices import resolve_device
 from studio.core.jobs import CancelToken, JobGen, Log, Metrics, Progress, params_dict, register_job
-from studio.core.recipes import PATH_META
 from studio.core.seeding import derive_seed
 from studio.datasets.writers import check_separate
+from studio.evaluate.params import DistillParams
 from studio.inversion.data import LabelledImages, accuracy, load_labelled
 from studio.inversion.losses import kd_loss
 from studio.inversion.teachers import Teacher, build_model, load_teacher
-
-
-@dataclass
-class KDParams:
-    """What `studio distill` and `studio prune` share: synthetic data, teacher, the
-    knowledge-distillation recipe and the real test set."""
-
-    synthetic: Path
-    out: Path
-    teacher: str = field(default="toy", metadata={PATH_META: "path-or-name"})
-    arch: str = "auto"
-    data: str = "auto"
-    real_test: Path | None = None          # ImageFolder of real test images (or its root)
-    real_split: str = "test"
-    epochs: int = 20
-    batch_size: int = 128
-    optimizer: Literal["sgd", "adam"] = "sgd"
-    lr: float = 0.05
-    weight_decay: float = 5e-4
-    temperature: float = 3.0
-    kd_weight: float = 1.0
-    ce_weight: float = 0.0
-    augment: bool = True
-    eval_every: int = 1                    # epochs between real-test evaluations (and the last)
-    seed: int = 0
-    device: str = "auto"
-
-
-@dataclass
-class DistillParams(KDParams):
-    """Parameters of `studio distill`."""
-
-    student: str = "auto"                  # resnet18 for CIFAR teachers, toyvgg-small for toy
 
 
 def augment_batch(x: torch.Tensor, g: torch.Generator, pad: int = 4) -> torch.Tensor:

@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import copy
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import torch
 from torch import nn
@@ -31,19 +29,10 @@ from studio.core.devices import resolve_device
 from studio.core.jobs import CancelToken, JobGen, Log, Metrics, params_dict, register_job
 from studio.core.seeding import derive_seed
 from studio.datasets.writers import check_separate
-from studio.evaluate.distill import KDParams, load_real, train_epochs
+from studio.evaluate.distill import load_real, train_epochs
+from studio.evaluate.params import PruneParams
 from studio.inversion.data import accuracy, load_labelled
 from studio.inversion.teachers import Teacher, load_teacher
-
-
-@dataclass
-class PruneParams(KDParams):
-    """Parameters of `studio prune` (fine-tuning = distillation from the unpruned teacher)."""
-
-    method: Literal["l1-filter", "global-magnitude"] = "l1-filter"
-    sparsities: list[float] = field(default_factory=lambda: [0.3, 0.5, 0.7])
-    epochs: int = 5
-    lr: float = 0.01
 
 
 def _conv_bn_pairs(model: nn.Module) -> list[tuple[nn.Conv2d, nn.BatchNorm2d | None]]:

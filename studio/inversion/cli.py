@@ -196,10 +196,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def register(g: Any) -> None:
-    from studio.evaluate.distill import DistillParams
-    from studio.evaluate.prune import PruneParams
-    from studio.inversion.quality import QualityParams
-    from studio.inversion.synthesize import SynthesizeParams
+    from studio.evaluate.params import DistillParams, PruneParams  # torch-free
+    from studio.inversion.params import QualityParams, SynthesizeParams
 
     p = g.add(g.root, "synthesize", "data-free synthesis from a teacher (NaturalInversion, "
               "DeepInversion, Gaussian noise) into a dataset", _cmd_synthesize)
@@ -225,7 +223,7 @@ def register(g: Any) -> None:
               "accuracy, diversity, energy score vs real and noise", _cmd_quality)
     add_params(p, QualityParams)
 
-    from studio.inversion.experiment import ComparisonParams
+    from studio.inversion.params import ComparisonParams
 
     p = g.add(g.eval, "inversion-comparison", "toy world: NaturalInversion vs DeepInversion vs "
               "noise -> distilled student top-1 on real test images", _cmd_comparison)

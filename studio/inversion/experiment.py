@@ -11,37 +11,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from studio.core.jobs import CancelToken, JobGen, Log, Metrics, params_dict, register_job
-from studio.core.recipes import PATH_META
 from studio.evaluate.distill import DistillParams, distill_job
+from studio.inversion.params import ComparisonParams
 from studio.inversion.quality import QualityParams, quality_job
 from studio.inversion.synthesize import SynthesizeParams, synthesize_job
 from studio.inversion.teachers import load_teacher
-
-
-@dataclass
-class ComparisonParams:
-    """Parameters of `studio eval inversion-comparison`."""
-
-    out: Path
-    teacher: str = field(default="toy", metadata={PATH_META: "path-or-name"})
-    real: Path | None = None              # toy world root (train/ test/); generated if None
-    #: natural | deep | noise | real (that many real training images: the ceiling)
-    methods: list[str] = field(default_factory=lambda: ["natural", "deep", "noise"])
-    num_images: int = 64
-    batch_size: int = 32
-    iterations: int = 150
-    student: str = "auto"
-    distill_epochs: int = 60
-    distill_eval_every: int = 10
-    distill_batch_size: int = 32
-    distill_lr: float = 0.05
-    temperature: float = 3.0
-    seed: int = 0
-    device: str = "auto"
 
 
 def _toy_test_set(out: Path, seed: int) -> Path:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -23,30 +22,11 @@ from torch import nn
 
 from studio.core.devices import resolve_device
 from studio.core.jobs import CancelToken, JobGen, Log, Metrics, Progress, params_dict, register_job
-from studio.core.recipes import PATH_META
 from studio.core.seeding import derive_seed
 from studio.inversion.data import LabelledImages, load_labelled
 from studio.inversion.losses import energy_score
+from studio.inversion.params import QualityParams
 from studio.inversion.teachers import Teacher, load_teacher
-
-
-@dataclass
-class QualityParams:
-    """Parameters of `studio eval synthetic`."""
-
-    synthetic: Path
-    teacher: str = field(default="toy", metadata={PATH_META: "path-or-name"})
-    arch: str = "auto"
-    data: str = "auto"
-    real: Path | None = None
-    real_split: str = "test"
-    num_noise: int = 512
-    max_images: int = 5000
-    temperature: float = 1.0
-    bins: int = 30
-    out: Path | None = None                # default: <synthetic>/quality.json
-    seed: int = 0
-    device: str = "auto"
 
 
 def _head(model: nn.Module) -> nn.Linear:

@@ -21,9 +21,8 @@ import contextlib
 import dataclasses
 import math
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -41,7 +40,6 @@ from studio.core.jobs import (
     params_dict,
     register_job,
 )
-from studio.core.recipes import PATH_META
 from studio.core.seeding import derive_seed
 from studio.datasets.folders import safe_relpath
 from studio.datasets.writers import (
@@ -53,40 +51,8 @@ from studio.datasets.writers import (
 from studio.inversion.deep import DEEP_IMAGENET, DeepInversion, DeepInversionConfig
 from studio.inversion.losses import kd_loss
 from studio.inversion.natural import NATURAL_PRESETS, NaturalInversion, NaturalInversionConfig
+from studio.inversion.params import SynthesizeParams
 from studio.inversion.teachers import Teacher, build_model, load_teacher
-
-
-@dataclass
-class SynthesizeParams:
-    """Parameters of `studio synthesize` (None = the method's paper default)."""
-
-    out: Path
-    teacher: str = field(default="toy", metadata={PATH_META: "path-or-name"})
-    arch: str = "auto"
-    data: str = "auto"                      # cifar10 | cifar100 | imagenet | toy | auto
-    method: Literal["natural", "deep", "noise"] = "natural"
-    preset: Literal["cifar10", "cifar100"] = "cifar10"
-    num_images: int = 256
-    batch_size: int = 256
-    iterations: int | None = None
-    r_feature: float | None = None
-    var_scale: float | None = None
-    l2_scale: float | None = None
-    lr: float | None = None                 # deep: pixel lr; natural: generator lr
-    jitter: int | None = None
-    flip: bool | None = None
-    keep: Literal["best", "last"] = "best"
-    adi_scale: float = 0.0                  # > 0: Adaptive DeepInversion (method deep)
-    adi_student: str = "auto"
-    adi_student_epochs: int = 2
-    format: Literal["imagefolder", "webdataset"] = "imagefolder"
-    shard_batches: int = 0                  # WebDataset: batches per shard (0: ~`shards`)
-    shards: int = 8                         # WebDataset shards with shard_batches 0
-    preview_every: int = 100
-    metrics_every: int = 10
-    seed: int = 0
-    device: str = "auto"
-    overwrite: bool = False                 # start afresh over a build with other settings
 
 
 def natural_config(p: SynthesizeParams) -> NaturalInversionConfig:

@@ -12,15 +12,19 @@ Public API for scripting::
 :func:`studio.tsit.fast.make_fast` is the fused inference path.
 """
 
-from studio.tsit.model import (
-    PRESETS,
-    TSITConfig,
-    TSITGenerator,
-    build_generator,
-    get_preset,
-    load_encoder,
-    load_generator,
-)
+from typing import Any
 
-__all__ = ["PRESETS", "TSITConfig", "TSITGenerator", "build_generator", "get_preset",
-           "load_encoder", "load_generator"]
+_LAZY = ("PRESETS", "TSITConfig", "TSITGenerator", "build_generator", "get_preset",
+         "load_encoder", "load_generator")
+
+
+def __getattr__(name: str) -> Any:
+    """The model API, imported on first use (naming the package costs no torch import)."""
+    if name in _LAZY:
+        from studio.tsit import model
+
+        return getattr(model, name)
+    raise AttributeError(f"module 'studio.tsit' has no attribute {name!r}")
+
+
+__all__ = list(_LAZY)
