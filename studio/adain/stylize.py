@@ -25,8 +25,17 @@ from studio.adain.ops import StyleStats, normalize_weights
 from studio.adain.transforms import load_tensor, to_uint8
 from studio.core.checkpoints import state_sha256
 from studio.core.images import ImageError, ImageTooSmallError, encode_image, load_image
-from studio.core.jobs import CancelToken, JobGen, Log, Preview, Progress, params_dict, register_job
-from studio.core.recipes import PATH_LIST, PATH_META
+from studio.core.jobs import (
+    PATH_LIST,
+    PATH_META,
+    CancelToken,
+    JobGen,
+    Log,
+    Preview,
+    Progress,
+    params_dict,
+    register_job,
+)
 from studio.datasets.folders import distinct_stems
 from studio.datasets.writers import (
     ImageFolderWriter,

@@ -28,8 +28,17 @@ from studio.adain import ops
 from studio.adain.model import OFFICIAL, TOY, AdaINModel, infer_config
 from studio.core.checkpoints import state_sha256
 from studio.core.images import ImageError, list_images, load_image
-from studio.core.jobs import CancelToken, JobGen, Log, Metrics, Preview, Progress, register_job
-from studio.core.recipes import PATH_LIST, PATH_META
+from studio.core.jobs import (
+    PATH_LIST,
+    PATH_META,
+    CancelToken,
+    JobGen,
+    Log,
+    Metrics,
+    Preview,
+    Progress,
+    register_job,
+)
 from studio.core.seeding import derive_seed
 from studio.datasets.writers import claim_run_folder, file_list_digest, make_fingerprint
 

@@ -57,6 +57,13 @@ class Metrics:
 
 
 Event = Progress | Preview | Log | Metrics
+
+#: Params schema: ``field(metadata={PATH_META: ...})`` marks a ``str`` field that holds
+#: paths — "path" (always a path) or "path-or-name" (a path when it looks like one, a
+#: folder part or a file suffix, else a registry name such as "toy"); ``PATH_LIST`` names
+#: the separator of a list of paths. Recipes resolve them against the recipe's folder.
+PATH_META = "path"
+PATH_LIST = "path_list"
 JobGen = Generator[Event, None, Any]
 
 
@@ -348,7 +355,7 @@ def params_dict(params: Any) -> dict[str, Any]:
 
 
 __all__ = [
-    "Progress", "Preview", "Log", "Metrics", "Event", "JobGen", "Cancelled", "CancelToken",
+    "PATH_META", "PATH_LIST", "Progress", "Preview", "Log", "Metrics", "Event", "JobGen", "Cancelled", "CancelToken",
     "JobType", "JOB_TYPES", "register_job", "get_job_type", "drive", "run_job",
     "ProgressBar", "params_dict",
 ]

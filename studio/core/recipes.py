@@ -33,7 +33,7 @@ from typing import Any
 import tomli_w
 
 from studio.core.images import atomic_write
-from studio.core.jobs import JobType, get_job_type
+from studio.core.jobs import PATH_LIST, PATH_META, JobType, get_job_type
 
 SCHEMA_VERSION = 1
 
@@ -115,12 +115,6 @@ def coerce(value: Any, tp: Any, where: str, base: Path | None = None) -> Any:
     raise RecipeError(f"{where}: expected {_type_name(tp)}, got {_describe(value)}")
 
 
-#: ``field(metadata={PATH_META: ...})`` marks a ``str`` field that holds paths: "path"
-#: (always a path) or "path-or-name" (a path when it looks like one — a folder part or a
-#: file suffix — else a registry name such as "toy"); ``PATH_LIST`` names the separator
-#: of a list of paths.
-PATH_META = "path"
-PATH_LIST = "path_list"
 
 
 def _rebase_text(text: str, kind: str, base: Path, sep: str | None) -> str:

@@ -42,9 +42,17 @@ import torch
 
 from studio.core.checkpoints import state_sha256
 from studio.core.images import ImageError, encode_png, list_images, load_image
-from studio.core.jobs import CancelToken, JobGen, Log, Metrics, Preview, Progress, register_job
+from studio.core.jobs import (
+    PATH_META,
+    CancelToken,
+    JobGen,
+    Log,
+    Metrics,
+    Preview,
+    Progress,
+    register_job,
+)
 from studio.core.jobs import params_dict as _params_dict
-from studio.core.recipes import PATH_META
 from studio.datasets.folders import FolderScan, Sample, distinct_stems, scan_image_folder
 from studio.datasets.style_cache import StyleStatsCache, default_cache_root, style_key
 from studio.datasets.writers import (

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from studio.core.recipes import PATH_META
+from studio.core.jobs import PATH_META
 
 
 @dataclass

@@ -25,8 +25,16 @@ import torch.nn.functional as F
 from PIL import Image
 
 from studio.core.images import ImageError, encode_png, list_images, load_image
-from studio.core.jobs import CancelToken, JobGen, Log, Preview, Progress, params_dict, register_job
-from studio.core.recipes import PATH_META
+from studio.core.jobs import (
+    PATH_META,
+    CancelToken,
+    JobGen,
+    Log,
+    Preview,
+    Progress,
+    params_dict,
+    register_job,
+)
 from studio.core.seeding import derive_seed
 from studio.datasets.folders import distinct_stems
 from studio.datasets.writers import (
