@@ -1,7 +1,7 @@
 """The `studio` command.
 
 Each engine package contributes its subcommands through a ``register(groups)`` function
-in its ``cli`` module (listed in :data:`COMMAND_MODULES`), so this file stays small and
+in the ``cli`` module its declaration names (``studio.registry``), so this file stays small and
 ``studio --help`` starts fast: heavy imports happen inside the handlers.
 """
 
@@ -11,103 +11,21 @@ import argparse
 import importlib
 import os
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from studio import __version__
-
-#: Modules whose ``register(groups)`` adds subcommands.
-COMMAND_MODULES = [
-    "studio.toyworld.cli",
-    "studio.adain.cli",
-    "studio.datasets.cli",
-    "studio.evaluate.cli",
-    "studio.inversion.cli",
-    "studio.tsit.cli",
-]
-
-
-class CLIError(Exception):
-    """A user-facing error: printed as one line, exit status 2."""
-
-
-# ---------------------------------------------------------------------------------------
-# Argument types: numbers are checked when parsed, so argparse names the flag
-# ("argument --batch-size: must be >= 1, got 0") and exits with status 2.
-
-
-def _parse_int(text: str) -> int:
-    try:
-        return int(str(text).strip(), 10)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-
-
-def _parse_float(text: str) -> float:
-    import math
-
-    try:
-        v = float(str(text).strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not math.isfinite(v):
-        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
-    return v
-
-
-def int_range(lo: int, hi: int | None = None, name: str | None = None
-              ) -> Callable[[str], int]:
-    """An argparse type: a whole number >= ``lo`` (and <= ``hi``)."""
-    def conv(text: str) -> int:
-        v = _parse_int(text)
-        if hi is None and v < lo:
-            raise argparse.ArgumentTypeError(f"must be >= {lo}, got {v}")
-        if hi is not None and not lo <= v <= hi:
-            top = "2^63-1" if hi == 2**63 - 1 else str(hi)
-            raise argparse.ArgumentTypeError(f"must be between {lo} and {top}, got {v}")
-        return v
-
-    conv.__name__ = name or (f"int_{lo}_{hi}" if hi is not None else f"int_ge_{lo}")
-    return conv
-
-
-def float_range(lo: float | None = None, hi: float | None = None, *, open_lo: bool = False,
-                name: str | None = None) -> Callable[[str], float]:
-    """An argparse type: a finite number in [lo, hi] (``open_lo``: > lo)."""
-    def fmt(x: float) -> str:
-        return f"{x:g}"
-
-    def conv(text: str) -> float:
-        v = _parse_float(text)
-        low = lo is not None and (v <= lo if open_lo else v < lo)
-        if lo is not None and hi is not None and (low or v > hi):
-            raise argparse.ArgumentTypeError(f"must be between {fmt(lo)} and {fmt(hi)}, "
-                                             f"got {fmt(v)}")
-        if low:
-            raise argparse.ArgumentTypeError(f"must be {'>' if open_lo else '>='} {fmt(lo)}, "
-                                             f"got {fmt(v)}")
-        if hi is not None and v > hi:
-            raise argparse.ArgumentTypeError(f"must be <= {fmt(hi)}, got {fmt(v)}")
-        return v
-
-    conv.__name__ = name or "number"
-    return conv
-
-
-#: >= 1: batch sizes, image counts, iterations, sides.
-positive_int = int_range(1, name="positive_int")
-#: >= 0: sizes where 0 means "keep", worker counts, intervals where 0 means "off".
-nonneg_int = int_range(0, name="nonneg_int")
-#: A random seed: 0 .. 2^63-1 (what every generator here accepts).
-seed_int = int_range(0, 2**63 - 1, name="seed_int")
-#: A fraction in [0, 1]: --alpha, probabilities.
-unit_float = float_range(0.0, 1.0, name="unit_float")
-#: A finite number >= 0: loss weights, learning-rate decay.
-nonneg_float = float_range(0.0, name="nonneg_float")
-#: A finite number > 0: learning rates, minutes.
-positive_float = float_range(0.0, open_lo=True, name="positive_float")
+from studio.core.commands import (
+    CLIError,
+    CommandGroups,
+    json_mode,
+    jsonable,
+    result_json,
+    result_status,
+    run_cli_job,
+    seed_int,
+    set_result,
+)
 
 
 def common_options() -> argparse.ArgumentParser:
@@ -124,26 +42,6 @@ def common_options() -> argparse.ArgumentParser:
                    help="print the result as one JSON document on stdout; progress, "
                         "info lines and the human summary go to stderr")
     return p
-
-
-@dataclass
-class CommandGroups:
-    """The subparser collections engine modules add their commands to."""
-
-    root: Any
-    build: Any
-    train: Any
-    eval: Any
-    bench: Any
-    common: argparse.ArgumentParser
-
-    def add(self, group: Any, name: str, help: str, func: Callable[[argparse.Namespace], int],
-            **kwargs: Any) -> argparse.ArgumentParser:
-        p = group.add_parser(name, help=help, description=kwargs.pop("description", help),
-                             parents=[self.common],
-                             formatter_class=argparse.ArgumentDefaultsHelpFormatter, **kwargs)
-        p.set_defaults(func=func)
-        return p
 
 
 def _group(root: Any, name: str, help: str, common: argparse.ArgumentParser) -> Any:
@@ -174,100 +72,11 @@ def build_parser() -> argparse.ArgumentParser:
         common=common,
     )
     _register_core(groups)
-    for mod in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(mod)
-        except ModuleNotFoundError as exc:
-            if exc.name == mod:
-                continue  # engine package not present in this build
-            raise
-        module.register(groups)
+    from studio.registry import cli_modules
+
+    for mod in cli_modules():
+        importlib.import_module(mod).register(groups)
     return parser
-
-
-# ---------------------------------------------------------------------------------------
-# Helpers for command handlers
-
-
-#: ``--overwrite`` on every command that writes an output folder.
-OVERWRITE_HELP = ("start afresh when the output folder holds a build made with other "
-                  "settings (removes only what Studio wrote there); without it such a "
-                  "rerun is refused with the differences named")
-
-
-def add_overwrite(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
-
-
-def device_arg(args: argparse.Namespace) -> str:
-    return getattr(args, "device", None) or "auto"
-
-
-def seed_arg(args: argparse.Namespace, default: int = 0) -> int:
-    seed = getattr(args, "seed", None)
-    return default if seed is None else seed
-
-
-def result_status(result: Any) -> int:
-    """0 when the job used every input, 1 when its result reports failed inputs."""
-    from studio.core.errors import result_status as status
-
-    return status(result)
-
-
-def json_mode(args: argparse.Namespace) -> bool:
-    """True under ``--json``: stdout carries only the result document."""
-    return bool(getattr(args, "json", False))
-
-
-def set_result(args: argparse.Namespace, result: Any) -> None:
-    """Record the command's result: what ``--json`` prints on stdout when it returns.
-    :func:`run_cli_job` records each job's result; a handler calls this for anything else
-    (or to replace it)."""
-    args._result = result
-
-
-def _jsonable(obj: Any) -> Any:
-    """``obj`` as strict JSON values: NaN/inf become null, numpy scalars and arrays plain
-    numbers and lists, tuples lists, anything else unknown its ``str``."""
-    import math
-
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if obj is None or isinstance(obj, (str, int, bool)):
-        return obj
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple, set, frozenset)):
-        return [_jsonable(v) for v in obj]
-    if hasattr(obj, "tolist") and callable(obj.tolist):  # numpy / torch scalars and arrays
-        try:
-            return _jsonable(obj.tolist())
-        except Exception:
-            pass
-    if hasattr(obj, "__dataclass_fields__"):
-        import dataclasses
-
-        return _jsonable(dataclasses.asdict(obj))
-    return str(obj)
-
-
-def result_json(result: Any) -> str:
-    """One line of strict JSON for ``result`` (what ``--json`` prints)."""
-    import json
-
-    return json.dumps(_jsonable(result), default=str, allow_nan=False)
-
-
-def run_cli_job(gen: Any, args: argparse.Namespace) -> Any:
-    """Run a job generator with the terminal renderer, honouring --quiet; the job's
-    result becomes the command's ``--json`` result."""
-    from studio.core.jobs import run_job
-
-    quiet = bool(getattr(args, "quiet", False))
-    result = run_job(gen, progress=None if not quiet else False, verbose=not quiet)
-    set_result(args, result)
-    return result
 
 
 # ---------------------------------------------------------------------------------------
@@ -331,7 +140,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from studio.core.distributed import init_distributed
-    from studio.core.recipes import RecipeError, load_recipe
+    from studio.recipes import RecipeError, load_recipe
 
     try:
         jt, params = load_recipe(args.recipe)
@@ -342,7 +151,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if isinstance(result, dict) and not getattr(args, "quiet", False) and not json_mode(args):
         import json
 
-        print(json.dumps(_jsonable(result), indent=2, default=str))
+        print(json.dumps(jsonable(result), indent=2, default=str))
     return result_status(result)
 
 

@@ -38,7 +38,7 @@ from studio import __version__
 from studio.core.checkpoints import resources_dir
 from studio.core.images import image_grid, load_image
 from studio.core.jobs import Log, run_job
-from studio.core.recipes import save_recipe
+from studio.recipes import save_recipe
 from studio.report import Report
 
 
@@ -93,8 +93,8 @@ class Demo:
 
     def job(self, name: str, params: Any, label: str | None = None) -> Any:
         """Run a registered job like `studio run` would, after saving its recipe."""
-        from studio.core.jobs import get_job_type
         from studio.datasets.writers import FingerprintMismatch
+        from studio.registry import get_job_type
 
         jt = get_job_type(name)
         recipe = save_recipe(self.out / "recipes" / f"{label or name}.toml", name, params)
@@ -199,8 +199,8 @@ class Demo:
         return {"contents": len(shapes), "styles": len(textures)}
 
     def s_shape_bias(self) -> dict:
-        from studio.datasets.cue_conflict import CueConflictParams, ToyCueConflictParams
-        from studio.evaluate.shape_bias import ShapeBiasParams
+        from studio.texture_shape.cue_conflict import CueConflictParams, ToyCueConflictParams
+        from studio.texture_shape.shape_bias import ShapeBiasParams
         from studio.toyworld.generate import SHAPES
 
         root = self.out / "cue-conflict"
@@ -288,7 +288,7 @@ class Demo:
         return res
 
     def s_distill(self) -> dict:
-        from studio.evaluate.distill import DistillParams
+        from studio.compression.distill import DistillParams
 
         rows, res = [], {}
         for method in ("natural", "deep", "noise"):
@@ -307,7 +307,7 @@ class Demo:
         return {"student_real_top1": res}
 
     def s_prune(self) -> dict:
-        from studio.evaluate.prune import PruneParams
+        from studio.compression.prune import PruneParams
 
         r = self.job("prune", PruneParams(
             synthetic=self.out / "synthetic" / "natural", out=self.out / "prune",
@@ -381,10 +381,10 @@ class Demo:
         import shutil
 
         from studio.adain.train import TrainParams as AdaINTrainParams
-        from studio.evaluate.experiment import ExperimentParams
-        from studio.evaluate.trainer import TrainParams
+        from studio.texture_shape.experiment import ExperimentParams
         from studio.toyworld.generate import SHAPES, ToyWorldParams
         from studio.toyworld.standard import world_params
+        from studio.trainer.trainer import TrainParams
         from studio.tsit.train import TrainTSITParams
 
         root = self.out / "retrain"

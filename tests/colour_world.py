@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from studio.inversion.data import load_labelled
-from studio.inversion.teachers import DataPreset, Teacher, teacher_from_model
+from studio.models.teachers import DataPreset, Teacher, teacher_from_model
 from studio.toyworld.models import ToyVGG, ToyVGGConfig
 
 PRESET = DataPreset("tiny", 16, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25), 3, ("red", "green", "blue"))

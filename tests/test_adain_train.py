@@ -115,7 +115,7 @@ def test_jobs_round_trip_through_recipes():
     import tomllib
 
     from studio.adain.stylize import StylizeParams
-    from studio.core.recipes import parse_recipe, recipe_text
+    from studio.recipes import parse_recipe, recipe_text
 
     for job, params in (("adain.train", TrainParams(content_dir="c", style_dir="s",
                                                     decoder_widths=[8, 16, 16, 32])),

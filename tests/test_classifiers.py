@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from studio.core.checkpoints import CheckpointError, CheckpointMismatch
-from studio.evaluate.classifiers import (
+from studio.models.classifiers import (
     IMAGENET_MEAN,
     build_network,
     infer_num_classes,

@@ -130,7 +130,7 @@ def test_json_values_are_strict_json():
 
     import numpy as np
 
-    from studio.cli import result_json
+    from studio.core.commands import result_json
 
     text = result_json({"nan": float("nan"), "np": np.float32(0.5), "i": np.int64(3),
                         "arr": np.arange(3), "path": PurePosixPath("/x/y"), "t": (1, 2)})
@@ -138,21 +138,26 @@ def test_json_values_are_strict_json():
                                 "path": "/x/y", "t": [1, 2]}
 
 
-def test_run_recipe_json_is_whole(tmp_path, capsys):
+def test_run_recipe_json_is_whole(tmp_path, capsys, add_engine):
     import json
-    from dataclasses import dataclass
 
-    from studio.core.jobs import Progress, register_job
+    add_engine("big_result_engine", {"engine": """
+        from dataclasses import dataclass
+        from studio.core.engines import Engine, JobSpec
+        from studio.core.jobs import Progress
 
-    @dataclass
-    class _Big:
-        n: int = 3000
+        @dataclass
+        class Big:
+            n: int = 3000
 
-    @register_job("_test-big-result", _Big, "test job with a large result")
-    def _big(params: _Big, token=None):
-        yield Progress(1, 1)
-        return {"items": [f"item-{i}" for i in range(params.n)]}
+        def big(params, token=None):
+            yield Progress(1, 1)
+            return {"items": [f"item-{i}" for i in range(params.n)]}
 
+        ENGINE = Engine("big", "test", jobs=(JobSpec(
+            "_test-big-result", "big_result_engine.engine:Big",
+            "big_result_engine.engine:big", "test job with a large result"),))
+    """})
     r = tmp_path / "big.toml"
     r.write_text('schema = 1\njob = "_test-big-result"\n[params]\nn = 3000\n')
     assert main(["run", str(r), "--json"]) == 0

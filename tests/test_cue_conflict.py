@@ -12,13 +12,13 @@ from PIL import Image
 from studio.adain.model import AdaINConfig, AdaINModel
 from studio.core.images import read_params
 from studio.core.jobs import Preview, drive
-from studio.datasets.cue_conflict import (
+from studio.texture_shape.cue_conflict import (
     CueConflictParams,
     ToyCueConflictParams,
     cue_conflict_job,
     toy_cue_conflict_job,
 )
-from studio.evaluate.gatys import (
+from studio.texture_shape.gatys import (
     GatysConfig,
     default_layers,
     gram,
@@ -26,7 +26,7 @@ from studio.evaluate.gatys import (
     style_transfer,
     taps_for,
 )
-from studio.evaluate.shape_bias import scan_stimuli
+from studio.texture_shape.shape_bias import scan_stimuli
 
 TINY = AdaINConfig(name="tiny", encoder_widths=(4, 8, 8, 8), encoder_convs=(1, 1, 1, 1))
 
@@ -86,7 +86,7 @@ def test_adain_builds_every_pair_in_reference_naming(tmp_path, tiny_adain):
     # equal to the engine's own stylize() for one pair
     m = AdaINModel.from_files(enc, dec)
     from studio.core.images import load_image
-    from studio.datasets.cue_conflict import _square
+    from studio.texture_shape.cue_conflict import _square
 
     c = _square(load_image(shapes / "cat" / "img1.png"), 16)[None]
     s = _square(load_image(textures / "dog" / "img0.png"), 16)[None]

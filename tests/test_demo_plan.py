@@ -5,8 +5,8 @@ import shutil
 import tomllib
 
 from studio.core.checkpoints import resources_dir
-from studio.core.recipes import parse_recipe, recipe_text
 from studio.demo import QUICK, Demo
+from studio.recipes import parse_recipe, recipe_text
 
 
 def test_retrain_runs_every_training_job_with_valid_recipes(tmp_path, monkeypatch):

@@ -7,11 +7,11 @@ import json
 import torch
 from colour_world import colour_folder, colour_teacher
 
+from studio.compression.distill import DistillParams, augment_batch, distill_job
 from studio.core.checkpoints import load_into
 from studio.core.jobs import Metrics, drive
-from studio.evaluate.distill import DistillParams, augment_batch, distill_job
 from studio.inversion.data import load_labelled
-from studio.inversion.teachers import build_model
+from studio.models.teachers import build_model
 from studio.toyworld.models import ToyVGG
 
 

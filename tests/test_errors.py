@@ -215,8 +215,8 @@ def no_home(monkeypatch, tmp_path):
 
 @pytest.mark.parametrize("home", ["/nonexistent", "/", ""])
 def test_cache_and_data_dirs_without_a_usable_home(home, no_home, monkeypatch, capsys):
+    from studio.adain.style_cache import default_cache_root
     from studio.core.paths import default_models_dir
-    from studio.datasets.style_cache import default_cache_root
     from studio.gui.workspace import workspace_dir
 
     monkeypatch.setenv("HOME", home)
@@ -230,7 +230,7 @@ def test_cache_and_data_dirs_without_a_usable_home(home, no_home, monkeypatch, c
 
 
 def test_unset_home_never_creates_folders_at_the_root(no_home, monkeypatch):
-    from studio.datasets.style_cache import default_cache_root
+    from studio.adain.style_cache import default_cache_root
 
     monkeypatch.delenv("HOME", raising=False)
     root = default_cache_root()
@@ -239,7 +239,7 @@ def test_unset_home_never_creates_folders_at_the_root(no_home, monkeypatch):
 
 
 def test_read_only_home_falls_back(no_home, tmp_path, monkeypatch, capsys):
-    from studio.datasets.style_cache import default_cache_root
+    from studio.adain.style_cache import default_cache_root
 
     home, cleanup = _read_only_folder(tmp_path)
     try:
@@ -315,7 +315,7 @@ def test_one_pixel_content_in_a_subprocess_no_traceback(tmp_path):
 
 def test_cue_conflict_huge_size_refused_before_allocating(tmp_path, monkeypatch, capsys):
     import studio.core.devices as devices
-    import studio.datasets.cue_conflict as cc
+    import studio.texture_shape.cue_conflict as cc
 
     for d in ("shapes", "textures"):
         _img(tmp_path / d / "cat" / "a.png", (16, 16))
@@ -448,7 +448,7 @@ def test_unreadable_file_is_permission_denied_not_corrupt(tmp_path):
 
 @pytest.mark.parametrize("file_name", ["../x.png", "/etc/passwd", "cat/../../x.png"])
 def test_manifest_paths_that_leave_the_dataset_are_refused(file_name, tmp_path, capsys):
-    from studio.evaluate.trainer import read_source
+    from studio.trainer.trainer import read_source
 
     _img(tmp_path / "x.png")
     ds = tmp_path / "ds"
@@ -483,7 +483,7 @@ def test_recipe_paths_resolve_against_the_recipe_folder(tmp_path, monkeypatch):
 
 
 def test_recipe_absolute_and_home_paths_stay_and_saved_recipes_replay(tmp_path, monkeypatch):
-    from studio.core.recipes import load_recipe, save_recipe
+    from studio.recipes import load_recipe, save_recipe
     from studio.toyworld.generate import ToyWorldParams
 
     (tmp_path / "a.toml").write_text(

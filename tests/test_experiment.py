@@ -8,7 +8,7 @@ import torch
 
 from studio.adain.model import AdaINConfig, AdaINModel
 from studio.core.jobs import drive
-from studio.evaluate.experiment import ExperimentParams, texture_bias_experiment
+from studio.texture_shape.experiment import ExperimentParams, texture_bias_experiment
 
 
 def test_experiment_small(tmp_path):

@@ -63,8 +63,8 @@ def test_every_page_opens_and_has_shortcuts(window):
 def test_a_broken_page_is_reported_not_fatal(window, monkeypatch):
     from studio.gui import mainwindow
 
-    monkeypatch.setattr(mainwindow, "PAGES", mainwindow.PAGES[-2:] + [
-        ("studio.gui.pages.nonexistent", "Nope")])
+    monkeypatch.setattr(mainwindow, "APP_PAGES", mainwindow.APP_PAGES + [
+        "studio.gui.pages.nonexistent:Nope"])
     w = window()
     page = w.pages["nonexistent"]
     assert "No module named 'studio.gui.pages.nonexistent'" in page.error
@@ -112,7 +112,7 @@ def test_closing_with_a_running_job_asks_then_stops_it(window, qtbot, tmp_path):
 
 
 def test_recipe_saved_from_a_page_opens_in_that_page(window, tmp_path):
-    from studio.core.recipes import load_recipe, save_recipe
+    from studio.recipes import load_recipe, save_recipe
 
     w = window()
     page = w.show_page("toyworld")

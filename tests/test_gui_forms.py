@@ -11,8 +11,8 @@ import pytest
 
 pytest.importorskip("PySide6")
 
-from studio.core.recipes import RecipeError  # noqa: E402
 from studio.gui.paramsform import ParamsForm, field_docs  # noqa: E402
+from studio.recipes import RecipeError  # noqa: E402
 
 
 @dataclass
@@ -86,11 +86,10 @@ def test_tooltips_on_every_field_and_defaults_shown(qtbot):
 
 def test_every_registered_job_gets_a_working_form(qtbot):
     """Each engine's params class becomes a form whose defaults validate."""
-    from studio import jobs_index  # noqa: F401
-    from studio.core.jobs import JOB_TYPES
+    from studio.registry import job_types
 
-    assert "toyworld" in JOB_TYPES
-    for name, jt in JOB_TYPES.items():
+    assert "toyworld" in job_types()
+    for name, jt in job_types().items():
         form = ParamsForm(jt.params)
         qtbot.addWidget(form)
         for f in dataclasses.fields(jt.params):

@@ -8,7 +8,7 @@ import torch
 from studio.inversion.bench import RefDeepInversion, RefNaturalInversion, summarize
 from studio.inversion.deep import DeepInversion, DeepInversionConfig
 from studio.inversion.natural import NaturalInversion, NaturalInversionConfig
-from studio.inversion.teachers import DataPreset, teacher_from_model
+from studio.models.teachers import DataPreset, teacher_from_model
 from studio.toyworld.models import ToyVGG, ToyVGGConfig
 
 TINY = DataPreset("tiny", 16, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25), 4)

@@ -8,9 +8,9 @@ import numpy as np
 import torch
 from PIL import Image
 
+from studio.compression.comparison import ComparisonParams, comparison_job
 from studio.core.checkpoints import save_state_dict
 from studio.core.jobs import drive
-from studio.inversion.experiment import ComparisonParams, comparison_job
 from studio.toyworld.generate import SHAPES
 from studio.toyworld.models import ToyVGG, ToyVGGConfig
 

@@ -13,7 +13,7 @@ from studio.inversion.natural import (
     NaturalInversion,
     NaturalInversionConfig,
 )
-from studio.inversion.teachers import DataPreset, teacher_from_model
+from studio.models.teachers import DataPreset, teacher_from_model
 from studio.toyworld.models import ToyVGG, ToyVGGConfig
 
 TINY = DataPreset("tiny", 16, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25), 4)
@@ -126,7 +126,7 @@ def test_adi_term_uses_the_student():
 
 def test_torchvision_teacher_runs_natural_inversion():
     """An ImageNet-layout network: stages layer1..4, pyramid residual upsampled to the image."""
-    from studio.inversion.teachers import PRESETS, DataPreset, build_model, infer_arch
+    from studio.models.teachers import PRESETS, DataPreset, build_model, infer_arch
 
     torch.manual_seed(0)
     net = build_model("tv-resnet18", 5)

@@ -20,7 +20,7 @@ from studio.inversion.quality import (
     quality_report,
 )
 from studio.inversion.synthesize import SynthesizeParams, synthesize_job
-from studio.inversion.teachers import DataPreset, teacher_from_model
+from studio.models.teachers import DataPreset, teacher_from_model
 from studio.toyworld.models import ToyVGG, ToyVGGConfig
 
 TINY = DataPreset("tiny", 16, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25), 4)

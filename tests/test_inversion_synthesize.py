@@ -12,9 +12,9 @@ from PIL import Image
 
 from studio.core.images import read_params
 from studio.core.jobs import Cancelled, CancelToken, Log, Metrics, Preview, drive
-from studio.core.recipes import recipe_text
 from studio.inversion.synthesize import SynthesizeParams, batch_labels, synthesize_job
-from studio.inversion.teachers import DataPreset, teacher_from_model
+from studio.models.teachers import DataPreset, teacher_from_model
+from studio.recipes import recipe_text
 from studio.toyworld.models import ToyVGG, ToyVGGConfig
 
 TINY = DataPreset("tiny", 16, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25), 4)

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from studio.core.checkpoints import CheckpointError, CheckpointMismatch, save_state_dict
-from studio.inversion.teachers import (
+from studio.models.teachers import (
     PRESETS,
     build_model,
     discover_stages,
@@ -83,7 +83,7 @@ def test_denormalize_uses_teacher_statistics():
 
 
 def load_teacher_from(model):
-    from studio.inversion.teachers import teacher_from_model
+    from studio.models.teachers import teacher_from_model
 
     return teacher_from_model(model, "resnet18", "cifar10")
 

@@ -25,7 +25,6 @@ from studio.adain.model import AdaINModel
 from studio.cli import main
 from studio.core.checkpoints import save_state_dict
 from studio.core.jobs import CancelToken, Progress, drive
-from studio.datasets.stylized import StylizedParams, build_stylized
 from studio.datasets.writers import (
     BuildLocked,
     FingerprintMismatch,
@@ -36,6 +35,7 @@ from studio.datasets.writers import (
     fingerprint_diff,
     make_fingerprint,
 )
+from studio.texture_shape.stylized import StylizedParams, build_stylized
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

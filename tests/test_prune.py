@@ -9,8 +9,7 @@ import torch
 from colour_world import colour_folder, colour_teacher
 from torch import nn
 
-from studio.core.jobs import drive
-from studio.evaluate.prune import (
+from studio.compression.prune import (
     PruneParams,
     filter_sparsity,
     make_permanent,
@@ -19,7 +18,8 @@ from studio.evaluate.prune import (
     prune_l1_filters,
     weight_sparsity,
 )
-from studio.inversion.teachers import resnet18
+from studio.core.jobs import drive
+from studio.models.teachers import resnet18
 from studio.toyworld.models import ToyVGG, ToyVGGConfig
 
 

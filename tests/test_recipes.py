@@ -5,9 +5,10 @@ from pathlib import Path
 from typing import Literal
 
 import pytest
+from conftest import installed_engine
 
-from studio.core.jobs import JOB_TYPES, Progress, drive, register_job
-from studio.core.recipes import (
+from studio.core.jobs import Progress, drive
+from studio.recipes import (
     RecipeError,
     load_recipe,
     parse_recipe,
@@ -26,18 +27,30 @@ class _P:
     flag: bool = False
 
 
-@register_job("_test-recipe", _P, "test job")
 def _job(params: _P, token=None):
     for i in range(params.steps):
         yield Progress(i + 1, params.steps)
     return {"alpha": params.alpha, "out": str(params.out)}
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _recipe_engine(tmp_path_factory):
+    """The test job, declared by a plugin engine as any engine declares its jobs."""
+    engine = f"""
+        from studio.core.engines import Engine, JobSpec
+        ENGINE = Engine("recipe_test", "test", jobs=(
+            JobSpec("_test-recipe", "{__name__}:_P", "{__name__}:_job", "test job"),))
+    """
+    with installed_engine(tmp_path_factory.mktemp("plugins"), "recipe_test_engine",
+                          {"engine": engine}):
+        yield
+
+
 def test_roundtrip_runs_the_same_job(tmp_path):
     params = _P(tmp_path / "o", alpha=0.25, steps=2, mode="b", weights=[0.5, 1])
     path = save_recipe(tmp_path / "r.toml", "_test-recipe", params)
     jt, loaded = load_recipe(path)
-    assert jt is JOB_TYPES["_test-recipe"]
+    assert jt.params is _P and jt.fn is _job and jt.engine == "recipe_test"
     assert loaded == _P(tmp_path / "o", 0.25, 2, "b", [0.5, 1.0], False)
     assert drive(jt.fn(loaded, None)) == {"alpha": 0.25, "out": str(tmp_path / "o")}
 
@@ -104,8 +117,8 @@ def test_string_path_fields_resolve_against_the_recipe_folder(tmp_path, monkeypa
     """str fields that hold paths (stylize's content, comma lists of styles) follow the
     recipe's folder like Path fields; registry names ('toy', 'adain-vgg') stay names."""
     from studio.adain.stylize import StylizeParams
-    from studio.core.recipes import load_recipe, save_recipe
-    from studio.datasets.stylized import StylizedParams
+    from studio.recipes import load_recipe, save_recipe
+    from studio.texture_shape.stylized import StylizedParams
 
     sub = tmp_path / "sub"
     sub.mkdir()

@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from studio.core.jobs import drive
-from studio.evaluate.shape_bias import (
+from studio.texture_shape.shape_bias import (
     CATEGORIES16,
     Decision,
     ShapeBiasParams,

@@ -21,11 +21,11 @@ from tiny_adain import picture as _picture
 
 from studio.adain.model import AdaINConfig, AdaINModel
 from studio.adain.ops import calc_mean_std
+from studio.adain.style_cache import StyleStatsCache, style_key
 from studio.core.checkpoints import save_state_dict
 from studio.core.images import ImageError, read_params
 from studio.core.jobs import CancelToken, Progress, drive
-from studio.datasets.style_cache import StyleStatsCache, style_key
-from studio.datasets.stylized import (
+from studio.texture_shape.stylized import (
     StyleNet,
     StylizedParams,
     assign_styles,
@@ -37,7 +37,7 @@ from studio.datasets.stylized import (
     reference_order,
     to_tensor,
 )
-from studio.datasets.stylized_bench import baseline
+from studio.texture_shape.stylized_bench import baseline
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -316,7 +316,7 @@ def test_official_flops_match_the_published_cost():
 
 def test_cli_preset_sin_and_explicit_options(tmp_path):
     from studio.cli import build_parser
-    from studio.datasets.cli import stylized_params
+    from studio.texture_shape.cli import stylized_params
 
     args = build_parser().parse_args(
         ["build", "stylized", "--content", "c", "--styles", "s", "--out", "o",
@@ -444,7 +444,7 @@ def test_refuses_missing_folders_and_output_inside_content(data, tmp_path, net):
 
 
 def test_recipe_round_trip_runs_the_same_build(data, tmp_path, net):
-    from studio.core.recipes import load_recipe, save_recipe
+    from studio.recipes import load_recipe, save_recipe
 
     p = _params(data, tmp_path / "a", splits=["val"])
     save_recipe(tmp_path / "r.toml", "build-stylized", p)
@@ -455,7 +455,7 @@ def test_recipe_round_trip_runs_the_same_build(data, tmp_path, net):
 
 
 def test_bench_compares_both_paths_on_the_same_pixels():
-    from studio.datasets.stylized_bench import run_bench
+    from studio.texture_shape.stylized_bench import run_bench
 
     r = run_bench(contents=4, styles=2, size=32, workers=[0], batch_size=3, repeats=2)
     base, builder = r["rows"]

@@ -14,7 +14,8 @@ import torch
 
 from studio.core.jobs import Metrics, Preview, drive
 from studio.datasets.writers import OutputItem, make_writer
-from studio.evaluate.trainer import (
+from studio.toyworld.generate import ToyWorldParams, generate_job, iter_images
+from studio.trainer.trainer import (
     TrainParams,
     epoch_batches,
     lr_at,
@@ -24,7 +25,6 @@ from studio.evaluate.trainer import (
     topk_correct,
     train_job,
 )
-from studio.toyworld.generate import ToyWorldParams, generate_job, iter_images
 
 CLASSES = ["circle", "square", "triangle"]
 
@@ -152,7 +152,7 @@ def test_mixed_datasets_finetune_and_mixup(world, tmp_path):
 
 
 def test_finetune_to_other_class_count_needs_reset_head(world, tmp_path):
-    from studio.evaluate.classifiers import build_network
+    from studio.models.classifiers import build_network
 
     other = build_network("toyvgg", 7)
     path = tmp_path / "seven.pth"
@@ -214,7 +214,7 @@ def test_ddp_two_processes_equal_one(world, tmp_path):
 def test_params_round_trip_through_a_recipe():
     import tomllib
 
-    from studio.core.recipes import parse_recipe, recipe_text
+    from studio.recipes import parse_recipe, recipe_text
 
     p = TrainParams(data=[Path("sin"), Path("in")], out=Path("o"), init=Path("w.pth.tar"),
                     mixup_alpha=0.2, schedule="step", step_epochs=[30], classes=["a", "b"])

@@ -14,7 +14,8 @@ from PIL import Image
 from studio.cli import main as cli_main
 from studio.core.checkpoints import save_state_dict
 from studio.core.images import read_params
-from studio.core.jobs import Preview, drive, get_job_type
+from studio.core.jobs import Preview, drive
+from studio.registry import get_job_type
 from studio.tsit.model import TSITConfig, build_generator, init_weights
 from studio.tsit.translate import (
     BuildTranslatedParams,
@@ -156,7 +157,7 @@ def test_jobs_are_registered_for_recipes_and_gui():
 
 
 def test_recipes_round_trip_and_run(tiny_model, tmp_path):
-    from studio.core.recipes import load_recipe, save_recipe
+    from studio.recipes import load_recipe, save_recipe
     from studio.tsit.train import TrainTSITParams
 
     c = _img(tmp_path / "c.png", 32, 32, 1)

@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from studio.adain.model import AdaINConfig, AdaINModel
-from studio.datasets.stylized import StyleNet
+from studio.texture_shape.stylized import StyleNet
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = AdaINConfig("tiny", encoder_widths=(4, 8, 8, 16), encoder_convs=(1, 1, 1, 1))

@@ -20,7 +20,7 @@ def _flag(p: argparse.ArgumentParser, name: str, **kw) -> None:
 
 def _cmd_stylize(args: argparse.Namespace) -> int:
     from studio.adain.stylize import StylizeParams, stylize_job
-    from studio.cli import CLIError, device_arg, result_status, run_cli_job
+    from studio.core.commands import CLIError, device_arg, result_status, run_cli_job
 
     if not (args.content or args.content_dir):
         raise CLIError("give --content FILE or --content_dir FOLDER")
@@ -46,7 +46,7 @@ def _cmd_stylize(args: argparse.Namespace) -> int:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from studio.adain.train import TrainParams, train_job
-    from studio.cli import device_arg, seed_arg
+    from studio.core.commands import device_arg, seed_arg
 
     params = TrainParams(
         content_dir=args.content_dir, style_dir=args.style_dir, vgg=args.vgg,
@@ -80,7 +80,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     result = run_job(train_job(params), progress=None if not getattr(args, "quiet", False)
                      else False, verbose=not getattr(args, "quiet", False), on_event=on_event)
-    from studio.cli import set_result
+    from studio.core.commands import set_result
 
     set_result(args, result)
     print(f"decoder: {result['decoder']} ({result['trained_now']} iterations in "
@@ -90,7 +90,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 def _cmd_bench(args: argparse.Namespace) -> int:
     from studio.adain.bench import run_bench
-    from studio.cli import device_arg, set_result
+    from studio.core.commands import device_arg, set_result
 
     report: dict = {}
     status = run_bench(args, device_arg(args), report=report)
@@ -99,7 +99,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def register(g) -> None:
-    from studio.cli import (
+    from studio.core.commands import (
         add_overwrite,
         int_range,
         nonneg_float,

@@ -34,7 +34,6 @@ from studio.core.jobs import (
     Preview,
     Progress,
     params_dict,
-    register_job,
 )
 from studio.datasets.folders import distinct_stems
 from studio.datasets.writers import (
@@ -231,7 +230,6 @@ def _prefetch(fn, items: list, pool: ThreadPoolExecutor, depth: int) -> Iterator
 # The job
 
 
-@register_job("adain.stylize", StylizeParams, "stylise images with AdaIN (pytorch-AdaIN test.py)")
 def stylize_job(p: StylizeParams, token: CancelToken | None = None,
                 model: AdaINModel | None = None) -> JobGen:
     from studio.core.checkpoints import sha256_file

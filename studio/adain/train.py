@@ -37,7 +37,6 @@ from studio.core.jobs import (
     Metrics,
     Preview,
     Progress,
-    register_job,
 )
 from studio.core.seeding import derive_seed
 from studio.datasets.writers import claim_run_folder, file_list_digest, make_fingerprint
@@ -233,7 +232,6 @@ def _grid(*rows: torch.Tensor) -> np.ndarray:
     return np.concatenate(arrs, axis=0)
 
 
-@register_job("adain.train", TrainParams, "train an AdaIN decoder (pytorch-AdaIN train.py)")
 def train_job(p: TrainParams, token: CancelToken | None = None) -> JobGen:
     from studio.core.checkpoints import save_state_dict
     from studio.core.devices import resolve_device

@@ -22,13 +22,15 @@ import re
 import shutil
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
+
+from studio.core.engines import ModelSpec
 
 
 class CheckpointError(Exception):
@@ -78,120 +80,37 @@ def _short(items: list[str], n: int = 8) -> str:
 # Registry
 
 
-@dataclass(frozen=True)
-class ModelSpec:
-    """A model file users may bring: where it comes from and how to recognise it."""
+class _ModelTable(MutableMapping[str, ModelSpec]):
+    """Every engine's declared model files by name, read from the engine declarations
+    (:mod:`studio.core.engines`) when first needed."""
 
-    name: str
-    filename: str
-    description: str
-    url: str | None = None
-    sha256: str | None = None
-    licence: str = "unknown"
-    family: str = ""
-    #: Bundled with Studio (in resources/) rather than brought by the user.
-    bundled: bool = False
-    #: The network the file holds, as ``"module:attr[.attr][(literal args)]"``: called on
-    #: the meta device it gives the keys and shapes the file must have, without weights or
-    #: a download (see :func:`expected_layout`). None: the layout is not checked.
-    layout: str | None = None
-    #: How the published file wraps its weights: container keys to look inside
-    #: (``state_dict`` of a ``.pth.tar``) and key prefixes to drop (DataParallel's
-    #: ``module.``), as the engine that loads it reads them.
-    unwrap: tuple[str, ...] = ()
-    strip_prefixes: tuple[str, ...] = ()
+    @functools.cached_property
+    def _specs(self) -> dict[str, ModelSpec]:
+        from studio.core.engines import discover
 
-    @property
-    def kind(self) -> str:
-        """What a file of this spec is, with its article: "an adain-decoder checkpoint"."""
-        return f"{'an' if self.name[:1] in 'aeiou' else 'a'} {self.name} checkpoint"
+        return {m.name: m for eng in discover() for m in eng.models}
 
+    def refresh(self) -> None:
+        self.__dict__.pop("_specs", None)
 
-REGISTRY: dict[str, ModelSpec] = {}
+    def __getitem__(self, name: str) -> ModelSpec:
+        return self._specs[name]
+
+    def __setitem__(self, name: str, spec: ModelSpec) -> None:
+        self._specs[name] = spec  # tests; engines declare theirs
+
+    def __delitem__(self, name: str) -> None:
+        del self._specs[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._specs)
+
+    def __len__(self) -> int:
+        return len(self._specs)
 
 
-def register_model(spec: ModelSpec) -> ModelSpec:
-    REGISTRY[spec.name] = spec
-    return spec
-
-
-# The official files users arrive with. Hashes are recorded only where we have verified
-# them; `studio models verify` reports the hash of anything else so users can compare.
-# ``layout`` names the project's own builder of each network (imported only when a file is
-# checked, so core imports no engine); the file must match it key for key and shape.
-#: texture-vs-shape .pth.tar: {"state_dict": {"module.<torchvision key>": ...}, ...}.
-_TEXTURE_VS_SHAPE: dict[str, Any] = dict(layout="torchvision.models:resnet50",
-                                         unwrap=("state_dict",), strip_prefixes=("module.",))
-#: The toy classifiers, read like studio.evaluate.classifiers.read_weights.
-_TOY_CLASSIFIER: dict[str, Any] = dict(layout="studio.toyworld.models:ToyVGG",
-                                       unwrap=("state_dict", "model"),
-                                       strip_prefixes=("module.",))
-for _spec in (
-    ModelSpec("adain-vgg", "vgg_normalised.pth",
-              "AdaIN encoder: normalised VGG-19 up to relu5_4 (pytorch-AdaIN)",
-              "https://github.com/naoto0804/pytorch-AdaIN/releases/download/v0.0.0/vgg_normalised.pth",
-              None, "MIT (pytorch-AdaIN); VGG weights from Simonyan & Zisserman, CC BY 4.0",
-              "adain", layout="studio.adain.model:vgg_normalised"),
-    ModelSpec("adain-decoder", "decoder.pth",
-              "AdaIN decoder trained on MS-COCO + WikiArt (pytorch-AdaIN)",
-              "https://github.com/naoto0804/pytorch-AdaIN/releases/download/v0.0.0/decoder.pth",
-              None, "MIT (pytorch-AdaIN)", "adain", layout="studio.adain.model:decoder"),
-    ModelSpec("resnet50-sin", "resnet50_train_60_epochs-c8e5653e.pth.tar",
-              "ResNet-50 trained on Stylized-ImageNet (texture-vs-shape model A)",
-              "https://bitbucket.org/robert_geirhos/texture-vs-shape-pretrained-models/raw/"
-              "60b770e128fffcbd8562a3ab3546c1a735432d03/resnet50_train_60_epochs-c8e5653e.pth.tar",
-              None, "see rgeirhos/texture-vs-shape", "shape-bias", **_TEXTURE_VS_SHAPE),
-    ModelSpec("resnet50-sin-in", "resnet50_train_45_epochs_combined_IN_SF-2a0d100e.pth.tar",
-              "ResNet-50 trained on SIN+IN (texture-vs-shape model B)",
-              "https://bitbucket.org/robert_geirhos/texture-vs-shape-pretrained-models/raw/"
-              "60b770e128fffcbd8562a3ab3546c1a735432d03/"
-              "resnet50_train_45_epochs_combined_IN_SF-2a0d100e.pth.tar",
-              None, "see rgeirhos/texture-vs-shape", "shape-bias", **_TEXTURE_VS_SHAPE),
-    ModelSpec("resnet50-sin-in-ft-in",
-              "resnet50_finetune_60_epochs_lr_decay_after_30_start_resnet50_train_45_epochs_"
-              "combined_IN_SF-ca06340c.pth.tar",
-              "ResNet-50 SIN+IN fine-tuned on IN (texture-vs-shape model C)",
-              "https://bitbucket.org/robert_geirhos/texture-vs-shape-pretrained-models/raw/"
-              "60b770e128fffcbd8562a3ab3546c1a735432d03/resnet50_finetune_60_epochs_lr_decay_"
-              "after_30_start_resnet50_train_45_epochs_combined_IN_SF-ca06340c.pth.tar",
-              None, "see rgeirhos/texture-vs-shape", "shape-bias", **_TEXTURE_VS_SHAPE),
-    ModelSpec("cifar10-resnet34", "cifar10_resnet34.pth",
-              "CIFAR-10 ResNet-34 teacher (DAFL / DeepInversion layout)", None, None,
-              "train your own or take DAFL's; no stable public link", "inversion",
-              layout="studio.inversion.teachers:resnet34(num_classes=10)",
-              unwrap=("state_dict", "net", "model"), strip_prefixes=("module.",)),
-    ModelSpec("tsit-summer2winter", "latest_net_G.pth",
-              "TSIT generator, ast_summer2winteryosemite (official release zip)", None, None,
-              "CC BY-NC-SA 4.0 (EndlessSora/TSIT)", "tsit",
-              layout="studio.tsit.model:build_generator(device='meta')",
-              strip_prefixes=("module.",)),
-    ModelSpec("toy-teacher", "toy/teacher.pth",
-              "Toy-world classifier (ToyVGG, texture-biased): shape-bias subject, "
-              "inversion teacher, source of the toy AdaIN encoder", None, None,
-              "trained by this project (resources/toy/README.md)", "toy", bundled=True,
-              **_TOY_CLASSIFIER),
-    ModelSpec("toy-classifier-stylized", "toy/classifier_stylized.pth",
-              "Toy-world classifier trained on the AdaIN-stylised toy world (Geirhos et al. "
-              "2019's protocol): the shape-biased counterpart of toy-teacher", None, None,
-              "trained by this project (resources/toy/README.md)", "toy", bundled=True,
-              **_TOY_CLASSIFIER),
-    ModelSpec("toy-classifier-shuffled", "toy/classifier_shuffled.pth",
-              "Toy-world classifier trained with the texture shortcut removed (random "
-              "textures): the shape-biased counterpart of toy-teacher", None, None,
-              "trained by this project (resources/toy/README.md)", "toy", bundled=True,
-              **_TOY_CLASSIFIER),
-    ModelSpec("toy-adain-encoder", "toy/adain_encoder.pth",
-              "Toy AdaIN encoder: the toy teacher with BN folded and activations normalised "
-              "(vgg_normalised layout)", None, None,
-              "derived by this project (resources/toy/README.md)", "toy", bundled=True,
-              layout="studio.adain.model:TOY.build_encoder"),
-    ModelSpec("toy-adain-decoder", "toy/adain_decoder.pth",
-              "Toy AdaIN decoder (AdaIN at relu3_1) trained on the toy world (the embedded "
-              "default)", None, None,
-              "trained by this project (resources/toy/README.md)", "toy", bundled=True,
-              layout="studio.adain.model:TOY.build_decoder"),
-):
-    register_model(_spec)
+#: The known model files (``studio models list``), declared by the engines that load them.
+REGISTRY = _ModelTable()
 
 
 def models_dir() -> Path:
@@ -403,6 +322,12 @@ def save_state_dict(model_or_sd: nn.Module | Mapping[str, torch.Tensor],
     with atomic_write(path) as fh:
         torch.save(sd, fh)
     return path
+
+
+def save_zeros(path: str | os.PathLike, shapes: Mapping[str, tuple[int, ...]]) -> Path:
+    """A checkpoint of zero tensors with these keys and shapes: what self-tests import
+    to check the import path without any real weights."""
+    return save_state_dict({k: torch.zeros(*shape) for k, shape in shapes.items()}, path)
 
 
 # ---------------------------------------------------------------------------------------

@@ -105,43 +105,38 @@ class CancelToken:
 
 
 # ---------------------------------------------------------------------------------------
-# Registry of job types (what recipes and the GUI's job history refer to by name)
+# Job types (the application's registry, ``studio.registry``, makes them from the engines'
+# declarations; recipes and the GUI's job history refer to them by name)
 
 
 @dataclass(frozen=True)
 class JobType:
-    """A named job: its parameter dataclass and the generator function that runs it."""
+    """A named job: its parameter dataclass and the generator function that runs it.
+
+    ``params`` and ``fn`` may be given as ``"module:attr"`` references and are imported on
+    first use, so listing jobs imports no engine (and no torch)."""
 
     name: str
-    params: type
-    fn: Callable[[Any, CancelToken], JobGen]
+    params_ref: Any
+    fn_ref: Any
     description: str = ""
+    engine: str = ""
+
+    @property
+    def params(self) -> type:
+        return _resolved(self.params_ref)
+
+    @property
+    def fn(self) -> Callable[[Any, CancelToken], JobGen]:
+        return _resolved(self.fn_ref)
 
 
-JOB_TYPES: dict[str, JobType] = {}
+def _resolved(ref: Any) -> Any:
+    if isinstance(ref, str):
+        from studio.core.engines import resolve
 
-
-def register_job(name: str, params: type, description: str = "") -> Callable:
-    """Decorator: make ``fn(params, token)`` runnable by name from recipes and the GUI."""
-    if not dataclasses.is_dataclass(params):
-        raise TypeError(f"job {name!r}: params must be a dataclass, got {params!r}")
-
-    def deco(fn: Callable[[Any, CancelToken], JobGen]) -> Callable:
-        JOB_TYPES[name] = JobType(name, params, fn, description or (fn.__doc__ or "").strip())
-        return fn
-
-    return deco
-
-
-def get_job_type(name: str) -> JobType:
-    """Look a job type up by name, importing the engine packages that define them."""
-    from studio import jobs_index  # noqa: F401  (registers every job type)
-
-    try:
-        return JOB_TYPES[name]
-    except KeyError:
-        known = ", ".join(sorted(JOB_TYPES)) or "none"
-        raise KeyError(f"unknown job type {name!r} (known: {known})") from None
+        return resolve(ref)
+    return ref
 
 
 # ---------------------------------------------------------------------------------------
@@ -356,6 +351,6 @@ def params_dict(params: Any) -> dict[str, Any]:
 
 __all__ = [
     "PATH_META", "PATH_LIST", "Progress", "Preview", "Log", "Metrics", "Event", "JobGen", "Cancelled", "CancelToken",
-    "JobType", "JOB_TYPES", "register_job", "get_job_type", "drive", "run_job",
+    "JobType", "drive", "run_job",
     "ProgressBar", "params_dict",
 ]

@@ -25,25 +25,23 @@ from PySide6.QtWidgets import (
 )
 
 from studio import __version__
-from studio.core.recipes import RecipeError, load_recipe, save_recipe
 from studio.gui import settings as prefs
 from studio.gui import theme
 from studio.gui.pages.base import AppContext, Page
 from studio.gui.widgets import Banner, fmt_seconds
 from studio.gui.workers import JobQueue, JobRecord, LatestRunner
 from studio.gui.workspace import ToyInputs, prepare_toy_inputs, workspace_dir
+from studio.recipes import RecipeError, load_recipe, save_recipe
 
-#: (module, class) of every page, in sidebar order.
-PAGES: list[tuple[str, str]] = [
-    ("studio.gui.pages.stylize", "StylizePage"),
-    ("studio.gui.pages.build", "BuildPage"),
-    ("studio.gui.pages.texture", "TextureBiasPage"),
-    ("studio.gui.pages.synthesize", "SynthesizePage"),
-    ("studio.gui.pages.translate", "TranslatePage"),
-    ("studio.gui.pages.toyworld", "ToyWorldPage"),
-    ("studio.gui.pages.models", "ModelsPage"),
-    ("studio.gui.pages.jobs", "JobsPage"),
-]
+#: The window's own pages, after the engines' pages (``studio.registry.pages``).
+APP_PAGES: list[str] = ["studio.gui.pages.models:ModelsPage", "studio.gui.pages.jobs:JobsPage"]
+
+
+def page_refs() -> list[str]:
+    """``"module:Class"`` of every page, in sidebar order."""
+    from studio.registry import pages
+
+    return [p.ref for p in pages()] + APP_PAGES
 
 
 class BrokenPage(Page):
@@ -117,7 +115,8 @@ class MainWindow(QMainWindow):
 
     # -- pages -------------------------------------------------------------------------
     def _build_pages(self) -> None:
-        for mod, cls in PAGES:
+        for ref in page_refs():
+            mod, _, cls = ref.partition(":")
             try:
                 page_cls = getattr(importlib.import_module(mod), cls)
                 page = page_cls(self.ctx)

@@ -32,8 +32,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.core.recipes import RecipeError, coerce
 from studio.gui.widgets import PathEdit
+from studio.recipes import RecipeError, coerce
 
 _NONE = type(None)
 
@@ -245,7 +245,7 @@ def _parse_scalar(text: str, tp: Any, where: str) -> Any:
 
 
 def _type_text(tp: Any) -> str:
-    from studio.core.recipes import _type_name
+    from studio.recipes import _type_name
 
     try:
         return _type_name(tp)

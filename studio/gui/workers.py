@@ -26,7 +26,6 @@ from PySide6.QtCore import QObject, QThread, Signal
 from PySide6.QtGui import QImage
 
 from studio.core.jobs import (
-    JOB_TYPES,
     Cancelled,
     CancelToken,
     JobGen,
@@ -35,6 +34,7 @@ from studio.core.jobs import (
     Preview,
     Progress,
 )
+from studio.registry import get_job_type, job_types
 
 #: At most one preview per this many seconds reaches the GUI (the latest one wins).
 PREVIEW_INTERVAL = 0.25
@@ -129,7 +129,7 @@ class JobRecord:
     @property
     def recipe_able(self) -> bool:
         """True when the job is a registered job type (so it can be saved as a recipe)."""
-        jt = JOB_TYPES.get(self.job)
+        jt = job_types().get(self.job)
         return jt is not None and jt.fn is self.fn and dataclasses.is_dataclass(self.params)
 
     def eta(self) -> float | None:
@@ -272,8 +272,6 @@ class JobQueue(QObject):
                page: str = "") -> JobRecord:
         """Queue a registered job type (or a GUI-internal ``fn``) with its params."""
         if fn is None:
-            from studio.core.jobs import get_job_type
-
             fn = get_job_type(job).fn
         rec = JobRecord(next(self._ids), job, title or job, params, fn, page=page)
         h = rec.handle

@@ -38,7 +38,7 @@ from studio.inversion.natural import (
     NaturalInversion,
     NaturalInversionConfig,
 )
-from studio.inversion.teachers import Teacher, feature_stages, resnet34, teacher_from_model
+from studio.models.teachers import Teacher, feature_stages, resnet34, teacher_from_model
 
 # ---------------------------------------------------------------------------------------
 # Reference-style loops
@@ -176,7 +176,7 @@ def _case_teacher(case: str) -> Teacher:
     torch.manual_seed(0)
     if case == "resnet34":
         return teacher_from_model(resnet34(10), "resnet34", "cifar10")
-    from studio.inversion.teachers import load_teacher
+    from studio.models.teachers import load_teacher
 
     try:
         return load_teacher("toy")

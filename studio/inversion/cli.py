@@ -1,5 +1,4 @@
-"""Commands: `studio synthesize`, `studio distill`, `studio prune`, `studio eval synthetic`,
-`studio bench inversion`.
+"""Commands: `studio synthesize`, `studio eval synthetic`, `studio bench inversion`.
 
 Options are generated from the jobs' params dataclasses (``--num-images`` for
 ``num_images``), so the CLI, recipes and the GUI always offer the same settings.
@@ -8,91 +7,18 @@ Options are generated from the jobs' params dataclasses (``--num-images`` for
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
-import types
-import typing
 from pathlib import Path
 from typing import Any
 
-from studio.cli import OVERWRITE_HELP, device_arg, run_cli_job, seed_arg, set_result
-
-_COMMON = ("seed", "device")
-
-#: Numeric fields checked when parsed (argparse then names the flag and exits 2).
-_POSITIVE_INT = ("num_images", "batch_size", "iterations", "epochs", "eval_every",
-                 "shard_batches", "num_noise", "max_images", "bins", "distill_epochs",
-                 "distill_eval_every", "distill_batch_size")
-_NONNEG_INT = ("preview_every", "metrics_every", "jitter", "adi_student_epochs")
-_POSITIVE_FLOAT = ("lr", "distill_lr", "temperature")
-_NONNEG_FLOAT = ("r_feature", "var_scale", "l2_scale", "adi_scale", "kd_weight",
-                 "ce_weight", "weight_decay")
-_UNIT_FLOAT = ("sparsities",)
-
-
-def _checked(name: str, tp: Any) -> Any:
-    """The argparse type for field ``name`` of type ``tp`` (range-checked where known)."""
-    from studio import cli
-
-    if tp is int:
-        if name in _POSITIVE_INT:
-            return cli.positive_int
-        if name in _NONNEG_INT:
-            return cli.nonneg_int
-    if tp is float:
-        for names, conv in ((_POSITIVE_FLOAT, cli.positive_float),
-                            (_NONNEG_FLOAT, cli.nonneg_float), (_UNIT_FLOAT, cli.unit_float)):
-            if name in names:
-                return conv
-    return tp
-
-
-def _base_type(tp: Any) -> tuple[Any, bool]:
-    """(inner type, optional?) for ``X | None``."""
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        return args[0], True
-    return tp, False
-
-
-def add_params(parser: argparse.ArgumentParser, cls: type, help_: dict[str, str] | None = None
-               ) -> None:
-    """One ``--option`` per dataclass field (booleans as ``--x/--no-x``)."""
-    hints = typing.get_type_hints(cls)
-    for f in dataclasses.fields(cls):
-        if f.name in _COMMON:
-            continue
-        tp, _ = _base_type(hints[f.name])
-        opt = "--" + f.name.replace("_", "-")
-        default = f.default if f.default is not dataclasses.MISSING else (
-            f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
-        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-        h = (help_ or {}).get(f.name, " ")
-        origin = typing.get_origin(tp)
-        if tp is bool:
-            parser.add_argument(opt, action=argparse.BooleanOptionalAction, default=default,
-                                help=h)
-        elif origin is typing.Literal:
-            parser.add_argument(opt, choices=list(typing.get_args(tp)), default=default,
-                                required=required, help=h)
-        elif origin is list:
-            (inner,) = typing.get_args(tp)
-            parser.add_argument(opt, type=_checked(f.name, inner), nargs="+", default=default,
-                                required=required, help=h)
-        else:
-            conv = Path if tp is Path else _checked(f.name, tp)
-            parser.add_argument(opt, type=conv, default=default, required=required, help=h)
-
-
-def params_from_args(cls: type, args: argparse.Namespace) -> Any:
-    kw = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if f.name not in _COMMON}
-    names = {f.name for f in dataclasses.fields(cls)}
-    if "seed" in names:
-        kw["seed"] = seed_arg(args)
-    if "device" in names:
-        kw["device"] = device_arg(args)
-    return cls(**kw)
+from studio.core.commands import (
+    OVERWRITE_HELP,
+    add_params,
+    device_arg,
+    params_from_args,
+    run_cli_job,
+    set_result,
+)
 
 
 def _print_summary(result: Any, keys: tuple[str, ...]) -> None:
@@ -112,31 +38,9 @@ def _cmd_synthesize(args: argparse.Namespace) -> int:
     res = run_cli_job(synthesize_job(p), args)
     if not getattr(args, "quiet", False):
         _print_summary(res, ("num_items", "num_errors", "method", "classes"))
-    from studio.cli import result_status
+    from studio.core.commands import result_status
 
     return result_status(res)
-
-
-def _cmd_distill(args: argparse.Namespace) -> int:
-    from studio.evaluate.distill import DistillParams, distill_job
-
-    res = run_cli_job(distill_job(params_from_args(DistillParams, args)), args)
-    _print_summary(res, ("student", "num_synthetic", "teacher_real_acc", "final_real_acc",
-                         "best_real_acc"))
-    return 0
-
-
-def _cmd_prune(args: argparse.Namespace) -> int:
-    from studio.evaluate.prune import PruneParams, prune_job
-
-    res = run_cli_job(prune_job(params_from_args(PruneParams, args)), args)
-    print(f"{'sparsity':>8s} {'weights0':>8s} {'filters':>8s} {'pruned':>8s} {'finetuned':>9s}")
-    for r in res["rows"]:
-        fmt = lambda v: f"{v:.4f}" if v is not None else "-"  # noqa: E731
-        print(f"{r['target_sparsity']:8.2f} {r['weight_sparsity']:8.3f} "
-              f"{r['filter_sparsity']:8.3f} {fmt(r['real_acc_pruned']):>8s} "
-              f"{fmt(r['real_acc_finetuned']):>9s}")
-    return 0
 
 
 def _cmd_quality(args: argparse.Namespace) -> int:
@@ -153,18 +57,6 @@ def _cmd_quality(args: argparse.Namespace) -> int:
     if "auroc_synthetic_vs_real" in e:
         print(f"  AUROC synthetic vs real by energy: {e['auroc_synthetic_vs_real']:.3f} "
               "(0.5 = indistinguishable)")
-    return 0
-
-
-def _cmd_comparison(args: argparse.Namespace) -> int:
-    from studio.inversion.experiment import ComparisonParams, comparison_job
-
-    res = run_cli_job(comparison_job(params_from_args(ComparisonParams, args)), args)
-    print(f"{'method':8s} {'images':>6s} {'synth CPU-s':>11s} {'T acc syn':>9s} "
-          f"{'student real top-1':>18s}")
-    for r in res["rows"]:
-        print(f"{r['method']:8s} {r['num_images']:6d} {r['synth_cpu_s']:11.1f} "
-              f"{r['teacher_acc_on_synthetic']:9.3f} {r['student_final_real_acc']:18.4f}")
     return 0
 
 
@@ -196,7 +88,6 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def register(g: Any) -> None:
-    from studio.evaluate.params import DistillParams, PruneParams  # torch-free
     from studio.inversion.params import QualityParams, SynthesizeParams
 
     p = g.add(g.root, "synthesize", "data-free synthesis from a teacher (NaturalInversion, "
@@ -210,24 +101,9 @@ def register(g: Any) -> None:
         "iterations": "default: the method's paper setting",
         "overwrite": OVERWRITE_HELP})
 
-    p = g.add(g.root, "distill", "train a student on synthetic images only (KD to the "
-              "teacher's softened outputs), top-1 on real data every epoch", _cmd_distill)
-    add_params(p, DistillParams, {"real_test": "real ImageFolder (root with test/ or the split)",
-                                  "temperature": "KD temperature T"})
-
-    p = g.add(g.root, "prune", "prune the teacher, fine-tune on synthetic data only, report "
-              "accuracy vs sparsity on real data", _cmd_prune)
-    add_params(p, PruneParams, {"sparsities": "target sparsities, e.g. 0.3 0.5 0.7"})
-
     p = g.add(g.eval, "synthetic", "quality of a synthetic dataset: class balance, teacher "
               "accuracy, diversity, energy score vs real and noise", _cmd_quality)
     add_params(p, QualityParams)
-
-    from studio.inversion.params import ComparisonParams
-
-    p = g.add(g.eval, "inversion-comparison", "toy world: NaturalInversion vs DeepInversion vs "
-              "noise -> distilled student top-1 on real test images", _cmd_comparison)
-    add_params(p, ComparisonParams, {"real": "toy world root with test/ (default: generate it)"})
 
     p = g.add(g.bench, "inversion", "one synthesis iteration: ours vs a reference-style loop "
               "(time and peak memory)", _cmd_bench)
@@ -235,7 +111,7 @@ def register(g: Any) -> None:
                    choices=["resnet34", "toy"], help="teachers")
     p.add_argument("--methods", nargs="+", default=["natural", "deep"],
                    choices=["natural", "deep"])
-    from studio.cli import nonneg_int, positive_int
+    from studio.core.commands import nonneg_int, positive_int
 
     p.add_argument("--batch", type=positive_int, default=64)
     p.add_argument("--iters", type=positive_int, default=3, help="timed iterations (median)")

@@ -25,7 +25,7 @@ from torch import nn
 
 from studio.inversion.losses import BNStatistics, adi_competition, l2_prior, tv_l2
 from studio.inversion.natural import Jitter
-from studio.inversion.teachers import Teacher
+from studio.models.teachers import Teacher
 
 
 @dataclass

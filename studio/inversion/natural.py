@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from studio.inversion.losses import BNStatistics, l2_prior, tv_l2
-from studio.inversion.teachers import Teacher, feature_stages
+from studio.models.teachers import Teacher, feature_stages
 
 # ---------------------------------------------------------------------------------------
 # Building blocks

@@ -21,12 +21,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from studio.core.devices import resolve_device
-from studio.core.jobs import CancelToken, JobGen, Log, Metrics, Progress, params_dict, register_job
+from studio.core.jobs import CancelToken, JobGen, Log, Metrics, Progress, params_dict
 from studio.core.seeding import derive_seed
 from studio.inversion.data import LabelledImages, load_labelled
 from studio.inversion.losses import energy_score
 from studio.inversion.params import QualityParams
-from studio.inversion.teachers import Teacher, load_teacher
+from studio.models.teachers import Teacher, load_teacher
 
 
 def _head(model: nn.Module) -> nn.Linear:
@@ -146,8 +146,6 @@ def quality_report(teacher: Teacher, synthetic: LabelledImages, real: LabelledIm
     return report
 
 
-@register_job("synthetic-quality", QualityParams,
-              "Class balance, teacher accuracy, diversity and energy of a synthetic dataset")
 def quality_job(p: QualityParams, token: CancelToken | None = None,
                 teacher: Teacher | None = None) -> JobGen:
     token = token or CancelToken()

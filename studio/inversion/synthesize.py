@@ -38,7 +38,6 @@ from studio.core.jobs import (
     Preview,
     Progress,
     params_dict,
-    register_job,
 )
 from studio.core.seeding import derive_seed
 from studio.datasets.folders import safe_relpath
@@ -52,7 +51,7 @@ from studio.inversion.deep import DEEP_IMAGENET, DeepInversion, DeepInversionCon
 from studio.inversion.losses import kd_loss
 from studio.inversion.natural import NATURAL_PRESETS, NaturalInversion, NaturalInversionConfig
 from studio.inversion.params import SynthesizeParams
-from studio.inversion.teachers import Teacher, build_model, load_teacher
+from studio.models.teachers import Teacher, build_model, load_teacher
 
 
 def natural_config(p: SynthesizeParams) -> NaturalInversionConfig:
@@ -204,8 +203,6 @@ def _train_adi_student(student: torch.nn.Module, buffer: list[tuple[torch.Tensor
     return last
 
 
-@register_job("synthesize", SynthesizeParams,
-              "Data-free synthesis from a teacher (NaturalInversion / DeepInversion / noise)")
 def synthesize_job(p: SynthesizeParams, token: CancelToken | None = None,
                    teacher: Teacher | None = None) -> JobGen:
     """Synthesize ``num_images`` images in independent batches; returns dataset.json's dict."""

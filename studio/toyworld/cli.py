@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from studio.cli import add_overwrite
+from studio.core.commands import add_overwrite
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
-    from studio.cli import run_cli_job, seed_arg
+    from studio.core.commands import run_cli_job, seed_arg
     from studio.toyworld.generate import ToyWorldParams, generate_job
 
     params = ToyWorldParams(
@@ -24,7 +24,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 
 def register(g) -> None:
-    from studio.cli import int_range, nonneg_int, positive_int, unit_float
+    from studio.core.commands import int_range, nonneg_int, positive_int, unit_float
 
     tw = g.root.add_parser("toyworld", help="the embedded toy world (procedural data)",
                            description="Generate the toy world: shapes (labels) filled with "

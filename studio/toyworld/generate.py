@@ -37,7 +37,6 @@ from studio.core.jobs import (
     Preview,
     Progress,
     params_dict,
-    register_job,
 )
 from studio.core.seeding import derive_seed
 from studio.datasets.writers import ImageFolderWriter, OutputItem, make_fingerprint
@@ -309,7 +308,6 @@ def _draw_png(args: tuple[ToyWorldParams, ToyItem]) -> bytes:
     return encode_png(draw(params, item), {"toyworld": _item_meta(params, item)})
 
 
-@register_job("toyworld", ToyWorldParams, "Generate a toy-world dataset (shape x texture)")
 def generate_job(params: ToyWorldParams, token: CancelToken | None = None) -> JobGen:
     """Write the toy world as ImageFolder + manifest; resumable like every builder."""
     token = token or CancelToken()

@@ -11,7 +11,7 @@ def _opt_path(v: str | None) -> Path | None:
 
 
 def _cmd_translate(args: argparse.Namespace) -> int:
-    from studio.cli import CLIError, device_arg, result_status, run_cli_job, seed_arg
+    from studio.core.commands import CLIError, device_arg, result_status, run_cli_job, seed_arg
     from studio.tsit.model import get_preset
     from studio.tsit.translate import TranslateParams, translate_job
 
@@ -35,7 +35,7 @@ def _cmd_translate(args: argparse.Namespace) -> int:
 
 
 def _cmd_build(args: argparse.Namespace) -> int:
-    from studio.cli import device_arg, run_cli_job, seed_arg
+    from studio.core.commands import device_arg, run_cli_job, seed_arg
     from studio.tsit.translate import BuildTranslatedParams, build_translated_job
 
     params = BuildTranslatedParams(
@@ -46,13 +46,13 @@ def _cmd_build(args: argparse.Namespace) -> int:
         fast=not args.eager, precision=args.precision, overwrite=args.overwrite)
     res = run_cli_job(build_translated_job(params), args)
     print(f"{res['num_items']} image(s), {res['num_errors']} error(s) in {args.out}")
-    from studio.cli import result_status
+    from studio.core.commands import result_status
 
     return result_status(res)
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from studio.cli import device_arg, run_cli_job, seed_arg
+    from studio.core.commands import device_arg, run_cli_job, seed_arg
     from studio.tsit.train import TrainTSITParams, train_job
 
     p = TrainTSITParams(
@@ -76,7 +76,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from studio.cli import device_arg, set_result
+    from studio.core.commands import device_arg, set_result
     from studio.tsit.bench import run_bench
 
     report: dict = {}
@@ -89,7 +89,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _model_args(p: argparse.ArgumentParser) -> None:
-    from studio.cli import unit_float
+    from studio.core.commands import unit_float
 
     p.add_argument("--model", required=True,
                    help="generator file (official latest_net_G.pth or one Studio trained; "
@@ -112,7 +112,7 @@ def _model_args(p: argparse.ArgumentParser) -> None:
 
 
 def register(g) -> None:
-    from studio.cli import (
+    from studio.core.commands import (
         add_overwrite,
         nonneg_int,
         positive_float,

@@ -29,7 +29,7 @@ from studio.core.checkpoints import (
     sha256_file,
 )
 from studio.core.images import ImageError, atomic_write, save_image
-from studio.core.jobs import CancelToken, JobGen, Log, Metrics, Preview, Progress, register_job
+from studio.core.jobs import CancelToken, JobGen, Log, Metrics, Preview, Progress
 from studio.core.jobs import params_dict as _params_dict
 from studio.datasets.writers import claim_run_folder, file_list_digest, make_fingerprint
 from studio.tsit.data import PairedFolders, UnpairedFolders, one_hot, resolve_unpaired, to_uint8
@@ -149,7 +149,6 @@ def _grid(*images: torch.Tensor) -> np.ndarray:
     return np.concatenate([to_uint8(t) for t in images], axis=1)
 
 
-@register_job("train-tsit", TrainTSITParams, "Train TSIT on folders (official losses, resumable)")
 def train_job(p: TrainTSITParams, token: CancelToken | None = None) -> JobGen:
     from studio.core.devices import resolve_device
     from studio.core.distributed import dist_info, init_distributed, local_device

@@ -33,7 +33,6 @@ from studio.core.jobs import (
     Preview,
     Progress,
     params_dict,
-    register_job,
 )
 from studio.core.seeding import derive_seed
 from studio.datasets.folders import distinct_stems
@@ -224,7 +223,6 @@ class TranslateParams:
     overwrite: bool = False           # start afresh over outputs of other settings
 
 
-@register_job("translate", TranslateParams, "Translate images with TSIT (content x style)")
 def translate_job(p: TranslateParams, token: CancelToken | None = None) -> JobGen:
     token = token or CancelToken()
     tr = Translator(p.model, p.task, device=p.device, alpha=p.alpha, fade_stats=p.fade_stats,
@@ -350,8 +348,6 @@ class BuildTranslatedParams:
     overwrite: bool = False           # start afresh over a build with other settings
 
 
-@register_job("build-translated", BuildTranslatedParams,
-              "Build a dataset of TSIT translations (deterministic, resumable, manifest)")
 def build_translated_job(p: BuildTranslatedParams, token: CancelToken | None = None) -> JobGen:
     """Style ``j`` of content ``i`` and its noise depend only on the seed and the file's
     relative path, so outputs are identical across resumes, ranks and runs."""

@@ -30,13 +30,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.core.jobs import JOB_TYPES, Metrics
-from studio.core.recipes import RecipeError, save_recipe
+from studio.core.jobs import Metrics
 from studio.gui import settings as prefs
 from studio.gui.paramsform import ParamsForm
 from studio.gui.widgets import Banner, CurvePlot, ImageView, JobControls, LogView, ThumbGrid
 from studio.gui.workers import JobQueue, JobRecord
 from studio.gui.workspace import ToyInputs
+from studio.recipes import RecipeError, save_recipe
+from studio.registry import job_types
 
 
 class AppContext(QObject):
@@ -114,9 +115,8 @@ class Page(QWidget):
 
 
 def missing_jobs(names: tuple[str, ...] | list[str]) -> list[str]:
-    from studio import jobs_index  # noqa: F401  (registers every engine's job types)
-
-    return [n for n in names if n not in JOB_TYPES]
+    known = job_types()
+    return [n for n in names if n not in known]
 
 
 def open_path(path: str | Path) -> None:
@@ -150,8 +150,9 @@ class JobPanel(QWidget):
         self.defaults = defaults or (lambda name: {})
         self.hidden = hidden
         self.labels = labels or {}
-        self.available = [n for n in job_names if n in JOB_TYPES]
-        self.missing = [n for n in job_names if n not in JOB_TYPES]
+        known = job_types()
+        self.available = [n for n in job_names if n in known]
+        self.missing = [n for n in job_names if n not in known]
         self.forms: dict[str, ParamsForm] = {}
         self.record: JobRecord | None = None
 
@@ -160,7 +161,7 @@ class JobPanel(QWidget):
         self.combo = QComboBox(self)
         self.combo.setToolTip("Which job to set up and run")
         for n in self.available:
-            jt = JOB_TYPES[n]
+            jt = job_types()[n]
             self.combo.addItem(self.labels.get(n, n), n)
             self.combo.setItemData(self.combo.count() - 1, jt.description,
                                    Qt.ItemDataRole.ToolTipRole)
@@ -211,7 +212,7 @@ class JobPanel(QWidget):
         if name is None:
             return None
         if name not in self.forms:
-            jt = JOB_TYPES[name]
+            jt = job_types()[name]
             f = ParamsForm(jt.params, self.form_host, help=self.help, hidden=self.hidden)
             self.apply_defaults(name, f)
             self.forms[name] = f
@@ -234,7 +235,7 @@ class JobPanel(QWidget):
         if f is not None:
             f.setVisible(True)
         if name:
-            self.desc.setText(JOB_TYPES[name].description)
+            self.desc.setText(job_types()[name].description)
 
     def select(self, name: str) -> bool:
         i = self.combo.findData(name)

@@ -34,7 +34,7 @@ class BuildPage(JobPage):
     icon = "build"
     tip = "Stylise a whole dataset: dry-run plan, live grid, pause / cancel / resume"
     job_names = ("build-stylized",)
-    engine = "stylized dataset builder (studio.datasets.stylized)"
+    engine = "stylized dataset builder (studio.texture_shape.stylized)"
     run_text = "Build"
     help = HELP
 

@@ -19,11 +19,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.core.recipes import RecipeError, load_recipe, save_recipe
 from studio.gui import settings as prefs
 from studio.gui.pages.base import AppContext, Page, open_path, summarize_result
 from studio.gui.widgets import Banner, ImageView, LogView, fmt_seconds
 from studio.gui.workers import JobRecord, JobState
+from studio.recipes import RecipeError, load_recipe, save_recipe
 
 COLUMNS = ["#", "Job", "State", "Progress", "Started", "Duration", "Outputs"]
 STATE_COLOURS = {"running": "#2f7fd8", "paused": "#c98a00", "done": "#2e9d57",

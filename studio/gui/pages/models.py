@@ -345,13 +345,13 @@ class ModelsPage(Page):
     # -- self-test ---------------------------------------------------------------------
     def self_test(self, d) -> str:
         """Import a good and a bad checkpoint, verify, and check the table and messages."""
-        import torch
+        from studio.core.checkpoints import save_zeros
 
         d.check(any(r["name"] == "adain-vgg" for r in self.rows), "registry models missing")
         tmp = self.ctx.toy.root / "selftest" / "models"
         tmp.mkdir(parents=True, exist_ok=True)
         good = tmp / "tiny_net.pth"
-        torch.save({"conv.weight": torch.zeros(2, 3, 1, 1)}, good)
+        save_zeros(good, {"conv.weight": (2, 3, 1, 1)})
         bad = tmp / "broken.pth"
         bad.write_bytes(b"this is not a checkpoint")
         rec = self.import_files([str(good)])
@@ -362,7 +362,7 @@ class ModelsPage(Page):
         d.wait_job(rec, state="failed")
         d.check("broken.pth" in rec.error, f"the error does not name the file: {rec.error}")
         wrong = tmp / "decoder.pth"  # tensors, but not the AdaIN decoder it claims to be
-        torch.save({"conv.weight": torch.zeros(2, 3, 1, 1)}, wrong)
+        save_zeros(wrong, {"conv.weight": (2, 3, 1, 1)})
         rec = self.import_files([str(wrong)])
         d.wait_job(rec, state="failed")
         d.check("not an adain-decoder checkpoint" in rec.error

@@ -9,7 +9,6 @@ image by a mask (spatial control). Saved PNGs carry their parameters.
 from __future__ import annotations
 
 import dataclasses
-import time
 from pathlib import Path
 from typing import Any
 
@@ -33,120 +32,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.core.jobs import JOB_TYPES
+from studio.adain.session import StylizeSession, make_masks
 from studio.gui import settings as prefs
 from studio.gui.pages.base import AppContext, Page
 from studio.gui.widgets import Banner, DropZone, ImageView
 from studio.gui.workers import LatestRunner, qimage_from_array
-
-
-class StylizeSession:
-    """The AdaIN model plus caches; no Qt, runs inside a worker thread."""
-
-    def __init__(self) -> None:
-        self.model: Any = None
-        self.model_name = ""
-        self._feat: dict[tuple, Any] = {}
-        self._stats: dict[tuple, Any] = {}
-        self._images: dict[tuple, Any] = {}
-        self.encoder_runs = 0
-        self.decoder_runs = 0
-        self.last_ms = 0.0
-
-    def load(self) -> str:
-        """Load the official AdaIN if installed, else the toy one; return its name."""
-        from studio.adain import load_default
-
-        if self.model is None:
-            self.model = load_default()
-            self.model_name = "official VGG-19 AdaIN" if self.model.config.name == "vgg19" \
-                else f"toy AdaIN ({self.model.config.name})"
-        return self.model_name
-
-    def _image(self, path: str, size: int) -> Any:
-        from studio.adain import load_tensor
-
-        key = (path, size)
-        if key not in self._images:
-            self._images[key] = load_tensor(path, size=size)[None]
-        return self._images[key]
-
-    def render(self, spec: dict[str, Any]) -> np.ndarray:
-        """Stylise per ``spec``; only the decoder runs when just ``alpha`` changed."""
-        import torch
-
-        from studio.adain import ops, to_uint8
-
-        t0 = time.perf_counter()
-        self.load()
-        m = self.model
-        size = int(spec.get("size", 0))
-        content_path = spec["content"]
-        styles = list(spec["styles"])
-        preserve = spec.get("preserve") or None
-        with torch.inference_mode():
-            c = self._image(content_path, size)
-            src = ops.luminance(c).expand_as(c) if preserve == "luminance" else c
-            fkey = (content_path, size, preserve == "luminance")
-            if fkey not in self._feat:
-                self._feat[fkey] = m.encode(src)
-                self.encoder_runs += 1
-            feat = self._feat[fkey]
-            stats = []
-            for s_path in styles:
-                skey = (s_path, size, preserve, content_path if preserve else None)
-                if skey not in self._stats:
-                    s = self._image(s_path, size)
-                    if preserve == "coral":
-                        s = ops.coral(s[0], c[0])[None]
-                    elif preserve == "luminance":
-                        s = ops.match_luminance(s, c)
-                    self._stats[skey] = m.style_stats(s)
-                    self.encoder_runs += 1
-                stats.append(self._stats[skey])
-            masks = spec.get("masks")
-            weights = spec.get("weights") if len(stats) > 1 and masks is None else None
-            if len(stats) > 1 and masks is None and weights is None:
-                weights = [1.0] * len(stats)
-            target = m.target(feat, stats if len(stats) > 1 else stats[0],
-                              alpha=float(spec.get("alpha", 1.0)), weights=weights,
-                              masks=masks)
-            out = m.decode(target)
-            self.decoder_runs += 1
-            if preserve == "luminance":
-                out = ops.combine_luminance(out, c)
-        self.last_ms = (time.perf_counter() - t0) * 1000
-        return to_uint8(out)[0]
-
-    def content_array(self, path: str, size: int) -> np.ndarray:
-        from studio.adain import to_uint8
-
-        return to_uint8(self._image(path, size))[0]
-
-
-def make_masks(kind: str, n_styles: int, shape: tuple[int, int], mask_file: str = "") -> Any:
-    """(K, H, W) region masks: 'split' = vertical bands, 'file' = a grey image for 2 styles."""
-    import torch
-
-    h, w = shape
-    if kind == "split":
-        m = torch.zeros(n_styles, h, w)
-        edges = np.linspace(0, w, n_styles + 1).round().astype(int)
-        for k in range(n_styles):
-            m[k, :, edges[k]:edges[k + 1]] = 1
-        return m
-    if kind == "file":
-        from PIL import Image
-
-        from studio.core.images import load_image
-
-        g = np.asarray(load_image(mask_file).convert("L").resize((w, h), Image.Resampling.NEAREST),
-                       dtype=np.float32) / 255.0
-        g = torch.from_numpy(g)
-        if n_styles != 2:
-            raise ValueError(f"a mask image splits the picture between 2 styles, not {n_styles}")
-        return torch.stack([(g >= 0.5).float(), (g < 0.5).float()])
-    return None
+from studio.registry import job_types
 
 
 class StylizePage(Page):
@@ -468,7 +359,7 @@ class StylizePage(Page):
 
     def current_recipe(self) -> tuple[str, Any] | None:
         """The ``adain.stylize`` job (same as `studio stylize`) with this page's settings."""
-        jt = JOB_TYPES.get("adain.stylize")
+        jt = job_types().get("adain.stylize")
         if jt is None:
             return None
         sp = self.spec()

@@ -61,7 +61,7 @@ class TextureBiasPage(JobPage):
     icon = "texture"
     tip = "Build cue-conflict stimuli, measure shape bias, inspect each model's decisions"
     job_names = ("toy-cue-conflict", "cue-conflict", "shape-bias")
-    engine = "texture-bias lab (studio.evaluate)"
+    engine = "texture-bias lab (studio.texture_shape)"
     labels = LABELS
     help = HELP
 

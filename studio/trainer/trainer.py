@@ -50,7 +50,6 @@ from studio.core.jobs import (
     Preview,
     Progress,
     params_dict,
-    register_job,
 )
 from studio.core.seeding import derive_seed, seed_everything
 from studio.datasets.folders import SPLIT_NAMES, UnsafePathError, resolve_inside, scan_image_folder
@@ -60,7 +59,7 @@ from studio.datasets.writers import (
     file_list_digest,
     make_fingerprint,
 )
-from studio.evaluate.classifiers import build_network, norm_for, read_weights, zero_init_last_bn
+from studio.models.classifiers import build_network, norm_for, read_weights, zero_init_last_bn
 
 EVAL_SPLITS = ("val", "validation", "test")
 
@@ -502,7 +501,6 @@ def evaluate(net: nn.Module, items: list[Item], labels: list[int], params: Train
 # The job
 
 
-@register_job("train-classifier", TrainParams, "Train or fine-tune a classifier (Bag of Tricks)")
 def train_job(params: TrainParams, token: CancelToken | None = None) -> JobGen:
     """Train; checkpoint every epoch; resume; report top-1/top-5 each epoch."""
     token = token or CancelToken()

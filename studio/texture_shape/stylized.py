@@ -40,6 +40,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from studio.adain.style_cache import StyleStatsCache, default_cache_root, style_key
 from studio.core.checkpoints import state_sha256
 from studio.core.images import ImageError, encode_png, list_images, load_image
 from studio.core.jobs import (
@@ -50,11 +51,9 @@ from studio.core.jobs import (
     Metrics,
     Preview,
     Progress,
-    register_job,
 )
 from studio.core.jobs import params_dict as _params_dict
 from studio.datasets.folders import FolderScan, Sample, distinct_stems, scan_image_folder
-from studio.datasets.style_cache import StyleStatsCache, default_cache_root, style_key
 from studio.datasets.writers import (
     OutputItem,
     WebDatasetWriter,
@@ -566,9 +565,6 @@ def _image_params(params: StylizedParams, net: StyleNet, item: OutputItem) -> di
             "style_size": params.style_size}
 
 
-@register_job("build-stylized", StylizedParams,
-              "Stylized-ImageNet-style dataset: every content image stylised by AdaIN with a "
-              "seeded random style")
 def build_stylized(params: StylizedParams, token: CancelToken | None = None,
                    net: StyleNet | None = None) -> JobGen:
     """Build (or finish) a stylised copy of ``params.content`` in ``params.out``.

@@ -52,7 +52,7 @@ def baseline(content_root: Path, prepared_styles: list[Path], out: Path, model: 
 
     from studio.adain.ops import adain
     from studio.datasets.folders import scan_image_folder
-    from studio.datasets.stylized import assign_styles, quantize
+    from studio.texture_shape.stylized import assign_styles, quantize
 
     scan = scan_image_folder(content_root)
     choice = assign_styles(scan.samples, len(prepared_styles), seed, "stream")
@@ -74,7 +74,7 @@ def baseline(content_root: Path, prepared_styles: list[Path], out: Path, model: 
 
 def _net(model: str):
     from studio.adain.model import AdaINModel
-    from studio.datasets.stylized import StyleNet, load_style_net
+    from studio.texture_shape.stylized import StyleNet, load_style_net
 
     if model == "random":
         torch.manual_seed(0)
@@ -89,7 +89,7 @@ def run_bench(contents: int = 64, styles: int = 16, size: int = 224, model: str 
     """Measure both ways on the same data (best of ``repeats`` each); return numbers and
     a printable report."""
     from studio.core.devices import resolve_device
-    from studio.datasets.stylized import StylizedParams, build_stylized, prepare_style
+    from studio.texture_shape.stylized import StylizedParams, build_stylized, prepare_style
 
     workers = workers if workers is not None else [1, 2]
     dev = resolve_device(device)

@@ -37,7 +37,6 @@ from studio.core.jobs import (
     Preview,
     Progress,
     params_dict,
-    register_job,
 )
 from studio.core.seeding import generator
 from studio.datasets.folders import scan_image_folder
@@ -158,7 +157,6 @@ def _to_uint8(x: torch.Tensor, size: int) -> np.ndarray:
             .to(torch.uint8).permute(0, 2, 3, 1).numpy())
 
 
-@register_job("cue-conflict", CueConflictParams, "Build texture-shape cue-conflict stimuli")
 def cue_conflict_job(params: CueConflictParams, token: CancelToken | None = None) -> JobGen:
     """Make every shape x texture stimulus with AdaIN or Gatys; resumable."""
     from studio.core.devices import resolve_device
@@ -278,7 +276,7 @@ def _cue_conflict_body(params: CueConflictParams, token: CancelToken, device: to
                 if preview is not None:
                     yield Preview(preview[0], preview[1], done)
     elif params.method == "gatys":
-        from studio.evaluate.gatys import GatysConfig, default_layers, style_transfer, taps_for
+        from studio.texture_shape.gatys import GatysConfig, default_layers, style_transfer, taps_for
 
         d_style, d_content = default_layers(model.encoder)
         cfg = GatysConfig(
@@ -396,8 +394,6 @@ class ToyCueConflictParams:
     overwrite: bool = False    # start afresh over a build with other settings
 
 
-@register_job("toy-cue-conflict", ToyCueConflictParams,
-              "Draw toy-world cue-conflict stimuli procedurally (shape x other texture)")
 def toy_cue_conflict_job(params: ToyCueConflictParams, token: CancelToken | None = None
                          ) -> JobGen:
     """Every toy shape drawn filled with every category's own texture, in the reference

@@ -44,9 +44,9 @@ import numpy as np
 import torch
 
 from studio.core.images import ImageError, atomic_write, is_image_file, load_image
-from studio.core.jobs import CancelToken, JobGen, Log, Preview, Progress, register_job
+from studio.core.jobs import CancelToken, JobGen, Log, Preview, Progress
 from studio.datasets.writers import check_separate
-from studio.evaluate.classifiers import Classifier, load_classifier
+from studio.models.classifiers import Classifier, load_classifier
 
 #: The 16 entry-level categories, in the reference (alphabetical) order.
 CATEGORIES16 = ("airplane", "bear", "bicycle", "bird", "boat", "bottle", "car", "cat",
@@ -69,7 +69,7 @@ _NAME = re.compile(r"(?:^|_)([A-Za-z][A-Za-z ]*?)(\d+)-([A-Za-z][A-Za-z ]*?)(\d+
 @lru_cache(maxsize=1)
 def imagenet16_indices() -> dict[str, list[int]]:
     """Category -> ImageNet-1000 indices (207 in all, no overlaps)."""
-    text = resources.files("studio.evaluate").joinpath("imagenet16_indices.json").read_text()
+    text = resources.files("studio.texture_shape").joinpath("imagenet16_indices.json").read_text()
     return {k: list(v) for k, v in json.loads(text).items()}
 
 
@@ -442,7 +442,6 @@ def _safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._+-]+", "_", name).strip("._") or "model"
 
 
-@register_job("shape-bias", ShapeBiasParams, "Shape bias of classifiers on cue-conflict images")
 def shape_bias_job(params: ShapeBiasParams, token: CancelToken | None = None) -> JobGen:
     """Evaluate every model; write decisions.csv + summary.json per model, the
     model-vs-human raw-data file per model (``<out>/raw-data/cue-conflict/``) and the
@@ -501,7 +500,7 @@ def shape_bias_job(params: ShapeBiasParams, token: CancelToken | None = None) ->
         results[name] = summary
     files: list[str] = []
     if params.plot:
-        from studio.evaluate.plots import box_plot, matrix_plot, render_png
+        from studio.texture_shape.plots import box_plot, matrix_plot, render_png
 
         refs = REFERENCE_SHAPE_BIAS if params.reference else {}
         files = matrix_plot(results, categories, out / "shape_bias", refs,

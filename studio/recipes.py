@@ -2,7 +2,7 @@
 
 ```toml
 schema = 1
-job = "build-stylized"      # a registered job type (studio.core.jobs.JOB_TYPES)
+job = "build-stylized"      # a job type an engine declares (studio.registry)
 
 [params]                    # fields of that job's params dataclass; omitted = default
 content_dir = "data/train"
@@ -33,7 +33,8 @@ from typing import Any
 import tomli_w
 
 from studio.core.images import atomic_write
-from studio.core.jobs import PATH_LIST, PATH_META, JobType, get_job_type
+from studio.core.jobs import PATH_LIST, PATH_META, JobType
+from studio.registry import get_job_type
 
 SCHEMA_VERSION = 1
 

@@ -24,7 +24,7 @@ from typing import Literal
 import torch
 
 from studio.core.images import atomic_write
-from studio.core.jobs import CancelToken, JobGen, Log, params_dict, register_job
+from studio.core.jobs import CancelToken, JobGen, Log, params_dict
 from studio.toyworld.generate import SHAPES
 
 
@@ -60,7 +60,7 @@ class ExperimentParams:
 
 
 def _adain_net(params: ExperimentParams):
-    from studio.datasets.stylized import StyleNet, load_style_net
+    from studio.texture_shape.stylized import StyleNet, load_style_net
 
     if params.adain_encoder and params.adain_decoder:
         from studio.adain import AdaINModel
@@ -73,8 +73,8 @@ def _adain_net(params: ExperimentParams):
 def test_accuracy(arch: str, weights: Path, world: Path, device: str | torch.device = "cpu",
                   batch_size: int = 256) -> dict[str, float]:
     """Top-1 / top-5 (%) of a toy classifier on the unstylised test split."""
-    from studio.evaluate.classifiers import load_classifier
-    from studio.evaluate.trainer import read_source, topk_correct, transform
+    from studio.models.classifiers import load_classifier
+    from studio.trainer.trainer import read_source, topk_correct, transform
 
     clf = load_classifier(arch, weights, device=device)
     src = read_source(world)
@@ -95,7 +95,7 @@ def test_accuracy(arch: str, weights: Path, world: Path, device: str | torch.dev
 
 def _train(params: ExperimentParams, data: Path, val: Path, out: Path, epochs: int,
            token: CancelToken) -> JobGen:
-    from studio.evaluate.trainer import TrainParams, train_job
+    from studio.trainer.trainer import TrainParams, train_job
 
     tp = TrainParams(data=[data], out=out, arch="toyvgg", val=val, classes=list(SHAPES),
                      epochs=epochs, batch_size=params.batch_size, lr=params.lr,
@@ -106,20 +106,18 @@ def _train(params: ExperimentParams, data: Path, val: Path, out: Path, epochs: i
     return Path(result["model"])
 
 
-@register_job("texture-bias-experiment", ExperimentParams,
-              "Toy world: texture-biased vs stylised-trained classifier, shape bias")
 def texture_bias_experiment(params: ExperimentParams, token: CancelToken | None = None
                             ) -> JobGen:
     """Run the whole experiment under ``params.out``; resumable step by step."""
     from studio.core.checkpoints import find_model
-    from studio.datasets.cue_conflict import (
+    from studio.texture_shape.cue_conflict import (
         CueConflictParams,
         ToyCueConflictParams,
         cue_conflict_job,
         toy_cue_conflict_job,
     )
-    from studio.datasets.stylized import TOY_PRESET, StylizedParams, build_stylized
-    from studio.evaluate.shape_bias import ShapeBiasParams, shape_bias_job
+    from studio.texture_shape.shape_bias import ShapeBiasParams, shape_bias_job
+    from studio.texture_shape.stylized import TOY_PRESET, StylizedParams, build_stylized
     from studio.toyworld.generate import ToyWorldParams, generate_job
     from studio.toyworld.standard import SIZE, shapes_params, textures_params, world_params
 

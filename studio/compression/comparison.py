@@ -13,12 +13,12 @@ import json
 import time
 from pathlib import Path
 
-from studio.core.jobs import CancelToken, JobGen, Log, Metrics, params_dict, register_job
-from studio.evaluate.distill import DistillParams, distill_job
+from studio.compression.distill import DistillParams, distill_job
+from studio.core.jobs import CancelToken, JobGen, Log, Metrics, params_dict
 from studio.inversion.params import ComparisonParams
 from studio.inversion.quality import QualityParams, quality_job
 from studio.inversion.synthesize import SynthesizeParams, synthesize_job
-from studio.inversion.teachers import load_teacher
+from studio.models.teachers import load_teacher
 
 
 def _toy_test_set(out: Path, seed: int) -> Path:
@@ -54,8 +54,6 @@ def _real_subset(real: Path, out: Path, n: int, class_names: tuple[str, ...]) ->
     return count
 
 
-@register_job("inversion-comparison", ComparisonParams,
-              "Toy-world comparison: synthesis method -> distilled student accuracy on real data")
 def comparison_job(p: ComparisonParams, token: CancelToken | None = None) -> JobGen:
     token = token or CancelToken()
     out = Path(p.out)

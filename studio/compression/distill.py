@@ -17,15 +17,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from studio.compression.params import DistillParams
 from studio.core.checkpoints import save_state_dict
 from studio.core.devices import resolve_device
-from studio.core.jobs import CancelToken, JobGen, Log, Metrics, Progress, params_dict, register_job
+from studio.core.jobs import CancelToken, JobGen, Log, Metrics, Progress, params_dict
 from studio.core.seeding import derive_seed
 from studio.datasets.writers import check_separate
-from studio.evaluate.params import DistillParams
 from studio.inversion.data import LabelledImages, accuracy, load_labelled
 from studio.inversion.losses import kd_loss
-from studio.inversion.teachers import Teacher, build_model, load_teacher
+from studio.models.teachers import Teacher, build_model, load_teacher
 
 
 def augment_batch(x: torch.Tensor, g: torch.Generator, pad: int = 4) -> torch.Tensor:
@@ -119,8 +119,6 @@ def load_real(path: Path | None, teacher: Teacher, split: str) -> LabelledImages
     return load_labelled(path, teacher.class_names, teacher.image_size, split=split)
 
 
-@register_job("distill", DistillParams,
-              "Knowledge distillation of a student on synthetic images only")
 def distill_job(p: DistillParams, token: CancelToken | None = None,
                 teacher: Teacher | None = None) -> JobGen:
     """Distil; writes ``student.pth`` and ``distill.json`` under ``out``; returns the summary."""

@@ -24,15 +24,15 @@ import torch
 from torch import nn
 from torch.nn.utils import prune as tprune
 
+from studio.compression.distill import load_real, train_epochs
+from studio.compression.params import PruneParams
 from studio.core.checkpoints import save_state_dict
 from studio.core.devices import resolve_device
-from studio.core.jobs import CancelToken, JobGen, Log, Metrics, params_dict, register_job
+from studio.core.jobs import CancelToken, JobGen, Log, Metrics, params_dict
 from studio.core.seeding import derive_seed
 from studio.datasets.writers import check_separate
-from studio.evaluate.distill import load_real, train_epochs
-from studio.evaluate.params import PruneParams
 from studio.inversion.data import accuracy, load_labelled
-from studio.inversion.teachers import Teacher, load_teacher
+from studio.models.teachers import Teacher, load_teacher
 
 
 def _conv_bn_pairs(model: nn.Module) -> list[tuple[nn.Conv2d, nn.BatchNorm2d | None]]:
@@ -109,8 +109,6 @@ def filter_sparsity(model: nn.Module, skip_stem: bool = True) -> float:
     return zero / max(1, total)
 
 
-@register_job("prune", PruneParams,
-              "Prune the teacher, fine-tune on synthetic data only, accuracy vs sparsity")
 def prune_job(p: PruneParams, token: CancelToken | None = None,
               teacher: Teacher | None = None) -> JobGen:
     """For each sparsity: prune a copy, fine-tune (KD from the teacher), evaluate on real."""

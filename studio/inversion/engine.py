@@ -1,0 +1,26 @@
+"""The data-free synthesis engine's declaration: NaturalInversion (Kim et al. 2021) with
+DeepInversion (Yin et al. 2020) and Gaussian noise as baselines."""
+
+from studio.core.engines import Engine, JobSpec, ModelSpec, PageSpec
+
+ENGINE = Engine(
+    name="inversion",
+    title="Data-free synthesis",
+    jobs=(
+        JobSpec("synthesize", "studio.inversion.params:SynthesizeParams",
+                "studio.inversion.synthesize:synthesize_job",
+                "Data-free synthesis from a teacher (NaturalInversion / DeepInversion / noise)"),
+        JobSpec("synthetic-quality", "studio.inversion.params:QualityParams",
+                "studio.inversion.quality:quality_job",
+                "Class balance, teacher accuracy, diversity and energy of a synthetic dataset"),
+    ),
+    cli="studio.inversion.cli",
+    models=(
+        ModelSpec("cifar10-resnet34", "cifar10_resnet34.pth",
+                  "CIFAR-10 ResNet-34 teacher (DAFL / DeepInversion layout)", None, None,
+                  "train your own or take DAFL's; no stable public link", "inversion",
+                  layout="studio.models.teachers:resnet34(num_classes=10)",
+                  unwrap=("state_dict", "net", "model"), strip_prefixes=("module.",)),
+    ),
+    pages=(PageSpec("studio.gui.pages.synthesize:SynthesizePage", 40),),
+)
