@@ -11,7 +11,7 @@ from studio.compression.distill import DistillParams, augment_batch, distill_job
 from studio.core.checkpoints import load_into
 from studio.core.jobs import Metrics, drive
 from studio.inversion.data import load_labelled
-from studio.models.teachers import build_model
+from studio.models.classifiers import build_network
 from studio.toyworld.models import ToyVGG
 
 
@@ -37,7 +37,7 @@ def test_distill_student_learns_from_the_teacher(tmp_path):
     real = colour_folder(tmp_path / "real", 8, 7)
     synthetic = colour_folder(tmp_path / "syn", 12, 3)
     events = []
-    p = DistillParams(synthetic=synthetic, out=tmp_path / "kd", student="toyvgg-small",
+    p = DistillParams(synthetic=synthetic, out=tmp_path / "kd", student="toyvgg_small",
                       real_test=real, epochs=4, batch_size=12, optimizer="adam", lr=0.01,
                       weight_decay=0.0, device="cpu")
     res = drive(distill_job(p, None, teacher=teacher), events.append)
@@ -49,7 +49,7 @@ def test_distill_student_learns_from_the_teacher(tmp_path):
     assert len([e for e in events if isinstance(e, Metrics)]) == 4
     saved = json.loads((tmp_path / "kd" / "distill.json").read_text())
     assert saved["final_real_acc"] == res["final_real_acc"]
-    student = load_into(build_model("toyvgg-small", 3), tmp_path / "kd" / "student.pth")
+    student = load_into(build_network("toyvgg_small", 3), tmp_path / "kd" / "student.pth")
     assert isinstance(student, ToyVGG)
 
 
@@ -62,11 +62,11 @@ def test_distill_cli(tmp_path, capsys):
     colour_folder(tmp_path / "real", 2, 7)
     code = main(["distill", "--synthetic", str(tmp_path / "syn"), "--teacher",
                  str(tmp_path / "t.pth"), "--real-test", str(tmp_path / "real"), "--epochs", "1",
-                 "--batch-size", "6", "--student", "toyvgg-small", "--out", str(tmp_path / "kd"),
+                 "--batch-size", "6", "--student", "toyvgg_small", "--out", str(tmp_path / "kd"),
                  "--device", "cpu", "-q"])
     assert code == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["student"] == "toyvgg-small" and out["num_synthetic"] == 12
+    assert out["student"] == "toyvgg_small" and out["num_synthetic"] == 12
     assert (tmp_path / "kd" / "student.pth").is_file()
     code = main(["distill", "--synthetic", str(tmp_path / "nowhere"), "--teacher",
                  str(tmp_path / "t.pth"), "--out", str(tmp_path / "kd2"), "-q"])

@@ -126,13 +126,13 @@ def test_adi_term_uses_the_student():
 
 def test_torchvision_teacher_runs_natural_inversion():
     """An ImageNet-layout network: stages layer1..4, pyramid residual upsampled to the image."""
-    from studio.models.teachers import PRESETS, DataPreset, build_model, infer_arch
+    from studio.models.classifiers import PRESETS, DataPreset, build_network, infer_arch
 
     torch.manual_seed(0)
-    net = build_model("tv-resnet18", 5)
-    assert infer_arch(net.state_dict())[:2] == ("tv-resnet18", 5)
+    net = build_network("resnet18", 5)
+    assert infer_arch(net.state_dict())[:2] == ("resnet18", 5)
     pre = DataPreset("small-imagenet", 32, PRESETS["imagenet"].mean, PRESETS["imagenet"].std, 5)
-    t = teacher_from_model(net, "tv-resnet18", pre)
+    t = teacher_from_model(net, "resnet18", pre)
     e = NaturalInversion(t, torch.arange(4) % 5, NaturalInversionConfig(), seed=0)
     assert e.pyramid.channels == [64, 128, 256, 512]
     assert e.step()["loss"] > 0 and e.best().shape == (4, 3, 32, 32)

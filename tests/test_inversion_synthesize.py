@@ -147,7 +147,7 @@ def test_cancel_leaves_only_complete_batches(tmp_path):
 
 def test_adi_trains_the_student_between_batches(tmp_path):
     events = []
-    run(params(tmp_path / "adi", method="deep", adi_scale=0.5, adi_student="toyvgg-small",
+    run(params(tmp_path / "adi", method="deep", adi_scale=0.5, adi_student="toyvgg_small",
                num_images=8, adi_student_epochs=1), events=events)
     msgs = [e.message for e in events if isinstance(e, Log)]
     assert sum("ADI: student trained on" in m for m in msgs) == 2
@@ -178,7 +178,7 @@ def test_deep_inversion_uses_the_imagenet_settings_for_an_imagenet_teacher():
 
     assert imagenet_values(deep_config(params("/tmp/x", method="deep", data="imagenet"))) \
         == DEEP_IMAGENET
-    assert imagenet_values(deep_config(params("/tmp/x", method="deep", arch="tv-resnet50"))) \
+    assert imagenet_values(deep_config(params("/tmp/x", method="deep", arch="resnet50"))) \
         == DEEP_IMAGENET  # --data auto, a torchvision arch: ImageNet
     # --data auto, resolved from the teacher's preset (an ImageNet preset made small)
     small_imagenet = dataclasses.replace(TINY, name="imagenet")

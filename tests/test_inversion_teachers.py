@@ -7,18 +7,9 @@ import torch
 from torch import nn
 
 from studio.core.checkpoints import CheckpointError, CheckpointMismatch, save_state_dict
-from studio.models.teachers import (
-    PRESETS,
-    build_model,
-    discover_stages,
-    feature_stages,
-    infer_arch,
-    load_teacher,
-    resnet18,
-    resnet34,
-    vgg11,
-    vgg16,
-)
+from studio.models.cifar import resnet18, resnet34, vgg11, vgg16
+from studio.models.classifiers import PRESETS, build_network, canonical_arch, infer_arch
+from studio.models.teachers import discover_stages, feature_stages, load_teacher
 from studio.toyworld.models import ToyVGG, ToyVGGConfig
 
 
@@ -31,16 +22,16 @@ def test_cifar_resnet_keys_follow_dafl_layout():
     assert "layer1.0.shortcut.0.weight" not in sd  # identity shortcut, as in DAFL
     assert sum(v.numel() for k, v in sd.items() if "num_batches" not in k and
                "running" not in k) == 21282122  # DAFL ResNet-34 parameter count
-    assert infer_arch(sd)[:2] == ("resnet34", 10)
-    assert infer_arch(resnet18(100).state_dict())[:2] == ("resnet18", 100)
+    assert infer_arch(sd)[:2] == ("cifar_resnet34", 10)
+    assert infer_arch(resnet18(100).state_dict())[:2] == ("cifar_resnet18", 100)
 
 
 def test_cifar_vgg_keys_and_inference():
     sd = vgg16(10).state_dict()
     assert "features.0.bias" in sd and "features.1.running_mean" in sd  # conv has a bias
     assert {"classifier.1.weight", "classifier.4.weight", "classifier.6.weight"} <= set(sd)
-    assert infer_arch(sd)[:2] == ("vgg16", 10)
-    assert infer_arch(vgg11(100).state_dict())[:2] == ("vgg11", 100)
+    assert infer_arch(sd)[:2] == ("cifar_vgg16", 10)
+    assert infer_arch(vgg11(100).state_dict())[:2] == ("cifar_vgg11", 100)
     out = vgg11(10).eval()(torch.zeros(2, 3, 32, 32))
     assert out.shape == (2, 10)  # forward returns logits only (the reference's VGG crashed)
 
@@ -57,7 +48,7 @@ def test_load_teacher_wrapped_checkpoint_and_errors(tmp_path):
     torch.save({"state_dict": {f"module.{k}": v for k, v in net.state_dict().items()}},
                tmp_path / "wrapped.pth")
     t = load_teacher(tmp_path / "wrapped.pth")
-    assert (t.arch, t.num_classes, t.preset.name, t.image_size) == ("resnet18", 100,
+    assert (t.arch, t.num_classes, t.preset.name, t.image_size) == ("cifar_resnet18", 100,
                                                                     "cifar100", 32)
     assert not any(p.requires_grad for p in t.model.parameters()) and not t.model.training
     x = torch.randn(2, 3, 32, 32)
@@ -66,7 +57,11 @@ def test_load_teacher_wrapped_checkpoint_and_errors(tmp_path):
     # a VGG file forced into a ResNet: mismatch names the file and the keys
     save_state_dict(vgg11(10), tmp_path / "vgg.pth")
     with pytest.raises(CheckpointMismatch, match="vgg.pth"):
-        load_teacher(tmp_path / "vgg.pth", arch="resnet18")
+        load_teacher(tmp_path / "vgg.pth", arch="cifar_resnet18")
+    # the one namespace: resnet18 is torchvision's; the error says what the file is
+    save_state_dict(resnet18(10), tmp_path / "dafl.pth")
+    with pytest.raises(CheckpointMismatch, match="looks like a cifar_resnet18"):
+        load_teacher(tmp_path / "dafl.pth", arch="resnet18")
     torch.save({"foo.weight": torch.zeros(3, 3)}, tmp_path / "odd.pth")
     with pytest.raises(CheckpointError, match="cannot tell the architecture"):
         load_teacher(tmp_path / "odd.pth")
@@ -85,7 +80,7 @@ def test_denormalize_uses_teacher_statistics():
 def load_teacher_from(model):
     from studio.models.teachers import teacher_from_model
 
-    return teacher_from_model(model, "resnet18", "cifar10")
+    return teacher_from_model(model, "cifar_resnet18", "cifar10")
 
 
 @pytest.mark.parametrize("make,size,chans", [
@@ -114,6 +109,19 @@ def test_discover_stages_on_unknown_network():
     assert stages == [net[4], net[7]]  # last ReLU at 16 px, then at 8 px
 
 
-def test_build_model_rejects_unknown_arch():
-    with pytest.raises(ValueError, match="unknown architecture"):
-        build_model("resnet9000", 10)
+def test_build_network_rejects_unknown_arch():
+    with pytest.raises(ValueError, match="unknown architecture 'resnet9000'"):
+        build_network("resnet9000", 10)
+
+
+def test_one_arch_namespace_with_the_old_spellings_as_aliases():
+    import torchvision
+
+    assert canonical_arch("tv-resnet18") == "resnet18"
+    assert canonical_arch("toyvgg-small") == "toyvgg_small"
+    torch.manual_seed(0)
+    a = build_network("cifar_resnet34", 10).state_dict()
+    assert set(a) == set(resnet34(10).state_dict())
+    assert type(build_network("resnet18", 10)) is torchvision.models.ResNet
+    assert set(build_network("tv-resnet18", 10).state_dict()) == set(
+        build_network("resnet18", 10).state_dict())

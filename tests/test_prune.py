@@ -19,7 +19,7 @@ from studio.compression.prune import (
     weight_sparsity,
 )
 from studio.core.jobs import drive
-from studio.models.teachers import resnet18
+from studio.models.cifar import resnet18
 from studio.toyworld.models import ToyVGG, ToyVGGConfig
 
 

@@ -58,13 +58,12 @@ def register(g: Any) -> None:
 
     p = g.add(g.root, "distill", "train a student on synthetic images only (KD to the "
               "teacher's softened outputs), top-1 on real data every epoch", _cmd_distill)
-    add_params(p, DistillParams, {"real_test": "real ImageFolder (root with test/ or the split)",
-                                  "temperature": "KD temperature T"})
+    add_params(p, DistillParams)
 
     p = g.add(g.root, "prune", "prune the teacher, fine-tune on synthetic data only, report "
               "accuracy vs sparsity on real data", _cmd_prune)
-    add_params(p, PruneParams, {"sparsities": "target sparsities, e.g. 0.3 0.5 0.7"})
+    add_params(p, PruneParams)
 
     p = g.add(g.eval, "inversion-comparison", "toy world: NaturalInversion vs DeepInversion vs "
               "noise -> distilled student top-1 on real test images", _cmd_comparison)
-    add_params(p, ComparisonParams, {"real": "toy world root with test/ (default: generate it)"})
+    add_params(p, ComparisonParams)

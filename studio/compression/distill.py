@@ -25,7 +25,8 @@ from studio.core.seeding import derive_seed
 from studio.datasets.writers import check_separate
 from studio.inversion.data import LabelledImages, accuracy, load_labelled
 from studio.inversion.losses import kd_loss
-from studio.models.teachers import Teacher, build_model, load_teacher
+from studio.models.classifiers import build_network, default_student
+from studio.models.teachers import Teacher, load_teacher
 
 
 def augment_batch(x: torch.Tensor, g: torch.Generator, pad: int = 4) -> torch.Tensor:
@@ -40,14 +41,6 @@ def augment_batch(x: torch.Tensor, g: torch.Generator, pad: int = 4) -> torch.Te
         crop = padded[i, :, oy[i]:oy[i] + h, ox[i]:ox[i] + w]
         out[i] = crop.flip(-1) if flip[i] else crop
     return out
-
-
-def default_student(teacher: Teacher) -> str:
-    if teacher.arch.startswith("toyvgg"):
-        return "toyvgg-small"
-    if teacher.arch.startswith("tv-"):
-        return "tv-resnet18"
-    return "resnet18"
 
 
 def make_optimizer(params, kind: str, lr: float, weight_decay: float) -> torch.optim.Optimizer:
@@ -129,9 +122,9 @@ def distill_job(p: DistillParams, token: CancelToken | None = None,
     teacher.to(device)
     data = load_labelled(p.synthetic, teacher.class_names, teacher.image_size)
     real = load_real(p.real_test, teacher, p.real_split)
-    arch = p.student if p.student != "auto" else default_student(teacher)
+    arch = p.student if p.student != "auto" else default_student(teacher.arch)
     torch.manual_seed(derive_seed(p.seed, "student-init"))
-    student = build_model(arch, teacher.num_classes).to(device)
+    student = build_network(arch, teacher.num_classes).to(device)
     yield Log(f"distilling {teacher.arch} -> {arch} on {len(data)} synthetic images from "
               f"{p.synthetic} (T={p.temperature}, kd {p.kd_weight}, ce {p.ce_weight})")
     teacher_acc = accuracy(teacher.model, teacher.normalize, real, device) if real else None
@@ -157,5 +150,5 @@ def distill_job(p: DistillParams, token: CancelToken | None = None,
     return summary
 
 
-__all__ = ["DistillParams", "distill_job", "train_epochs", "augment_batch", "default_student",
+__all__ = ["DistillParams", "distill_job", "train_epochs", "augment_batch",
            "load_real"]

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from studio.core.params import CHECK, VALUES, flags_of, help_of
+
 
 class CLIError(Exception):
     """A user-facing error: printed as one line, exit status 2."""
@@ -96,6 +98,16 @@ nonneg_float = float_range(0.0, name="nonneg_float")
 positive_float = float_range(0.0, open_lo=True, name="positive_float")
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default, except where there is none to show (a required
+    option, or None when the help says what None means)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.required or action.default is None or action.default is False:
+            return action.help
+        return super()._get_help_string(action)
+
+
 @dataclass
 class CommandGroups:
     """The subparser collections engine modules add their commands to."""
@@ -111,7 +123,7 @@ class CommandGroups:
             **kwargs: Any) -> argparse.ArgumentParser:
         p = group.add_parser(name, help=help, description=kwargs.pop("description", help),
                              parents=[self.common],
-                             formatter_class=argparse.ArgumentDefaultsHelpFormatter, **kwargs)
+                             formatter_class=HelpFormatter, **kwargs)
         p.set_defaults(func=func)
         return p
 
@@ -217,30 +229,23 @@ def run_cli_job(gen: Any, args: argparse.Namespace) -> Any:
 
 _COMMON = ("seed", "device")
 
-#: Numeric fields checked when parsed (argparse then names the flag and exits 2).
-_POSITIVE_INT = ("num_images", "batch_size", "iterations", "epochs", "eval_every",
-                 "shard_batches", "num_noise", "max_images", "bins", "distill_epochs",
-                 "distill_eval_every", "distill_batch_size")
-_NONNEG_INT = ("preview_every", "metrics_every", "jitter", "adi_student_epochs")
-_POSITIVE_FLOAT = ("lr", "distill_lr", "temperature")
-_NONNEG_FLOAT = ("r_feature", "var_scale", "l2_scale", "adi_scale", "kd_weight",
-                 "ce_weight", "weight_decay")
-_UNIT_FLOAT = ("sparsities",)
+#: ``param(..., check=...)``: the argparse type that range-checks a number when parsed.
+_CHECKS: dict[str, Callable[[str], Any]] = {
+    "positive": positive_int, "nonneg": nonneg_int, "positive_float": positive_float,
+    "nonneg_float": nonneg_float, "unit": unit_float}
 
 
-def _checked(name: str, tp: Any) -> Any:
-    """The argparse type for field ``name`` of type ``tp`` (range-checked where known)."""
-    if tp is int:
-        if name in _POSITIVE_INT:
-            return positive_int
-        if name in _NONNEG_INT:
-            return nonneg_int
-    if tp is float:
-        for names, conv in ((_POSITIVE_FLOAT, positive_float),
-                            (_NONNEG_FLOAT, nonneg_float), (_UNIT_FLOAT, unit_float)):
-            if name in names:
-                return conv
-    return tp
+def _checked(f: dataclasses.Field, tp: Any) -> Any:
+    """The argparse type for field ``f`` of type ``tp`` (range-checked when it says so)."""
+    check = f.metadata.get(CHECK)
+    if check is None:
+        return Path if tp is Path else tp
+    if check not in _CHECKS:
+        raise ValueError(f"{f.name}: unknown check {check!r} (known: {', '.join(_CHECKS)})")
+    conv = _CHECKS[check]
+    if check in ("positive", "nonneg") and tp is float:
+        conv = positive_float if check == "positive" else nonneg_float
+    return conv
 
 
 def _base_type(tp: Any) -> tuple[Any, bool]:
@@ -252,37 +257,76 @@ def _base_type(tp: Any) -> tuple[Any, bool]:
     return tp, False
 
 
-def add_params(parser: argparse.ArgumentParser, cls: type, help_: dict[str, str] | None = None
-               ) -> None:
-    """One ``--option`` per dataclass field (booleans as ``--x/--no-x``)."""
+def _choice_alias(values: dict[str, str]) -> Callable[[str], str]:
+    def conv(text: str) -> str:
+        return values.get(text.strip().lower(), text.strip())
+    return conv
+
+
+def _comma_items(conv: Callable[[str], Any]) -> Callable[[str], list[Any]]:
+    """A list item may itself be comma-separated: ``--classes a,b c`` is [a, b, c]."""
+    def split(text: str) -> list[Any]:
+        return [conv(t) for t in comma_list(text)]
+    split.__name__ = getattr(conv, "__name__", "item")
+    return split
+
+
+def option_strings(f: dataclasses.Field) -> list[str]:
+    """``--num-images`` for ``num_images``, then ``--output`` beside ``--out`` and the
+    field's reference spellings (``param(..., "--bs")``)."""
+    opts = ["--" + f.name.replace("_", "-")]
+    if f.name == "out":
+        opts.append("--output")
+    opts += [o for o in flags_of(f) if o not in opts]
+    return opts
+
+
+def add_params(parser: argparse.ArgumentParser, cls: type) -> None:
+    """One option per field of the params dataclass ``cls``, with the field's help and
+    spellings (booleans as ``--x/--no-x``; the underscore spelling ``--num_images`` is
+    accepted too, unlisted). A field without help is a bug: it raises."""
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
         if f.name in _COMMON:
             continue
         tp, _ = _base_type(hints[f.name])
-        opt = "--" + f.name.replace("_", "-")
+        h = help_of(f)
+        if not h:
+            raise ValueError(f"{cls.__name__}.{f.name} has no help (param(..., help=...))")
         default = f.default if f.default is not dataclasses.MISSING else (
             f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
         required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-        h = (help_ or {}).get(f.name, " ")
         origin = typing.get_origin(tp)
         if tp is bool:
-            parser.add_argument(opt, action=argparse.BooleanOptionalAction, default=default,
-                                help=h)
+            kw: dict[str, Any] = dict(action=argparse.BooleanOptionalAction)
         elif origin is typing.Literal:
-            parser.add_argument(opt, choices=list(typing.get_args(tp)), default=default,
-                                required=required, help=h)
+            kw = dict(choices=list(typing.get_args(tp)), required=required)
+            if f.metadata.get(VALUES):
+                kw["type"] = _choice_alias(f.metadata[VALUES])
         elif origin is list:
             (inner,) = typing.get_args(tp)
-            parser.add_argument(opt, type=_checked(f.name, inner), nargs="+", default=default,
-                                required=required, help=h)
+            conv = _checked(f, inner)
+            kw = dict(type=conv if inner is Path else _comma_items(conv), nargs="+",
+                      required=required)
         else:
-            conv = Path if tp is Path else _checked(f.name, tp)
-            parser.add_argument(opt, type=conv, default=default, required=required, help=h)
+            kw = dict(type=_checked(f, tp), required=required)
+        opts = option_strings(f)
+        parser.add_argument(*opts, dest=f.name, default=default, help=h, **kw)
+        under = "--" + f.name
+        if under not in opts and "_" in f.name:
+            kw.pop("required", None)
+            if tp is bool:
+                kw = dict(action=argparse.BooleanOptionalAction)
+            parser.add_argument(under, dest=f.name, default=argparse.SUPPRESS,
+                                help=argparse.SUPPRESS, **kw)
 
 
 def params_from_args(cls: type, args: argparse.Namespace) -> Any:
+    """The params dataclass from options :func:`add_params` made."""
     kw = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if f.name not in _COMMON}
+    for name, v in kw.items():  # comma-split list items come as lists: flatten them
+        if isinstance(v, list) and any(isinstance(x, list) for x in v):
+            kw[name] = [y for x in v for y in (x if isinstance(x, list) else [x])]
     names = {f.name for f in dataclasses.fields(cls)}
     if "seed" in names:
         kw["seed"] = seed_arg(args)

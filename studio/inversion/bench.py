@@ -38,7 +38,8 @@ from studio.inversion.natural import (
     NaturalInversion,
     NaturalInversionConfig,
 )
-from studio.models.teachers import Teacher, feature_stages, resnet34, teacher_from_model
+from studio.models.cifar import resnet34
+from studio.models.teachers import Teacher, feature_stages, teacher_from_model
 
 # ---------------------------------------------------------------------------------------
 # Reference-style loops
@@ -175,7 +176,7 @@ class RefDeepInversion:
 def _case_teacher(case: str) -> Teacher:
     torch.manual_seed(0)
     if case == "resnet34":
-        return teacher_from_model(resnet34(10), "resnet34", "cifar10")
+        return teacher_from_model(resnet34(10), "cifar_resnet34", "cifar10")
     from studio.models.teachers import load_teacher
 
     try:

@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from studio.core.commands import (
-    OVERWRITE_HELP,
     add_params,
     device_arg,
+    nonneg_int,
     params_from_args,
+    positive_int,
     run_cli_job,
     set_result,
 )
@@ -92,14 +93,7 @@ def register(g: Any) -> None:
 
     p = g.add(g.root, "synthesize", "data-free synthesis from a teacher (NaturalInversion, "
               "DeepInversion, Gaussian noise) into a dataset", _cmd_synthesize)
-    add_params(p, SynthesizeParams, {
-        "teacher": "checkpoint path, registry name, or 'toy'",
-        "arch": "resnet18|resnet34|vgg11|vgg16|toyvgg|tv-<name>|auto",
-        "data": "cifar10|cifar100|imagenet|toy|auto (mean/std, size, class names)",
-        "preset": "paper settings for natural: cifar10 (2000 it, r_feature 10), cifar100 "
-                  "(4000 it, r_feature 3)",
-        "iterations": "default: the method's paper setting",
-        "overwrite": OVERWRITE_HELP})
+    add_params(p, SynthesizeParams)
 
     p = g.add(g.eval, "synthetic", "quality of a synthetic dataset: class balance, teacher "
               "accuracy, diversity, energy score vs real and noise", _cmd_quality)
@@ -108,14 +102,14 @@ def register(g: Any) -> None:
     p = g.add(g.bench, "inversion", "one synthesis iteration: ours vs a reference-style loop "
               "(time and peak memory)", _cmd_bench)
     p.add_argument("--cases", nargs="+", default=["resnet34", "toy"],
-                   choices=["resnet34", "toy"], help="teachers")
+                   choices=["resnet34", "toy"],
+                   help="teachers: a CIFAR ResNet-34 (random weights) and the toy teacher")
     p.add_argument("--methods", nargs="+", default=["natural", "deep"],
-                   choices=["natural", "deep"])
-    from studio.core.commands import nonneg_int, positive_int
-
-    p.add_argument("--batch", type=positive_int, default=64)
+                   choices=["natural", "deep"], help="synthesis methods to time")
+    p.add_argument("--batch", type=positive_int, default=64, help="images per iteration")
     p.add_argument("--iters", type=positive_int, default=3, help="timed iterations (median)")
-    p.add_argument("--warmup", type=nonneg_int, default=1)
+    p.add_argument("--warmup", type=nonneg_int, default=1,
+                   help="untimed iterations before timing")
     p.add_argument("--threads", type=nonneg_int, default=1,
                    help="CPU threads per run (0 = torch default)")
     p.add_argument("--json-out", dest="json_out",

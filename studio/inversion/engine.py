@@ -19,7 +19,7 @@ ENGINE = Engine(
         ModelSpec("cifar10-resnet34", "cifar10_resnet34.pth",
                   "CIFAR-10 ResNet-34 teacher (DAFL / DeepInversion layout)", None, None,
                   "train your own or take DAFL's; no stable public link", "inversion",
-                  layout="studio.models.teachers:resnet34(num_classes=10)",
+                  layout="studio.models.cifar:resnet34(num_classes=10)",
                   unwrap=("state_dict", "net", "model"), strip_prefixes=("module.",)),
     ),
     pages=(PageSpec("studio.gui.pages.synthesize:SynthesizePage", 40),),

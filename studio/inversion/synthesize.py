@@ -51,7 +51,8 @@ from studio.inversion.deep import DEEP_IMAGENET, DeepInversion, DeepInversionCon
 from studio.inversion.losses import kd_loss
 from studio.inversion.natural import NATURAL_PRESETS, NaturalInversion, NaturalInversionConfig
 from studio.inversion.params import SynthesizeParams
-from studio.models.teachers import Teacher, build_model, load_teacher
+from studio.models.classifiers import build_network, default_student, family
+from studio.models.teachers import Teacher, load_teacher
 
 
 def natural_config(p: SynthesizeParams) -> NaturalInversionConfig:
@@ -69,11 +70,11 @@ def deep_config(p: SynthesizeParams, teacher: Teacher | None = None) -> DeepInve
     """DeepInversion's settings for the teacher's data: the reference's ImageNet settings
     (:data:`DEEP_IMAGENET`) for an ImageNet teacher, the CIFAR-10 paper's otherwise; the
     options set in ``p`` win. The data is the teacher's preset when ``teacher`` is given,
-    else ``p.data`` (``auto``: a ``tv-*`` arch is ImageNet)."""
+    else ``p.data`` (``auto``: a torchvision arch is ImageNet)."""
     if teacher is not None:
         data = teacher.preset.name
     elif p.data == "auto":
-        data = "imagenet" if p.arch.startswith("tv-") else "auto"
+        data = "imagenet" if p.arch != "auto" and family(p.arch) == "imagenet" else "auto"
     else:
         data = p.data
     cfg = DeepInversionConfig(adi_scale=p.adi_scale,
@@ -255,10 +256,9 @@ def _synthesize_body(p: SynthesizeParams, token: CancelToken, teacher: Teacher, 
     student_file = out / ".studio" / "adi_student.pth"
     buffer: list[tuple[torch.Tensor, torch.Tensor]] = []
     if adi:
-        sarch = p.adi_student if p.adi_student != "auto" else (
-            "toyvgg-small" if teacher.arch.startswith("toyvgg") else "resnet18")
+        sarch = p.adi_student if p.adi_student != "auto" else default_student(teacher.arch)
         torch.manual_seed(derive_seed(p.seed, "adi-student"))
-        student = build_model(sarch, teacher.num_classes).to(device).eval()
+        student = build_network(sarch, teacher.num_classes).to(device).eval()
         if student_file.is_file():
             from studio.core.checkpoints import load_into
 

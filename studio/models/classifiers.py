@@ -1,14 +1,19 @@
-"""Classifiers the trainer and the shape-bias evaluation share.
+"""The classifier zoo every engine shares: one architecture namespace, one builder, one
+normalisation table.
 
-A :class:`Classifier` bundles a network with the input normalisation it expects and its
-class names, so callers hand it images in [0, 1] and never mix up ImageNet and toy
-statistics. Architectures:
+Architecture names (``--arch`` means the same in every command):
 
-- ``toyvgg``: the toy world's :class:`~studio.toyworld.models.ToyVGG` (TOY_MEAN/TOY_STD);
-- ``cifar_resnet18`` / ``cifar_resnet34`` / ``cifar_resnet50``: torchvision ResNets with
-  the CIFAR stem (3x3 conv, stride 1, no max-pool), as in the DAFL/DeepInversion teachers;
-- any torchvision classification architecture by name (``resnet50``, ``vgg16``,
-  ``alexnet``, ...), ImageNet normalisation.
+- any torchvision classification model by its torchvision name (``resnet18``,
+  ``resnet50``, ``vgg16_bn``, ``alexnet``, ...): torchvision's ImageNet layout;
+- ``cifar_resnet18`` / ``cifar_resnet34`` / ``cifar_vgg11`` / ``cifar_vgg16``: the CIFAR
+  networks in the DAFL / DeepInversion / NaturalInversion layout (:mod:`studio.models.cifar`);
+- ``toyvgg`` / ``toyvgg_small``: the toy world's :class:`~studio.toyworld.models.ToyVGG`
+  (the small one, half the widths, is the default student).
+
+Older spellings are read as aliases: ``tv-<name>`` is ``<name>``, ``toyvgg-small`` is
+``toyvgg_small``. A :class:`Classifier` bundles a network with the input normalisation it
+expects and its class names, so callers hand it images in [0, 1] and never mix up
+ImageNet, CIFAR and toy statistics.
 
 Weights files are read in both published formats: a plain torchvision ``state_dict``, or a
 texture-vs-shape ``.pth.tar`` dict with the weights under ``state_dict`` and DataParallel's
@@ -17,8 +22,9 @@ texture-vs-shape ``.pth.tar`` dict with the weights under ``state_dict`` and Dat
 
 from __future__ import annotations
 
+import dataclasses
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,10 +32,46 @@ import torch
 from torch import nn
 
 from studio.core.checkpoints import CheckpointError, check_state_dict, load_state_dict
+from studio.models.cifar import VGG_CFG, CifarVGG, resnet18, resnet34
+from studio.toyworld.models import TOY_MEAN, TOY_STD, ToyVGG, ToyVGGConfig
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-CIFAR_ARCHS = ("cifar_resnet18", "cifar_resnet34", "cifar_resnet50")
+# ---------------------------------------------------------------------------------------
+# Data presets: what a teacher's inputs look like
+
+
+@dataclass(frozen=True)
+class DataPreset:
+    """Image size, normalisation and class names of the data a teacher was trained on."""
+
+    name: str
+    image_size: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    num_classes: int
+    class_names: tuple[str, ...] = ()
+
+
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
+                   "ship", "truck")
+
+
+def _toy_classes() -> tuple[str, ...]:
+    from studio.toyworld.generate import SHAPES  # the toy world's class order
+
+    return tuple(SHAPES)
+
+
+PRESETS: dict[str, DataPreset] = {
+    # DAFL / DeepInversion / NaturalInversion normalise CIFAR-10 with these values.
+    "cifar10": DataPreset("cifar10", 32, (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010),
+                          10, CIFAR10_CLASSES),
+    "cifar100": DataPreset("cifar100", 32, (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762),
+                           100),
+    "imagenet": DataPreset("imagenet", 224, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), 1000),
+    "toy": DataPreset("toy", 64, TOY_MEAN, TOY_STD, 10, _toy_classes()),
+}
+
+IMAGENET_MEAN, IMAGENET_STD = PRESETS["imagenet"].mean, PRESETS["imagenet"].std
 
 
 @dataclass
@@ -52,6 +94,23 @@ class Classifier:
         """Logits for images in [0, 1] (N, 3, H, W)."""
         return self.net(self.normalize(x01))
 
+# ---------------------------------------------------------------------------------------
+# The architecture namespace
+
+CIFAR_ARCHS = ("cifar_resnet18", "cifar_resnet34", "cifar_vgg11", "cifar_vgg16")
+TOY_ARCHS = ("toyvgg", "toyvgg_small")
+#: Small ToyVGG for students (half the teacher's widths).
+TOY_SMALL = ToyVGGConfig(widths=(16, 32, 64, 128))
+_ALIASES = {"toyvgg-small": "toyvgg_small"}
+
+
+def canonical_arch(arch: str) -> str:
+    """The one name of ``arch`` (``tv-resnet18`` -> ``resnet18``, ``toyvgg-small`` ->
+    ``toyvgg_small``)."""
+    arch = str(arch).strip()
+    arch = _ALIASES.get(arch, arch)
+    return arch[3:] if arch.startswith("tv-") else arch
+
 
 def torchvision_archs() -> list[str]:
     """Names torchvision's classification model builder accepts."""
@@ -60,63 +119,105 @@ def torchvision_archs() -> list[str]:
     return sorted(torchvision.models.list_models(module=torchvision.models))
 
 
-def _cifar_resnet(arch: str, num_classes: int) -> nn.Module:
-    import torchvision
-
-    builder = getattr(torchvision.models, arch.removeprefix("cifar_"))
-    net = builder(weights=None, num_classes=num_classes)
-    net.conv1 = nn.Conv2d(3, 64, 3, 1, 1, bias=False)
-    net.maxpool = nn.Identity()
-    return net
+def known_archs() -> str:
+    return (f"{', '.join(TOY_ARCHS + CIFAR_ARCHS)} or a torchvision classification model "
+            "(e.g. resnet18, resnet50, vgg16_bn)")
 
 
-def build_network(arch: str, num_classes: int) -> nn.Module:
+def build_network(arch: str, num_classes: int, toy_config: ToyVGGConfig | None = None
+                  ) -> nn.Module:
     """An untrained network of architecture ``arch`` with ``num_classes`` outputs."""
-    arch = arch.strip()
+    arch = canonical_arch(arch)
     if arch == "toyvgg":
-        from studio.toyworld.models import ToyVGG, ToyVGGConfig
-
-        return ToyVGG(ToyVGGConfig(num_classes=num_classes))
-    if arch in CIFAR_ARCHS:
-        return _cifar_resnet(arch, num_classes)
+        return ToyVGG(dataclasses.replace(toy_config or ToyVGGConfig(), num_classes=num_classes))
+    if arch == "toyvgg_small":
+        return ToyVGG(dataclasses.replace(TOY_SMALL, num_classes=num_classes))
+    if arch == "cifar_resnet18":
+        return resnet18(num_classes)
+    if arch == "cifar_resnet34":
+        return resnet34(num_classes)
+    if arch in ("cifar_vgg11", "cifar_vgg16"):
+        return CifarVGG(VGG_CFG[arch.removeprefix("cifar_")], num_classes)
     import torchvision
 
     if arch not in torchvision_archs():
-        raise ValueError(f"unknown architecture {arch!r}: use toyvgg, "
-                         f"{', '.join(CIFAR_ARCHS)} or a torchvision classification model "
-                         "(e.g. resnet50, vgg16, alexnet)")
+        raise ValueError(f"unknown architecture {arch!r}: use {known_archs()}")
     return torchvision.models.get_model(arch, weights=None, num_classes=num_classes)
 
 
-def toyvgg_for(sd: dict[str, torch.Tensor], num_classes: int) -> nn.Module:
-    """A ToyVGG whose stage widths and conv counts are read from a state_dict."""
-    from studio.toyworld.models import ToyVGG, ToyVGGConfig
+def family(arch: str) -> str:
+    """``toy``, ``cifar`` or ``imagenet``: which data preset an architecture implies."""
+    arch = canonical_arch(arch)
+    return "toy" if arch in TOY_ARCHS else "cifar" if arch in CIFAR_ARCHS else "imagenet"
 
-    widths: list[int] = []
-    convs: list[int] = []
-    last = None
-    for k, v in sd.items():
-        if k.startswith("features.conv") and k.endswith(".weight"):
-            stage = k[len("features.conv"):].split("_")[0]
-            if stage != last:
-                widths.append(int(v.shape[0]))
-                convs.append(0)
-                last = stage
-            convs[-1] += 1
-    if len(widths) != 4:
-        return ToyVGG(ToyVGGConfig(num_classes=num_classes))
-    return ToyVGG(ToyVGGConfig(widths=tuple(widths), convs=tuple(convs),
-                               num_classes=num_classes))
+
+def default_student(teacher_arch: str) -> str:
+    """The student distillation and ADI use for a teacher of ``teacher_arch``: the toy
+    world's small ToyVGG, else a ResNet-18 of the teacher's family."""
+    return {"toy": "toyvgg_small", "cifar": "cifar_resnet18", "imagenet": "resnet18"}[
+        family(teacher_arch)]
 
 
 def norm_for(arch: str) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
-    if arch == "toyvgg":
-        from studio.toyworld.models import TOY_MEAN, TOY_STD
+    """The input normalisation of ``arch``'s data (CIFAR: DAFL's CIFAR-10 values)."""
+    pre = PRESETS[{"toy": "toy", "cifar": "cifar10", "imagenet": "imagenet"}[family(arch)]]
+    return pre.mean, pre.std
 
-        return TOY_MEAN, TOY_STD
-    if arch in CIFAR_ARCHS:
-        return (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
-    return IMAGENET_MEAN, IMAGENET_STD
+
+def infer_arch(sd: Mapping[str, torch.Tensor]) -> tuple[str, int, ToyVGGConfig | None]:
+    """Recognise a state_dict's architecture and class count from its keys and shapes."""
+    if "features.conv1_1.weight" in sd:
+        widths, convs, s = [], [], 1
+        while f"features.conv{s}_1.weight" in sd:
+            k = 1
+            while f"features.conv{s}_{k + 1}.weight" in sd:
+                k += 1
+            widths.append(int(sd[f"features.conv{s}_{k}.weight"].shape[0]))
+            convs.append(k)
+            s += 1
+        nc = int(sd["fc.weight"].shape[0])
+        if len(widths) != 4:
+            raise ValueError(f"a ToyVGG has four stages, this one has {len(widths)}")
+        return "toyvgg", nc, ToyVGGConfig(tuple(widths), tuple(convs), nc)
+    if "linear.weight" in sd and "layer1.0.conv1.weight" in sd:
+        nc = int(sd["linear.weight"].shape[0])
+        if "layer1.0.conv3.weight" in sd:
+            raise ValueError("Bottleneck CIFAR ResNets (ResNet-50+) are not supported")
+        return ("cifar_resnet34" if "layer3.5.conv1.weight" in sd else "cifar_resnet18"), nc, None
+    if ("classifier.0.weight" in sd and "classifier.6.weight" in sd
+            and "features.1.running_mean" in sd):
+        n_conv = _convs(sd)
+        arch = {8: "vgg11_bn", 10: "vgg13_bn", 13: "vgg16_bn", 16: "vgg19_bn"}.get(n_conv)
+        if arch is None:
+            raise ValueError(f"a torchvision VGG-BN with {n_conv} conv layers is not known")
+        return arch, int(sd["classifier.6.weight"].shape[0]), None
+    if "classifier.6.weight" in sd and "features.0.weight" in sd:
+        n_conv = _convs(sd)
+        arch = {8: "cifar_vgg11", 13: "cifar_vgg16"}.get(n_conv)
+        if arch is None:
+            raise ValueError(f"a CIFAR VGG with {n_conv} conv layers is not VGG-11/16")
+        return arch, int(sd["classifier.6.weight"].shape[0]), None
+    if "fc.weight" in sd and "conv1.weight" in sd and sd["conv1.weight"].shape[-1] == 7:
+        nc = int(sd["fc.weight"].shape[0])
+        if "layer1.0.conv3.weight" in sd:
+            return "resnet50", nc, None
+        return ("resnet34" if "layer3.5.conv1.weight" in sd else "resnet18"), nc, None
+    raise ValueError("cannot tell the architecture from the keys "
+                     f"({', '.join(list(sd)[:5])}, ...); pass --arch")
+
+
+def _convs(sd: Mapping[str, torch.Tensor]) -> int:
+    return sum(1 for k, v in sd.items()
+               if k.startswith("features.") and k.endswith(".weight") and v.dim() == 4)
+
+
+def toyvgg_for(sd: Mapping[str, torch.Tensor], num_classes: int) -> nn.Module:
+    """A ToyVGG whose stage widths and conv counts are read from a state_dict."""
+    try:
+        _, _, cfg = infer_arch(sd)
+    except (ValueError, KeyError):
+        cfg = None
+    return build_network("toyvgg", num_classes, cfg)
 
 
 def _fix_dataparallel_features(sd: dict[str, torch.Tensor], model: nn.Module
@@ -171,6 +272,7 @@ def load_classifier(arch: str, weights: str | os.PathLike | None = None, *,
     if num_classes is None:
         num_classes = infer_num_classes(weights) if weights is not None else (
             len(classes) if classes else 1000)
+    arch = canonical_arch(arch)
     if arch == "toyvgg" and weights is not None:
         net = toyvgg_for(read_weights(weights), num_classes)
     else:
@@ -180,11 +282,10 @@ def load_classifier(arch: str, weights: str | os.PathLike | None = None, *,
     mean, std = norm_for(arch)
     if classes is None and weights is not None:
         classes = _trainer_classes(Path(weights), num_classes)
-    if classes is None and arch == "toyvgg":
-        from studio.toyworld.generate import SHAPES
-
-        classes = list(SHAPES[:num_classes])
-    size = 64 if arch == "toyvgg" else 32 if arch in CIFAR_ARCHS else 224
+    pre = PRESETS[{"toy": "toy", "cifar": "cifar10", "imagenet": "imagenet"}[family(arch)]]
+    if classes is None and family(arch) == "toy":
+        classes = list(pre.class_names[:num_classes])
+    size = pre.image_size
     return Classifier(net.to(device).eval(), arch, mean, std, list(classes or []), size)
 
 
@@ -206,9 +307,12 @@ def zero_init_last_bn(net: nn.Module) -> int:
     """Bag of Tricks: γ = 0 in the last BN of every residual block; returns how many."""
     from torchvision.models.resnet import BasicBlock, Bottleneck
 
+    from studio.models.cifar import BasicBlock as CifarBlock
+
     n = 0
     for m in net.modules():
-        bn = m.bn3 if isinstance(m, Bottleneck) else m.bn2 if isinstance(m, BasicBlock) else None
+        bn = m.bn3 if isinstance(m, Bottleneck) else m.bn2 if isinstance(
+            m, (BasicBlock, CifarBlock)) else None
         if bn is not None:
             nn.init.zeros_(bn.weight)
             n += 1

@@ -154,7 +154,7 @@ def _add_shape_bias(g) -> None:
     p.add_argument("--stimuli", required=True,
                    help="cue-conflict folder: <shape>/<shape><i>-<texture><j>.png")
     p.add_argument("--model", action="append", metavar="ARCH=WEIGHTS",
-                   help="a model (repeatable): torchvision arch, toyvgg or cifar_resnet*, "
+                   help="a model (repeatable): torchvision arch, toyvgg or cifar_*, "
                         "and a weights file (state_dict or .pth.tar) or registry name")
     p.add_argument("--name", action="append", help="plot label per --model (repeatable)")
     p.add_argument("--classes", default=None,

@@ -26,7 +26,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Literal
 
 import numpy as np
 import torch
@@ -60,6 +59,7 @@ from studio.datasets.writers import (
     make_fingerprint,
 )
 from studio.models.classifiers import build_network, norm_for, read_weights, zero_init_last_bn
+from studio.trainer.params import TrainParams
 
 EVAL_SPLITS = ("val", "validation", "test")
 
@@ -322,46 +322,6 @@ def _collate(batch):
 # Parameters
 
 
-@dataclass
-class TrainParams:
-    """Parameters of `studio train classifier` (Bag-of-Tricks refinements as options)."""
-
-    data: list[Path]                     # one or more datasets, mixed (e.g. SIN + IN)
-    out: Path
-    arch: str = "resnet50"              # toyvgg | cifar_resnet18/34/50 | torchvision name
-    val: Path | None = None              # eval set (default: val/test split of data[0])
-    classes: list[str] = field(default_factory=list)  # class order (default: data[0]'s)
-    epochs: int = 90
-    batch_size: int = 256                # global batch (all ranks together)
-    lr: float = 0.1                      # base LR (per 256 images with linear_scaling)
-    linear_scaling: bool = True
-    momentum: float = 0.9
-    nesterov: bool = False
-    weight_decay: float = 1e-4
-    no_bias_decay: bool = True
-    schedule: Literal["cosine", "step", "constant"] = "cosine"
-    step_epochs: list[int] = field(default_factory=lambda: [30, 60, 80])
-    step_gamma: float = 0.1
-    warmup_epochs: float = 5.0
-    label_smoothing: float = 0.1
-    mixup_alpha: float = 0.0             # 0 = off; Bag of Tricks uses 0.2
-    zero_gamma: bool = True
-    amp: bool = True                     # mixed precision (CUDA only)
-    image_size: int = 224
-    augment: Literal["imagenet", "cifar", "none"] = "imagenet"
-    init: Path | None = None             # fine-tune from this checkpoint (either format)
-    reset_head: bool = False             # drop a head whose class count differs
-    workers: int = 4
-    eval_every: int = 1
-    resume: bool = True
-    keep_checkpoints: bool = False       # keep checkpoint-epochNNN.pth for every epoch
-    sync_bn: bool = True                 # SyncBatchNorm under DDP (same result as 1 process)
-    device: str = "auto"
-    seed: int = 0
-    threads: int = 0                     # CPU threads (0 = torch default)
-    max_steps: int = 0                   # stop after this many steps (smoke tests), 0 = all
-
-
 # --------------------------------------------------------------------------------------
 # Helpers
 
@@ -568,7 +528,7 @@ def train_job(params: TrainParams, token: CancelToken | None = None) -> JobGen:
         if device.type == "cpu":
             net = net.to(memory_format=torch.channels_last)
         base_lr = params.lr * (params.batch_size / 256 if params.linear_scaling else 1.0)
-        opt = torch.optim.SGD(param_groups(net, params.weight_decay, params.no_bias_decay),
+        opt = torch.optim.SGD(param_groups(net, params.weight_decay, not params.bias_decay),
                               lr=base_lr, momentum=params.momentum, nesterov=params.nesterov)
         use_amp = params.amp and device.type == "cuda"
         scaler = torch.amp.GradScaler("cuda") if use_amp else None

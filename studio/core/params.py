@@ -1,0 +1,62 @@
+"""The params schema: a job's dataclass is the one description of its settings.
+
+Each field may carry, in its metadata, the help users read (``--help``, the window's
+tooltips), the extra flag spellings of the reference tools people know
+(DeepInversion's ``--bs``, TSIT's ``--batchSize``), and the path markers recipes use to
+resolve relative paths. The command line (``core.commands.add_params``), the window's
+forms and recipe coercion all read it from here, so a setting is written once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+from studio.core.jobs import PATH_LIST, PATH_META
+
+#: Metadata keys.
+HELP = "help"
+FLAGS = "flags"
+CHECK = "check"
+VALUES = "values"
+
+__all__ = ["CHECK", "FLAGS", "HELP", "VALUES", "PATH_LIST", "PATH_META", "flags_of", "help_of", "param"]
+
+
+def param(default: Any = dataclasses.MISSING, help: str = "", *spellings: str,
+          flags: tuple[str, ...] = (), factory: Callable[[], Any] | None = None, path: str | None = None,
+          path_list: str | None = None, check: str | None = None,
+          values: dict[str, str] | None = None) -> Any:
+    """A dataclass field with its help, extra flag spellings (``"--bs"``), path marker
+    (``path="path"`` or ``"path-or-name"``; ``path_list=","`` for a list) and range check
+    (``check="positive"``, ``"nonneg"`` or ``"unit"``: argparse names the flag on a bad
+    value) and other tools' names for choices (``values={"steplr": "step"}``)."""
+    md: dict[str, Any] = {HELP: help}
+    flags = tuple(spellings) + tuple(flags)
+    if values:
+        md[VALUES] = dict(values)
+    if check:
+        md[CHECK] = check
+    if flags:
+        bad = [f for f in flags if not f.startswith("-")]
+        if bad:
+            raise ValueError(f"flag spellings must start with '-': {bad}")
+        md[FLAGS] = tuple(flags)
+    if path:
+        md[PATH_META] = path
+    if path_list:
+        md[PATH_LIST] = path_list
+    if factory is not None:
+        return dataclasses.field(default_factory=factory, metadata=md)
+    return dataclasses.field(default=default, metadata=md)
+
+
+def help_of(f: dataclasses.Field) -> str:
+    """The field's help text ("" when it has none)."""
+    return str(f.metadata.get(HELP, "") or "")
+
+
+def flags_of(f: dataclasses.Field) -> tuple[str, ...]:
+    """The extra flag spellings of a field (the reference tools')."""
+    return tuple(f.metadata.get(FLAGS, ()))

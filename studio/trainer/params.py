@@ -1,0 +1,73 @@
+"""Parameters of the classifier trainer (`studio train classifier`).
+
+Torch-free on purpose: the command line, recipes and the window read this class to build
+their options without importing the trainer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from studio.core.params import param
+
+
+@dataclass
+class TrainParams:
+    """Parameters of `studio train classifier` (Bag-of-Tricks refinements as options).
+    Flags also accept the spellings of torchvision's classification reference
+    (``--data-path``, ``--model``, ``-j``, ``--wd``, ``--lr-scheduler``, ...)."""
+
+    data: list[Path] = param(help="dataset folder(s) or manifest.jsonl file(s), mixed; the "
+                             "train split is used", flags=("--data-path",))
+    out: Path = param(help="output folder (checkpoints, model.pth)", flags=("--output-dir",))
+    arch: str = param("resnet50", "toyvgg, cifar_resnet18/34, cifar_vgg11/16 or a "
+                      "torchvision model name", "--model")
+    val: Path | None = param(None, "evaluation dataset (default: the val/test split of the "
+                             "first --data)")
+    classes: list[str] = param(help="class order, comma-separated (default: the dataset's "
+                               "dataset.json order, else sorted folder names)", factory=list)
+    epochs: int = param(90, "training epochs", check="positive")
+    batch_size: int = param(256, "global batch size over all processes (torchvision's -b "
+                            "is per process: -b x processes)", check="positive")
+    lr: float = param(0.1, "base learning rate (per 256 images with --linear-scaling)",
+                      check="positive")
+    linear_scaling: bool = param(True, "lr = base lr x batch / 256 (Goyal et al.)")
+    momentum: float = param(0.9, "SGD momentum", check="unit")
+    nesterov: bool = param(False, "Nesterov momentum")
+    weight_decay: float = param(1e-4, "weight decay", "--wd", check="nonneg")
+    bias_decay: bool = param(False, "weight decay on biases and BN γ/β too (Bag of Tricks: "
+                             "off)")
+    schedule: Literal["cosine", "step", "constant"] = param(
+        "cosine", "learning-rate schedule after warm-up (torchvision's cosineannealinglr, "
+        "steplr are accepted)", "--lr-scheduler",
+        values={"cosineannealinglr": "cosine", "steplr": "step"})
+    step_epochs: list[int] = param(help="epochs where the step schedule multiplies the lr by "
+                                   "--step-gamma", flags=("--lr-steps",),
+                                   factory=lambda: [30, 60, 80], check="positive")
+    step_gamma: float = param(0.1, "lr factor at each step epoch", "--lr-gamma",
+                              check="nonneg")
+    warmup_epochs: float = param(5.0, "linear lr warm-up epochs", "--lr-warmup-epochs",
+                                 check="nonneg")
+    label_smoothing: float = param(0.1, "label smoothing ε", check="unit")
+    mixup_alpha: float = param(0.0, "mixup Beta(α, α); 0 = off (Bag of Tricks: 0.2)",
+                               check="nonneg")
+    zero_gamma: bool = param(True, "γ = 0 in the last BN of each residual block")
+    amp: bool = param(True, "mixed precision (CUDA only)")
+    image_size: int = param(224, "training and evaluation image side", check="positive")
+    augment: Literal["imagenet", "cifar", "none"] = param(
+        "imagenet", "imagenet: random-resized crop + flip; cifar: 4-px padded crop + flip; "
+        "none: resize only")
+    init: Path | None = param(None, "fine-tune from this weights file (either format)")
+    reset_head: bool = param(False, "drop a classifier head whose class count differs")
+    workers: int = param(4, "data loading processes", "-j", check="nonneg")
+    eval_every: int = param(1, "epochs between evaluations", check="positive")
+    resume: bool = param(True, "continue from OUT/checkpoint.pth when present")
+    keep_checkpoints: bool = param(False, "keep checkpoint-epochNNN.pth for every epoch")
+    sync_bn: bool = param(True, "SyncBatchNorm under DDP (same result as 1 process)")
+    device: str = param("auto", "auto, cpu, cuda or cuda:N")
+    seed: int = param(0, "global random seed")
+    threads: int = param(0, "CPU threads (0 = torch default)", check="nonneg")
+    max_steps: int = param(0, "stop after this many steps (smoke tests); 0 = all",
+                           check="nonneg")
