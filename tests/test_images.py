@@ -252,3 +252,34 @@ def test_written_files_get_the_usual_permissions(tmp_path):
     p = save_image(np.zeros((2, 2, 3), np.uint8), tmp_path / "m.png")
     mode = p.stat().st_mode & 0o777
     assert mode == 0o666 & ~images._UMASK
+
+
+def test_one_quantisation_rule_matches_torchvision_save_image(tmp_path):
+    """Tensors, arrays and [-1, 1] outputs all quantise as save_image does (x255, +0.5)."""
+    import torch
+    import torchvision
+
+    from studio.core.images import quantize
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(2, 3, 5, 7, generator=g) * 1.2 - 0.1
+    x[0, 0, 0, :4] = torch.tensor([2.5, 3.5, 126.5, 127.5]) / 255  # ties: half up
+    torchvision.utils.save_image(x[1], tmp_path / "tv.png")
+    q = quantize(x)
+    assert q.shape == (2, 5, 7, 3) and q.dtype == np.uint8
+    assert np.array_equal(q[1], np.asarray(Image.open(tmp_path / "tv.png")))
+    assert list(q[0, 0, :4, 0]) == [3, 4, 127, 128]
+    assert np.array_equal(quantize(x[1]), q[1])
+    assert np.array_equal(quantize(x.permute(0, 2, 3, 1).numpy()), q)
+    tsit = quantize(x * 2 - 1, -1.0, 1.0).astype(int)  # [-1, 1] outputs (TSIT)
+    assert np.abs(tsit - q).max() <= 1 and (tsit == q).mean() > 0.97  # only float ties move
+
+
+def test_image_grid_tiles_with_padding():
+    from studio.core.images import image_grid
+
+    tiles = [np.full((2, 3, 3), v, np.uint8) for v in (10, 20, 30)]
+    g = image_grid(tiles, ncols=2, pad=1, background=255)
+    assert g.shape == (2 * 3 + 1, 2 * 4 + 1, 3)
+    assert g[1, 1, 0] == 10 and g[1, 5, 0] == 20 and g[4, 1, 0] == 30 and g[4, 5, 0] == 255
+    assert image_grid(tiles, ncols=3, pad=0).shape == (2, 9, 3)

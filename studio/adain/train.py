@@ -27,7 +27,7 @@ from torchvision.transforms import functional as TF
 from studio.adain import ops
 from studio.adain.model import OFFICIAL, TOY, AdaINModel, infer_config
 from studio.core.checkpoints import state_sha256
-from studio.core.images import ImageError, list_images, load_image
+from studio.core.images import ImageError, image_grid, list_images, load_image, quantize
 from studio.core.jobs import (
     PATH_LIST,
     PATH_META,
@@ -226,10 +226,7 @@ def build_model(p: TrainParams) -> tuple[AdaINModel, dict]:
 
 def _grid(*rows: torch.Tensor) -> np.ndarray:
     """Rows of images (N, 3, H, W) -> one uint8 (H*rows, W*N, 3) preview."""
-    from studio.adain.transforms import to_uint8
-
-    arrs = [np.concatenate(list(to_uint8(r)), axis=1) for r in rows]
-    return np.concatenate(arrs, axis=0)
+    return image_grid([im for r in rows for im in quantize(r)], ncols=len(rows[0]), pad=0)
 
 
 def train_job(p: TrainParams, token: CancelToken | None = None) -> JobGen:

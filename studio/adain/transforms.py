@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 from torchvision import transforms
 
-from studio.core.images import load_image
+from studio.core.images import load_image, quantize
 
 
 def test_transform(size: int = 512, crop: bool = False) -> transforms.Compose:
@@ -45,19 +45,12 @@ def prepare(image: Image.Image | np.ndarray | torch.Tensor, size: int = 0,
             crop: bool = False) -> torch.Tensor:
     """A PIL image, HWC uint8 array or CHW [0, 1] tensor -> preprocessed (3, H, W) tensor."""
     if isinstance(image, torch.Tensor):
-        image = Image.fromarray(
-            image.detach().cpu().clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).numpy())
+        image = Image.fromarray(quantize(image))
     elif isinstance(image, np.ndarray):
         image = Image.fromarray(image)
     return test_transform(size, crop)(image.convert("RGB"))
 
 
-def to_uint8(images: torch.Tensor) -> np.ndarray:
-    """(N, 3, H, W) or (3, H, W) network output -> uint8 HWC arrays, quantised like
-    torchvision's ``save_image`` (clamp to [0, 1], x255, +0.5, truncate)."""
-    x = images.detach().float().cpu()
-    squeeze = x.dim() == 3
-    if squeeze:
-        x = x.unsqueeze(0)
-    arr = x.mul(255).add_(0.5).clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
-    return arr[0] if squeeze else arr
+#: (N, 3, H, W) or (3, H, W) network output -> uint8 HWC arrays, quantised like
+#: torchvision's ``save_image`` (x255, +0.5, clamp, truncate): Studio's one rule.
+to_uint8 = quantize

@@ -155,21 +155,39 @@ def load_image(
     return rgb
 
 
+def quantize(images: Any, low: float = 0.0, high: float = 1.0) -> np.ndarray:
+    """Images with values in [low, high] -> uint8 HWC, by torchvision ``save_image``'s rule
+    (scale to 0..255, add 0.5, clamp, truncate): the one quantisation Studio writes with,
+    the reference tools' own. A torch tensor (N, 3, H, W) or (3, H, W) is quantised where
+    it lives (4x less to copy back from a GPU); a float array (..., H, W, 3) likewise."""
+    if hasattr(images, "detach"):  # torch tensor, without importing torch here
+        import torch
+
+        x = images.detach().float()
+        if (low, high) != (0.0, 1.0):
+            x = (x - low) / (high - low)
+        x = x.mul(255).add_(0.5).clamp_(0, 255).to(torch.uint8)
+        x = x.permute(0, 2, 3, 1) if x.dim() == 4 else x.permute(1, 2, 0)
+        return np.ascontiguousarray(x.cpu().numpy())
+    arr = np.asarray(images, dtype=np.float64)
+    if (low, high) != (0.0, 1.0):
+        arr = (arr - low) / (high - low)
+    return np.clip(np.floor(arr * 255.0 + 0.5), 0, 255).astype(np.uint8)
+
+
 def to_uint8_array(image: Any) -> np.ndarray:
     """Return an (H, W, 3) uint8 array from a PIL image, array or (3, H, W) tensor in [0, 1]."""
     if isinstance(image, Image.Image):
         return np.asarray(image.convert("RGB"))
-    if hasattr(image, "detach"):  # torch tensor, without importing torch here
-        t = image.detach().float().cpu()
-        if t.dim() == 4:
-            if t.shape[0] != 1:
-                raise ValueError(f"expected one image, got a batch of {t.shape[0]}")
-            t = t[0]
-        arr = t.clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).numpy()
-        return np.ascontiguousarray(arr)
+    if hasattr(image, "detach"):
+        if image.dim() == 4:
+            if image.shape[0] != 1:
+                raise ValueError(f"expected one image, got a batch of {image.shape[0]}")
+            image = image[0]
+        return quantize(image)
     arr = np.asarray(image)
     if arr.dtype != np.uint8:
-        arr = np.clip(np.round(arr.astype(np.float64) * 255.0), 0, 255).astype(np.uint8)
+        arr = quantize(arr)
     if arr.ndim == 2:
         arr = np.stack([arr] * 3, axis=-1)
     return arr

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 
 from studio.core.devices import resolve_device
 from studio.core.distributed import barrier, dist_info, local_device
-from studio.core.images import encode_png
+from studio.core.images import encode_png, image_grid, quantize
 from studio.core.jobs import (
     CancelToken,
     JobGen,
@@ -126,16 +126,7 @@ def plan_items(p: SynthesizeParams, teacher: Teacher) -> PlannedItems:
 
 def to_grid(x01: torch.Tensor, max_images: int = 64) -> Any:
     """Up to 64 images as one HxWx3 uint8 grid for previews."""
-    import torchvision
-
-    x = x01[:max_images].detach().float().cpu()
-    nrow = max(1, int(math.ceil(math.sqrt(len(x)))))
-    grid = torchvision.utils.make_grid(x, nrow=nrow, padding=1, pad_value=1.0)
-    return (grid.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
-
-
-def to_uint8(x01: torch.Tensor) -> torch.Tensor:
-    return (x01.clamp(0, 1) * 255).round().to(torch.uint8)
+    return image_grid(list(quantize(x01[:max_images])), pad=1)
 
 
 def make_engine(p: SynthesizeParams, teacher: Teacher, labels: torch.Tensor, seed: int,
@@ -298,7 +289,8 @@ def _synthesize_body(p: SynthesizeParams, token: CancelToken, teacher: Teacher, 
                 terms = engine.best_terms if p.keep == "best" else terms
             finally:
                 engine.close()
-        images = to_uint8(teacher.denormalize(best.detach().float()))
+        images_np = quantize(teacher.denormalize(best.detach().float()))
+        images = torch.from_numpy(images_np).permute(0, 3, 1, 2).to(device)
         with torch.no_grad():
             logits = teacher.model(teacher.normalize(images.float() / 255.0))
         prob = F.softmax(logits.float(), dim=1)
@@ -306,7 +298,6 @@ def _synthesize_body(p: SynthesizeParams, token: CancelToken, teacher: Teacher, 
         pred = prob.argmax(1).cpu()
         if adi:
             buffer.append((teacher.normalize(images.float() / 255.0), logits.detach()))
-        images_np = images.permute(0, 2, 3, 1).cpu().numpy()
         start = b * p.batch_size
         for j in range(len(labels)):
             item = items[start + j]

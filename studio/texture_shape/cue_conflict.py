@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from studio.core.checkpoints import state_sha256
-from studio.core.images import ImageError, load_image
+from studio.core.images import ImageError, load_image, quantize
 from studio.core.jobs import (
     CancelToken,
     JobGen,
@@ -153,8 +153,7 @@ def load_adain(params: CueConflictParams):
 def _to_uint8(x: torch.Tensor, size: int) -> np.ndarray:
     if x.shape[-1] != size or x.shape[-2] != size:
         x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
-    return (x.detach().float().cpu().clamp(0, 1).mul(255).add(0.5).clamp(0, 255)
-            .to(torch.uint8).permute(0, 2, 3, 1).numpy())
+    return quantize(x)
 
 
 def cue_conflict_job(params: CueConflictParams, token: CancelToken | None = None) -> JobGen:

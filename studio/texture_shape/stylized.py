@@ -42,7 +42,7 @@ import torch
 
 from studio.adain.style_cache import StyleStatsCache, default_cache_root, style_key
 from studio.core.checkpoints import state_sha256
-from studio.core.images import ImageError, encode_png, list_images, load_image
+from studio.core.images import ImageError, encode_png, list_images, load_image, quantize
 from studio.core.jobs import (
     PATH_META,
     CancelToken,
@@ -164,12 +164,6 @@ def to_tensor(arrays: list[np.ndarray], channels_last: bool = False) -> torch.Te
     x = x.contiguous(memory_format=torch.channels_last if channels_last
                      else torch.contiguous_format)
     return x.float().div(255)
-
-
-def quantize(images: torch.Tensor) -> np.ndarray:
-    """Network output -> (N, H, W, 3) uint8, as torchvision's ``save_image`` rounds."""
-    x = images.detach().float()  # quantised where it was computed: 4x less to copy back
-    return x.mul(255).add_(0.5).clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
 
 
 def _content_task(task: tuple) -> tuple[int, np.ndarray | None, str | None]:

@@ -51,8 +51,9 @@ def baseline(content_root: Path, prepared_styles: list[Path], out: Path, model: 
     from torchvision import transforms
 
     from studio.adain.ops import adain
+    from studio.core.images import quantize
     from studio.datasets.folders import scan_image_folder
-    from studio.texture_shape.stylized import assign_styles, quantize
+    from studio.texture_shape.stylized import assign_styles
 
     scan = scan_image_folder(content_root)
     choice = assign_styles(scan.samples, len(prepared_styles), seed, "stream")

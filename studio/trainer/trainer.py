@@ -40,7 +40,7 @@ from studio.core.checkpoints import (
     sha256_file,
 )
 from studio.core.distributed import barrier, dist_info, init_distributed, local_device
-from studio.core.images import ImageError, atomic_write, load_image
+from studio.core.images import ImageError, atomic_write, image_grid, load_image
 from studio.core.jobs import (
     CancelToken,
     JobGen,
@@ -371,8 +371,8 @@ def topk_correct(logits: torch.Tensor, y: torch.Tensor, ks=(1, 5)) -> list[int]:
 
 def grid_preview(x: torch.Tensor, n: int = 8) -> np.ndarray:
     """A row of the first ``n`` uint8 images of a batch (H, n*W, 3)."""
-    x = x[:n].permute(0, 2, 3, 1).cpu().numpy()
-    return np.concatenate(list(x), axis=1).astype(np.uint8)
+    x = x[:n].permute(0, 2, 3, 1).cpu().numpy().astype(np.uint8)
+    return image_grid(list(x), ncols=len(x), pad=0)
 
 
 def _map_labels(src: DataSource, items: list[Item], classes: list[str]) -> list[int]:

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from studio.core.images import ImageError, list_images, load_image
+from studio.core.images import ImageError, list_images, load_image, quantize
 
 
 def to_tensor(img: Image.Image) -> torch.Tensor:
@@ -33,9 +33,8 @@ def to_tensor(img: Image.Image) -> torch.Tensor:
 
 
 def to_uint8(t: torch.Tensor) -> np.ndarray:
-    """(3, H, W) tensor in [-1, 1] -> (H, W, 3) uint8."""
-    x = ((t.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().byte()
-    return x.permute(1, 2, 0).numpy()
+    """(3, H, W) tensor in [-1, 1] -> (H, W, 3) uint8 (Studio's one quantisation)."""
+    return quantize(t, -1.0, 1.0)
 
 
 def resolve_unpaired(content: str | Path, style: str | Path | None, phase: str = "train"

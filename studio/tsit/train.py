@@ -28,7 +28,7 @@ from studio.core.checkpoints import (
     save_state_dict,
     sha256_file,
 )
-from studio.core.images import ImageError, atomic_write, save_image
+from studio.core.images import ImageError, atomic_write, image_grid, save_image
 from studio.core.jobs import CancelToken, JobGen, Log, Metrics, Preview, Progress
 from studio.core.jobs import params_dict as _params_dict
 from studio.datasets.writers import claim_run_folder, file_list_digest, make_fingerprint
@@ -146,7 +146,7 @@ def _save(obj: dict, path: Path) -> None:
 
 
 def _grid(*images: torch.Tensor) -> np.ndarray:
-    return np.concatenate([to_uint8(t) for t in images], axis=1)
+    return image_grid([to_uint8(t) for t in images], ncols=len(images), pad=0)
 
 
 def train_job(p: TrainTSITParams, token: CancelToken | None = None) -> JobGen:
