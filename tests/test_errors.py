@@ -264,8 +264,11 @@ def test_read_only_home_falls_back(no_home, tmp_path, monkeypatch, capsys):
     (["build", "stylized", "--alpha", "-0.5"], "argument --alpha: must be between 0 and 1"),
     (["build", "cue-conflict", "--size", "-5"], "argument --size: must be >= 16, got -5"),
     (["build", "cue-conflict", "--iterations", "0"], "argument --iterations: must be >= 1"),
-    (["synthesize", "--num-images", "0"], "argument --num-images: must be >= 1, got 0"),
-    (["synthesize", "--batch-size", "0"], "argument --batch-size: must be >= 1, got 0"),
+    (["synthesize", "--num-images", "0"],
+     "argument --num-images/--num_total_images: must be >= 1, got 0"),
+    (["synthesize", "--batch-size", "0"], "argument --batch-size/--bs: must be >= 1, got 0"),
+    (["synthesize", "--bs", "0"], "argument --batch-size/--bs: must be >= 1, got 0"),
+    (["synthesize", "--iters_mi", "0"], "argument --iterations/--iters_mi: must be >= 1"),
     (["translate", "--alpha", "2"], "argument --alpha: must be between 0 and 1, got 2"),
     (["train", "classifier", "--batch-size", "0"], "argument --batch-size: must be >= 1"),
     (["toyworld", "generate", "--per-class", "0"], "argument --per-class/--per_class: must"),
@@ -448,7 +451,7 @@ def test_unreadable_file_is_permission_denied_not_corrupt(tmp_path):
 
 @pytest.mark.parametrize("file_name", ["../x.png", "/etc/passwd", "cat/../../x.png"])
 def test_manifest_paths_that_leave_the_dataset_are_refused(file_name, tmp_path, capsys):
-    from studio.trainer.trainer import read_source
+    from studio.datasets.readers import read_source
 
     _img(tmp_path / "x.png")
     ds = tmp_path / "ds"

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from studio.core.jobs import Metrics, Preview, drive
+from studio.datasets.readers import read_source
 from studio.datasets.writers import OutputItem, make_writer
 from studio.toyworld.generate import ToyWorldParams, generate_job, iter_images
 from studio.trainer.trainer import (
@@ -20,7 +21,6 @@ from studio.trainer.trainer import (
     epoch_batches,
     lr_at,
     param_groups,
-    read_source,
     soft_cross_entropy,
     topk_correct,
     train_job,

@@ -7,17 +7,15 @@ silent off-by-permutation would make every accuracy meaningless.
 
 from __future__ import annotations
 
-import io
 import json
-import tarfile
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 
-from studio.core.images import ImageError, load_image
-from studio.datasets.folders import scan_image_folder
+from studio.core.images import ImageError
+from studio.datasets.readers import read_source
 
 
 class LabelledImages:
@@ -57,59 +55,28 @@ def _label_map(folder_classes: list[str], class_names: tuple[str, ...] | list[st
 def load_labelled(root: str | Path, class_names: tuple[str, ...] | list[str] = (),
                   size: int | None = None, split: str | None = None, limit: int | None = None
                   ) -> LabelledImages:
-    """An ImageFolder (optionally one split of it) or a Studio WebDataset folder."""
+    """An ImageFolder (optionally one split of it), Studio's WebDataset shards or a
+    manifest, read by the one dataset reader (:func:`studio.datasets.readers.read_source`)."""
     root = Path(root)
-    if (root / "shards").is_dir():
-        return _load_shards(root, class_names, size, limit)
     folder = root / split if split and (root / split).is_dir() else root
-    scan = scan_image_folder(folder, splits=False)
-    lmap = _label_map(scan.classes, class_names, root)
-    samples = scan.samples
-    if limit is not None and len(samples) > limit:
-        step = len(samples) / limit  # spread over classes (samples are sorted by class)
-        samples = [samples[int(i * step)] for i in range(limit)]
-    arrays, labels, skipped = [], [], list(scan.skipped)
-    for s in samples:
+    src = read_source(folder)
+    items = src.items
+    if split and folder == root and any(it.split == split for it in items):
+        items = [it for it in items if it.split == split]
+    lmap = _label_map(src.classes, class_names, root)
+    if limit is not None and len(items) > limit:
+        step = len(items) / limit  # spread over classes (items are sorted by class)
+        items = [items[int(i * step)] for i in range(limit)]
+    arrays, labels, skipped = [], [], list(src.skipped)
+    for it in items:
         try:
-            arrays.append(_resize(load_image(s.path), size))
+            arrays.append(_resize(it.load(), size))
         except ImageError as exc:
-            skipped.append((str(s.path), str(exc)))
+            skipped.append((str(it.path), str(exc)))
             continue
-        labels.append(lmap[s.class_name])
+        labels.append(lmap[it.class_name])
     if not arrays:
         raise ValueError(f"{folder}: no readable images")
-    x = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
-    return LabelledImages(x, torch.tensor(labels, dtype=torch.long), root, skipped)
-
-
-def _load_shards(root: Path, class_names, size, limit) -> LabelledImages:
-    info = json.loads((root / "dataset.json").read_text()) if (root / "dataset.json").is_file() \
-        else {}
-    ds_classes = info.get("classes") or []
-    lmap = _label_map(ds_classes, class_names, root) if ds_classes else {}
-    arrays, labels, skipped = [], [], []
-    for tar_path in sorted((root / "shards").glob("*.tar")):
-        with tarfile.open(tar_path) as tf:
-            members = {m.name: m for m in tf.getmembers()}
-            for name in sorted(members):
-                if not name.endswith(".png"):
-                    continue
-                key = name[:-4]
-                try:
-                    img = Image.open(io.BytesIO(tf.extractfile(members[name]).read()))
-                    arr = _resize(img.convert("RGB"), size)
-                    lab = int(tf.extractfile(members[key + ".cls"]).read())
-                except (OSError, KeyError, ValueError) as exc:
-                    skipped.append((f"{tar_path}:{name}", str(exc)))
-                    continue
-                if ds_classes:
-                    lab = lmap[ds_classes[lab]]
-                arrays.append(arr)
-                labels.append(lab)
-                if limit is not None and len(labels) >= limit:
-                    break
-    if not arrays:
-        raise ValueError(f"{root}: no readable images in shards/")
     x = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
     return LabelledImages(x, torch.tensor(labels, dtype=torch.long), root, skipped)
 

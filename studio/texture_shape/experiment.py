@@ -73,8 +73,9 @@ def _adain_net(params: ExperimentParams):
 def test_accuracy(arch: str, weights: Path, world: Path, device: str | torch.device = "cpu",
                   batch_size: int = 256) -> dict[str, float]:
     """Top-1 / top-5 (%) of a toy classifier on the unstylised test split."""
+    from studio.datasets.readers import read_source
     from studio.models.classifiers import load_classifier
-    from studio.trainer.trainer import read_source, topk_correct, transform
+    from studio.trainer.trainer import topk_correct, transform
 
     clf = load_classifier(arch, weights, device=device)
     src = read_source(world)
