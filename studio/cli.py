@@ -155,83 +155,60 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return result_status(result)
 
 
+def _print_logs(gen: Any) -> Any:
+    """Drive a model-file job, printing its lines on stdout; return its result."""
+    from studio.core.jobs import Log, drive
+
+    return drive(gen, lambda ev: print(ev.message) if isinstance(ev, Log) else None)
+
+
 def _cmd_models(args: argparse.Namespace) -> int:
     from studio.core import checkpoints as ck
+    from studio.core import modelfiles as mf
 
     action = args.models_command
     mdir = Path(args.dir) if args.dir else ck.models_dir()
     if action == "list":
         print(f"model directory: {mdir}")
-        listed: list[dict[str, Any]] = []
-        set_result(args, {"dir": str(mdir), "models": listed})
-        for spec in sorted(ck.REGISTRY.values(), key=lambda s: (s.family, s.name)):
-            here = mdir / spec.filename
-            if here.is_file():
-                state = "present"
-            elif spec.bundled and (ck.resources_dir() / spec.filename).is_file():
-                state = "bundled"
-            else:
-                state = "missing"
-            listed.append({"name": spec.name, "state": state, "filename": spec.filename,
-                           "family": spec.family, "description": spec.description,
-                           "licence": spec.licence, "url": spec.url})
-            print(f"  {spec.name:24s} {state:8s} {spec.filename}")
-            print(f"  {'':24s} {spec.description}")
-            print(f"  {'':24s} licence: {spec.licence}")
-            if spec.url and state == "missing":
-                print(f"  {'':24s} source: {spec.url}")
+        rows = mf.model_states(mdir)
+        set_result(args, {"dir": str(mdir), "models": [
+            {k: r[k] for k in ("name", "state", "filename", "family", "description",
+                               "licence", "url")} for r in rows]})
+        for r in rows:
+            print(f"  {r['name']:24s} {r['state']:8s} {r['filename']}")
+            print(f"  {'':24s} {r['description']}")
+            print(f"  {'':24s} licence: {r['licence']}")
+            if r["url"] and r["state"] == "missing":
+                print(f"  {'':24s} source: {r['url']}")
         return 0
     if action == "import":
-        imported: list[dict[str, Any]] = []
-        set_result(args, {"dir": str(mdir), "imported": imported})
-        for f in args.files:
-            notes: list[str] = []
-            try:
-                dest = ck.import_model(f, mdir, args.name, report=notes.append)
-            except ck.CheckpointError as exc:
-                raise CLIError(str(exc)) from exc
-            imported.append({"file": str(f), "dest": str(dest), "notes": notes})
-            print(f"imported {f} -> {dest}" + "".join(f"; {n}" for n in notes))
-        return 0
+        params = mf.ModelTaskParams([Path(f) for f in args.files], name=args.name, dest=mdir)
+        try:
+            res = _print_logs(mf.import_job(params))
+        except ck.CheckpointError as exc:
+            raise CLIError(str(exc)) from exc
+        set_result(args, {"dir": str(mdir), **res})
+        return 1 if res["failed"] else 0
     if action == "verify":
         if args.files:
             targets = [Path(f) for f in args.files]
         else:
             targets = sorted(p for p in mdir.glob("*") if p.is_file()) if mdir.is_dir() else []
-        bad = 0
-        checked: list[dict[str, Any]] = []
-        set_result(args, {"files": checked})
-        for p in targets:
-            try:
-                r = ck.verify(p, args.sha256)  # hash and layout (keys, shapes)
-            except (ck.CheckpointError, OSError) as exc:
-                print(f"FAIL {p}: {exc}")
-                checked.append({"file": str(p), "ok": False, "error": str(exc)})
-                bad += 1
-                continue
-            bad += not r.ok
-            checked.append({"file": str(p), "ok": bool(r.ok), "sha256": r.sha256,
-                            "expected": r.expected, "hash_ok": r.hash_ok,
-                            "model": r.spec.name if r.spec else None,
-                            "layout": r.layout, "error": r.error})
-            print(r.line())
-        return 1 if bad else 0
+        res = _print_logs(mf.verify_job(mf.ModelTaskParams(targets, sha256=args.sha256)))
+        set_result(args, {"files": res["verified"]})
+        return 1 if res["failed"] else 0
     if action == "fetch":
         spec = ck.REGISTRY.get(args.name)
         url = args.url or (spec.url if spec else None)
         if not url:
             raise CLIError(f"no download address known for {args.name!r}; pass --url")
         dest = mdir / (spec.filename if spec else Path(url).name)
-        from studio.core.jobs import Progress, ProgressBar
-
-        bar = ProgressBar(enabled=None if not getattr(args, "quiet", False) else False)
+        params = mf.ModelTaskParams([], name=args.name, url=url, dest=dest,
+                                    sha256=args.sha256 or (spec.sha256 if spec else None))
         try:
-            ck.fetch(url, dest, args.sha256 or (spec.sha256 if spec else None),
-                     progress=lambda done, total: bar.update(Progress(done, total, "bytes")))
+            run_cli_job(mf.fetch_job(params), args)
         except ck.CheckpointError as exc:
             raise CLIError(str(exc)) from exc
-        finally:
-            bar.close()
         set_result(args, {"url": url, "dest": str(dest)})
         print(f"fetched {url} -> {dest}")
         return 0

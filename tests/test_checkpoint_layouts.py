@@ -189,12 +189,12 @@ def test_cli_verify_and_import_of_good_and_bad_files(tmp_path, decoder_sd,
     assert [line[:4] for line in lines] == ["OK  ", "FAIL"]
 
 
-def test_gui_import_task_yields_the_refusal_as_one_error_log(misshapen_decoder, tmp_path):
-    pytest.importorskip("PySide6")
+def test_import_job_yields_the_refusal_as_one_error_log(misshapen_decoder, tmp_path):
+    """The job the CLI and the Models page share."""
     from studio.core.jobs import Log
-    from studio.gui.pages.models import ModelTaskParams, import_task, verify_task
+    from studio.core.modelfiles import ModelTaskParams, import_job, verify_job
 
-    gen = import_task(ModelTaskParams([misshapen_decoder], dest=tmp_path / "models"))
+    gen = import_job(ModelTaskParams([misshapen_decoder], dest=tmp_path / "models"))
     events = []
     with pytest.raises(ck.CheckpointError) as err:
         while True:
@@ -203,7 +203,7 @@ def test_gui_import_task_yields_the_refusal_as_one_error_log(misshapen_decoder, 
     expected = (f"{misshapen_decoder}: not an adain-decoder checkpoint: layer '14.weight' "
                 "has shape (256, 512, 3, 3), the model needs (128, 256, 3, 3)")
     assert errors == [expected] and str(err.value) == expected
-    gen = verify_task(ModelTaskParams([misshapen_decoder]))
+    gen = verify_job(ModelTaskParams([misshapen_decoder]))
     events = []
     try:
         while True:

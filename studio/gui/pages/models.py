@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,103 +22,18 @@ from PySide6.QtWidgets import (
 )
 
 from studio.core import checkpoints as ck
-from studio.core.jobs import CancelToken, JobGen, Log, Progress
+from studio.core.modelfiles import (
+    ModelTaskParams,
+    fetch_job,
+    import_job,
+    model_states,
+    verify_job,
+)
 from studio.gui import settings as prefs
 from studio.gui.pages.base import AppContext, Page, open_path
 from studio.gui.widgets import Banner, LogView
 from studio.gui.workers import JobRecord
 from studio.gui.workspace import toy_checkpoints
-
-
-@dataclass
-class ModelTaskParams:
-    """What a Models-page task works on."""
-
-    files: list[Path]
-    name: str | None = None
-    url: str | None = None
-    sha256: str | None = None
-    dest: Path | None = None
-
-
-def import_task(params: ModelTaskParams, token: CancelToken | None = None) -> JobGen:
-    """Check each file (safe load, tensors, the registry entry's keys and shapes, hash) and
-    copy it into the model folder; a refused file is one error line naming the problem."""
-    token = token or CancelToken()
-    done, failed = [], []
-    for i, f in enumerate(params.files):
-        token.check()
-        notes: list[str] = []
-        try:
-            dest = ck.import_model(f, params.dest, params.name, report=notes.append)
-        except (ck.CheckpointError, OSError) as exc:
-            failed.append(str(exc))
-            yield Log(str(exc), "error")
-        else:
-            done.append(str(dest))
-            yield Log(f"imported {f} -> {dest}" + "".join(f"; {n}" for n in notes))
-        yield Progress(i + 1, len(params.files), Path(f).name)
-    if failed and not done:
-        raise ck.CheckpointError(None, "; ".join(failed))
-    return {"imported": done, "failed": failed}
-
-
-def verify_task(params: ModelTaskParams, token: CancelToken | None = None) -> JobGen:
-    """SHA-256 (against the registry when known), a safe load and the registry entry's
-    layout (keys, shapes) of each file: one OK / FAIL line per file, as `studio models
-    verify` prints it."""
-    token = token or CancelToken()
-    rows = []
-    for i, f in enumerate(params.files):
-        token.check()
-        row: dict[str, Any] = {"file": str(f)}
-        try:
-            r = ck.verify(f, params.sha256)
-            row.update(sha256=r.sha256, expected=r.expected, ok=r.ok, hash_ok=r.hash_ok,
-                       tensors=r.tensors, layout=r.layout, error=r.error)
-            yield Log(r.line(), "info" if r.ok else "error")
-        except (ck.CheckpointError, OSError) as exc:
-            row.update(ok=False, error=str(exc))
-            yield Log(str(exc), "error")
-        rows.append(row)
-        yield Progress(i + 1, len(params.files), Path(f).name)
-    return {"verified": rows, "failed": sum(1 for r in rows if r.get("ok") is False)}
-
-
-def fetch_task(params: ModelTaskParams, token: CancelToken | None = None) -> JobGen:
-    """Download a known model (resumable, SHA-256 checked) with byte progress events."""
-    import queue
-    import threading
-
-    token = token or CancelToken()
-    assert params.url and params.dest
-    events: queue.Queue = queue.Queue()
-    box: dict[str, Any] = {}
-
-    def progress(done: int, total: int | None) -> None:
-        if token.cancelled:
-            raise ck.FetchError(params.dest, "cancelled; run again to resume")
-        events.put(Progress(done, total, "bytes"))
-
-    def work() -> None:
-        try:
-            ck.fetch(params.url, params.dest, params.sha256, progress=progress)
-        except BaseException as exc:
-            box["error"] = exc
-
-    yield Log(f"downloading {params.url}")
-    th = threading.Thread(target=work, daemon=True)
-    th.start()
-    while th.is_alive() or not events.empty():
-        token.check()
-        try:
-            yield events.get(timeout=0.1)
-        except queue.Empty:
-            continue
-    if "error" in box:
-        raise box["error"]
-    return {"file": str(params.dest)}
-
 
 COLUMNS = ["Model", "State", "File", "Family", "Licence", "Source"]
 
@@ -216,19 +130,8 @@ class ModelsPage(Page):
     def model_rows(self) -> list[dict[str, Any]]:
         """Registry models (present / bundled / missing) then the shipped toy models."""
         mdir = self._mdir()
-        rows = []
-        for spec in sorted(ck.REGISTRY.values(), key=lambda s: (s.family, s.name)):
-            here = mdir / spec.filename
-            if here.is_file():
-                state, path = "present", here
-            elif spec.bundled and (ck.resources_dir() / spec.filename).is_file():
-                state, path = "bundled", ck.resources_dir() / spec.filename
-            else:
-                state, path = "missing", None
-            rows.append({"name": spec.name, "state": state, "path": path,
-                         "file": spec.filename, "family": spec.family,
-                         "licence": spec.licence, "source": spec.url or "",
-                         "description": spec.description, "spec": spec})
+        rows = [{**r, "file": r["filename"], "source": r["url"] or ""}
+                for r in model_states(mdir)]
         known = {r["path"] for r in rows if r["path"]}
         for p in toy_checkpoints():
             if p in known:
@@ -315,7 +218,7 @@ class ModelsPage(Page):
 
     def import_files(self, files: list[str]) -> JobRecord:
         self.log.add(f"importing {len(files)} file(s) into {self._mdir()}")
-        return self._run("import", import_task,
+        return self._run("import", import_job,
                          ModelTaskParams([Path(f) for f in files], dest=self._mdir()))
 
     def verify_selected(self) -> JobRecord | None:
@@ -324,13 +227,13 @@ class ModelsPage(Page):
         if not files:
             self.log.add("nothing to verify: no selected model is present", "warning")
             return None
-        return self._run("verify", verify_task, ModelTaskParams(files))
+        return self._run("verify", verify_job, ModelTaskParams(files))
 
     def fetch_selected(self) -> JobRecord | None:
         for r in self._selected():
             spec = r["spec"]
             if r["state"] == "missing" and spec is not None and spec.url:
-                return self._run("fetch", fetch_task, ModelTaskParams(
+                return self._run("fetch", fetch_job, ModelTaskParams(
                     [], name=spec.name, url=spec.url, sha256=spec.sha256,
                     dest=self._mdir() / spec.filename))
         return None
