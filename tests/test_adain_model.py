@@ -288,7 +288,7 @@ def test_shipped_toy_adain_moves_the_style_texture():
 
 
 def test_fused_conv_relu_gives_the_same_bits(monkeypatch):
-    import studio.adain.model as model_mod
+    import studio.adain.fast as model_mod
 
     if model_mod._CONV_RELU is None:
         pytest.skip("this torch build has no oneDNN fused convolution")
