@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 
 from studio.core.recipes import RecipeError, load_recipe, save_recipe
 from studio.gui import settings as prefs
-from studio.gui.pages.base import AppContext, Page, open_path, summarize_result
+from studio.gui.pages.base import AppContext, Page, open_location
 from studio.gui.widgets import Banner, ImageView, LogView, fmt_seconds
 from studio.gui.workers import JobRecord, JobState
 
@@ -185,16 +185,20 @@ class JobsPage(Page):
         if r is None:
             self.thumb.set_image(None)
             return
-        self.details.add(f"{r.title} ({r.job}) — {r.state.value}, "
-                         f"{fmt_seconds(r.duration)}")
-        for _, lvl, msg in list(r.log)[-300:]:
-            self.details.add(msg, lvl)
+        self.details.add(f"{r.title} ({r.job}) — {r.status_text()}, "
+                         f"{fmt_seconds(r.duration)}", when=r.started or r.created)
+        for when, lvl, msg in list(r.log)[-300:]:
+            self.details.add(msg, lvl, when)
         if r.error:
-            self.details.add(r.error, "error")
+            self.details.add(r.error, "error", r.ended)
             if r.traceback:
-                self.details.add(r.traceback.strip().splitlines()[-1], "error")
+                self.details.add(r.traceback.strip().splitlines()[-1], "error", r.ended)
         if r.state == JobState.DONE and r.result is not None:
-            self.details.add(summarize_result(r.result, 2000))
+            from studio.gui.widgets import flatten_result, format_value
+
+            for k, v in flatten_result(r.result)[:80]:
+                self.details.add(f"{k.replace('_', ' ')}: {format_value(k, v)}", "info",
+                                 r.ended)
         self.thumb.set_image(r.last_preview)
 
     # -- actions -----------------------------------------------------------------------
@@ -216,12 +220,10 @@ class JobsPage(Page):
         r = self.selected()
         return self.ctx.queue.rerun(r) if r is not None else None
 
-    def open_output(self) -> None:
+    def open_output(self) -> bool:
         r = self.selected()
-        if r is not None:
-            outs = r.outputs()
-            if outs:
-                open_path(outs[0] if outs[0].is_dir() else outs[0].parent)
+        outs = r.outputs() if r is not None else []
+        return open_location(self, outs[0] if outs else None)
 
     def save_recipe_dialog(self) -> None:
         r = self.selected()
