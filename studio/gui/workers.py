@@ -301,8 +301,13 @@ class JobQueue(QObject):
 
     # -- submitting --------------------------------------------------------------------
     def submit(self, job: str, params: Any, *, fn: Callable | None = None, title: str = "",
-               page: str = "") -> JobRecord:
-        """Queue a registered job type (or a GUI-internal ``fn``) with its params."""
+               page: str = "", before_start: Callable[[JobRecord], None] | None = None
+               ) -> JobRecord:
+        """Queue a registered job type (or a GUI-internal ``fn``) with its params.
+
+        ``before_start(record)`` runs before the worker can emit anything, so a view that
+        connects to the record's signals there sees every event, even of a job that ends
+        within a millisecond."""
         if fn is None:
             from studio.core.jobs import get_job_type
 
@@ -315,6 +320,8 @@ class JobQueue(QObject):
         h.preview.connect(lambda img, cap, step, r=rec: setattr(r, "last_preview", img))
         self.records.append(rec)
         self._prune()
+        if before_start is not None:
+            before_start(rec)
         self.job_added.emit(rec)
         self._schedule()
         return rec

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QPushButton,
     QScrollArea,
+    QSizePolicy,
     QSplitter,
     QTabWidget,
     QVBoxLayout,
@@ -205,6 +206,7 @@ class JobPanel(QWidget):
         self.desc = QLabel(self)
         self.desc.setWordWrap(True)
         self.desc.setObjectName("hint")
+        self.desc.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         lay.addWidget(self.desc)
         self.scroll = QScrollArea(self)
         self.scroll.setWidgetResizable(True)
@@ -300,14 +302,15 @@ class JobPanel(QWidget):
 
     def start(self, name: str, params: Any, fn: Callable | None = None,
               title: str = "") -> JobRecord:
-        rec = self.ctx.queue.submit(name, params, fn=fn, title=title or name,
-                                    page=self.page.key)
-        self.record = rec
-        self.controls.bind(rec, self.ctx.queue)
-        rec.handle.finished.connect(self._on_finished)
-        self.open_button.setEnabled(False)
-        self.job_started.emit(rec)
-        return rec
+        def attach(rec: JobRecord) -> None:
+            self.record = rec
+            self.controls.bind(rec, self.ctx.queue)
+            rec.handle.finished.connect(self._on_finished)
+            self.open_button.setEnabled(False)
+            self.job_started.emit(rec)
+
+        return self.ctx.queue.submit(name, params, fn=fn, title=title or name,
+                                     page=self.page.key, before_start=attach)
 
     def _on_finished(self, rec: JobRecord) -> None:
         self.open_button.setEnabled(bool(rec.outputs()))
@@ -524,7 +527,7 @@ class JobPage(Page):
     def show_errors(self) -> None:
         """The "see Errors" link of a build that skipped inputs: the Errors tab (or Log)."""
         for i in range(self.tabs.count()):
-            if self.tabs.tabText(i) == "Errors":
+            if self.tabs.tabText(i).startswith("Errors"):
                 self.tabs.setCurrentIndex(i)
                 return
         self.tabs.setCurrentWidget(self.log)
