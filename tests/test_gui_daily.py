@@ -64,10 +64,17 @@ def studio_run(recipe: Path) -> int:
 
 
 def image_bytes(folder: Path) -> dict[str, bytes]:
+    """Pixels of every image by relative path (a PNG's text chunk names its own folder,
+    so files in two folders differ there; the pictures must not)."""
+    from PIL import Image
+
     from studio.core.images import list_images
 
-    return {p.relative_to(folder).as_posix(): p.read_bytes()
-            for p in list_images(folder, recursive=True)}
+    out = {}
+    for p in list_images(folder, recursive=True):
+        with Image.open(p) as im:
+            out[p.relative_to(folder).as_posix()] = im.convert("RGB").tobytes()
+    return out
 
 
 def replay_page(win, tmp_path: Path, key: str, job: str, small: dict, out_key: str = "out"
