@@ -172,7 +172,7 @@ def test_pages_without_a_job_have_no_recipe(win):
 
 def test_every_default_form_is_valid_and_small(win):
     w, _ = win
-    for key, page in w.pages.items():
+    for page in w.pages.values():
         panel = getattr(page, "panel", None)
         if panel is None:
             continue
@@ -436,3 +436,245 @@ def test_a_damaged_history_file_is_ignored(win, tmp_path):
     assert q.load_history(tmp_path) == 0 and q.records == []
     (tmp_path / "history.json").write_text('{"jobs": [{"id": 3, "job": "no-such-job"}]}')
     assert q.load_history(tmp_path) == 0
+
+
+# -- layout ---------------------------------------------------------------------------------
+
+def test_the_clip_checker_finds_a_cut_label(qapp):
+    from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+
+    from studio.gui.selftest import clipped_texts
+
+    top = QWidget()
+    lay = QVBoxLayout(top)
+    label = QLabel("a rather long status line that cannot fit in forty pixels", top)
+    label.setFixedWidth(40)
+    lay.addWidget(label)
+    top.resize(300, 100)
+    top.show()
+    QApplication.processEvents()
+    assert any("rather long" in p for p in clipped_texts(top))
+    top.close()
+
+
+@pytest.mark.parametrize("size", [(1280, 720), (1920, 1080), (3840, 2160)])
+def test_every_page_fits_without_clipping_or_growing(win, size):
+    from studio.gui.selftest import clipped_texts
+
+    w, d = win
+    w.resize(*size)
+    for key in w.page_keys():
+        w.show_page(key)
+        d.process(30)
+        assert (w.width(), w.height()) == size, f"{key} resized the window"
+        assert clipped_texts(w) == [], key
+    hint = w.minimumSizeHint()
+    assert hint.width() <= 1280 and hint.height() <= 720
+    w.resize(1280, 720)
+
+
+def test_stylize_actions_stay_in_view_at_1280x720(win):
+    from PySide6.QtCore import QPoint
+
+    w, d = win
+    w.resize(1280, 720)
+    page = w.show_page("stylize")
+    d.process(30)
+    for b in (page.render_button, page.save_button, page.load_button):
+        y = b.mapTo(w, QPoint(0, b.height())).y()
+        assert b.isVisible() and y <= w.height(), b.text()
+
+
+def test_long_status_texts_wrap_instead_of_widening(win, tmp_path):
+    w, d = win
+    w.resize(1280, 720)
+    page = w.show_page("texture")
+    page.summary.setText("Stimuli ready in " + "/very/long/folder" * 30)
+    page.tabs.setCurrentIndex(1)  # the Stimuli tab
+    page.model_box.addItem("a model with a very long name " * 5)
+    d.process(30)
+    assert (w.width(), w.height()) == (1280, 720)
+    page.panel.controls.set_status("running · 00:28 elapsed · ETA 00:16 · " + "x " * 200)
+    d.process(30)
+    assert (w.width(), w.height()) == (1280, 720)
+    page.tabs.setCurrentIndex(0)
+
+
+def test_curve_ticks_are_values_and_accuracy_has_its_own_axis(qapp):
+    from studio.gui.widgets import CurvePlot
+
+    assert CurvePlot.tick_label(0.30103, True) == "2"
+    assert CurvePlot.tick_label(-2.0, True) == "0.01"
+    assert CurvePlot.tick_label(0.5, False) == "0.5"
+    assert CurvePlot.is_share("top1_acc") and CurvePlot.is_share("val_accuracy")
+    assert not CurvePlot.is_share("loss_kl")
+    plot = CurvePlot(None, "t", log_y=True)
+    plot.resize(400, 240)
+    for i in range(10):
+        plot.add_point("loss", i, 10 ** (-i / 3))
+        plot.add_point("acc", i, i / 10)
+    img = plot.grab()
+    assert not img.isNull()
+
+
+# -- viewer and result tables ----------------------------------------------------------------
+
+def test_result_values_read_as_results():
+    from studio.gui.widgets import flatten_result, format_value
+
+    assert format_value("student_top1_acc", 0.10000000149011612) == "10.0 %"
+    assert format_value("sparsity", 0.5) == "50.0 %"
+    assert format_value("loss", float("nan")) == "–"
+    assert format_value("kl_loss", 0.123456789) == "0.1235"
+    assert format_value("images", 123456) == "123 456"
+    rows = dict(flatten_result({"a": {"acc": 0.5}, "runs": [{"sparsity": 0.1}]}))
+    assert rows == {"a.acc": 0.5, "runs[0].sparsity": 0.1}
+
+
+def test_result_tab_is_a_table_with_percentages(win):
+    from studio.core.jobs import Progress
+
+    w, d = win
+    page = w.show_page("synthesize")
+
+    def job(params, token):
+        yield Progress(1, 1)
+        return {"student": {"top1_acc": 0.10000000149011612}, "kl": float("nan")}
+
+    rec = page.panel.start("distill", page.panel.form("distill").params(), fn=job)
+    d.wait_job(rec)
+    assert page.result_view.value_text("student.top1_acc") == "10.0 %"
+    assert page.result_view.value_text("kl") == "–"
+
+
+def test_image_viewer_enlarges_zooms_and_compares(win):
+    from PySide6.QtGui import QPixmap
+
+    from studio.gui.viewer import ImageViewer
+    from studio.gui.widgets import ImageView, ThumbGrid
+
+    a = QImage(32, 32, QImage.Format.Format_RGB888)
+    a.fill(0xFF0000)
+    b = QImage(32, 32, QImage.Format.Format_RGB888)
+    b.fill(0x0000FF)
+    view = ImageView(None)
+    view.set_image(a, "result · alpha 1.00")
+    view.set_before(b)
+    viewer = view.open_viewer()
+    assert isinstance(viewer, ImageViewer) and viewer.isVisible()
+    assert viewer.view.a is not None and viewer.view.b is not None
+    assert viewer.view.mode == "side"  # A | B at once
+    assert "result · alpha 1.00" in viewer.caption.text()
+    assert "32×32 px" in viewer.caption.text()
+    s0 = viewer.view.scale
+    viewer.view.zoom(2.0)
+    assert viewer.view.scale == pytest.approx(s0 * 2)
+    viewer.view.actual_size()
+    assert viewer.view.scale == 1.0
+    viewer.compare.setCurrentIndex(viewer.compare.findData("flip"))
+    img = viewer.view.grab().toImage()
+    assert not img.isNull()
+    grid = ThumbGrid(None, thumb=32)
+    for i in range(3):
+        grid.add_image(QPixmap.fromImage(a), f"item {i}")
+    grid.itemActivated.emit(grid.item(1))  # double-click / Enter
+    assert viewer.index == 1 and len(viewer.items) == 3
+    viewer.step(1)
+    assert "item 2" in viewer.caption.text()
+    viewer.close()
+
+
+# -- conveniences -------------------------------------------------------------------------------
+
+def test_dropping_a_recipe_on_the_window_opens_its_page(win, tmp_path):
+    from studio.toyworld.generate import ToyWorldParams
+
+    w, _ = win
+    params = ToyWorldParams(tmp_path / "o", per_class=3, workers=1)
+    recipe = save_recipe(tmp_path / "r.toml", "toyworld", params)
+    w.show_page("models")
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(recipe))])
+    enter = QDragEnterEvent(QPoint(5, 5), Qt.DropAction.CopyAction, mime,
+                            Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    w.dragEnterEvent(enter)
+    assert enter.isAccepted()
+    w.dropEvent(QDropEvent(QPointF(5, 5), Qt.DropAction.CopyAction, mime,
+                           Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier))
+    assert w.current_page().key == "toyworld"
+    assert w.current_page().current_recipe() == ("toyworld", params)
+    # now a recent recipe
+    assert str(recipe.resolve()) in prefs.recent("recipes")
+    w._fill_recent()
+    assert "r.toml" in [a.text() for a in w.recent_menu.actions()]
+    txt = tmp_path / "notes.txt"
+    txt.write_text("x")
+    mime2 = QMimeData()
+    mime2.setUrls([QUrl.fromLocalFile(str(txt))])
+    enter2 = QDragEnterEvent(QPoint(5, 5), Qt.DropAction.CopyAction, mime2,
+                             Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    w.dragEnterEvent(enter2)
+    assert not enter2.isAccepted()
+
+
+def test_a_bad_recipe_dropped_is_reported(win, tmp_path):
+    w, _ = win
+    bad = tmp_path / "bad.toml"
+    bad.write_text('schema = 1\njob = "toyworld"\n[params]\nper_class = "many"\n')
+    assert w.open_recipe_path(bad) is None
+    assert "per_class" in w.ctx.messages[-1][1]
+
+
+def test_pickers_open_in_the_workspace_and_share_one_folder(win, tmp_path):
+    w, _ = win
+    prefs.put("folders/last", "")
+    assert prefs.last_dir("stylize-content") == str(w.ctx.toy.root)
+    prefs.remember_dir("recipes", tmp_path / "x.toml")
+    assert prefs.last_dir("stylize-content") == str(tmp_path)
+    assert prefs.last_dir("masks") == str(tmp_path)
+
+
+def test_f1_shows_the_docs_inside_the_app(win):
+    w, _ = win
+    assert w.shortcuts()["docs"] == "F1"
+    docs = w.open_docs()
+    assert docs.isVisible() and docs.current == "gui.md"
+    assert "Studio" in docs.browser.toPlainText()
+    docs.close()
+
+
+def test_open_output_that_cannot_open_says_so(win, tmp_path, monkeypatch):
+    from PySide6.QtGui import QDesktopServices
+
+    from studio.gui.pages.base import open_location
+
+    w, _ = win
+    page = w.pages["toyworld"]
+    monkeypatch.setattr(QDesktopServices, "openUrl", staticmethod(lambda url: False))
+    assert not open_location(page, tmp_path)
+    title, text = w.ctx.messages[-1]
+    assert "Cannot open" in title and str(tmp_path) in text
+    assert QApplication.clipboard().text() == str(tmp_path)
+    assert not open_location(page, tmp_path / "gone")
+    assert "does not exist" in w.ctx.messages[-1][1]
+    assert not open_location(page, None)
+    assert w.ctx.messages[-1][0] == "Nothing to open"
+
+
+@pytest.mark.skipif(not (TOY / "adain_decoder.pth").is_file(), reason="no toy AdaIN")
+def test_toy_model_on_a_photo_says_so(win, tmp_path):
+    w, d = win
+    page = w.show_page("stylize")
+    page.use_toy_examples()
+    page.size.setValue(64)
+    photo = tmp_path / "photo.png"
+    img = QImage(80, 60, QImage.Format.Format_RGB888)
+    img.fill(0x808080)
+    img.save(str(photo))
+    page.content.set_files([str(photo)])
+    d.wait(lambda: not page.runner.busy() and "not from the toy world" in page.banner.text(),
+           60, "the note")
+    assert "Models page" in page.banner.text()
+    page.use_toy_examples()
+    d.wait(lambda: not page.runner.busy() and "not from the toy world" not in
+           page.banner.text(), 60, "the note to go")

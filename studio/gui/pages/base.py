@@ -20,7 +20,6 @@ from PySide6.QtGui import QDesktopServices, QImage
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
-    QHBoxLayout,
     QLabel,
     QMessageBox,
     QPushButton,
@@ -39,6 +38,7 @@ from studio.gui.paramsform import ParamsForm
 from studio.gui.widgets import (
     Banner,
     CurvePlot,
+    FlowLayout,
     ImageView,
     JobControls,
     LogView,
@@ -146,11 +146,11 @@ def open_location(page: Page, path: str | Path | None) -> bool:
         page.message("Nothing to open", "This job has not written any output yet.")
         return False
     path = Path(path)
-    folder = path if path.is_dir() else path.parent
-    if not folder.exists():
-        page.message("Output not found", f"{folder} does not exist (moved or deleted?).",
+    if not path.exists():
+        page.message("Output not found", f"{path} does not exist (moved or deleted?).",
                      error=True)
         return False
+    folder = path if path.is_dir() else path.parent
     if open_path(folder):
         return True
     QApplication.clipboard().setText(str(folder))
@@ -196,6 +196,10 @@ class JobPanel(QWidget):
         lay.setContentsMargins(0, 0, 0, 0)
         self.combo = QComboBox(self)
         self.combo.setToolTip("Which job to set up and run")
+        # a long job name must not set the page's minimum width (the list shows it whole)
+        self.combo.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.combo.setMinimumContentsLength(18)
         for n in self.available:
             jt = JOB_TYPES[n]
             self.combo.addItem(self.labels.get(n, n), n)
@@ -220,7 +224,7 @@ class JobPanel(QWidget):
         self.controls = JobControls(self, run_text)
         self.controls.run_clicked.connect(self.run)
         lay.addWidget(self.controls)
-        row = QHBoxLayout()
+        row = FlowLayout()
         self.save_button = QPushButton("Save recipe…", self)
         self.save_button.setToolTip("Save these parameters as a TOML recipe "
                                     "(`studio run recipe.toml` replays it headless)")
@@ -231,7 +235,7 @@ class JobPanel(QWidget):
         self.open_button.setEnabled(False)
         row.addWidget(self.save_button)
         row.addWidget(self.open_button)
-        row.addStretch(1)
+        self.button_row = row
         lay.addLayout(row)
         self.combo.currentIndexChanged.connect(self._show_form)
         enabled = bool(self.available)

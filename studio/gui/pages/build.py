@@ -69,7 +69,7 @@ class BuildPage(JobPage):
         self.errors = LogView(self)
         self.errors.setToolTip("Inputs that were skipped or failed, with the reason")
         tabs.insertTab(2, self.errors, "Errors")
-        row = self.panel.layout().itemAt(self.panel.layout().count() - 1).layout()
+        row = self.panel.button_row
         self.dry_button = QPushButton("Dry run", self)
         self.dry_button.setToolTip("Plan only: counts, styles, FLOPs and the time estimate")
         self.dry_button.clicked.connect(self.dry_run)

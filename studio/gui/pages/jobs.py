@@ -9,7 +9,6 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
-    QHBoxLayout,
     QHeaderView,
     QPushButton,
     QSplitter,
@@ -22,7 +21,7 @@ from PySide6.QtWidgets import (
 from studio.core.recipes import RecipeError, load_recipe, save_recipe
 from studio.gui import settings as prefs
 from studio.gui.pages.base import AppContext, Page, open_location
-from studio.gui.widgets import Banner, ImageView, LogView, fmt_seconds
+from studio.gui.widgets import Banner, FlowLayout, ImageView, LogView, fmt_seconds
 from studio.gui.workers import JobRecord, JobState
 
 COLUMNS = ["#", "Job", "State", "Progress", "Started", "Duration", "Outputs"]
@@ -47,7 +46,7 @@ class JobsPage(Page):
         lay = QVBoxLayout(self)
         self.banner = Banner("", parent=self)
         lay.addWidget(self.banner)
-        row = QHBoxLayout()
+        row = FlowLayout()
         self.buttons = {}
         for key, text, tip in (
                 ("cancel", "Cancel", "Stop the selected job at its next step (Esc)"),
@@ -64,7 +63,6 @@ class JobsPage(Page):
             b.setToolTip(tip)
             self.buttons[key] = b
             row.addWidget(b)
-        row.addStretch(1)
         lay.addLayout(row)
         split = QSplitter(Qt.Orientation.Vertical, self)
         self.table = QTableWidget(0, len(COLUMNS), split)

@@ -179,5 +179,5 @@ class SynthesizePage(JobPage):
             d.check((root / "distill").is_dir(), "distillation wrote nothing")
             note += "; distilled a student"
         self.panel.select("synthesize")
-        self.tabs.setCurrentIndex(0)  # the batch grid
+        self.tabs.setCurrentIndex(1)  # the synthetic images and what to do next
         return note

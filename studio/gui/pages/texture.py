@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from studio.gui.pages.base import JobPage
-from studio.gui.widgets import ImageView, ThumbGrid, load_qimage
+from studio.gui.widgets import FlowLayout, ImageView, ThumbGrid, load_qimage
 from studio.gui.workers import JobRecord
 
 LABELS = {
@@ -110,16 +110,20 @@ class TextureBiasPage(JobPage):
         for text, data in (("all decisions", ""), ("shape", "shape"), ("texture", "texture"),
                            ("other", "other"), ("same category", "same")):
             self.dec_box.addItem(text, data)
+        row = FlowLayout()
         for label, box in (("Model", self.model_box), ("Category", self.cat_box),
                            ("Decision", self.dec_box)):
             # fixed by a minimum length, not by the longest model name: filling the box
             # must never widen the window
             box.setSizeAdjustPolicy(
                 QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-            box.setMinimumContentsLength(10)
-            row.addWidget(QLabel(label, b))
-            row.addWidget(box)
-        row.addStretch(1)
+            box.setMinimumContentsLength(9)
+            pair = QWidget(b)
+            pl = QHBoxLayout(pair)
+            pl.setContentsMargins(0, 0, 0, 0)
+            pl.addWidget(QLabel(label, pair))
+            pl.addWidget(box)
+            row.addWidget(pair)
         self.count_label = QLabel("", b)
         row.addWidget(self.count_label)
         bl.addLayout(row)
