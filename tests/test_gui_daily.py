@@ -244,6 +244,25 @@ def test_new_stimuli_clear_plot_browser_and_detail(win, tmp_path):
     assert page.detail.has_image()
     info = page.detail_info.text()
     assert "shape <b>" in info and "texture <b>" in info and "toy teacher" in info
+    # each model's top probabilities arrive from a worker
+    d.wait(lambda: " %" in page.detail_info.text(), 60, "the probabilities")
+    top = page.last_probabilities["toy teacher"]
+    assert len(top) == 3 and abs(sum(p for _, p in top)) <= 1.0 + 1e-6
+    assert top[0][1] >= top[1][1] >= top[2][1]
+    # the plot follows the theme: drawn again on a dark background
+    before = page.plot.pixmap().toImage().pixelColor(3, 3).lightness()
+    page.on_theme_changed("dark")
+    d.wait(lambda: page.plot.pixmap() is not None and
+           page.plot.pixmap().toImage().pixelColor(3, 3).lightness() < 80, 60, "dark plot")
+    assert before > 200
+    page.on_theme_changed("light")
+    d.wait(lambda: page.plot.pixmap().toImage().pixelColor(3, 3).lightness() > 200, 60,
+           "light plot")
+    size = w.size()
+    page.tabs.setCurrentIndex(1)  # the Stimuli tab must not widen the window
+    d.process(30)
+    assert w.size() == size
+    page.tabs.setCurrentIndex(0)
     # new stimuli: the previous evaluation's plot, grid and detail are gone
     page.panel.select("toy-cue-conflict")
     page.panel.form().set_value("out", tmp_path / "cc2")

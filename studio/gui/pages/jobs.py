@@ -29,6 +29,16 @@ STATE_COLOURS = {"running": "#2f7fd8", "paused": "#c98a00", "done": "#2e9d57",
                  "failed": "#d03838", "cancelled": "#8c8c8c", "queued": "#8c8c8c"}
 
 
+def _when(t: float | None) -> str:
+    """A start time: the clock today, the date too for jobs of earlier days."""
+    if not t:
+        return ""
+    lt = time.localtime(t)
+    if time.strftime("%Y-%m-%d", lt) == time.strftime("%Y-%m-%d"):
+        return time.strftime("%H:%M:%S", lt)
+    return time.strftime("%Y-%m-%d %H:%M", lt)
+
+
 def _colour(hex_: str):
     from PySide6.QtGui import QBrush, QColor
 
@@ -132,16 +142,20 @@ class JobsPage(Page):
             prog = f"{r.step}/{r.total}" if r.total else (str(r.step) if r.step else "")
             if r.message and r.state in (JobState.RUNNING, JobState.PAUSED):
                 prog += f" {r.message}"
-            started = time.strftime("%H:%M:%S", time.localtime(r.started)) if r.started else ""
+            started = _when(r.started)
             outs = r.outputs() if r.state.finished else []
-            vals = [str(r.id), r.title, r.state.value, prog, started, fmt_seconds(r.duration),
+            vals = [str(r.id), r.title, r.status_text(), prog, started, fmt_seconds(r.duration),
                     "; ".join(str(o) for o in outs[:3])]
             for j, v in enumerate(vals):
                 it = QTableWidgetItem(v)
                 if j == 2:
-                    it.setForeground(_colour(STATE_COLOURS.get(r.state.value, "#888")))
+                    colour = "#c98a00" if r.skipped and r.state == JobState.DONE else \
+                        STATE_COLOURS.get(r.state.value, "#888")
+                    it.setForeground(_colour(colour))
                     if r.error:
                         it.setToolTip(r.error)
+                    elif r.restored:
+                        it.setToolTip("from an earlier session")
                 it.setData(Qt.ItemDataRole.UserRole, r.id)
                 t.setItem(i, j, it)
         if sel is not None and sel in recs:

@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QComboBox,
@@ -185,6 +186,7 @@ class TextureBiasPage(JobPage):
                 self.panel.select("shape-bias")
             return
         if rec.job == "shape-bias":
+            self.eval_params = rec.params
             self.show_evaluation(Path(rec.params.out), Path(rec.params.stimuli),
                                  rec.result or {})
 
@@ -287,10 +289,58 @@ class TextureBiasPage(JobPage):
         except Exception as exc:
             self.detail.set_image(None)
             self.detail.placeholder = str(exc)
+        self.detail_path = path
         self.detail_info.setText(self.decisions_html(path))
+        self.request_probabilities(path)
 
-    def decisions_html(self, path: str) -> str:
-        """Shape, texture and every evaluated model's decision on one stimulus."""
+    def request_probabilities(self, path: str) -> None:
+        """Each model's top-3 categories with probabilities, computed in a worker (the
+        models are loaded once and kept)."""
+        params = getattr(self, "eval_params", None)
+        if params is None or not params.models:
+            return
+        if not hasattr(self, "_prob_runner"):
+            from studio.gui.workers import LatestRunner
+
+            self._prob_runner = LatestRunner(self)
+            self._prob_runner.result.connect(self._on_probabilities)
+            self._classifiers: dict[str, Any] = {}
+        cache = self._classifiers
+        cats = sorted({r["shape"] for r in self.rows})
+        specs = list(params.models)
+        names = [params.names[k] if k < len(params.names) else spec
+                 for k, spec in enumerate(specs)]
+        classes = list(params.classes or [])
+
+        def work() -> dict[str, list[tuple[str, float]]]:
+            out = {}
+            for spec, name in zip(specs, names):
+                try:
+                    if spec not in cache:
+                        from studio.evaluate.classifiers import load_classifier
+                        from studio.evaluate.shape_bias import parse_model_spec
+
+                        arch, weights = parse_model_spec(spec)
+                        clf = load_classifier(arch, weights, classes=classes or None,
+                                              device="cpu")
+                        clf.net.eval()
+                        cache[spec] = clf
+                    out[name] = top_probabilities(cache[spec], path, cats)
+                except Exception as exc:  # shown in place of the numbers
+                    out[name] = [(f"(no probabilities: {exc})", float("nan"))]
+            return out
+
+        self._prob_runner.submit(path, work)
+
+    def _on_probabilities(self, path: Any, probs: Any) -> None:
+        if path != getattr(self, "detail_path", None):
+            return  # the user has moved on to another stimulus
+        self.last_probabilities = probs
+        self.detail_info.setText(self.decisions_html(path, probs))
+
+    def decisions_html(self, path: str, probs: dict[str, Any] | None = None) -> str:
+        """Shape, texture and every evaluated model's decision on one stimulus, with its
+        top probabilities once they are computed."""
         if self.stimuli_root is None:
             return ""
         rel = Path(path).relative_to(self.stimuli_root).as_posix() \
@@ -306,7 +356,11 @@ class TextureBiasPage(JobPage):
             kind = decision_kind(r)
             mark = {"shape": "by shape", "texture": "by texture", "same": "same category",
                     "other": "neither"}[kind]
-            lines.append(f"<b>{name}</b>: {r['decision']} ({mark})")
+            top = ""
+            if probs and name in probs:
+                top = " · " + ", ".join(
+                    f"{c} {p * 100:.0f} %" if p == p else c for c, p in probs[name])
+            lines.append(f"<b>{name}</b>: {r['decision']} ({mark}){top}")
         if first is None:
             return ""
         head = f"shape <b>{first['shape']}</b> · texture <b>{first['texture']}</b>"
@@ -353,6 +407,31 @@ class TextureBiasPage(JobPage):
             self.browser.setCurrentRow(0)
         sb = (rec.result or {}).get("shape_bias", {})
         return f"shape bias {json.dumps(sb)}; {n_tex} texture decisions"
+
+
+def top_probabilities(clf: Any, path: str, categories: list[str], k: int = 3
+                      ) -> list[tuple[str, float]]:
+    """A classifier's ``k`` most probable categories for one image (ImageNet models:
+    the 16 categories by mean probability, renormalised), as the evaluation sees it."""
+    import torch
+
+    from studio.core.images import load_image
+    from studio.evaluate.shape_bias import aggregate_imagenet16
+
+    size = clf.input_size
+    img = load_image(path).resize((size, size), resample=2)
+    x = torch.from_numpy(np.asarray(img, dtype=np.uint8)).permute(2, 0, 1)[None]
+    with torch.inference_mode():
+        logits = clf.logits(x.float().div(255)).float()
+    if logits.shape[1] == 1000 and (not clf.classes or len(clf.classes) == 1000):
+        probs = aggregate_imagenet16(torch.softmax(logits, 1), categories)[0]
+        probs = probs / probs.sum()
+        names = list(categories)
+    else:
+        probs = torch.softmax(logits, 1)[0]
+        names = list(clf.classes or categories)
+    vals, idx = probs.topk(min(k, len(names)))
+    return [(names[i], float(v)) for v, i in zip(vals.tolist(), idx.tolist())]
 
 
 def themed_plot(summaries: dict[str, Any], dark: bool) -> Any:
