@@ -8,8 +8,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QSize, Qt, QTimer, QUrl
-from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDesktopServices, QKeySequence
+from PySide6.QtCore import QByteArray, QSize, Qt, QTimer
+from PySide6.QtGui import (
+    QAction,
+    QActionGroup,
+    QCloseEvent,
+    QDragEnterEvent,
+    QDropEvent,
+    QKeySequence,
+)
 from PySide6.QtWidgets import (
     QApplication,
     QFileDialog,
@@ -19,6 +26,7 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QMainWindow,
     QMessageBox,
+    QSizePolicy,
     QStackedWidget,
     QVBoxLayout,
     QWidget,
@@ -27,7 +35,7 @@ from PySide6.QtWidgets import (
 from studio import __version__
 from studio.gui import settings as prefs
 from studio.gui import theme
-from studio.gui.pages.base import AppContext, Page
+from studio.gui.pages.base import AppContext, Page, open_location
 from studio.gui.widgets import Banner, fmt_seconds
 from studio.gui.workers import JobQueue, JobRecord, LatestRunner
 from studio.gui.workspace import ToyInputs, prepare_toy_inputs, workspace_dir
@@ -90,6 +98,9 @@ class MainWindow(QMainWindow):
         self.page_title.setObjectName("pageTitle")
         self.page_tip = QLabel(right)
         self.page_tip.setObjectName("pageTip")
+        self.page_tip.setWordWrap(True)
+        # a long tip wraps; it must never set the window's minimum width
+        self.page_tip.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         head.addWidget(self.page_title)
         head.addSpacing(12)
         head.addWidget(self.page_tip, 1)
@@ -102,7 +113,10 @@ class MainWindow(QMainWindow):
         self.nav.currentRowChanged.connect(self._on_nav)
         self._build_menus()
         self.status_label = QLabel("", self)
+        self.status_label.setMaximumWidth(520)  # the queue line must not widen the window
         self.statusBar().addPermanentWidget(self.status_label)
+        self.history_loaded = self.ctx.queue.load_history(prefs.history_dir())
+        self.setAcceptDrops(True)
         ctx.queue.job_changed.connect(lambda r: self._update_status())
         ctx.queue.job_finished.connect(self._on_job_finished)
         self._status_timer = QTimer(self)
@@ -183,7 +197,16 @@ class MainWindow(QMainWindow):
                 self.statusBar().showMessage(f"Toy world could not be drawn: {rec.error}")
         elif rec.state.value == "failed":
             self.statusBar().showMessage(f"{rec.title} failed: {rec.error}", 10000)
+        if rec is not self.toy_job:
+            self.save_history()
         self._update_status()
+
+    def save_history(self) -> None:
+        """Keep the Jobs history across restarts (a disk error is reported, not fatal)."""
+        try:
+            self.ctx.queue.save_history(prefs.history_dir())
+        except OSError as exc:
+            self.statusBar().showMessage(f"Job history not saved: {exc}", 8000)
 
     def _on_toy_ready(self) -> None:
         for page in self.pages.values():
@@ -218,6 +241,8 @@ class MainWindow(QMainWindow):
         A["save"] = self._action(f, "&Save recipe…", self.save_recipe_dialog,
                                  QKeySequence.StandardKey.Save,
                                  "Save the current page's parameters as a recipe")
+        self.recent_menu = f.addMenu("Open &recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent)
         f.addSeparator()
         A["workspace"] = self._action(f, "Open &workspace folder", self.open_workspace, None,
                                       "Open the folder where inputs and outputs live")
@@ -278,16 +303,59 @@ class MainWindow(QMainWindow):
             raise RecipeError(f"{path}: no page runs job {jt.name!r}; use Jobs ▸ Run recipe")
         return page
 
+    def _fill_recent(self) -> None:
+        self.recent_menu.clear()
+        items = prefs.recent("recipes")
+        for path in items:
+            a = self.recent_menu.addAction(Path(path).name)
+            a.setToolTip(path)
+            a.setStatusTip(path)
+            a.triggered.connect(lambda *_, p=path: self.open_recipe_path(p))
+        if not items:
+            a = self.recent_menu.addAction("(no recipes yet)")
+            a.setEnabled(False)
+
+    def open_recipe_path(self, path: str | Path) -> Page | None:
+        """Open a recipe in its page, telling the user when it cannot be used."""
+        try:
+            page = self.load_recipe_file(path)
+        except RecipeError as exc:
+            self.ctx.messages.append(("Cannot load this recipe", str(exc)))
+            self.statusBar().showMessage(str(exc), 10000)
+            if not self.ctx.headless:
+                QMessageBox.warning(self, "Cannot load this recipe", str(exc))
+            return None
+        prefs.add_recent("recipes", path)
+        self.statusBar().showMessage(f"Loaded {Path(path).name} into {page.title}", 5000)
+        return page
+
     def load_recipe_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Load recipe", prefs.last_dir("recipes"),
                                               "Recipes (*.toml)")
         if not path:
             return
         prefs.remember_dir("recipes", path)
-        try:
-            self.load_recipe_file(path)
-        except RecipeError as exc:
-            QMessageBox.warning(self, "Cannot load this recipe", str(exc))
+        self.open_recipe_path(path)
+
+    # -- drops on the window: a recipe opens in its page -------------------------------
+    @staticmethod
+    def _recipes_in(mime: Any) -> list[str]:
+        if not mime.hasUrls():
+            return []
+        return [u.toLocalFile() for u in mime.urls()
+                if u.isLocalFile() and u.toLocalFile().lower().endswith(".toml")]
+
+    def dragEnterEvent(self, e: QDragEnterEvent) -> None:  # noqa: N802
+        if self._recipes_in(e.mimeData()):
+            e.acceptProposedAction()
+        else:
+            e.ignore()
+
+    def dropEvent(self, e: QDropEvent) -> None:  # noqa: N802
+        paths = self._recipes_in(e.mimeData())
+        if paths:
+            e.acceptProposedAction()
+            self.open_recipe_path(paths[0])
 
     def save_recipe_dialog(self) -> None:
         page = self.current_page()
@@ -305,6 +373,7 @@ class MainWindow(QMainWindow):
         if path:
             prefs.remember_dir("recipes", path)
             save_recipe(path, job, params)
+            prefs.add_recent("recipes", path)
             self.statusBar().showMessage(f"Saved {path}", 4000)
 
     # -- theme, help -------------------------------------------------------------------
@@ -315,20 +384,32 @@ class MainWindow(QMainWindow):
         if name in self.theme_actions:
             self.theme_actions[name].setChecked(True)
         self._refresh_icons()
+        for page in self.pages.values():
+            hook = getattr(page, "on_theme_changed", None)
+            if hook is not None:
+                try:
+                    hook(used)
+                except Exception as exc:
+                    self.statusBar().showMessage(f"{page.title}: {exc}", 8000)
         self.statusBar().showMessage(f"Theme: {used}", 2000)
 
     def toggle_theme(self) -> None:
         self.set_theme("dark" if theme.current() == "light" else "light")
 
-    def open_workspace(self) -> None:
+    def open_workspace(self) -> bool:
         self.ctx.toy.root.mkdir(parents=True, exist_ok=True)
-        QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.ctx.toy.root)))
+        return open_location(self.current_page(), self.ctx.toy.root)
 
-    def open_docs(self) -> None:
-        from studio.core.checkpoints import resources_dir
+    def open_docs(self) -> Any:
+        """F1: the guide in a window of its own — it works without a desktop browser."""
+        from studio.gui.docs import DocsWindow
 
-        doc = resources_dir().parent / "docs" / "gui.md"
-        QDesktopServices.openUrl(QUrl.fromLocalFile(str(doc)))
+        if getattr(self, "docs_window", None) is None:
+            self.docs_window = DocsWindow(self)
+        self.docs_window.show_doc("gui.md")
+        self.docs_window.show()
+        self.docs_window.raise_()
+        return self.docs_window
 
     def about(self) -> None:
         QMessageBox.about(self, "About Studio",
@@ -391,5 +472,6 @@ class MainWindow(QMainWindow):
             self.ctx.queue.wait_all(30.0, QApplication.processEvents)
         for runner in self.findChildren(LatestRunner):
             runner.wait()
+        self.save_history()
         self.save_settings()
         e.accept()

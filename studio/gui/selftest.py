@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QElapsedTimer, QTimer
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QWidget
 
 from studio.gui.workers import JobRecord, JobState
 
@@ -171,6 +171,7 @@ def run(window: Any, screenshot_dir: str | Path | None = None,
             save_screenshot(window, shots / f"{key}.png")
     if shots:
         extra_screenshots(window, d, shots)
+        all_screenshots(window, shots, log=log)
     log(f"self-test: {len(keys) - failures}/{len(keys)} pages passed in "
         f"{time.monotonic() - t0:.1f} s; largest event-loop stall "
         f"{d.max_stall_ms:.0f} ms")
@@ -187,6 +188,20 @@ def extra_screenshots(window: Any, d: Driver, shots: Path) -> None:
         d.process(100)
         save_screenshot(window, shots / "texture-stimuli.png")
         tex.tabs.setCurrentIndex(0)
+    sty = window.pages.get("stylize")
+    if sty is not None and getattr(sty, "image", None) is not None and sty.image.has_image():
+        window.show_page("stylize")
+        viewer = sty.image.open_viewer()
+        viewer.resize(1000, 640)
+        d.process(150)
+        viewer.view.fit()
+        save_screenshot(viewer, shots / "viewer.png")
+        viewer.close()
+    docs = window.open_docs()
+    docs.resize(900, 640)
+    d.process(100)
+    save_screenshot(docs, shots / "docs.png")
+    docs.close()
     before = window.theme_actions
     current = next((k for k, a in before.items() if a.isChecked()), "system")
     window.set_theme("dark")
@@ -217,3 +232,79 @@ def assert_state(rec: JobRecord, state: JobState) -> None:
     if rec.state != state:
         raise SelfTestFailure(f"{rec.title}: state {rec.state.value}, expected {state.value}"
                               + (f" ({rec.error})" if rec.error else ""))
+
+
+def clipped_texts(window: Any) -> list[str]:
+    """Visible texts that do not fit where they are drawn: a label or button narrower
+    than its text, wrapped text taller than its box, or a widget running past the
+    window's edge. Widgets inside a scroll area are judged by the scrolled content (they
+    are reachable by scrolling), never by the viewport."""
+    from PySide6.QtCore import QPoint, QRect
+    from PySide6.QtWidgets import QAbstractButton, QCheckBox, QLabel, QScrollArea
+
+    for _ in range(3):  # let layouts catch up with texts set a moment ago
+        QApplication.processEvents()
+    problems: list[str] = []
+    win_rect = window.rect()
+
+    def in_scroll(w: Any) -> bool:
+        p = w.parentWidget()
+        while p is not None and p is not window:
+            if isinstance(p, QScrollArea):
+                return True
+            p = p.parentWidget()
+        return False
+
+    def name(w: Any) -> str:
+        text = w.text() if hasattr(w, "text") else ""
+        return f"{type(w).__name__} {text[:60]!r}"
+
+    for w in window.findChildren(QWidget):
+        if not w.isVisibleTo(window) or w.width() <= 0 or not w.isVisible():
+            continue
+        if isinstance(w, QLabel):
+            text = w.text()
+            if not text or w.pixmap() is not None and not w.pixmap().isNull():
+                continue
+            if w.wordWrap():
+                need = w.heightForWidth(w.width())
+                if need > w.height() + 2:
+                    problems.append(f"{name(w)} needs {need} px height, has {w.height()}")
+            elif w.sizeHint().width() > w.width() + 2 and \
+                    w.sizePolicy().horizontalPolicy() != w.sizePolicy().Policy.Ignored:
+                problems.append(f"{name(w)} needs {w.sizeHint().width()} px, has {w.width()}")
+        elif isinstance(w, (QAbstractButton, QCheckBox)) and w.text():
+            if w.sizeHint().width() > w.width() + 2:
+                problems.append(f"{name(w)} needs {w.sizeHint().width()} px, has {w.width()}")
+        else:
+            continue
+        if not in_scroll(w):
+            r = QRect(w.mapTo(window, QPoint(0, 0)), w.size())
+            if not win_rect.contains(r):
+                problems.append(f"{name(w)} runs past the window's edge ({r.getRect()})")
+    return problems
+
+
+def all_screenshots(window: Any, shots: Path, sizes: tuple[tuple[int, int], ...] = (
+        (1280, 720), (1920, 1080)), themes: tuple[str, ...] = ("light", "dark"),
+        log: Callable[[str], None] = print) -> list[Path]:
+    """Every page at every size and theme, ``<page>-<w>x<h>-<theme>.png``, with any
+    clipped text reported (the pages keep what their self-test left on them)."""
+    made: list[Path] = []
+    shots.mkdir(parents=True, exist_ok=True)
+    for theme_name in themes:
+        window.set_theme(theme_name)
+        for w, h in sizes:
+            window.resize(w, h)
+            for key in window.page_keys():
+                window.show_page(key)
+                for _ in range(5):
+                    QApplication.processEvents()
+                    time.sleep(0.02)
+                if (window.width(), window.height()) != (w, h):
+                    log(f"WARN {key} {w}x{h}: the window is "
+                        f"{window.width()}x{window.height()}")
+                for p in clipped_texts(window):
+                    log(f"WARN {key} {w}x{h} {theme_name}: {p}")
+                made.append(save_screenshot(window, shots / f"{key}-{w}x{h}-{theme_name}.png"))
+    return made

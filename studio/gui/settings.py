@@ -41,16 +41,46 @@ def put(key: str, value: Any) -> None:
     settings().setValue(key, value)
 
 
-def last_dir(key: str) -> str:
-    """The folder last used by the file picker named ``key`` (home if none)."""
-    d = get(f"folders/{key}", "")
-    if d and Path(d).is_dir():
+def last_dir(key: str = "") -> str:
+    """The folder every file picker opens in: the one the user last chose in *any* picker
+    (one shared memory; ``key`` is kept for callers that name theirs), else the
+    workspace, where the toy world and the outputs are — not a hidden folder to hunt for."""
+    d = get("folders/last", "")
+    if d and Path(str(d)).is_dir():
         return str(d)
+    try:
+        from studio.gui.workspace import workspace_dir
+
+        ws = workspace_dir()
+        if ws.is_dir():
+            return str(ws)
+    except Exception:  # no workspace configured yet: home
+        pass
     from studio.core.paths import home
 
     return str(home(writable=False) or Path.cwd())
 
 
 def remember_dir(key: str, path: str | os.PathLike) -> None:
+    """Remember the folder of ``path`` for every picker (see :func:`last_dir`)."""
     p = Path(path)
-    put(f"folders/{key}", str(p if p.is_dir() else p.parent))
+    put("folders/last", str(p if p.is_dir() else p.parent))
+
+
+def recent(kind: str = "recipes") -> list[str]:
+    """Recently used files of a kind, newest first (missing files left out)."""
+    v = get(f"recent/{kind}", [])
+    items = [v] if isinstance(v, str) else list(v or [])
+    return [str(x) for x in items if x and Path(str(x)).exists()]
+
+
+def add_recent(kind: str, path: str | os.PathLike, limit: int = 10) -> list[str]:
+    p = str(Path(path).resolve())
+    items = [p] + [x for x in recent(kind) if x != p]
+    put(f"recent/{kind}", items[:limit])
+    return items[:limit]
+
+
+def history_dir() -> Path:
+    """Where the Jobs history persists (beside the settings file)."""
+    return Path(settings().fileName()).parent / "history"

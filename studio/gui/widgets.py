@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
@@ -9,7 +10,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QPointF, QRect, QRectF, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QPoint, QPointF, QRect, QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QColor,
     QDragEnterEvent,
@@ -28,6 +29,7 @@ from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QLabel,
+    QLayout,
     QLineEdit,
     QListWidget,
     QListWidgetItem,
@@ -60,6 +62,10 @@ def load_qimage(path: str | os.PathLike, max_side: int | None = None) -> QImage:
     from studio.gui.workers import qimage_from_array
 
     return qimage_from_array(to_uint8_array(load_image(path)), max_side)
+
+
+def _html(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 class Banner(QLabel):
@@ -217,6 +223,33 @@ class ImageView(QWidget):
 
     mousePressEvent = mouseMoveEvent  # noqa: N815
 
+    def mouseReleaseEvent(self, e: QMouseEvent) -> None:  # noqa: N802
+        # a click enlarges (in the before/after split a click moves the line instead:
+        # double-click there)
+        if self.mode != "split" and e.button() == Qt.MouseButton.LeftButton:
+            self.open_viewer()
+
+    def mouseDoubleClickEvent(self, e: QMouseEvent) -> None:  # noqa: N802
+        self.open_viewer()
+
+    def view_item(self) -> Any:
+        from studio.gui.viewer import ViewItem
+
+        before = self._before if self._before is not None and not self._before.isNull() \
+            else None
+        return ViewItem(self._pix, self.caption or "result", before,
+                        "before" if before is not None else "")
+
+    def open_viewer(self) -> Any:
+        """Show the image large, zoomable, compared with the 'before' image if any."""
+        if not self.has_image():
+            return None
+        from studio.gui.viewer import ImageViewer
+
+        v = ImageViewer.shared(self)
+        v.open([self.view_item()])
+        return v
+
 
 class ThumbGrid(QListWidget):
     """A grid of thumbnails; keeps the newest ``max_items`` when used as a live feed."""
@@ -229,14 +262,57 @@ class ThumbGrid(QListWidget):
         self.setResizeMode(QListWidget.ResizeMode.Adjust)
         self.setMovement(QListWidget.Movement.Static)
         self.setIconSize(QSize(thumb, thumb))
-        self.setGridSize(QSize(thumb + 16, thumb + 30))
+        # room for two lines of caption; the full caption is the tooltip
+        self.setGridSize(QSize(max(thumb + 24, 110), thumb + 44))
+        self.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.setUniformItemSizes(True)
         self.setWordWrap(True)
         self.setSpacing(4)
         self.max_items = max_items
         self.thumb = thumb
+        #: data -> (image, caption) of a "B" image to compare each item with, or None
+        self.compare_fn: Any = None
         self.itemActivated.connect(lambda it: self.activated_data.emit(
             it.data(Qt.ItemDataRole.UserRole)))
+        self.itemActivated.connect(self.open_viewer)
+        self.setToolTip("Double-click an image to enlarge it")
+
+    def view_items(self) -> list[Any]:
+        """Every thumbnail as a viewer item: files load at full size when opened."""
+        from studio.gui.viewer import ViewItem
+
+        out = []
+        for i in range(self.count()):
+            it = self.item(i)
+            data = it.data(Qt.ItemDataRole.UserRole)
+            cap = it.toolTip() or it.text()
+            if isinstance(data, str) and Path(data).is_file():
+                def img(p=data):
+                    return (load_qimage(p, 4096))
+                cap = f"{it.text()} — {data}" if it.text() and it.text() not in data else data
+            else:
+                img = it.icon().pixmap(self.thumb * 2)
+            other, other_cap = None, ""
+            if self.compare_fn is not None:
+                try:
+                    got = self.compare_fn(data)
+                except Exception:
+                    got = None
+                if got:
+                    other, other_cap = got
+            out.append(ViewItem(img, cap, other, other_cap))
+        return out
+
+    def open_viewer(self, item: QListWidgetItem | None = None) -> Any:
+        """Enlarge ``item`` (the current one if None); Left/Right walk the grid."""
+        item = item or self.currentItem()
+        if item is None:
+            return None
+        from studio.gui.viewer import ImageViewer
+
+        v = ImageViewer.shared(self)
+        v.open(self.view_items(), self.row(item))
+        return v
 
     def add_image(self, img: QImage | QPixmap, caption: str = "", data: Any = None,
                   tooltip: str = "", front: bool = False) -> QListWidgetItem:
@@ -348,57 +424,107 @@ class CurvePlot(QWidget):
     def _ty(self, y: float) -> float:
         return math.log10(max(y, 1e-12)) if self.log_y else y
 
+    @staticmethod
+    def is_share(name: str) -> bool:
+        """Accuracy-like series (0..1) get their own linear axis on the right: they must
+        not share a loss's log axis."""
+        n = name.lower()
+        return any(w in n for w in ("acc", "top1", "top5", "sparsity", "agreement"))
+
+    @staticmethod
+    def tick_label(value: float, log: bool) -> str:
+        """A readable tick: 10^0.3 shows as "2", not "1e0.3"."""
+        v = 10 ** value if log else value
+        if v == 0:
+            return "0"
+        if abs(v) >= 1e5 or abs(v) < 1e-3:
+            return f"{v:.0e}"
+        return f"{v:.3g}"
+
     def paintEvent(self, e: QPaintEvent) -> None:  # noqa: N802
         p = QPainter(self)
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
         pal = self.palette()
         fg = pal.text().color()
-        r = QRectF(self.rect()).adjusted(48, 22, -10, -24)
+        left_s = {k: v for k, v in self.series.items() if not self.is_share(k)}
+        right_s = {k: v for k, v in self.series.items() if self.is_share(k)}
+        fm = p.fontMetrics()
+        lw = max(48, fm.horizontalAdvance("0.000e-00") // 2 + 20)
+        r = QRectF(self.rect()).adjusted(lw, 22 + fm.height(), -(lw if right_s else 10),
+                                         -(fm.height() + 10))
         p.setPen(fg)
         if self.title:
-            p.drawText(QRectF(0, 2, self.width(), 18), Qt.AlignmentFlag.AlignCenter, self.title)
-        pts = [(x, self._ty(y)) for s in self.series.values() for x, y in s]
+            p.drawText(QRectF(0, 2, self.width(), fm.height() + 2),
+                       Qt.AlignmentFlag.AlignCenter, self.title)
         grid = QColor(fg)
         grid.setAlpha(50)
         p.setPen(QPen(grid, 1))
         p.drawRect(r)
-        if not pts:
+        if not self.series:
             p.setPen(pal.placeholderText().color())
             p.drawText(r, Qt.AlignmentFlag.AlignCenter, "curves appear while the job runs")
             return
-        x0, x1 = min(x for x, _ in pts), max(x for x, _ in pts)
-        y0, y1 = min(y for _, y in pts), max(y for _, y in pts)
+        xs = [x for s in self.series.values() for x, _ in s]
+        x0, x1 = min(xs), max(xs)
         if x1 == x0:
             x1 = x0 + 1
-        if y1 == y0:
-            y0, y1 = y0 - 0.5, y1 + 0.5
+
+        def yrange(series: dict, log: bool) -> tuple[float, float]:
+            ys = [self._ty(y) if log else y for s in series.values() for _, y in s]
+            if not ys:
+                return 0.0, 1.0
+            y0, y1 = min(ys), max(ys)
+            if y1 == y0:
+                y0, y1 = y0 - 0.5, y1 + 0.5
+            return y0, y1
+
+        ly0, ly1 = yrange(left_s, self.log_y)
+        ry0, ry1 = (0.0, 1.0) if right_s and all(0 <= y <= 1 for s in right_s.values()
+                                                  for _, y in s) else yrange(right_s, False)
         for k in range(5):
             yy = r.bottom() - r.height() * k / 4
             p.setPen(QPen(grid, 1))
             p.drawLine(QPointF(r.left(), yy), QPointF(r.right(), yy))
-            val = y0 + (y1 - y0) * k / 4
-            label = f"1e{val:.1f}" if self.log_y else f"{val:.3g}"
             p.setPen(fg)
-            p.drawText(QRectF(0, yy - 8, 46, 16), Qt.AlignmentFlag.AlignRight, label)
+            if left_s:
+                val = ly0 + (ly1 - ly0) * k / 4
+                p.drawText(QRectF(0, yy - 8, lw - 4, 16), Qt.AlignmentFlag.AlignRight,
+                           self.tick_label(val, self.log_y))
+            if right_s:
+                val = ry0 + (ry1 - ry0) * k / 4
+                text = f"{val * 100:.0f} %" if (ry0, ry1) == (0.0, 1.0) else f"{val:.3g}"
+                p.drawText(QRectF(r.right() + 4, yy - 8, lw - 4, 16),
+                           Qt.AlignmentFlag.AlignLeft, text)
         p.drawText(QRectF(r.left(), r.bottom() + 4, 80, 16), Qt.AlignmentFlag.AlignLeft,
                    f"{x0:g}")
         p.drawText(QRectF(r.right() - 80, r.bottom() + 4, 80, 16), Qt.AlignmentFlag.AlignRight,
                    f"{x1:g}")
-        lx = r.left() + 6
+        lx, ly = r.left() + 6, r.top() - 4
         for i, (name, s) in enumerate(self.series.items()):
+            share = name in right_s
             col = QColor(PLOT_COLOURS[i % len(PLOT_COLOURS)])
+            y0, y1 = (ry0, ry1) if share else (ly0, ly1)
             path = QPainterPath()
             for j, (x, y) in enumerate(s):
+                ty = y if share else self._ty(y)
                 px = r.left() + (x - x0) / (x1 - x0) * r.width()
-                py = r.bottom() - (self._ty(y) - y0) / (y1 - y0) * r.height()
+                py = r.bottom() - (ty - y0) / (y1 - y0) * r.height()
                 if j == 0:
                     path.moveTo(px, py)
                 else:
                     path.lineTo(px, py)
-            p.setPen(QPen(col, 1.6))
+            pen = QPen(col, 1.6)
+            if share:
+                pen.setStyle(Qt.PenStyle.DashLine)
+            p.setPen(pen)
             p.drawPath(path)
-            p.drawText(QPointF(lx, r.top() + 14), name)
-            lx += p.fontMetrics().horizontalAdvance(name) + 14
+            label = f"{name} (right axis)" if share and left_s else name
+            w = fm.horizontalAdvance(label)
+            if lx + w > r.right():  # next legend line instead of running off the edge
+                lx = r.left() + 6
+                ly += fm.height()
+            p.drawText(QPointF(lx, ly), label)
+            lx += w + 14
 
 
 class DropZone(QFrame):
@@ -449,21 +575,47 @@ class DropZone(QFrame):
         self.grid.add_files(paths)
         self.files_changed.emit(list(self.files))
 
-    def dragEnterEvent(self, e: QDragEnterEvent) -> None:  # noqa: N802
-        if e.mimeData().hasUrls():
-            e.acceptProposedAction()
-
-    def dropEvent(self, e: QDropEvent) -> None:  # noqa: N802
-        from studio.core.images import list_images
+    def dropped_images(self, mime: Any) -> list[str]:
+        """The image files a drag carries (folders expanded); empty = refuse the drop."""
+        from studio.core.images import is_image_file, list_images
 
         out: list[str] = []
-        for u in e.mimeData().urls():
+        if not mime.hasUrls():
+            return out
+        for u in mime.urls():
             if not u.isLocalFile():
                 continue
             p = Path(u.toLocalFile())
-            out.extend(str(x) for x in list_images(p, recursive=True)) if p.is_dir() else out.append(str(p))
+            if p.is_dir():
+                out.extend(str(x) for x in list_images(p, recursive=True)[:5000])
+            elif p.is_file() and is_image_file(p):
+                out.append(str(p))
+        return out
+
+    def dragEnterEvent(self, e: QDragEnterEvent) -> None:  # noqa: N802
+        # refused while hovering (the cursor says no): a text file must never replace
+        # the images already chosen
+        if self.dropped_images(e.mimeData()):
+            e.acceptProposedAction()
+            self.setProperty("dropping", True)
+        else:
+            e.ignore()
+            self.setToolTip(f"{self.title}: only image files (or folders of images) can "
+                            "be dropped here")
+
+    def dragMoveEvent(self, e: Any) -> None:  # noqa: N802
+        if self.dropped_images(e.mimeData()):
+            e.acceptProposedAction()
+        else:
+            e.ignore()
+
+    def dropEvent(self, e: QDropEvent) -> None:  # noqa: N802
+        out = self.dropped_images(e.mimeData())
         if out:
+            e.acceptProposedAction()
             self.set_files(out)
+        else:
+            e.ignore()
 
 
 class LogView(QPlainTextEdit):
@@ -476,8 +628,10 @@ class LogView(QPlainTextEdit):
         self.setObjectName("logView")
         self.errors: list[str] = []
 
-    def add(self, message: str, level: str = "info") -> None:
-        stamp = time.strftime("%H:%M:%S")
+    def add(self, message: str, level: str = "info", when: float | None = None) -> None:
+        """Append a line stamped with ``when`` (the time it was logged; now if None)."""
+        stamp = time.strftime("%H:%M:%S", time.localtime(when)) if when else \
+            time.strftime("%H:%M:%S")
         colour = {"warning": "#c98a00", "error": "#d03838"}.get(level)
         esc = (message.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"))
         if level == "error":
@@ -489,14 +643,21 @@ class LogView(QPlainTextEdit):
 
 
 class JobControls(QWidget):
-    """Run / pause / cancel buttons with a progress bar, ETA and the job's state."""
+    """Run / pause / cancel buttons with a progress bar, and the job's state on a line of
+    its own below them (long ETAs and messages wrap instead of being cut at the edge)."""
 
     run_clicked = Signal()
+    #: the user clicked "see Errors" on a finished job that skipped inputs
+    errors_requested = Signal()
 
     def __init__(self, parent: QWidget | None = None, run_text: str = "Run"):
         super().__init__(parent)
-        lay = QHBoxLayout(self)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.setSpacing(2)
+        lay = QHBoxLayout()
         lay.setContentsMargins(0, 0, 0, 0)
+        outer.addLayout(lay)
         self.run_button = QPushButton(run_text, self)
         self.run_button.setObjectName("primary")
         self.run_button.setToolTip(f"{run_text} (Ctrl+Enter)")
@@ -507,14 +668,17 @@ class JobControls(QWidget):
         self.cancel_button.setToolTip("Stop at the next step; finished files are kept (Esc)")
         self.bar = QProgressBar(self)
         self.bar.setTextVisible(True)
-        self.bar.setMinimumWidth(160)
+        self.bar.setMinimumWidth(80)
         self.status = QLabel("ready", self)
         self.status.setObjectName("jobStatus")
-        self.status.setMinimumWidth(180)
+        self.status.setWordWrap(True)
+        self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.status.setTextFormat(Qt.TextFormat.RichText)
+        self.status.linkActivated.connect(lambda *_: self.errors_requested.emit())
         for w in (self.run_button, self.pause_button, self.cancel_button):
             lay.addWidget(w)
         lay.addWidget(self.bar, 1)
-        lay.addWidget(self.status)
+        outer.addWidget(self.status)
         self.run_button.clicked.connect(self.run_clicked)
         self.pause_button.toggled.connect(self._on_pause)
         self.cancel_button.clicked.connect(self.cancel)
@@ -524,6 +688,17 @@ class JobControls(QWidget):
         self._timer.setInterval(500)
         self._timer.timeout.connect(self._refresh)
         self._set_idle()
+
+    def status_text(self) -> str:
+        """The status line as plain text (what a user reads)."""
+        from PySide6.QtGui import QTextDocumentFragment
+
+        return QTextDocumentFragment.fromHtml(self.status.text()).toPlainText()
+
+    def set_status(self, text: str) -> None:
+        """Show a plain-text note on the status line (e.g. why a run did not start)."""
+        self.status.setText(_html(text))
+        self.status.setToolTip(text)
 
     def _set_idle(self) -> None:
         self.pause_button.setEnabled(False)
@@ -535,9 +710,15 @@ class JobControls(QWidget):
 
     def bind(self, record: Any, queue: Any) -> None:
         """Follow ``record`` (a JobRecord) in ``queue``."""
+        if self.record is not None and self.record is not record:
+            for sig, slot in ((self.record.handle.progress, self._on_progress),
+                              (self.record.handle.state_changed, self._on_state)):
+                with contextlib.suppress(RuntimeError, TypeError):
+                    sig.disconnect(slot)
         self.record, self.queue = record, queue
         self.bar.setRange(0, 0)
         self.bar.setValue(0)
+        self.bar.setFormat("%p%")
         self.pause_button.setEnabled(True)
         self.cancel_button.setEnabled(True)
         record.handle.progress.connect(self._on_progress)
@@ -546,6 +727,8 @@ class JobControls(QWidget):
         self._timer.start()
 
     def _on_progress(self, ev: Any) -> None:
+        if self.record is not None and self.record.cancelling:
+            return
         if ev.total:
             self.bar.setRange(0, int(ev.total))
             self.bar.setValue(min(int(ev.step), int(ev.total)))
@@ -558,16 +741,25 @@ class JobControls(QWidget):
         rec = self.record
         if rec is None:
             return
-        if state in ("done", "failed", "cancelled"):
+        if state == "cancelling":
+            # at once, before the worker reaches its next step
+            self.pause_button.setEnabled(False)
+            self.cancel_button.setEnabled(False)
+            if self.bar.maximum() == 0:
+                self.bar.setRange(0, 1)
+                self.bar.setValue(0)
+            self.bar.setFormat("cancelling…")
+        elif state in ("done", "failed", "cancelled"):
             self._timer.stop()
             self._set_idle()
             if state == "done":
                 self.bar.setRange(0, 1)
                 self.bar.setValue(1)
-                self.bar.setFormat("done")
-            elif self.bar.maximum() == 0:
-                self.bar.setRange(0, 1)
-                self.bar.setValue(0)
+                self.bar.setFormat(rec.status_text())
+            else:
+                if self.bar.maximum() == 0:
+                    self.bar.setRange(0, 1)
+                    self.bar.setValue(0)
                 self.bar.setFormat(state)
         self._refresh()
 
@@ -576,7 +768,10 @@ class JobControls(QWidget):
         if rec is None:
             return
         st = rec.state.value
-        if st in ("running", "paused"):
+        link = ""
+        if rec.cancelling:
+            text = f"cancelling… · stops at the next step · {fmt_seconds(rec.duration)} elapsed"
+        elif st in ("running", "paused"):
             eta = rec.eta()
             msg = f" · {rec.message}" if rec.message else ""
             text = f"{st} · {fmt_seconds(rec.duration)} elapsed · ETA {fmt_seconds(eta)}{msg}"
@@ -585,10 +780,12 @@ class JobControls(QWidget):
                 if self.queue is not None and rec in self.queue.records else 0
             text = f"queued (position {pos})"
         else:
-            text = f"{st} in {fmt_seconds(rec.duration)}"
+            text = f"{rec.status_text()} in {fmt_seconds(rec.duration)}"
             if st == "failed":
-                text = f"failed: {rec.error[:120]}"
-        self.status.setText(text)
+                text = f"failed: {rec.error[:300]}"
+            elif st == "done" and rec.skipped:
+                link = ' · <a href="errors">see Errors</a>'
+        self.status.setText(_html(text) + link)
         self.status.setToolTip(rec.error if rec.error else text)
 
     def _on_pause(self, checked: bool) -> None:
@@ -607,3 +804,205 @@ class JobControls(QWidget):
 
     def running(self) -> bool:
         return self.record is not None and not self.record.state.finished
+
+
+#: result keys whose values in [0, 1] are shares, shown as percentages
+_SHARE_WORDS = ("acc", "top1", "top5", "sparsity", "ratio", "fraction", "share", "bias",
+                "rate", "agreement", "coverage", "correlation")
+
+
+def format_value(key: str, value: Any) -> str:
+    """A result value as a person reads it: 0.10000000149011612 -> "10.0 %" for an
+    accuracy, 3.14159 -> "3.142", NaN -> "–", a long list -> its length and first items."""
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return "–"
+        name = key.lower().rsplit(".", 1)[-1]
+        if any(w in name for w in _SHARE_WORDS) and 0.0 <= value <= 1.0 and \
+                "loss" not in name:
+            return f"{value * 100:.1f} %"
+        if name.endswith(("seconds", "_s", "duration")) or name in ("time", "elapsed"):
+            return f"{value:.1f} s"
+        if value != 0 and (abs(value) >= 1e6 or abs(value) < 1e-3):
+            return f"{value:.3e}"
+        return f"{value:.4g}"
+    if isinstance(value, int):
+        return f"{value:,}".replace(",", " ") if abs(value) >= 10000 else str(value)
+    if isinstance(value, (list, tuple)):
+        if not value:
+            return "none"
+        if all(isinstance(v, (int, float, str)) for v in value):
+            shown = ", ".join(format_value(key, v) for v in value[:6])
+            return shown + (f", … ({len(value)} in all)" if len(value) > 6 else "")
+        return f"{len(value)} items"
+    text = str(value)
+    return text if len(text) <= 300 else text[:297] + "…"
+
+
+def flatten_result(result: Any, prefix: str = "", depth: int = 0) -> list[tuple[str, Any]]:
+    """Rows (dotted key, value) of a nested result; lists of dicts become numbered rows."""
+    rows: list[tuple[str, Any]] = []
+    if isinstance(result, dict):
+        for k, v in result.items():
+            key = f"{prefix}.{k}" if prefix else str(k)
+            if isinstance(v, dict) and depth < 3:
+                rows.extend(flatten_result(v, key, depth + 1))
+            elif isinstance(v, (list, tuple)) and v and all(isinstance(x, dict) for x in v) \
+                    and depth < 3 and len(v) <= 50:
+                for i, x in enumerate(v):
+                    rows.extend(flatten_result(x, f"{key}[{i}]", depth + 1))
+            else:
+                rows.append((key, v))
+    elif result is not None:
+        rows.append((prefix or "result", result))
+    return rows
+
+
+class ResultTable(QWidget):
+    """A finished job's result as a two-column table (and an error line when it failed),
+    instead of raw JSON; "Copy" puts the JSON on the clipboard for those who want it."""
+
+    def __init__(self, parent: QWidget | None = None):
+        from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget
+
+        super().__init__(parent)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        self.note = QLabel("", self)
+        self.note.setWordWrap(True)
+        self.note.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.note.setVisible(False)
+        lay.addWidget(self.note)
+        self.table = QTableWidget(0, 2, self)
+        self.table.setHorizontalHeaderLabels(["", "value"])
+        self.table.horizontalHeader().setVisible(False)
+        self.table.verticalHeader().setVisible(False)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setAlternatingRowColors(True)
+        self.table.setWordWrap(True)
+        hh = self.table.horizontalHeader()
+        hh.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        hh.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        lay.addWidget(self.table, 1)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        self.copy_button = QPushButton("Copy as JSON", self)
+        self.copy_button.setToolTip("Copy the full result (JSON) to the clipboard")
+        self.copy_button.clicked.connect(self.copy_json)
+        self.copy_button.setEnabled(False)
+        row.addWidget(self.copy_button)
+        lay.addLayout(row)
+        self.result: Any = None
+
+    def clear(self) -> None:
+        self.result = None
+        self.table.setRowCount(0)
+        self.note.setVisible(False)
+        self.copy_button.setEnabled(False)
+
+    def show_error(self, text: str) -> None:
+        self.clear()
+        self.note.setText(f"failed: {text}")
+        self.note.setStyleSheet("color: #d03838;")
+        self.note.setVisible(True)
+
+    def set_result(self, result: Any) -> None:
+        from PySide6.QtWidgets import QTableWidgetItem
+
+        self.clear()
+        self.result = result
+        rows = flatten_result(result)
+        self.table.setRowCount(len(rows))
+        for i, (k, v) in enumerate(rows):
+            ki = QTableWidgetItem(k.replace("_", " "))
+            vi = QTableWidgetItem(format_value(k, v))
+            vi.setToolTip(str(v)[:2000])
+            self.table.setItem(i, 0, ki)
+            self.table.setItem(i, 1, vi)
+        self.table.resizeRowsToContents()
+        self.copy_button.setEnabled(result is not None)
+
+    def value_text(self, key: str) -> str | None:
+        """What the table shows for ``key`` (dotted), or None (tests and the self-test)."""
+        for i in range(self.table.rowCount()):
+            if self.table.item(i, 0).text() == key.replace("_", " "):
+                return self.table.item(i, 1).text()
+        return None
+
+    def copy_json(self) -> None:
+        import json
+
+        from PySide6.QtWidgets import QApplication
+
+        QApplication.clipboard().setText(json.dumps(self.result, indent=2, default=str))
+
+
+class FlowLayout(QLayout):
+    """Lays widgets out left to right and wraps to a new line when the row is full, so a
+    row of many buttons never sets the window's minimum width."""
+
+    def __init__(self, parent: QWidget | None = None, spacing: int = 6):
+        super().__init__(parent)
+        self._items: list[Any] = []
+        self._spacing = spacing
+        self.setContentsMargins(0, 0, 0, 0)
+
+    def addItem(self, item: Any) -> None:  # noqa: N802 - Qt API
+        self._items.append(item)
+
+    def insertWidget(self, index: int, w: QWidget) -> None:  # noqa: N802
+        self.addWidget(w)  # addWidget appends through addItem
+        self._items.insert(index, self._items.pop())
+
+    def count(self) -> int:
+        return len(self._items)
+
+    def itemAt(self, i: int) -> Any:  # noqa: N802
+        return self._items[i] if 0 <= i < len(self._items) else None
+
+    def takeAt(self, i: int) -> Any:  # noqa: N802
+        return self._items.pop(i) if 0 <= i < len(self._items) else None
+
+    def expandingDirections(self) -> Qt.Orientation:  # noqa: N802
+        return Qt.Orientation(0)
+
+    def hasHeightForWidth(self) -> bool:  # noqa: N802
+        return True
+
+    def heightForWidth(self, width: int) -> int:  # noqa: N802
+        return self._do_layout(QRect(0, 0, width, 0), apply=False)
+
+    def setGeometry(self, rect: QRect) -> None:  # noqa: N802
+        super().setGeometry(rect)
+        self._do_layout(rect, apply=True)
+
+    def sizeHint(self) -> QSize:  # noqa: N802
+        w = sum(i.sizeHint().width() for i in self._items) + \
+            self._spacing * max(0, len(self._items) - 1)
+        h = max((i.sizeHint().height() for i in self._items), default=0)
+        return QSize(w, h)
+
+    def minimumSize(self) -> QSize:  # noqa: N802
+        s = QSize(0, 0)
+        for i in self._items:
+            s = s.expandedTo(i.minimumSize())
+        return s
+
+    def _do_layout(self, rect: QRect, apply: bool) -> int:
+        x, y, line = rect.x(), rect.y(), 0
+        for item in self._items:
+            if item.widget() is not None and not item.widget().isVisibleTo(
+                    item.widget().parentWidget() or item.widget()):
+                continue
+            hint = item.sizeHint()
+            if x + hint.width() > rect.right() + 1 and line > 0:
+                x, y, line = rect.x(), y + line + self._spacing, 0
+            if apply:
+                item.setGeometry(QRect(QPoint(x, y), hint))
+            x += hint.width() + self._spacing
+            line = max(line, hint.height())
+        return y + line - rect.y()

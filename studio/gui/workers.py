@@ -119,12 +119,44 @@ class JobRecord:
     token: CancelToken = field(default_factory=CancelToken)
     handle: JobHandle = field(default_factory=JobHandle)
     first_step: tuple[int, float] | None = None
+    #: loaded from an earlier session's history (not run in this one)
+    restored: bool = False
 
     @property
     def duration(self) -> float | None:
         if self.started is None:
             return None
         return (self.ended or time.time()) - self.started
+
+    @property
+    def cancelling(self) -> bool:
+        """Cancel was asked and the worker has not stopped yet (shown as "cancelling…")."""
+        return self.token.cancelled and not self.state.finished
+
+    @property
+    def skipped(self) -> int:
+        """Inputs a finished job skipped or failed on (``failed``/``num_errors`` in its
+        result, as ``errors.jsonl`` lists them): a "done" with skips is not a full success."""
+        res = self.result
+        if not isinstance(res, dict):
+            return 0
+        best = 0
+        for key in ("num_errors", "failed", "skipped"):
+            v = res.get(key)
+            try:
+                n = len(v) if isinstance(v, (list, tuple, dict, set)) else int(v or 0)
+            except (TypeError, ValueError):
+                continue
+            best = max(best, n)
+        return best
+
+    def status_text(self) -> str:
+        """One short line: 'running', 'cancelling…', 'done — 4 skipped', 'failed'."""
+        if self.cancelling:
+            return "cancelling…"
+        if self.state == JobState.DONE and self.skipped:
+            return f"done — {self.skipped} skipped"
+        return self.state.value
 
     @property
     def recipe_able(self) -> bool:
@@ -269,8 +301,13 @@ class JobQueue(QObject):
 
     # -- submitting --------------------------------------------------------------------
     def submit(self, job: str, params: Any, *, fn: Callable | None = None, title: str = "",
-               page: str = "") -> JobRecord:
-        """Queue a registered job type (or a GUI-internal ``fn``) with its params."""
+               page: str = "", before_start: Callable[[JobRecord], None] | None = None
+               ) -> JobRecord:
+        """Queue a registered job type (or a GUI-internal ``fn``) with its params.
+
+        ``before_start(record)`` runs before the worker can emit anything, so a view that
+        connects to the record's signals there sees every event, even of a job that ends
+        within a millisecond."""
         if fn is None:
             fn = get_job_type(job).fn
         rec = JobRecord(next(self._ids), job, title or job, params, fn, page=page)
@@ -281,6 +318,8 @@ class JobQueue(QObject):
         h.preview.connect(lambda img, cap, step, r=rec: setattr(r, "last_preview", img))
         self.records.append(rec)
         self._prune()
+        if before_start is not None:
+            before_start(rec)
         self.job_added.emit(rec)
         self._schedule()
         return rec
@@ -348,6 +387,9 @@ class JobQueue(QObject):
     def cancel(self, rec: JobRecord) -> None:
         """Cancel a queued job at once, a running one at its next step."""
         rec.token.cancel()
+        if not rec.state.finished and rec.state != JobState.QUEUED:
+            # say so at once: the worker stops at its next step, which can take seconds
+            rec.handle.state_changed.emit("cancelling")
         if rec.state == JobState.QUEUED:
             rec.state = JobState.CANCELLED
             rec.ended = time.time()
@@ -357,6 +399,8 @@ class JobQueue(QObject):
             self.job_finished.emit(rec)
         elif rec.state == JobState.PAUSED:
             rec.state = JobState.RUNNING
+            self.job_changed.emit(rec)
+        else:
             self.job_changed.emit(rec)
 
     def pause(self, rec: JobRecord) -> None:
@@ -401,6 +445,125 @@ class JobQueue(QObject):
 
     def get(self, job_id: int) -> JobRecord | None:
         return next((r for r in self.records if r.id == job_id), None)
+
+    # -- persistence -------------------------------------------------------------------
+    def save_history(self, folder: str | os.PathLike, limit: int = 200) -> Path:
+        """Write the finished jobs that can be replayed (registered job types) to
+        ``folder/history.json`` plus each one's last preview, so the Jobs page survives a
+        restart. Written atomically; unreadable previews are skipped, never fatal."""
+        import json
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        keep = [r for r in self.records if r.state.finished and r.recipe_able][-limit:]
+        docs = []
+        for r in keep:
+            d = record_to_dict(r)
+            if r.last_preview is not None and not r.last_preview.isNull():
+                name = f"preview-{r.id}.png"
+                if r.last_preview.save(str(folder / name), "PNG"):
+                    d["preview"] = name
+            docs.append(d)
+        tmp = folder / "history.json.tmp"
+        tmp.write_text(json.dumps({"schema": 1, "jobs": docs}, indent=1, default=str),
+                       encoding="utf-8")
+        os.replace(tmp, folder / "history.json")
+        wanted = {d.get("preview") for d in docs}
+        for png in folder.glob("preview-*.png"):
+            if png.name not in wanted:
+                png.unlink(missing_ok=True)
+        return folder / "history.json"
+
+    def load_history(self, folder: str | os.PathLike) -> int:
+        """Put the jobs of an earlier session back in front of the history; returns how
+        many. A damaged file or a job type this build lacks is skipped, never fatal."""
+        import json
+
+        path = Path(folder) / "history.json"
+        try:
+            docs = json.loads(path.read_text(encoding="utf-8")).get("jobs", [])
+        except (OSError, ValueError, AttributeError):
+            return 0
+        loaded = []
+        for d in docs:
+            try:
+                rec = record_from_dict(d, Path(folder))
+            except Exception:  # an old or hand-edited entry: leave it out
+                continue
+            loaded.append(rec)
+        known = {r.id for r in self.records}
+        loaded = [r for r in loaded if r.id not in known]
+        self.records = loaded + self.records
+        top = max((r.id for r in self.records), default=0)
+        self._ids = itertools.count(top + 1)
+        if loaded:
+            self.job_changed.emit(None)
+        return len(loaded)
+
+
+def _jsonable(value: Any) -> Any:
+    import json
+    import math
+
+    def clean(v: Any) -> Any:
+        if isinstance(v, float) and not math.isfinite(v):
+            return None
+        if isinstance(v, dict):
+            return {str(k): clean(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [clean(x) for x in v]
+        return v
+
+    try:
+        return clean(json.loads(json.dumps(value, default=str)))
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def record_to_dict(r: JobRecord) -> dict[str, Any]:
+    """A finished job as JSON: its recipe (params), state, times, result, log tail."""
+    import tomllib
+
+    from studio.core.recipes import recipe_text
+
+    params = tomllib.loads(recipe_text(r.job, r.params, absolute_paths=True))["params"]
+    return {"id": r.id, "job": r.job, "title": r.title, "page": r.page, "params": params,
+            "state": r.state.value, "created": r.created, "started": r.started,
+            "ended": r.ended, "step": r.step, "total": r.total, "message": r.message,
+            "result": _jsonable(r.result), "error": r.error,
+            "log": [list(x) for x in list(r.log)[-300:]],
+            "metrics": {k: v[-500:] for k, v in r.metrics.items()}}
+
+
+def record_from_dict(d: dict[str, Any], folder: Path | None = None) -> JobRecord:
+    """The inverse of :func:`record_to_dict` (params validated like a recipe)."""
+    from studio.core.recipes import parse_recipe
+
+    jt, params = parse_recipe({"schema": 1, "job": d["job"], "params": d.get("params", {})},
+                              f"history job {d.get('id')}")
+    rec = JobRecord(int(d["id"]), jt.name, str(d.get("title") or jt.name), params, jt.fn,
+                    page=str(d.get("page", "")), state=JobState(d.get("state", "done")))
+    if not rec.state.finished:
+        rec.state = JobState.CANCELLED
+    for k in ("created", "started", "ended"):
+        if isinstance(d.get(k), (int, float)):
+            setattr(rec, k, float(d[k]))
+    rec.step = int(d.get("step") or 0)
+    rec.total = d.get("total")
+    rec.message = str(d.get("message", ""))
+    rec.result = d.get("result")
+    rec.error = str(d.get("error", ""))
+    for item in d.get("log", [])[-300:]:
+        if isinstance(item, list) and len(item) == 3:
+            rec.log.append((float(item[0]), str(item[1]), str(item[2])))
+    for k, pts in (d.get("metrics") or {}).items():
+        rec.metrics[k] = [(int(a), float(b)) for a, b in pts]
+    if folder is not None and d.get("preview"):
+        img = QImage(str(folder / d["preview"]))
+        if not img.isNull():
+            rec.last_preview = img
+    rec.restored = True
+    return rec
 
 
 class LatestRunner(QObject):

@@ -53,8 +53,11 @@ def matrix_plot(results: Mapping[str, Mapping], categories: Sequence[str], stem:
         ax.axvline(x, color="#d62728" if human else "#b0b0b0", linestyle="--",
                    linewidth=1.2 if human else 0.8, zorder=1)
         ax.text(x, len(cats) - 0.45 - 2.6 * (k % 2), f"{name} {ref:.0%}",
-                rotation=90, fontsize=5.5, ha="right" if k % 2 == 0 else "left", va="top",
-                color="#d62728" if human else "#808080")
+                rotation=90, fontsize=7, ha="right" if k % 2 == 0 else "left", va="top",
+                color="#d62728" if human else "#808080",
+                # readable over the dashed lines, in a light or a dark style
+                bbox={"facecolor": ax.get_facecolor(), "edgecolor": "none", "pad": 0.6,
+                      "alpha": 0.85})
 
     for k, (name, s) in enumerate(results.items()):
         col, mk = COLOURS[k % len(COLOURS)], MARKERS[k % len(MARKERS)]

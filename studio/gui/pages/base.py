@@ -8,6 +8,7 @@ pages subclass it and add what their method needs. A job type that is not regist
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 from collections.abc import Callable
@@ -19,11 +20,11 @@ from PySide6.QtGui import QDesktopServices, QImage
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
-    QHBoxLayout,
     QLabel,
     QMessageBox,
     QPushButton,
     QScrollArea,
+    QSizePolicy,
     QSplitter,
     QTabWidget,
     QVBoxLayout,
@@ -33,7 +34,16 @@ from PySide6.QtWidgets import (
 from studio.core.jobs import Metrics
 from studio.gui import settings as prefs
 from studio.gui.paramsform import ParamsForm
-from studio.gui.widgets import Banner, CurvePlot, ImageView, JobControls, LogView, ThumbGrid
+from studio.gui.widgets import (
+    Banner,
+    CurvePlot,
+    FlowLayout,
+    ImageView,
+    JobControls,
+    LogView,
+    ResultTable,
+    ThumbGrid,
+)
 from studio.gui.workers import JobQueue, JobRecord
 from studio.gui.workspace import ToyInputs
 from studio.recipes import RecipeError, save_recipe
@@ -55,6 +65,8 @@ class AppContext(QObject):
         self.headless = False
         #: What a headless run answers to a question (tests set it)
         self.headless_answer = False
+        #: (title, text) of every message shown, newest last (what a headless run "saw")
+        self.messages: list[tuple[str, str]] = []
 
     def show_page(self, key: str) -> None:
         if self.window is not None:
@@ -106,6 +118,7 @@ class Page(QWidget):
         return box.clickedButton() is yes
 
     def message(self, title: str, text: str, error: bool = False) -> None:
+        self.ctx.messages.append((title, text))
         if self.ctx.headless:
             return
         if error:
@@ -119,8 +132,32 @@ def missing_jobs(names: tuple[str, ...] | list[str]) -> list[str]:
     return [n for n in names if n not in known]
 
 
-def open_path(path: str | Path) -> None:
-    QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))
+def open_path(path: str | Path) -> bool:
+    """Ask the desktop to open ``path``; False when nothing could (no file manager)."""
+    return bool(QDesktopServices.openUrl(QUrl.fromLocalFile(str(path))))
+
+
+def open_location(page: Page, path: str | Path | None) -> bool:
+    """Open a folder for the user, or say plainly why not and where it is (the path is
+    copied to the clipboard) — never a silent no-op."""
+    from PySide6.QtWidgets import QApplication
+
+    if path is None:
+        page.message("Nothing to open", "This job has not written any output yet.")
+        return False
+    path = Path(path)
+    if not path.exists():
+        page.message("Output not found", f"{path} does not exist (moved or deleted?).",
+                     error=True)
+        return False
+    folder = path if path.is_dir() else path.parent
+    if open_path(folder):
+        return True
+    QApplication.clipboard().setText(str(folder))
+    page.message("Cannot open the folder",
+                 f"No file manager could open {folder}. The path is on the clipboard.",
+                 error=True)
+    return False
 
 
 def summarize_result(result: Any, limit: int = 3000) -> str:
@@ -160,6 +197,10 @@ class JobPanel(QWidget):
         lay.setContentsMargins(0, 0, 0, 0)
         self.combo = QComboBox(self)
         self.combo.setToolTip("Which job to set up and run")
+        # a long job name must not set the page's minimum width (the list shows it whole)
+        self.combo.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.combo.setMinimumContentsLength(18)
         for n in self.available:
             jt = job_types()[n]
             self.combo.addItem(self.labels.get(n, n), n)
@@ -170,6 +211,7 @@ class JobPanel(QWidget):
         self.desc = QLabel(self)
         self.desc.setWordWrap(True)
         self.desc.setObjectName("hint")
+        self.desc.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         lay.addWidget(self.desc)
         self.scroll = QScrollArea(self)
         self.scroll.setWidgetResizable(True)
@@ -183,7 +225,7 @@ class JobPanel(QWidget):
         self.controls = JobControls(self, run_text)
         self.controls.run_clicked.connect(self.run)
         lay.addWidget(self.controls)
-        row = QHBoxLayout()
+        row = FlowLayout()
         self.save_button = QPushButton("Save recipe…", self)
         self.save_button.setToolTip("Save these parameters as a TOML recipe "
                                     "(`studio run recipe.toml` replays it headless)")
@@ -194,7 +236,7 @@ class JobPanel(QWidget):
         self.open_button.setEnabled(False)
         row.addWidget(self.save_button)
         row.addWidget(self.open_button)
-        row.addStretch(1)
+        self.button_row = row
         lay.addLayout(row)
         self.combo.currentIndexChanged.connect(self._show_form)
         enabled = bool(self.available)
@@ -259,20 +301,21 @@ class JobPanel(QWidget):
             params = params if params is not None else self.params()
         except (RecipeError, ValueError) as exc:
             self.page.message("Check the parameters", str(exc), error=True)
-            self.controls.status.setText(f"not started: {exc}")
+            self.controls.set_status(f"not started: {exc}")
             return None
         return self.start(name, params)
 
     def start(self, name: str, params: Any, fn: Callable | None = None,
               title: str = "") -> JobRecord:
-        rec = self.ctx.queue.submit(name, params, fn=fn, title=title or name,
-                                    page=self.page.key)
-        self.record = rec
-        self.controls.bind(rec, self.ctx.queue)
-        rec.handle.finished.connect(self._on_finished)
-        self.open_button.setEnabled(False)
-        self.job_started.emit(rec)
-        return rec
+        def attach(rec: JobRecord) -> None:
+            self.record = rec
+            self.controls.bind(rec, self.ctx.queue)
+            rec.handle.finished.connect(self._on_finished)
+            self.open_button.setEnabled(False)
+            self.job_started.emit(rec)
+
+        return self.ctx.queue.submit(name, params, fn=fn, title=title or name,
+                                     page=self.page.key, before_start=attach)
 
     def _on_finished(self, rec: JobRecord) -> None:
         self.open_button.setEnabled(bool(rec.outputs()))
@@ -297,11 +340,9 @@ class JobPanel(QWidget):
         if self.record is not None:
             self.ctx.queue.cancel(self.record)
 
-    def open_output(self) -> None:
-        if self.record is not None:
-            outs = self.record.outputs()
-            if outs:
-                open_path(outs[0] if outs[0].is_dir() else outs[0].parent)
+    def open_output(self) -> bool:
+        outs = self.record.outputs() if self.record is not None else []
+        return open_location(self.page, outs[0] if outs else None)
 
     # -- recipes -----------------------------------------------------------------------
     def current_recipe(self) -> tuple[str, Any] | None:
@@ -332,6 +373,7 @@ class JobPanel(QWidget):
         if path:
             prefs.remember_dir("recipes", path)
             save_recipe(path, job, params)
+            prefs.add_recent("recipes", path)
 
 
 class JobPage(Page):
@@ -381,11 +423,12 @@ class JobPage(Page):
         self.tabs.addTab(self.curves, "Curves")
         self.log = LogView(self)
         self.tabs.addTab(self.log, "Log")
-        self.result_view = LogView(self)
+        self.result_view = ResultTable(self)
         self.tabs.addTab(self.result_view, "Result")
         self.build_right(self.tabs)
         self.panel.job_started.connect(self._on_started)
         self.panel.job_finished.connect(self._on_finished)
+        self.panel.controls.errors_requested.connect(self.show_errors)
         self.previews_seen = 0
         self._fresh_preview = self._fresh_curves = True
         self.update_banner()
@@ -421,11 +464,25 @@ class JobPage(Page):
             self.banner.set("")
 
     def _on_started(self, rec: JobRecord) -> None:
-        # previews and curves of the last job stay until the new job sends its own
+        # nothing of the last run stays on screen: a cancelled run's grid or loss shown
+        # under a new run reads as the new run's
         self.log.clear()
         self.result_view.clear()
         self.previews_seen = 0
-        self._fresh_preview = self._fresh_curves = True
+        self._fresh_preview = self._fresh_curves = False
+        self.feed.clear()
+        self.preview.set_image(None)
+        self.preview.set_before(None)
+        self.preview.placeholder = f"waiting for the first preview of {rec.title}…"
+        self.curves.clear()
+        old = getattr(self, "_bound", None)
+        if old is not None and old is not rec:  # a late event of the last run stays out
+            for sig, slot in ((old.handle.preview, self._on_preview),
+                              (old.handle.log, self.log.add),
+                              (old.handle.metrics, self._on_metrics)):
+                with contextlib.suppress(RuntimeError, TypeError):
+                    sig.disconnect(slot)
+        self._bound = rec
         h = rec.handle
         h.preview.connect(self._on_preview)
         h.log.connect(self.log.add)
@@ -454,18 +511,31 @@ class JobPage(Page):
     def _on_finished(self, rec: JobRecord) -> None:
         st = rec.state.value
         if st == "done":
-            self.log.add(f"done in {rec.duration:.1f} s")
-            self.result_view.add(summarize_result(rec.result))
+            skipped = f", {rec.skipped} input(s) skipped (see Errors)" if rec.skipped else ""
+            self.log.add(f"done in {rec.duration:.1f} s{skipped}",
+                         "warning" if rec.skipped else "info")
+            self.result_view.set_result(rec.result)
             try:
                 self.result_ready(rec)
             except Exception as exc:  # showing a result must never crash the window
                 self.log.add(f"could not show the result: {exc}", "error")
         elif st == "failed":
             self.log.add(rec.error, "error")
-            self.result_view.add(rec.error, "error")
+            self.result_view.show_error(rec.error)
             self.tabs.setCurrentWidget(self.log)
         else:
             self.log.add("cancelled; complete files are kept", "warning")
+        if not self.previews_seen:
+            self.preview.placeholder = f"{rec.title} {rec.status_text()}; it sent no preview"
+            self.preview.update()
+
+    def show_errors(self) -> None:
+        """The "see Errors" link of a build that skipped inputs: the Errors tab (or Log)."""
+        for i in range(self.tabs.count()):
+            if self.tabs.tabText(i).startswith("Errors"):
+                self.tabs.setCurrentIndex(i)
+                return
+        self.tabs.setCurrentWidget(self.log)
 
     # Page API -------------------------------------------------------------------------
     def run(self) -> None:

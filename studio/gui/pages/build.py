@@ -12,7 +12,14 @@ import json
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtWidgets import QLabel, QPushButton, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QLabel,
+    QPushButton,
+    QSizePolicy,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from studio.gui.pages.base import JobPage
 from studio.gui.widgets import LogView, ThumbGrid
@@ -49,6 +56,7 @@ class BuildPage(JobPage):
         self.plan_label = QLabel("", self)
         self.plan_label.setObjectName("hint")
         self.plan_label.setWordWrap(True)
+        self.plan_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
 
     def build_right(self, tabs: QTabWidget) -> None:
         w = QWidget(self)
@@ -61,7 +69,7 @@ class BuildPage(JobPage):
         self.errors = LogView(self)
         self.errors.setToolTip("Inputs that were skipped or failed, with the reason")
         tabs.insertTab(2, self.errors, "Errors")
-        row = self.panel.layout().itemAt(self.panel.layout().count() - 1).layout()
+        row = self.panel.button_row
         self.dry_button = QPushButton("Dry run", self)
         self.dry_button.setToolTip("Plan only: counts, styles, FLOPs and the time estimate")
         self.dry_button.clicked.connect(self.dry_run)
@@ -107,6 +115,8 @@ class BuildPage(JobPage):
         if not getattr(rec.params, "dry_run", False):
             self.last_params = rec.params
             self.errors.clear()
+            self.tabs.setTabText(self.tabs.indexOf(self.errors), "Errors")
+            self.outputs.clear()
 
     def _on_log(self, msg: str, level: str) -> None:
         if level in ("warning", "error"):
@@ -142,9 +152,13 @@ class BuildPage(JobPage):
                 except ValueError:
                     continue
                 self.errors.add(f"{e.get('source', '?')}: {e.get('reason', '')}", "warning")
-        self.plan_label.setText(f"<b>Built</b>: {res.get('num_items', res.get('made'))} images, "
-                                f"{res.get('num_errors', res.get('failed', 0))} errors, "
-                                f"{res.get('images_per_s', 0):.1f} images/s → {out}")
+        skipped = rec.skipped
+        self.plan_label.setText(
+            f"<b>Built</b>: {res.get('num_items', res.get('made'))} images"
+            + (f", <b>{skipped} skipped</b> (see the Errors tab)" if skipped else "")
+            + f", {res.get('images_per_s', 0):.1f} images/s → {out}")
+        if skipped:
+            self.tabs.setTabText(self.tabs.indexOf(self.errors), f"Errors ({skipped})")
 
     def load_outputs(self, out: Path) -> None:
         from studio.core.images import list_images

@@ -9,7 +9,6 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
-    QHBoxLayout,
     QHeaderView,
     QPushButton,
     QSplitter,
@@ -20,14 +19,24 @@ from PySide6.QtWidgets import (
 )
 
 from studio.gui import settings as prefs
-from studio.gui.pages.base import AppContext, Page, open_path, summarize_result
-from studio.gui.widgets import Banner, ImageView, LogView, fmt_seconds
+from studio.gui.pages.base import AppContext, Page, open_location
+from studio.gui.widgets import Banner, FlowLayout, ImageView, LogView, fmt_seconds
 from studio.gui.workers import JobRecord, JobState
 from studio.recipes import RecipeError, load_recipe, save_recipe
 
 COLUMNS = ["#", "Job", "State", "Progress", "Started", "Duration", "Outputs"]
 STATE_COLOURS = {"running": "#2f7fd8", "paused": "#c98a00", "done": "#2e9d57",
                  "failed": "#d03838", "cancelled": "#8c8c8c", "queued": "#8c8c8c"}
+
+
+def _when(t: float | None) -> str:
+    """A start time: the clock today, the date too for jobs of earlier days."""
+    if not t:
+        return ""
+    lt = time.localtime(t)
+    if time.strftime("%Y-%m-%d", lt) == time.strftime("%Y-%m-%d"):
+        return time.strftime("%H:%M:%S", lt)
+    return time.strftime("%Y-%m-%d %H:%M", lt)
 
 
 def _colour(hex_: str):
@@ -47,7 +56,7 @@ class JobsPage(Page):
         lay = QVBoxLayout(self)
         self.banner = Banner("", parent=self)
         lay.addWidget(self.banner)
-        row = QHBoxLayout()
+        row = FlowLayout()
         self.buttons = {}
         for key, text, tip in (
                 ("cancel", "Cancel", "Stop the selected job at its next step (Esc)"),
@@ -64,7 +73,6 @@ class JobsPage(Page):
             b.setToolTip(tip)
             self.buttons[key] = b
             row.addWidget(b)
-        row.addStretch(1)
         lay.addLayout(row)
         split = QSplitter(Qt.Orientation.Vertical, self)
         self.table = QTableWidget(0, len(COLUMNS), split)
@@ -134,16 +142,20 @@ class JobsPage(Page):
             prog = f"{r.step}/{r.total}" if r.total else (str(r.step) if r.step else "")
             if r.message and r.state in (JobState.RUNNING, JobState.PAUSED):
                 prog += f" {r.message}"
-            started = time.strftime("%H:%M:%S", time.localtime(r.started)) if r.started else ""
+            started = _when(r.started)
             outs = r.outputs() if r.state.finished else []
-            vals = [str(r.id), r.title, r.state.value, prog, started, fmt_seconds(r.duration),
+            vals = [str(r.id), r.title, r.status_text(), prog, started, fmt_seconds(r.duration),
                     "; ".join(str(o) for o in outs[:3])]
             for j, v in enumerate(vals):
                 it = QTableWidgetItem(v)
                 if j == 2:
-                    it.setForeground(_colour(STATE_COLOURS.get(r.state.value, "#888")))
+                    colour = "#c98a00" if r.skipped and r.state == JobState.DONE else \
+                        STATE_COLOURS.get(r.state.value, "#888")
+                    it.setForeground(_colour(colour))
                     if r.error:
                         it.setToolTip(r.error)
+                    elif r.restored:
+                        it.setToolTip("from an earlier session")
                 it.setData(Qt.ItemDataRole.UserRole, r.id)
                 t.setItem(i, j, it)
         if sel is not None and sel in recs:
@@ -185,16 +197,20 @@ class JobsPage(Page):
         if r is None:
             self.thumb.set_image(None)
             return
-        self.details.add(f"{r.title} ({r.job}) — {r.state.value}, "
-                         f"{fmt_seconds(r.duration)}")
-        for _, lvl, msg in list(r.log)[-300:]:
-            self.details.add(msg, lvl)
+        self.details.add(f"{r.title} ({r.job}) — {r.status_text()}, "
+                         f"{fmt_seconds(r.duration)}", when=r.started or r.created)
+        for when, lvl, msg in list(r.log)[-300:]:
+            self.details.add(msg, lvl, when)
         if r.error:
-            self.details.add(r.error, "error")
+            self.details.add(r.error, "error", r.ended)
             if r.traceback:
-                self.details.add(r.traceback.strip().splitlines()[-1], "error")
+                self.details.add(r.traceback.strip().splitlines()[-1], "error", r.ended)
         if r.state == JobState.DONE and r.result is not None:
-            self.details.add(summarize_result(r.result, 2000))
+            from studio.gui.widgets import flatten_result, format_value
+
+            for k, v in flatten_result(r.result)[:80]:
+                self.details.add(f"{k.replace('_', ' ')}: {format_value(k, v)}", "info",
+                                 r.ended)
         self.thumb.set_image(r.last_preview)
 
     # -- actions -----------------------------------------------------------------------
@@ -216,12 +232,10 @@ class JobsPage(Page):
         r = self.selected()
         return self.ctx.queue.rerun(r) if r is not None else None
 
-    def open_output(self) -> None:
+    def open_output(self) -> bool:
         r = self.selected()
-        if r is not None:
-            outs = r.outputs()
-            if outs:
-                open_path(outs[0] if outs[0].is_dir() else outs[0].parent)
+        outs = r.outputs() if r is not None else []
+        return open_location(self, outs[0] if outs else None)
 
     def save_recipe_dialog(self) -> None:
         r = self.selected()

@@ -10,10 +10,10 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
-    QHBoxLayout,
     QHeaderView,
     QLabel,
     QPushButton,
+    QSizePolicy,
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
@@ -30,8 +30,8 @@ from studio.core.modelfiles import (
     verify_job,
 )
 from studio.gui import settings as prefs
-from studio.gui.pages.base import AppContext, Page, open_path
-from studio.gui.widgets import Banner, LogView
+from studio.gui.pages.base import AppContext, Page, open_location
+from studio.gui.widgets import Banner, FlowLayout, LogView
 from studio.gui.workers import JobRecord
 from studio.gui.workspace import toy_checkpoints
 
@@ -82,9 +82,11 @@ class ModelsPage(Page):
         lay.addWidget(self.banner)
         self.dir_label = QLabel(self)
         self.dir_label.setObjectName("hint")
+        self.dir_label.setWordWrap(True)
+        self.dir_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.dir_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         lay.addWidget(self.dir_label)
-        row = QHBoxLayout()
+        row = FlowLayout()
         self.import_button = QPushButton("Import…", self)
         self.import_button.setToolTip("Copy model files you have into the model folder, after "
                                       "checking they load safely (or drop them on the table)")
@@ -101,7 +103,6 @@ class ModelsPage(Page):
         for b in (self.import_button, self.verify_button, self.fetch_button, self.open_button,
                   self.refresh_button):
             row.addWidget(b)
-        row.addStretch(1)
         lay.addLayout(row)
         split = QSplitter(Qt.Orientation.Vertical, self)
         self.table = ModelTable(split)
@@ -115,7 +116,7 @@ class ModelsPage(Page):
         self.import_button.clicked.connect(self.import_dialog)
         self.verify_button.clicked.connect(self.verify_selected)
         self.fetch_button.clicked.connect(self.fetch_selected)
-        self.open_button.clicked.connect(lambda: open_path(self._mdir()))
+        self.open_button.clicked.connect(lambda: open_location(self, self._mdir()))
         self.refresh_button.clicked.connect(self.refresh)
         self.table.files_dropped.connect(self.import_files)
         self.table.itemSelectionChanged.connect(self._update_buttons)

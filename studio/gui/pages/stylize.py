@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPushButton,
     QScrollArea,
+    QSizePolicy,
     QSlider,
     QSpinBox,
     QSplitter,
@@ -71,8 +72,8 @@ class StylizePage(Page):
         ll.setContentsMargins(0, 0, 6, 0)
         self.content = DropZone("Content image", left, multiple=False, key="stylize-content")
         self.styles = DropZone("Style images", left, multiple=True, key="stylize-styles")
-        self.content.setMaximumHeight(170)
-        self.styles.setMaximumHeight(190)
+        self.content.setMaximumHeight(160)
+        self.styles.setMaximumHeight(170)
         ll.addWidget(self.content)
         ll.addWidget(self.styles)
         self.toy_button = QPushButton("Use toy-world examples", left)
@@ -147,14 +148,20 @@ class StylizePage(Page):
         brow.addWidget(self.save_button)
         brow.addWidget(self.load_button)
         brow.addStretch(1)
-        ll.addLayout(brow)
         self.status = QLabel("", left)
         self.status.setObjectName("hint")
         self.status.setWordWrap(True)
-        ll.addWidget(self.status)
+        self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         ll.addStretch(1)
         scroll.setWidget(left)
-        split.addWidget(scroll)
+        # the actions stay in view below the scrolling inputs, at any window height
+        column = QWidget(split)
+        cl = QVBoxLayout(column)
+        cl.setContentsMargins(0, 0, 0, 0)
+        cl.addWidget(scroll, 1)
+        cl.addLayout(brow)
+        cl.addWidget(self.status)
+        split.addWidget(column)
         self.image = ImageView(split, "drop a content and a style image")
         split.addWidget(self.image)
         split.setStretchFactor(0, 2)
@@ -285,12 +292,28 @@ class StylizePage(Page):
             self.image.set_image(img, f"alpha {spec['alpha']:.2f}")
             self.image.set_mode(self.view.currentData())
             self.save_button.setEnabled(True)
+            self.banner.set(self.model_error or self.toy_note(spec), "info")
             s = self.session
             self.status.setText(f"{s.model_name} · {arr.shape[1]}×{arr.shape[0]} px · "
                                 f"{s.last_ms:.0f} ms · encoder runs {s.encoder_runs}, "
                                 f"decoder runs {s.decoder_runs}")
         elif tag == "save":
             self.status.setText(f"saved {value}")
+
+    def toy_note(self, spec: dict[str, Any]) -> str:
+        """The toy AdaIN knows only the toy world: on a photo it paints flat colour, so
+        say so (and how to get the real model) instead of leaving a grey square."""
+        if not self.session.model_name.startswith("toy"):
+            return ""
+        root = self.ctx.toy.root.resolve()
+        outside = [p for p in [spec["content"], *spec["styles"]]
+                   if root not in Path(p).resolve().parents]
+        if not outside:
+            return ""
+        return (f"{Path(outside[0]).name} is not from the toy world, and the model in use is "
+                "the toy AdaIN trained on toy images only: expect flat colour. For real "
+                "images import the official vgg_normalised.pth and decoder.pth on the Models "
+                "page (they replace the toy model automatically).")
 
     def _on_error(self, tag: Any, message: str) -> None:
         self.status.setText(f"error: {message}")
@@ -367,8 +390,11 @@ class StylizePage(Page):
                   "alpha": sp["alpha"], "preserve_color": bool(sp["preserve"]),
                   "color_method": sp["preserve"] or "coral",
                   "content_size": sp["size"], "style_size": sp["size"],
-                  "style_interpolation_weights": ",".join(str(w) for w in sp["weights"])
-                  if sp["weights"] else "",
+                  # "equal" in the window is 1,1,... on the command line: a recipe of 2+
+                  # styles with no weights is refused by `studio run`
+                  "style_interpolation_weights": ",".join(
+                      f"{w:g}" for w in (sp["weights"] or [1.0] * len(sp["styles"])))
+                  if len(sp["styles"]) > 1 and sp["mask"] != "file" else "",
                   "masks": sp["mask_file"] if sp["mask"] == "file" else "",
                   "output": str(self.ctx.toy.out("stylize")), "save_ext": ".png"}
         names = {f.name for f in dataclasses.fields(jt.params)}
@@ -379,7 +405,10 @@ class StylizePage(Page):
             return False
         self.content.set_files([params.content])
         self.styles.set_files([s for s in str(params.style).split(",") if s])
-        self.weights.setText(getattr(params, "style_interpolation_weights", "") or "")
+        w = getattr(params, "style_interpolation_weights", "") or ""
+        vals = [x.strip() for x in w.split(",") if x.strip()]
+        # equal weights are the window's "equal" (empty field)
+        self.weights.setText("" if len(set(vals)) <= 1 else ", ".join(vals))
         method = getattr(params, "color_method", "coral") if params.preserve_color else ""
         self.preserve.setCurrentIndex(max(0, self.preserve.findData(method)))
         self.size.setValue(int(params.content_size))

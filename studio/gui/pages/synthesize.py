@@ -10,7 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtWidgets import QLabel, QPushButton, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QLabel,
+    QPushButton,
+    QSizePolicy,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from studio.core.jobs import Metrics
 from studio.gui.pages.base import JobPage
@@ -46,8 +53,9 @@ class SynthesizePage(JobPage):
     def defaults(self, job: str) -> dict[str, Any]:
         toy = self.ctx.toy
         if job == "synthesize":
-            return {"out": toy.out("synthetic"), "teacher": "toy", "num_images": 64,
-                    "batch_size": 32, "iterations": 200, "preview_every": 10,
+            # about a minute on a 2-core CPU (0.35 s per iteration of a 16-image batch)
+            return {"out": toy.out("synthetic"), "teacher": "toy", "num_images": 16,
+                    "batch_size": 16, "iterations": 120, "preview_every": 10,
                     "metrics_every": 5}
         if job in ("distill", "prune"):
             return {"synthetic": toy.out("synthetic"), "out": toy.out(job), "teacher": "toy",
@@ -67,18 +75,19 @@ class SynthesizePage(JobPage):
         self.next_label = QLabel("When a synthesis has finished, use its images:", w)
         self.next_label.setObjectName("hint")
         self.next_label.setWordWrap(True)
+        self.next_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         lay.addWidget(self.next_label)
-        self.distill_button = QPushButton("Distil a student with these images", w)
+        self.distill_button = QPushButton("Distil a student with these images…", w)
         self.distill_button.setToolTip("Train a student only on the synthetic images (KL to "
                                        "the teacher's softened outputs), tested on real data")
-        self.prune_button = QPushButton("Prune the teacher with these images", w)
+        self.prune_button = QPushButton("Prune the teacher with these images…", w)
         self.prune_button.setToolTip("Prune the teacher and fine-tune it on the synthetic "
                                      "images only; accuracy vs sparsity on real data")
         for b in (self.distill_button, self.prune_button):
             b.setEnabled(False)
             lay.addWidget(b)
-        self.distill_button.clicked.connect(lambda: self.follow_up("distill"))
-        self.prune_button.clicked.connect(lambda: self.follow_up("prune"))
+        self.distill_button.clicked.connect(lambda: self.follow_up("distill", review=True))
+        self.prune_button.clicked.connect(lambda: self.follow_up("prune", review=True))
         self.kept = ThumbGrid(w, thumb=72, max_items=400)
         self.kept.setToolTip("The synthetic images that were written")
         lay.addWidget(self.kept, 1)
@@ -107,18 +116,31 @@ class SynthesizePage(JobPage):
             self.tabs.setCurrentIndex(1)
         elif rec.job in ("distill", "prune"):
             res = rec.result or {}
-            keys = [k for k in res if "acc" in k or "sparsity" in k or "top1" in k]
-            self.next_label.setText(f"{rec.job}: " + ", ".join(
-                f"{k} {res[k]}" for k in keys[:8]) if keys else f"{rec.job} finished")
+            from studio.gui.widgets import flatten_result, format_value
 
-    def follow_up(self, job: str, **overrides: Any) -> JobRecord | None:
-        """Distil or prune with the last synthetic dataset, in one click."""
+            rows = [(k, v) for k, v in flatten_result(res)
+                    if any(w in k for w in ("acc", "sparsity", "top1")) and
+                    isinstance(v, (int, float))]
+            self.next_label.setText(f"{rec.job}: " + ", ".join(
+                f"{k.replace('_', ' ')} {format_value(k, v)}" for k, v in rows[:8])
+                if rows else f"{rec.job} finished (see Result)")
+
+    def follow_up(self, job: str, review: bool = False, **overrides: Any
+                  ) -> JobRecord | None:
+        """Distil or prune with the last synthetic dataset. With ``review`` (the buttons)
+        the form opens filled in and waits for Run, so epochs and the student can be
+        checked first; without it (scripts, the self-test) it starts at once."""
         if self.synthetic_out is None or not self.panel.select(job):
             return None
         f = self.panel.form(job)
         f.set_value("synthetic", self.synthetic_out)
         for k, v in overrides.items():
             f.set_value(k, v)
+        if review:
+            self.panel.controls.set_status(
+                f"review the {job} settings on the left, then press Run "
+                f"(synthetic data: {self.synthetic_out})")
+            return None
         return self.panel.run()
 
     # -- self-test ---------------------------------------------------------------------
@@ -157,5 +179,5 @@ class SynthesizePage(JobPage):
             d.check((root / "distill").is_dir(), "distillation wrote nothing")
             note += "; distilled a student"
         self.panel.select("synthesize")
-        self.tabs.setCurrentIndex(0)  # the batch grid
+        self.tabs.setCurrentIndex(1)  # the synthetic images and what to do next
         return note

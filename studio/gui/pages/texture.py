@@ -12,11 +12,13 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
     QLabel,
+    QSizePolicy,
     QSplitter,
     QTabWidget,
     QVBoxLayout,
@@ -24,7 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from studio.gui.pages.base import JobPage
-from studio.gui.widgets import ImageView, ThumbGrid, load_qimage
+from studio.gui.widgets import FlowLayout, ImageView, ThumbGrid, load_qimage
 from studio.gui.workers import JobRecord
 
 LABELS = {
@@ -80,6 +82,7 @@ class TextureBiasPage(JobPage):
 
     def build_right(self, tabs: QTabWidget) -> None:
         self.stimuli_root: Path | None = None
+        self.plot_result: dict[str, Any] | None = None
         self.model_dirs: dict[str, Path] = {}
         self.rows: list[dict[str, str]] = []
         # the plot
@@ -88,8 +91,10 @@ class TextureBiasPage(JobPage):
         self.summary = QLabel("Run “Evaluate shape bias” to see the model-vs-human plot.", w)
         self.summary.setWordWrap(True)
         self.summary.setObjectName("hint")
+        # long paths wrap or are cut by the label, never widen the window
+        self.summary.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         lay.addWidget(self.summary)
-        self.plot = ImageView(w, "the shape-bias plot appears here")
+        self.plot = ImageView(w, "the shape-bias plot appears here (click it to enlarge)")
         lay.addWidget(self.plot, 1)
         tabs.insertTab(0, w, "Shape bias")
         # the browser
@@ -106,22 +111,40 @@ class TextureBiasPage(JobPage):
         for text, data in (("all decisions", ""), ("shape", "shape"), ("texture", "texture"),
                            ("other", "other"), ("same category", "same")):
             self.dec_box.addItem(text, data)
+        row = FlowLayout()
         for label, box in (("Model", self.model_box), ("Category", self.cat_box),
                            ("Decision", self.dec_box)):
-            box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
-            box.setMinimumContentsLength(8)
-            row.addWidget(QLabel(label, b))
-            row.addWidget(box)
-        row.addStretch(1)
+            # fixed by a minimum length, not by the longest model name: filling the box
+            # must never widen the window
+            box.setSizeAdjustPolicy(
+                QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            box.setMinimumContentsLength(9)
+            pair = QWidget(b)
+            pl = QHBoxLayout(pair)
+            pl.setContentsMargins(0, 0, 0, 0)
+            pl.addWidget(QLabel(label, pair))
+            pl.addWidget(box)
+            row.addWidget(pair)
         self.count_label = QLabel("", b)
         row.addWidget(self.count_label)
         bl.addLayout(row)
         sp = QSplitter(b)
         self.browser = ThumbGrid(sp, thumb=84, max_items=2000)
-        self.browser.setToolTip("Cue-conflict stimuli with the model's decision")
-        self.detail = ImageView(sp, "select a stimulus")
+        self.browser.setToolTip("Cue-conflict stimuli with the model's decision; "
+                                "double-click to enlarge")
+        dw = QWidget(sp)
+        dl = QVBoxLayout(dw)
+        dl.setContentsMargins(0, 0, 0, 0)
+        self.detail = ImageView(dw, "select a stimulus")
+        self.detail_info = QLabel("", dw)
+        self.detail_info.setWordWrap(True)
+        self.detail_info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.detail_info.setSizePolicy(QSizePolicy.Policy.Ignored,
+                                       QSizePolicy.Policy.Preferred)
+        dl.addWidget(self.detail, 1)
+        dl.addWidget(self.detail_info)
         sp.addWidget(self.browser)
-        sp.addWidget(self.detail)
+        sp.addWidget(dw)
         sp.setStretchFactor(0, 3)
         sp.setStretchFactor(1, 2)
         bl.addWidget(sp, 1)
@@ -133,24 +156,51 @@ class TextureBiasPage(JobPage):
         self.browser.currentItemChanged.connect(self._show_detail)
 
     # -- results -----------------------------------------------------------------------
+    def clear_evaluation(self, note: str) -> None:
+        """New stimuli: the last evaluation's plot, browser and detail are of other
+        images, so none of them may stay on screen."""
+        self.plot.set_image(None)
+        self.plot_result = None
+        self.summary.setText(note)
+        self.stimuli_root = None
+        self.model_dirs = {}
+        self.rows = []
+        self.model_box.clear()
+        self.browser.clear()
+        self.clear_detail()
+        self.count_label.setText("")
+
+    def clear_detail(self) -> None:
+        self.detail.set_image(None)
+        self.detail.placeholder = "select a stimulus"
+        self.detail_info.setText("")
+
     def result_ready(self, rec: JobRecord) -> None:
         if rec.job in ("toy-cue-conflict", "cue-conflict"):
+            self.clear_evaluation(f"Stimuli ready in {rec.params.out}. Next: “Evaluate "
+                                  "shape bias”.")
             f = self.panel.form("shape-bias") if "shape-bias" in self.panel.available else None
             if f is not None:
                 f.set_value("stimuli", rec.params.out)
-            self.summary.setText(f"Stimuli ready in {rec.params.out}. Next: “Evaluate shape "
-                                 "bias”.")
             if f is not None:
                 self.panel.select("shape-bias")
             return
         if rec.job == "shape-bias":
+            self.eval_params = rec.params
             self.show_evaluation(Path(rec.params.out), Path(rec.params.stimuli),
                                  rec.result or {})
 
     def show_evaluation(self, out: Path, stimuli: Path, result: dict[str, Any]) -> None:
         png = out / "shape_bias.png"
+        self.clear_detail()
+        self._dec_cache = {}
+        self.plot_result = result
         if png.is_file():
             self.plot.set_image(load_qimage(png), "")
+        from studio.gui import theme
+
+        if theme.current() == "dark":
+            self.on_theme_changed("dark")
         lines = []
         for name, s in (result.get("summaries") or {}).items():
             sb = s.get("shape_bias")
@@ -193,7 +243,28 @@ class TextureBiasPage(JobPage):
         return [r for r in self.rows if (not cat or r["shape"] == cat)
                 and (not dec or decision_kind(r) == dec)]
 
+    def on_theme_changed(self, name: str) -> None:
+        """Draw the plot again in the theme's colours (a white plot in a dark window
+        glares, and its grey reference labels vanish on it)."""
+        result = getattr(self, "plot_result", None)
+        if not result or not result.get("summaries"):
+            return
+        if not hasattr(self, "_plotter"):
+            from studio.gui.workers import LatestRunner
+
+            self._plotter = LatestRunner(self)
+            self._plotter.result.connect(lambda tag, img: img is not None and
+                                         self.plot.set_image(img, ""))
+        summaries = result["summaries"]
+        dark = name == "dark"
+
+        def work() -> Any:
+            return themed_plot(summaries, dark)
+
+        self._plotter.submit("plot", work)
+
     def refresh_browser(self) -> None:
+        self.clear_detail()
         rows = self.filtered()
         self.count_label.setText(f"{len(rows)} / {len(self.rows)}")
         self.count_label.setToolTip(f"{len(rows)} of {len(self.rows)} stimuli shown")
@@ -210,13 +281,100 @@ class TextureBiasPage(JobPage):
 
     def _show_detail(self, item: Any, _prev: Any = None) -> None:
         if item is None:
+            self.clear_detail()
             return
         path = item.data(Qt.ItemDataRole.UserRole)
         try:
-            self.detail.set_image(load_qimage(path, 512), item.text())
+            self.detail.set_image(load_qimage(path, 512), Path(path).name)
         except Exception as exc:
             self.detail.set_image(None)
             self.detail.placeholder = str(exc)
+        self.detail_path = path
+        self.detail_info.setText(self.decisions_html(path))
+        self.request_probabilities(path)
+
+    def request_probabilities(self, path: str) -> None:
+        """Each model's top-3 categories with probabilities, computed in a worker (the
+        models are loaded once and kept)."""
+        params = getattr(self, "eval_params", None)
+        if params is None or not params.models:
+            return
+        if not hasattr(self, "_prob_runner"):
+            from studio.gui.workers import LatestRunner
+
+            self._prob_runner = LatestRunner(self)
+            self._prob_runner.result.connect(self._on_probabilities)
+            self._classifiers: dict[str, Any] = {}
+        cache = self._classifiers
+        cats = sorted({r["shape"] for r in self.rows})
+        specs = list(params.models)
+        names = [params.names[k] if k < len(params.names) else spec
+                 for k, spec in enumerate(specs)]
+        classes = list(params.classes or [])
+
+        def work() -> dict[str, list[tuple[str, float]]]:
+            out = {}
+            for spec, name in zip(specs, names):
+                try:
+                    if spec not in cache:
+                        from studio.evaluate.classifiers import load_classifier
+                        from studio.evaluate.shape_bias import parse_model_spec
+
+                        arch, weights = parse_model_spec(spec)
+                        clf = load_classifier(arch, weights, classes=classes or None,
+                                              device="cpu")
+                        clf.net.eval()
+                        cache[spec] = clf
+                    out[name] = top_probabilities(cache[spec], path, cats)
+                except Exception as exc:  # shown in place of the numbers
+                    out[name] = [(f"(no probabilities: {exc})", float("nan"))]
+            return out
+
+        self._prob_runner.submit(path, work)
+
+    def _on_probabilities(self, path: Any, probs: Any) -> None:
+        if path != getattr(self, "detail_path", None):
+            return  # the user has moved on to another stimulus
+        self.last_probabilities = probs
+        self.detail_info.setText(self.decisions_html(path, probs))
+
+    def decisions_html(self, path: str, probs: dict[str, Any] | None = None) -> str:
+        """Shape, texture and every evaluated model's decision on one stimulus, with its
+        top probabilities once they are computed."""
+        if self.stimuli_root is None:
+            return ""
+        rel = Path(path).relative_to(self.stimuli_root).as_posix() \
+            if Path(path).is_relative_to(self.stimuli_root) else Path(path).name
+        lines = []
+        first = None
+        for name, d in self.model_dirs.items():
+            rows = self._decisions_of(name, d)
+            r = rows.get(rel)
+            if r is None:
+                continue
+            first = first or r
+            kind = decision_kind(r)
+            mark = {"shape": "by shape", "texture": "by texture", "same": "same category",
+                    "other": "neither"}[kind]
+            top = ""
+            if probs and name in probs:
+                top = " · " + ", ".join(
+                    f"{c} {p * 100:.0f} %" if p == p else c for c, p in probs[name])
+            lines.append(f"<b>{name}</b>: {r['decision']} ({mark}){top}")
+        if first is None:
+            return ""
+        head = f"shape <b>{first['shape']}</b> · texture <b>{first['texture']}</b>"
+        return head + "<br>" + "<br>".join(lines)
+
+    def _decisions_of(self, name: str, d: Path) -> dict[str, dict[str, str]]:
+        cache = self.__dict__.setdefault("_dec_cache", {})
+        key = (name, str(d))
+        if key not in cache:
+            try:
+                cache[key] = {r["file"]: r for r in read_decisions(d / "decisions.csv")}
+            except (OSError, KeyError, ValueError):
+                cache[key] = {}
+        return cache[key]
 
     # -- self-test ---------------------------------------------------------------------
     def self_test(self, d) -> str:
@@ -249,6 +407,51 @@ class TextureBiasPage(JobPage):
             self.browser.setCurrentRow(0)
         sb = (rec.result or {}).get("shape_bias", {})
         return f"shape bias {json.dumps(sb)}; {n_tex} texture decisions"
+
+
+def top_probabilities(clf: Any, path: str, categories: list[str], k: int = 3
+                      ) -> list[tuple[str, float]]:
+    """A classifier's ``k`` most probable categories for one image (ImageNet models:
+    the 16 categories by mean probability, renormalised), as the evaluation sees it."""
+    import torch
+
+    from studio.core.images import load_image
+    from studio.evaluate.shape_bias import aggregate_imagenet16
+
+    size = clf.input_size
+    img = load_image(path).resize((size, size), resample=2)
+    x = torch.from_numpy(np.asarray(img, dtype=np.uint8)).permute(2, 0, 1)[None]
+    with torch.inference_mode():
+        logits = clf.logits(x.float().div(255)).float()
+    if logits.shape[1] == 1000 and (not clf.classes or len(clf.classes) == 1000):
+        probs = aggregate_imagenet16(torch.softmax(logits, 1), categories)[0]
+        probs = probs / probs.sum()
+        names = list(categories)
+    else:
+        probs = torch.softmax(logits, 1)[0]
+        names = list(clf.classes or categories)
+    vals, idx = probs.topk(min(k, len(names)))
+    return [(names[i], float(v)) for v, i in zip(vals.tolist(), idx.tolist())]
+
+
+def themed_plot(summaries: dict[str, Any], dark: bool) -> Any:
+    """The shape-bias matrix plot drawn again for the window's theme (a QImage)."""
+    import tempfile
+
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    from studio.evaluate.plots import matrix_plot
+    from studio.evaluate.shape_bias import REFERENCE_SHAPE_BIAS
+
+    cats = sorted({c for s in summaries.values() for c in (s.get("per_category") or {})})
+    style = "dark_background" if dark else "default"
+    with tempfile.TemporaryDirectory() as tmp, plt.style.context(style):
+        files = matrix_plot(summaries, cats, Path(tmp) / "plot", REFERENCE_SHAPE_BIAS,
+                            formats=("png",))
+        return load_qimage(files[0]) if files else None
 
 
 def _safe(name: str) -> str:

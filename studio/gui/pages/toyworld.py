@@ -123,4 +123,4 @@ class ToyWorldPage(JobPage):
         return stall_note
 
     def controls_text(self) -> str:
-        return self.panel.controls.status.text()
+        return self.panel.controls.status_text()

@@ -53,10 +53,13 @@ class TranslatePage(JobPage):
             return {"model": "toy", "content": toy.shapes, "style": toy.world / "train",
                     "out": toy.out("translated-dataset")}
         if job == "train-tsit":
+            # the toy TSIT's own settings (resources/toy/README.md): depth 5 fits 64 px
+            # images (the official depth 7 needs 128 px); ~0.5 s per iteration on a CPU
             return {"data": toy.shapes, "style": toy.world / "train",
-                    "out": toy.out("tsit-run"), "ngf": 8, "size": 64, "batch_size": 4,
-                    "iterations": 200, "preview_every": 20, "save_every": 100,
-                    "perceptual": "toy", "task": "summer2winter"}
+                    "out": toy.out("tsit-run"), "ngf": 8, "depth": 5, "size": 64,
+                    "ndf": 32, "batch_size": 4, "iterations": 100, "preview_every": 10,
+                    "save_every": 50, "perceptual": "toy", "task": "summer2winter",
+                    "pairing": "random"}
         return {}
 
     def build_left(self, lay: QVBoxLayout) -> None:

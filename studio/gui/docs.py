@@ -1,0 +1,77 @@
+"""The documentation inside the app (F1): Markdown files of ``docs/`` in a text browser.
+
+A desktop browser is not always there (a cluster login node, a bare Xvfb, a minimal
+desktop), and a link that silently does nothing is worse than no link; so the guide is
+rendered here, with links between the documents followed inside the window.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QUrl
+from PySide6.QtWidgets import QComboBox, QDialog, QHBoxLayout, QLabel, QTextBrowser, QVBoxLayout
+
+from studio.core.checkpoints import resources_dir
+
+
+def docs_dir() -> Path:
+    """``docs/`` beside ``resources/`` (the source tree and the desktop bundle)."""
+    return resources_dir().parent / "docs"
+
+
+class DocsWindow(QDialog):
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setWindowTitle("Studio documentation")
+        self.setModal(False)
+        lay = QVBoxLayout(self)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Document", self))
+        self.which = QComboBox(self)
+        self.which.setToolTip("The guides shipped with Studio")
+        row.addWidget(self.which, 1)
+        lay.addLayout(row)
+        self.browser = QTextBrowser(self)
+        self.browser.setOpenLinks(False)
+        self.browser.anchorClicked.connect(self._follow)
+        lay.addWidget(self.browser, 1)
+        d = docs_dir()
+        names = sorted(p.name for p in d.glob("*.md")) if d.is_dir() else []
+        if "gui.md" in names:
+            names.remove("gui.md")
+            names.insert(0, "gui.md")
+        self.which.addItems(names)
+        self.which.currentTextChanged.connect(self.show_doc)
+        self.resize(820, 720)
+        self.current = ""
+
+    def show_doc(self, name: str) -> bool:
+        """Render ``docs/<name>``; say where the docs were looked for when absent."""
+        path = docs_dir() / name
+        if not path.is_file():
+            self.browser.setPlainText(f"The documentation is not installed here "
+                                      f"({path} is missing). It is also online in the "
+                                      "project's docs/ folder.")
+            self.current = ""
+            return False
+        self.browser.setSearchPaths([str(path.parent)])
+        self.browser.setMarkdown(path.read_text(encoding="utf-8"))
+        self.current = name
+        if self.which.currentText() != name:
+            self.which.blockSignals(True)
+            self.which.setCurrentText(name)
+            self.which.blockSignals(False)
+        return True
+
+    def _follow(self, url: QUrl) -> None:
+        target = url.toString()
+        if url.scheme() in ("http", "https"):
+            from PySide6.QtGui import QDesktopServices
+
+            if not QDesktopServices.openUrl(url):
+                self.browser.append(f"\n(no browser to open {target}; copy the address)")
+            return
+        name = Path(target.split("#")[0]).name
+        if name.endswith(".md"):
+            self.show_doc(name)
