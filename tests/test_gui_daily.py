@@ -22,9 +22,9 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent, QImage  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from studio.core.checkpoints import resources_dir  # noqa: E402
-from studio.core.recipes import load_recipe, save_recipe  # noqa: E402
 from studio.gui import settings as prefs  # noqa: E402
 from studio.gui.selftest import Driver  # noqa: E402
+from studio.recipes import load_recipe, save_recipe  # noqa: E402
 
 TOY = resources_dir() / "toy"
 

@@ -524,7 +524,7 @@ def record_to_dict(r: JobRecord) -> dict[str, Any]:
     """A finished job as JSON: its recipe (params), state, times, result, log tail."""
     import tomllib
 
-    from studio.core.recipes import recipe_text
+    from studio.recipes import recipe_text
 
     params = tomllib.loads(recipe_text(r.job, r.params, absolute_paths=True))["params"]
     return {"id": r.id, "job": r.job, "title": r.title, "page": r.page, "params": params,
@@ -537,7 +537,7 @@ def record_to_dict(r: JobRecord) -> dict[str, Any]:
 
 def record_from_dict(d: dict[str, Any], folder: Path | None = None) -> JobRecord:
     """The inverse of :func:`record_to_dict` (params validated like a recipe)."""
-    from studio.core.recipes import parse_recipe
+    from studio.recipes import parse_recipe
 
     jt, params = parse_recipe({"schema": 1, "job": d["job"], "params": d.get("params", {})},
                               f"history job {d.get('id')}")

@@ -516,3 +516,27 @@ def shape_bias_job(params: ShapeBiasParams, token: CancelToken | None = None) ->
             "shape_bias": {n: s["shape_bias"] for n, s in results.items()},
             "raw_data": {n: s["mvh_raw_data"] for n, s in results.items()},
             "summaries": results}
+
+
+def top_probabilities(clf: Classifier, path: str, categories: list[str], k: int = 3
+                      ) -> list[tuple[str, float]]:
+    """A classifier's ``k`` most probable categories for one image (ImageNet models:
+    the 16 categories by mean probability, renormalised), as the evaluation sees it."""
+    from studio.core.images import load_image
+
+    size = clf.input_size
+    img = load_image(path).resize((size, size), resample=2)
+    x = torch.from_numpy(np.asarray(img, dtype=np.uint8)).permute(2, 0, 1)[None]
+    with torch.inference_mode():
+        logits = clf.logits(x.float().div(255)).float()
+    if logits.shape[1] == 1000 and (not clf.classes or len(clf.classes) == 1000):
+        probs = aggregate_imagenet16(torch.softmax(logits, 1), categories)[0]
+        probs = probs / probs.sum()
+        names = list(categories)
+    else:
+        probs = torch.softmax(logits, 1)[0]
+        names = list(clf.classes or categories)
+    vals, idx = probs.topk(min(k, len(names)))
+    return [(names[i], float(v)) for v, i in zip(vals.tolist(), idx.tolist())]
+
+

@@ -12,7 +12,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QComboBox,
@@ -317,14 +316,16 @@ class TextureBiasPage(JobPage):
             for spec, name in zip(specs, names):
                 try:
                     if spec not in cache:
-                        from studio.evaluate.classifiers import load_classifier
-                        from studio.evaluate.shape_bias import parse_model_spec
+                        from studio.models.classifiers import load_classifier
+                        from studio.texture_shape.shape_bias import parse_model_spec
 
                         arch, weights = parse_model_spec(spec)
                         clf = load_classifier(arch, weights, classes=classes or None,
                                               device="cpu")
                         clf.net.eval()
                         cache[spec] = clf
+                    from studio.texture_shape.shape_bias import top_probabilities
+
                     out[name] = top_probabilities(cache[spec], path, cats)
                 except Exception as exc:  # shown in place of the numbers
                     out[name] = [(f"(no probabilities: {exc})", float("nan"))]
@@ -409,31 +410,6 @@ class TextureBiasPage(JobPage):
         return f"shape bias {json.dumps(sb)}; {n_tex} texture decisions"
 
 
-def top_probabilities(clf: Any, path: str, categories: list[str], k: int = 3
-                      ) -> list[tuple[str, float]]:
-    """A classifier's ``k`` most probable categories for one image (ImageNet models:
-    the 16 categories by mean probability, renormalised), as the evaluation sees it."""
-    import torch
-
-    from studio.core.images import load_image
-    from studio.evaluate.shape_bias import aggregate_imagenet16
-
-    size = clf.input_size
-    img = load_image(path).resize((size, size), resample=2)
-    x = torch.from_numpy(np.asarray(img, dtype=np.uint8)).permute(2, 0, 1)[None]
-    with torch.inference_mode():
-        logits = clf.logits(x.float().div(255)).float()
-    if logits.shape[1] == 1000 and (not clf.classes or len(clf.classes) == 1000):
-        probs = aggregate_imagenet16(torch.softmax(logits, 1), categories)[0]
-        probs = probs / probs.sum()
-        names = list(categories)
-    else:
-        probs = torch.softmax(logits, 1)[0]
-        names = list(clf.classes or categories)
-    vals, idx = probs.topk(min(k, len(names)))
-    return [(names[i], float(v)) for v, i in zip(vals.tolist(), idx.tolist())]
-
-
 def themed_plot(summaries: dict[str, Any], dark: bool) -> Any:
     """The shape-bias matrix plot drawn again for the window's theme (a QImage)."""
     import tempfile
@@ -443,8 +419,8 @@ def themed_plot(summaries: dict[str, Any], dark: bool) -> Any:
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    from studio.evaluate.plots import matrix_plot
-    from studio.evaluate.shape_bias import REFERENCE_SHAPE_BIAS
+    from studio.texture_shape.plots import matrix_plot
+    from studio.texture_shape.shape_bias import REFERENCE_SHAPE_BIAS
 
     cats = sorted({c for s in summaries.values() for c in (s.get("per_category") or {})})
     style = "dark_background" if dark else "default"
