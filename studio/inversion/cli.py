@@ -206,7 +206,8 @@ def register(g: Any) -> None:
         "arch": "resnet18|resnet34|vgg11|vgg16|toyvgg|tv-<name>|auto",
         "data": "cifar10|cifar100|imagenet|toy|auto (mean/std, size, class names)",
         "preset": "paper settings for natural: cifar10 (2000 it, r_feature 10), cifar100 "
-                  "(4000 it, r_feature 3)",
+                  "(4000 it, r_feature 3); toy: a named deviation for the toy teacher, "
+                  "both methods (60 it, r_feature 0.02, first BN x10; docs/inversion.md)",
         "iterations": "default: the method's paper setting",
         "overwrite": OVERWRITE_HELP})
 

@@ -22,7 +22,9 @@ class SynthesizeParams:
     arch: str = "auto"
     data: str = "auto"                      # cifar10 | cifar100 | imagenet | toy | auto
     method: Literal["natural", "deep", "noise"] = "natural"
-    preset: Literal["cifar10", "cifar100"] = "cifar10"
+    #: cifar10 / cifar100: the paper's settings; toy: the named deviation for the toy
+    #: teacher (docs/inversion.md, both methods)
+    preset: Literal["cifar10", "cifar100", "toy"] = "cifar10"
     num_images: int = 256
     batch_size: int = 256
     iterations: int | None = None
@@ -76,7 +78,13 @@ class ComparisonParams:
     methods: list[str] = field(default_factory=lambda: ["natural", "deep", "noise"])
     num_images: int = 64
     batch_size: int = 32
-    iterations: int = 150
+    #: synthesis settings of both methods: toy (the named deviation that makes images the
+    #: toy teacher recognises; docs/inversion.md) or a paper preset (cifar10, cifar100)
+    preset: Literal["cifar10", "cifar100", "toy"] = "toy"
+    iterations: int | None = None         # None: the preset's (toy: 60)
+    #: DeepInversion's iterations when not ``iterations`` (equal compute: ~3.2x, since one
+    #: NaturalInversion iteration costs about 3.2 DeepInversion ones on the toy teacher)
+    deep_iterations: int | None = None
     student: str = "auto"
     distill_epochs: int = 60
     distill_eval_every: int = 10
