@@ -180,6 +180,11 @@ for _spec in (
               "textures): the shape-biased counterpart of toy-teacher", None, None,
               "trained by this project (resources/toy/README.md)", "toy", bundled=True,
               **_TOY_CLASSIFIER),
+    ModelSpec("toy-classifier-texture", "toy/classifier_texture.pth",
+              "Toy-world texture classifier trained on texture patches only (shape-blind): "
+              "judges whether a stylised image took its style's texture", None, None,
+              "trained by this project (resources/toy/README.md)", "toy", bundled=True,
+              **_TOY_CLASSIFIER),
     ModelSpec("toy-adain-encoder", "toy/adain_encoder.pth",
               "Toy AdaIN encoder: the toy teacher with BN folded and activations normalised "
               "(vgg_normalised layout)", None, None,
