@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 #: Seeds of the fixed evaluation set (not used by any shipped model's training data).
-EVAL_SEEDS = {"shape": 901, "texture": 902}
+EVAL_SEEDS = {"shape": 901, "texture": 902, "scene": 903}
 SHAPE_CLASSIFIER = "classifier_shuffled.pth"
 TEXTURE_CLASSIFIER = "classifier_texture.pth"
 
@@ -121,11 +121,22 @@ def tsit_quality(translator: Any = None, judges: tuple[Any, Any] | None = None,
 
 
 def judge_reference(judges: tuple[Any, Any] | None = None) -> dict[str, float]:
-    """The classifiers on the unstylised set: shape clf on silhouettes, texture clf on
-    patches (what 'the judges work' means: both near 1)."""
+    """The judges on unstylised images: the shape classifier on shapes filled with random
+    textures (what it was trained on) and on flat silhouettes, the texture classifier on
+    texture patches and on silhouettes (which carry no texture)."""
+    from studio.toyworld.generate import SHAPES, ToyWorldParams, draw, plan
+
     shape_clf, texture_clf = judges or load_judges()
     c, cl, s, sl = eval_pairs(per_class=3)
-    return {"shape_on_silhouettes": round((predict(shape_clf, c) == cl).float().mean().item(), 4),
+    # shapes filled with a random texture (the procedural cue-conflict kind of image)
+    p = ToyWorldParams(Path("unused"), per_class=3, size=64, seed=EVAL_SEEDS["scene"],
+                       kind="scene", shape_texture_correlation=0.1)
+    items = plan(p)
+    x = torch.from_numpy(np.stack([draw(p, it) for it in items]).astype(np.float32) / 255)
+    x = x.permute(0, 3, 1, 2).contiguous()
+    xl = torch.tensor([SHAPES.index(it.category) for it in items])
+    return {"shape_on_textured_shapes": round((predict(shape_clf, x) == xl).float().mean()
+                                              .item(), 4),"shape_on_silhouettes": round((predict(shape_clf, c) == cl).float().mean().item(), 4),
             "texture_on_patches": round((predict(texture_clf, s) == sl).float().mean().item(), 4),
             "texture_on_silhouettes": round(
                 (predict(texture_clf, c) == cl).float().mean().item(), 4)}
