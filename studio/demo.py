@@ -58,13 +58,16 @@ class DemoSize:
 
 
 QUICK = DemoSize(train_per_class=10, test_per_class=20, shapes_per_class=1, synth_images=10,
-                 synth_batch=10, synth_iterations=10, distill_epochs=10, sparsities=(0.3,),
+                 synth_batch=10, synth_iterations=30, distill_epochs=60, sparsities=(0.3,),
                  prune_epochs=2)
-#: Full size: a small version of docs/inversion.md's toy comparison, scaled to minutes
-#: (the paper uses 2,000 iterations at batch 256 on a GPU).
-FULL = DemoSize(train_per_class=20, test_per_class=100, shapes_per_class=4, synth_images=64,
-                synth_batch=64, synth_iterations=80, distill_epochs=40, sparsities=(0.3, 0.5),
+#: Full size: docs/inversion.md's toy comparison (``--preset toy``, 60 iterations, 100
+#: images per method) scaled to minutes (the paper: 2,000 iterations at batch 256, GPU).
+FULL = DemoSize(train_per_class=20, test_per_class=100, shapes_per_class=4, synth_images=100,
+                synth_batch=50, synth_iterations=60, distill_epochs=60, sparsities=(0.3, 0.5),
                 prune_epochs=10)
+
+#: Synthesis settings of the demo: the toy preset (a named deviation, docs/inversion.md).
+SYNTH_PRESET = "toy"
 
 
 class Demo:
@@ -214,12 +217,17 @@ class Demo:
                   f"toyvgg={self.model('classifier_stylized.pth')}"]
         names = ["teacher (toy world)", "stylised toy world"]
         result: dict[str, Any] = {}
+        decisions: dict[str, Any] = {}
         for kind in ("adain", "procedural"):
             r = self.job("shape-bias", ShapeBiasParams(
                 stimuli=root / kind, out=self.out / "shape-bias" / kind, models=models,
                 names=names, classes=list(SHAPES), device=self.device, formats=["png", "svg"]),
                 f"shape-bias-{kind}")
             result[kind] = r["shape_bias"]
+            decisions[kind] = {n: {"shape": summ["shape_decision_share"],
+                                   "texture": summ["texture_decision_share"],
+                                   "other": summ["other_decision_share"]}
+                               for n, summ in r["summaries"].items()}
             rows = []
             for n, summ in r["summaries"].items():
                 rows.append([n, summ["shape_bias"], summ["shape_decision_share"],
@@ -239,7 +247,7 @@ class Demo:
             self.report.image(image_grid([np.asarray(load_image(p)) for p in sample], ncols=10),
                               "AdaIN cue-conflict stimuli (shape of the folder, texture of "
                               "another category)", 640)
-        return {"shape_bias": result}
+        return {"shape_bias": result, "decisions": decisions}
 
     def s_synthesize(self) -> dict:
         from studio.inversion.synthesize import SynthesizeParams
@@ -251,7 +259,7 @@ class Demo:
             r = self.job("synthesize", SynthesizeParams(
                 out=self.out / "synthetic" / method, teacher=str(self.model("teacher.pth")),
                 arch="toyvgg", method=method, num_images=s.synth_images,
-                batch_size=s.synth_batch, iterations=s.synth_iterations,
+                batch_size=s.synth_batch, preset=SYNTH_PRESET, iterations=s.synth_iterations,
                 preview_every=0, seed=self.seed, device=self.device), f"synthesize-{method}")
             out[method] = r["num_items"]
             files = sorted((self.out / "synthetic" / method).rglob("*.png"))
@@ -261,8 +269,10 @@ class Demo:
             if g:
                 self.report.image(image_grid(g, ncols=10), method, 640)
         self.report.text(f"{s.synth_images} images per method, {s.synth_iterations} "
-                         f"iterations per batch of {s.synth_batch} (the paper uses 2,000 "
-                         "iterations at batch 256 on a GPU).")
+                         f"iterations per batch of {s.synth_batch}, `--preset "
+                         f"{SYNTH_PRESET}` (a named deviation for the toy teacher: BN-statistics "
+                         "weight 0.02 with the first BN x10, as DeepInversion's ImageNet "
+                         "setting; the paper uses 2,000 iterations at batch 256 on a GPU).")
         return {"images": out}
 
     def s_quality(self) -> dict:
@@ -291,6 +301,7 @@ class Demo:
         from studio.compression.distill import DistillParams
 
         rows, res = [], {}
+        teacher_acc = None
         for method in ("natural", "deep", "noise"):
             r = self.job("distill", DistillParams(
                 synthetic=self.out / "synthetic" / method, out=self.out / "distill" / method,
@@ -298,13 +309,14 @@ class Demo:
                 epochs=self.size.distill_epochs, batch_size=50, seed=self.seed,
                 eval_every=10, device=self.device), f"distill-{method}")
             res[method] = r["final_real_acc"]
+            teacher_acc = r["teacher_real_acc"]
             rows.append([method, r["num_synthetic"], r["student"], r["teacher_real_acc"],
                          r["final_real_acc"], r["best_real_acc"]])
             self.say(f"   student distilled on {method}: real test top-1 "
                      f"{r['final_real_acc']:.3f} (teacher {r['teacher_real_acc']:.3f})")
         self.report.table(["synthetic data", "images", "student", "teacher top-1",
                            "student top-1 (final)", "student top-1 (best epoch)"], rows)
-        return {"student_real_top1": res}
+        return {"student_real_top1": res, "teacher_real_acc": teacher_acc}
 
     def s_prune(self) -> dict:
         from studio.compression.prune import PruneParams
@@ -357,6 +369,17 @@ class Demo:
         self.stage("8. Image-to-image translation (TSIT)", self.s_translate)
         self.metrics["seconds"] = round(time.time() - t0, 1)
         self.metrics["failed_stages"] = self.failed
+        self.metrics["targets"] = targets(self.metrics, self.size is QUICK)
+        self.report.section("Targets (issue 19): each effect, its number and its bar")
+        self.report.text("The full demo is held to the issue's values; --quick (10 images, "
+                         "30 iterations) only to 'above chance / above noise'.")
+        self.report.table(["effect", "measured", "target", "met"],
+                          [[t["effect"], t["measured"], t["target"],
+                            {True: "yes", False: "NO", None: "n/a"}[t["met"]]]
+                           for t in self.metrics["targets"]])
+        for t in self.metrics["targets"]:
+            self.say(f"   {'ok ' if t['met'] else '-- ' if t['met'] is None else 'NO '}"
+                     f"{t['effect']}: {t['measured']} (target {t['target']})")
         self.out.mkdir(parents=True, exist_ok=True)
         (self.out / "metrics.json").write_text(json.dumps(self.metrics, indent=2, default=str))
         self.report.section("Run")
@@ -441,6 +464,65 @@ class Demo:
         os.environ["STUDIO_RESOURCES"] = str(root / "resources")
         self.toy = toy
         return {"models": sorted(p.name for p in toy.glob("*.pth"))}
+
+
+def _get(d: Any, *keys: str) -> Any:
+    for k in keys:
+        if not isinstance(d, dict) or k not in d:
+            return None
+        d = d[k]
+    return d
+
+
+def _fmt(v: Any) -> str:
+    return "n/a" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v)
+
+
+def targets(metrics: dict, quick: bool) -> list[dict]:
+    """Each effect of issue 19 with its measured number, its target and whether it is met.
+
+    ``met`` is None when the stage did not measure it (failed or skipped). The full demo
+    is held to the issue's values; the quick one to "above chance" (teacher accuracy
+    > 0.1 on 10 classes, students above the noise student).
+    """
+    st = metrics.get("stages", {})
+    q = st.get("5. How in-distribution is the synthetic data?", {})
+    dist = st.get("6. Knowledge distillation on synthetic data only", {})
+    d = dist.get("student_real_top1") or {}
+    sb = st.get("3. Texture bias: cue-conflict stimuli and shape bias", {})
+    rows: list[dict] = []
+
+    def row(effect: str, value: Any, target: str, ok: Any) -> None:
+        rows.append({"effect": effect, "measured": _fmt(value), "target": target,
+                     "met": None if value is None else bool(ok(value))})
+
+    for m, name in (("natural", "NaturalInversion"), ("deep", "DeepInversion")):
+        acc = _get(q, m, "teacher_accuracy")
+        row(f"teacher top-1 on its {name} images", acc, "> 0.10 (chance)" if quick else
+            ">= 0.95", (lambda v: v > 0.1) if quick else (lambda v: v >= 0.95))
+    noise = d.get("noise")
+    teacher_real = dist.get("teacher_real_acc")
+    for m, name in (("natural", "NaturalInversion"), ("deep", "DeepInversion")):
+        acc = d.get(m)
+        gap = None if acc is None or noise is None else acc - noise
+        row(f"student on {name} images minus student on noise (real top-1)", gap,
+            "> 0" if quick else ">= 0.30", (lambda v: v > 0) if quick else
+            (lambda v: v >= 0.30))
+        if not quick and teacher_real:
+            row(f"student on {name} images / teacher (real top-1)",
+                None if acc is None else acc / teacher_real, ">= 0.80", lambda v: v >= 0.8)
+    bias = _get(sb, "shape_bias", "adain") or {}
+    other = _get(sb, "decisions", "adain") or {}
+    b_name = next((n for n in bias if n != "teacher (toy world)"), None)
+    row("shape bias of the teacher on toy-AdaIN cue-conflict stimuli (before)",
+        bias.get("teacher (toy world)"), "texture-biased (< 0.5)", lambda v: v < 0.5)
+    row("shape bias of classifier B (stylised world) on them (after)",
+        bias.get(b_name) if b_name else None, "> teacher" if quick else ">= 0.8",
+        (lambda v: v > (bias.get("teacher (toy world)") or 0)) if quick else
+        (lambda v: v >= 0.8))
+    row("'other' decisions of classifier B on toy-AdaIN stimuli",
+        _get(other, b_name, "other") if b_name else None, "<= 0.20", lambda v: v <= 0.2)
+    return rows
 
 
 def run_demo(args: argparse.Namespace) -> int:

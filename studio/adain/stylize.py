@@ -274,6 +274,12 @@ def stylize_job(p: StylizeParams, token: CancelToken | None = None,
 
     device = resolve_device(p.device)
     model = model or load_model(p.vgg, p.decoder)
+    if model.config.name == "toy":  # the embedded default on a photograph: say so, once
+        from studio.toyworld.guard import warn_if_foreign
+
+        note = warn_if_foreign("toy AdaIN", [*contents, *styles])
+        if note:
+            yield Log(note, "warning")
     model = prepare_model(model, device, channels_last=p.channels_last, compile=p.compile)
     out_dir = Path(p.output)
     inputs = {"content": p.content or p.content_dir,

@@ -70,9 +70,11 @@ def comparison_job(p: ComparisonParams, token: CancelToken | None = None) -> Job
             ds = {"num_items": _real_subset(real, syn, p.num_images, teacher.class_names)}
         else:
             yield Log(f"[{method}] synthesising {p.num_images} images")
+            iters = p.deep_iterations if method == "deep" and p.deep_iterations else \
+                p.iterations
             ds = yield from synthesize_job(SynthesizeParams(
                 out=syn, teacher=p.teacher, method=method, num_images=p.num_images,
-                batch_size=p.batch_size, iterations=p.iterations, preview_every=25,
+                batch_size=p.batch_size, preset=p.preset, iterations=iters, preview_every=25,
                 metrics_every=5, seed=p.seed, device=p.device), token, teacher=teacher)
         row["synth_cpu_s"] = round(time.process_time() - c0, 1)
         row["synth_wall_s"] = round(time.time() - w0, 1)

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from studio.inversion.losses import BNStatistics, adi_competition, l2_prior, tv_l2
-from studio.inversion.natural import Jitter
+from studio.inversion.natural import TOY_LOSS, Jitter
 from studio.models.teachers import Teacher
 
 
@@ -52,6 +52,16 @@ class DeepInversionConfig:
 DEEP_IMAGENET = {"lr": 0.2, "betas": (0.5, 0.9), "r_feature": 0.05, "first_bn_multiplier": 10.0,
                  "var_scale": 1e-4, "l2_scale": 1e-5, "jitter": 30, "flip": True,
                  "cosine_lr": True}
+
+#: ``--preset toy`` (named deviation, docs/inversion.md): the toy preset's loss weights
+#: (:data:`studio.inversion.natural.TOY_LOSS`, the same for both methods) with the
+#: reference's ImageNet optimiser (Adam lr 0.2, betas (0.5, 0.9), cosine lr); jitter ±2,
+#: no flip, as in the CIFAR script.
+DEEP_TOY = {**TOY_LOSS, "lr": 0.2, "betas": (0.5, 0.9), "cosine_lr": True, "jitter": 2,
+            "flip": False}
+
+#: DeepInversion settings per ``--preset`` (the paper presets: the class defaults).
+DEEP_PRESETS: dict[str, dict] = {"cifar10": {}, "cifar100": {}, "toy": DEEP_TOY}
 
 
 class DeepInversion:
@@ -128,4 +138,4 @@ class DeepInversion:
         self.bn.close()
 
 
-__all__ = ["DeepInversionConfig", "DEEP_IMAGENET", "DeepInversion"]
+__all__ = ["DeepInversionConfig", "DEEP_IMAGENET", "DEEP_TOY", "DEEP_PRESETS", "DeepInversion"]

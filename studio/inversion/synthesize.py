@@ -47,7 +47,7 @@ from studio.datasets.writers import (
     make_fingerprint,
     make_writer,
 )
-from studio.inversion.deep import DEEP_IMAGENET, DeepInversion, DeepInversionConfig
+from studio.inversion.deep import DEEP_IMAGENET, DEEP_PRESETS, DeepInversion, DeepInversionConfig
 from studio.inversion.losses import kd_loss
 from studio.inversion.natural import NATURAL_PRESETS, NaturalInversion, NaturalInversionConfig
 from studio.inversion.params import SynthesizeParams
@@ -67,7 +67,8 @@ def natural_config(p: SynthesizeParams) -> NaturalInversionConfig:
 
 
 def deep_config(p: SynthesizeParams, teacher: Teacher | None = None) -> DeepInversionConfig:
-    """DeepInversion's settings for the teacher's data: the reference's ImageNet settings
+    """DeepInversion's settings for the teacher's data: ``--preset toy`` gives
+    :data:`~studio.inversion.deep.DEEP_TOY`; else the reference's ImageNet settings
     (:data:`DEEP_IMAGENET`) for an ImageNet teacher, the CIFAR-10 paper's otherwise; the
     options set in ``p`` win. The data is the teacher's preset when ``teacher`` is given,
     else ``p.data`` (``auto``: a torchvision arch is ImageNet)."""
@@ -77,8 +78,8 @@ def deep_config(p: SynthesizeParams, teacher: Teacher | None = None) -> DeepInve
         data = "imagenet" if p.arch != "auto" and family(p.arch) == "imagenet" else "auto"
     else:
         data = p.data
-    cfg = DeepInversionConfig(adi_scale=p.adi_scale,
-                              **(DEEP_IMAGENET if data == "imagenet" else {}))
+    base = DEEP_PRESETS.get(p.preset) or (DEEP_IMAGENET if data == "imagenet" else {})
+    cfg = DeepInversionConfig(adi_scale=p.adi_scale, **base)
     for name in ("iterations", "r_feature", "var_scale", "l2_scale", "lr", "jitter", "flip"):
         v = getattr(p, name)
         if v is not None:

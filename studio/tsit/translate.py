@@ -234,6 +234,12 @@ def translate_job(p: TranslateParams, token: CancelToken | None = None) -> JobGe
         yield Log(f"skipped {path}: {reason}", "warning")
     for msg in bad + bad_s:
         yield Log(msg, "error")
+    if str(p.model) == "toy":  # the embedded default on a photograph: say so, once
+        from studio.toyworld.guard import warn_if_foreign
+
+        note = warn_if_foreign("toy TSIT", [*contents, *styles])
+        if note:
+            yield Log(note, "warning")
     if not contents:
         from studio.core.errors import NoInputError
 

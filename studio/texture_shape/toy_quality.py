@@ -1,0 +1,161 @@
+"""Does a toy style-transfer model keep the content and take the style? Measured, not eyeballed.
+
+Two classifiers the project trains judge every stylised image:
+
+- a **texture-blind shape classifier** (``classifier_shuffled.pth``: ToyVGG trained on the
+  toy world re-drawn with uniformly random textures, so texture carries no label) — did
+  the output keep the content's silhouette?
+- a **shape-blind texture classifier** (``classifier_texture.pth``: ToyVGG trained on
+  full-frame texture patches only, filed under the category whose own texture they are)
+  — did the output take the style's texture?
+
+The fixed evaluation set: one silhouette per shape class x one texture patch per texture
+class, drawn procedurally from fixed seeds (100 pairs at 64 px), so the numbers are
+reproducible byte for byte and cheap (seconds on a CPU). Issue 19's targets: toy AdaIN at
+alpha 1 — shape >= 0.90, texture >= 0.80; toy TSIT — shape >= 0.90, texture >= 0.70.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+#: Seeds of the fixed evaluation set (not used by any shipped model's training data).
+EVAL_SEEDS = {"shape": 901, "texture": 902, "scene": 903}
+SHAPE_CLASSIFIER = "classifier_shuffled.pth"
+TEXTURE_CLASSIFIER = "classifier_texture.pth"
+
+
+def eval_pairs(per_class: int = 1, size: int = 64) -> tuple[torch.Tensor, torch.Tensor,
+                                                            torch.Tensor, torch.Tensor]:
+    """(contents, content labels, styles, style labels): silhouettes and texture patches
+    in [0, 1], ``per_class`` of each of the 10 classes, labels in SHAPES order."""
+    from studio.toyworld.generate import SHAPES, ToyWorldParams, draw, plan
+
+    out = []
+    for kind in ("shape", "texture"):
+        p = ToyWorldParams(Path("unused"), per_class=per_class, size=size,
+                           seed=EVAL_SEEDS[kind], kind=kind)
+        items = plan(p)
+        imgs = np.stack([draw(p, it) for it in items]).astype(np.float32) / 255.0
+        out.append(torch.from_numpy(imgs).permute(0, 3, 1, 2).contiguous())
+        out.append(torch.tensor([SHAPES.index(it.category) for it in items]))
+    return out[0], out[1], out[2], out[3]
+
+
+def load_judges(resources: str | Path | None = None) -> tuple[Any, Any]:
+    """(shape classifier, texture classifier) from ``resources/toy`` (eval mode)."""
+    from studio.adain.toy import load_classifier
+    from studio.core.checkpoints import resources_dir
+
+    root = Path(resources) if resources else resources_dir() / "toy"
+    return load_classifier(root / SHAPE_CLASSIFIER), load_classifier(root / TEXTURE_CLASSIFIER)
+
+
+@torch.no_grad()
+def predict(classifier: Any, images01: torch.Tensor, batch: int = 100) -> torch.Tensor:
+    """Top-1 class of each [0, 1] image (the toy normalisation applied here)."""
+    from studio.toyworld.models import normalize
+
+    preds = [classifier(normalize(images01[i:i + batch].clamp(0, 1))).argmax(1)
+             for i in range(0, len(images01), batch)]
+    return torch.cat(preds)
+
+
+def judge(outputs01: torch.Tensor, content_labels: torch.Tensor, style_labels: torch.Tensor,
+          shape_clf: Any, texture_clf: Any) -> dict[str, float]:
+    """Shares of outputs whose shape / texture the two classifiers read as intended."""
+    outputs01 = (outputs01.clamp(0, 1) * 255).round() / 255  # judged as saved (8 bit)
+    shape = (predict(shape_clf, outputs01) == content_labels).float().mean().item()
+    texture = (predict(texture_clf, outputs01) == style_labels).float().mean().item()
+    conflict = content_labels != style_labels
+    return {"shape_accuracy": round(shape, 4), "texture_accuracy": round(texture, 4),
+            "n": int(len(outputs01)), "n_conflict": int(conflict.sum())}
+
+
+def all_pairs(contents: torch.Tensor, c_labels: torch.Tensor, styles: torch.Tensor,
+              s_labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor,
+                                               torch.Tensor]:
+    """Every content with every style (content-major)."""
+    ci = torch.arange(len(contents)).repeat_interleave(len(styles))
+    si = torch.arange(len(styles)).repeat(len(contents))
+    return contents[ci], c_labels[ci], styles[si], s_labels[si]
+
+
+@torch.no_grad()
+def adain_quality(model: Any = None, alpha: float = 1.0, judges: tuple[Any, Any] | None = None,
+                  per_class: int = 1) -> dict[str, float]:
+    """The toy AdaIN (default: the shipped one) on the fixed set, judged by both classifiers."""
+    from studio.adain.model import AdaINModel
+
+    model = (model or AdaINModel.load_toy()).eval()
+    shape_clf, texture_clf = judges or load_judges()
+    c, cl, s, sl = all_pairs(*eval_pairs(per_class))
+    out = torch.cat([model.stylize(c[i:i + 50], s[i:i + 50], alpha=alpha)
+                     for i in range(0, len(c), 50)])
+    return {"alpha": alpha, **judge(out, cl, sl, shape_clf, texture_clf)}
+
+
+@torch.no_grad()
+def tsit_quality(translator: Any = None, judges: tuple[Any, Any] | None = None,
+                 per_class: int = 1) -> dict[str, float]:
+    """The toy TSIT (default: the shipped one) on the fixed set, judged by both classifiers."""
+    from PIL import Image
+
+    from studio.tsit.translate import Translator
+
+    tr = translator or Translator("toy", device="cpu")
+    shape_clf, texture_clf = judges or load_judges()
+    c, cl, s, sl = all_pairs(*eval_pairs(per_class))
+
+    def pil(x: torch.Tensor) -> Image.Image:
+        return Image.fromarray((x.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8))
+
+    outs = [torch.from_numpy(np.asarray(tr.translate(pil(c[i]), pil(s[i])), np.float32)
+                             / 255.0).permute(2, 0, 1) for i in range(len(c))]
+    return judge(torch.stack(outs), cl, sl, shape_clf, texture_clf)
+
+
+def judge_reference(judges: tuple[Any, Any] | None = None) -> dict[str, float]:
+    """The judges on unstylised images: the shape classifier on shapes filled with random
+    textures (what it was trained on) and on flat silhouettes, the texture classifier on
+    texture patches and on silhouettes (which carry no texture)."""
+    from studio.toyworld.generate import SHAPES, ToyWorldParams, draw, plan
+
+    shape_clf, texture_clf = judges or load_judges()
+    c, cl, s, sl = eval_pairs(per_class=3)
+    # shapes filled with a random texture (the procedural cue-conflict kind of image)
+    p = ToyWorldParams(Path("unused"), per_class=3, size=64, seed=EVAL_SEEDS["scene"],
+                       kind="scene", shape_texture_correlation=0.1)
+    items = plan(p)
+    x = torch.from_numpy(np.stack([draw(p, it) for it in items]).astype(np.float32) / 255)
+    x = x.permute(0, 3, 1, 2).contiguous()
+    xl = torch.tensor([SHAPES.index(it.category) for it in items])
+    return {"shape_on_textured_shapes": round((predict(shape_clf, x) == xl).float().mean()
+                                              .item(), 4),"shape_on_silhouettes": round((predict(shape_clf, c) == cl).float().mean().item(), 4),
+            "texture_on_patches": round((predict(texture_clf, s) == sl).float().mean().item(), 4),
+            "texture_on_silhouettes": round(
+                (predict(texture_clf, c) == cl).float().mean().item(), 4)}
+
+
+def grid(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], n: int = 5) -> np.ndarray:
+    """A before/after grid: top row contents, first column styles, cells ``fn(c, s)``."""
+    from studio.core.images import image_grid
+
+    c, _, s, _ = eval_pairs()
+    c, s = c[:: max(1, len(c) // n)][:n], s[:: max(1, len(s) // n)][:n]
+    u8 = lambda x: (x.clamp(0, 1).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)  # noqa: E731
+    tiles = [np.full_like(u8(c[0]), 255)] + [u8(x) for x in c]
+    for si in range(len(s)):
+        tiles.append(u8(s[si]))
+        out = fn(c, s[si:si + 1].expand(len(c), -1, -1, -1))
+        tiles += [u8(x) for x in out]
+    return image_grid(tiles, ncols=len(c) + 1)
+
+
+__all__ = ["eval_pairs", "load_judges", "predict", "judge", "adain_quality", "tsit_quality",
+           "judge_reference", "grid", "EVAL_SEEDS"]

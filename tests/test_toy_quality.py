@@ -1,0 +1,50 @@
+"""The shipped toy models' quality numbers (resources/toy/README.md), pinned on a fixed set.
+
+Each test runs the project's judges (a texture-blind shape classifier and a shape-blind
+texture classifier) on the fixed 10 x 10 evaluation pairs of studio.texture_shape.toy_quality —
+seconds on a CPU. When a toy model is retrained, its README entry and the numbers here
+change together.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from studio.texture_shape import toy_quality as q
+
+TOL = 0.03  # 3 of the 100 pairs: other torch builds may flip a borderline decision
+
+
+@pytest.fixture(scope="module")
+def judges():
+    torch.set_num_threads(1)
+    return q.load_judges()
+
+
+def test_eval_set_is_fixed_and_balanced():
+    c, cl, s, sl = q.eval_pairs()
+    assert c.shape == s.shape == (10, 3, 64, 64)
+    assert sorted(cl.tolist()) == sorted(sl.tolist()) == list(range(10))
+    c2, *_ = q.eval_pairs()
+    assert torch.equal(c, c2)
+
+
+def test_judges_read_what_they_were_trained_on(judges):
+    ref = q.judge_reference(judges)
+    assert ref["shape_on_textured_shapes"] >= 0.95    # the shape judge ignores the texture
+    assert ref["texture_on_patches"] >= 0.97          # the texture judge knows the textures
+    assert ref["texture_on_silhouettes"] <= 0.3        # and sees none in a flat silhouette
+
+
+def test_shipped_toy_adain_numbers(judges):
+    r = q.adain_quality(alpha=1.0, judges=judges)
+    assert r["n"] == 100
+    assert r["texture_accuracy"] == pytest.approx(0.99, abs=TOL)
+    assert r["shape_accuracy"] == pytest.approx(0.04, abs=TOL)
+
+
+def test_shipped_toy_tsit_numbers(judges):
+    r = q.tsit_quality(judges=judges)
+    assert r["shape_accuracy"] == pytest.approx(0.36, abs=TOL)
+    assert r["texture_accuracy"] == pytest.approx(0.09, abs=TOL)
