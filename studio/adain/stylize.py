@@ -363,9 +363,9 @@ def _stylize_body(p: StylizeParams, token: CancelToken, model: AdaINModel,
         raise ValueError("a style of the interpolation / mask set could not be read")
     masks = None
     if mode == "masked":
-        from torchvision.transforms import functional as TF
+        from studio.adain.transforms import pil_to_tensor
 
-        masks = torch.stack([TF.to_tensor(load_image(m).convert("L"))[0] for m in mask_paths])
+        masks = torch.stack([pil_to_tensor(load_image(m).convert("L"))[0] for m in mask_paths])
         if len(masks) == 1:  # one grey mask for two styles: white = first, black = second
             masks = torch.cat([masks, 1 - masks])
 
