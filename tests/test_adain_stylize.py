@@ -62,6 +62,33 @@ def test_preprocessing_matches_torchvision_test_transform(tmp_path):
     assert np.array_equal(adain_tf.to_uint8(x)[0], np.asarray(Image.open(tmp_path / "tv.png")))
 
 
+
+def test_torch_only_preprocessing_is_torchvision_bit_for_bit():
+    """Resize / CenterCrop / ToTensor written without torchvision (its import costs ~2 s of
+    start-up) give torchvision's exact bits: odd sizes, portrait and landscape, a size the
+    image already has, crops larger than the image (zero padding), grey images."""
+    from torchvision import transforms
+    from torchvision.transforms import functional as TF
+
+    rng = np.random.default_rng(5)
+    for w, h in ((50, 30), (30, 50), (31, 31), (224, 224), (97, 301), (257, 256)):
+        img = Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
+        for size in (7, 20, 31, 224, 255):
+            assert adain_tf.resize_shorter(img, size).size == TF.resize(img, size).size
+            assert np.array_equal(np.asarray(adain_tf.resize_shorter(img, size)),
+                                  np.asarray(TF.resize(img, size)))
+            for crop in ((size, size), (h + 3, w + 2), (h + 1, 5)):
+                assert np.array_equal(np.asarray(adain_tf.center_crop(img, *crop)),
+                                      np.asarray(TF.center_crop(img, list(crop))))
+            for crop in (False, True):
+                steps = [transforms.Resize(size)] + ([transforms.CenterCrop(size)]
+                                                     if crop else []) + [transforms.ToTensor()]
+                assert torch.equal(adain_tf.test_transform(size, crop)(img),
+                                   transforms.Compose(steps)(img))
+        grey = img.convert("L")
+        assert torch.equal(adain_tf.pil_to_tensor(grey), TF.to_tensor(grey))
+
+
 def test_directory_run_names_params_and_bad_files(tmp_path, tiny_files):
     enc, dec = tiny_files
     cdir, sdir = tmp_path / "c", tmp_path / "s"

@@ -598,10 +598,14 @@ def fetch(url: str, dest: str | os.PathLike, sha256: str | None = None, *,
     return dest
 
 
-def state_sha256(module: nn.Module) -> str:
-    """SHA-256 of a module's weights (names and bytes): the provenance of in-memory models."""
+def state_sha256(module: nn.Module | Mapping[str, torch.Tensor]) -> str:
+    """SHA-256 of a module's weights (names and bytes): the provenance of in-memory models.
+
+    Takes a module or its ``state_dict()``; hashes the tensors' memory without copying it
+    (hashlib releases the GIL, so a thread can run this beside other start-up work)."""
+    sd = module.state_dict() if isinstance(module, nn.Module) else module
     h = hashlib.sha256()
-    for k, v in sorted(module.state_dict().items()):
+    for k, v in sorted(sd.items()):
         h.update(k.encode())
-        h.update(v.detach().cpu().contiguous().numpy().tobytes())
+        h.update(v.detach().cpu().contiguous().numpy())
     return h.hexdigest()

@@ -147,14 +147,15 @@ def prepare_style(path: str | os.PathLike, style_size: int = 224, min_size: int 
 
 def prepare_content(path: str | os.PathLike, content_size: int = 256, crop: int = 224,
                     min_size: int = 0) -> np.ndarray:
-    """``Resize(content_size)`` + ``CenterCrop(crop)`` as torchvision does them; HWC uint8."""
-    from torchvision.transforms import functional as TF
+    """``Resize(content_size)`` + ``CenterCrop(crop)`` as torchvision does them; HWC uint8
+    (written on PIL: importing torchvision costs every worker ~2 s)."""
+    from studio.adain.transforms import center_crop, resize_shorter
 
     img = load_image(path, min_size=min_size)
     if content_size:
-        img = TF.resize(img, content_size)
+        img = resize_shorter(img, content_size)
     if crop:
-        img = TF.center_crop(img, crop)
+        img = center_crop(img, crop)
     return np.asarray(img, dtype=np.uint8)
 
 
