@@ -200,3 +200,32 @@ def test_the_last_progress_line_is_not_repeated():
     bar.update(Progress(2, 2))  # logged by the interval...
     bar.close()                 # ...so the end adds nothing
     assert s.getvalue().count("\n") == 1 and "2/2 (100.0%)" in s.getvalue()
+
+
+def test_job_context_shares_the_callers_cancel_and_runs_sub_jobs():
+    from studio.core.jobs import Cancelled, CancelToken, JobContext, Progress, job_context
+
+    def sub(n, ctx=None):
+        for i in range(n):
+            ctx.check()
+            yield Progress(i + 1, n)
+        return n * 10
+
+    def outer(p, token=None):
+        ctx = job_context(token)
+        a = yield from ctx.run(sub, 2)
+        b = yield from ctx.run(sub, p)
+        return a + b
+
+    events = []
+    assert drive(outer(3), events.append) == 50 and len(events) == 5
+    caller = CancelToken()
+    gen = outer(1000, caller)
+    next(gen)
+    caller.cancel()  # the caller's plain token reaches the sub-job
+    with pytest.raises(Cancelled):
+        drive(gen)
+    ctx = job_context(caller, adain="a model")
+    assert isinstance(ctx, JobContext) and ctx.cancelled and ctx.models == {"adain": "a model"}
+    assert job_context(ctx) is ctx and job_context(ctx).device("cpu").type == "cpu"
+    assert ctx.dist.world_size >= 1

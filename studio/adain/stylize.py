@@ -33,6 +33,7 @@ from studio.core.jobs import (
     Log,
     Preview,
     Progress,
+    job_context,
     params_dict,
 )
 from studio.datasets.folders import distinct_stems
@@ -238,7 +239,7 @@ def stylize_job(p: StylizeParams, token: CancelToken | None = None,
     from studio.core.checkpoints import sha256_file
     from studio.core.devices import resolve_device
 
-    token = token or CancelToken()
+    token = job_context(token)
     if not 0.0 <= p.alpha <= 1.0:
         raise ValueError(f"--alpha must be between 0 and 1, got {p.alpha}")
     if not p.save_ext.startswith("."):

@@ -37,6 +37,7 @@ from studio.core.jobs import (
     Metrics,
     Preview,
     Progress,
+    job_context,
 )
 from studio.core.seeding import derive_seed
 from studio.datasets.writers import claim_run_folder, file_list_digest, make_fingerprint
@@ -233,7 +234,7 @@ def train_job(p: TrainParams, token: CancelToken | None = None) -> JobGen:
     from studio.core.checkpoints import save_state_dict
     from studio.core.devices import resolve_device
 
-    token = token or CancelToken()
+    token = job_context(token)
     device = resolve_device(p.device)
     save_dir = Path(p.save_dir)
     save_dir.mkdir(parents=True, exist_ok=True)

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from studio.compression.distill import DistillParams, distill_job
-from studio.core.jobs import CancelToken, JobGen, Log, Metrics, params_dict
+from studio.core.jobs import CancelToken, JobGen, Log, Metrics, job_context, params_dict
 from studio.inversion.params import ComparisonParams
 from studio.inversion.quality import QualityParams, quality_job
 from studio.inversion.synthesize import SynthesizeParams, synthesize_job
@@ -55,7 +55,7 @@ def _real_subset(real: Path, out: Path, n: int, class_names: tuple[str, ...]) ->
 
 
 def comparison_job(p: ComparisonParams, token: CancelToken | None = None) -> JobGen:
-    token = token or CancelToken()
+    token = job_context(token)
     out = Path(p.out)
     out.mkdir(parents=True, exist_ok=True)
     real = Path(p.real) if p.real else _toy_test_set(out, p.seed)

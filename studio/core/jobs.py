@@ -104,6 +104,47 @@ class CancelToken:
             raise Cancelled()
 
 
+class JobContext(CancelToken):
+    """What a running job has besides its params: it *is* the cancel token (shared with
+    whoever started the job, so their cancel reaches it), plus the models injected by the
+    caller, the resolved device and the distributed setting. Sub-jobs run through
+    :meth:`run` get the same context, so cancelling the outer job stops them too."""
+
+    def __init__(self, parent: CancelToken | None = None,
+                 models: dict[str, Any] | None = None) -> None:
+        super().__init__()
+        if parent is not None:  # share the parent's events: one cancel, one pause
+            self._cancel, self._running = parent._cancel, parent._running
+        self.models: dict[str, Any] = dict(getattr(parent, "models", None) or {})
+        self.models.update(models or {})
+
+    def device(self, spec: Any = "auto") -> Any:
+        """``spec`` (auto, cpu, cuda, cuda:N) as a torch device; under torchrun each local
+        rank takes its own GPU."""
+        from studio.core.devices import resolve_device
+        from studio.core.distributed import local_device
+
+        return local_device(resolve_device(spec))
+
+    @property
+    def dist(self) -> Any:
+        """This process's rank and world size (``core.distributed.dist_info``)."""
+        from studio.core.distributed import dist_info
+
+        return dist_info()
+
+    def run(self, fn: Callable[..., JobGen], params: Any, **kwargs: Any) -> JobGen:
+        """Run a sub-job with this context; its events pass through, its result returns."""
+        return (yield from fn(params, self, **kwargs))
+
+
+def job_context(token: CancelToken | None = None, **models: Any) -> JobContext:
+    """The context of a job called with ``token`` (None, a plain token or a context)."""
+    if isinstance(token, JobContext) and not models:
+        return token
+    return JobContext(token, models)
+
+
 # ---------------------------------------------------------------------------------------
 # Job types (the application's registry, ``studio.registry``, makes them from the engines'
 # declarations; recipes and the GUI's job history refer to them by name)
@@ -351,6 +392,6 @@ def params_dict(params: Any) -> dict[str, Any]:
 
 __all__ = [
     "PATH_META", "PATH_LIST", "Progress", "Preview", "Log", "Metrics", "Event", "JobGen", "Cancelled", "CancelToken",
-    "JobType", "drive", "run_job",
+    "JobContext", "JobType", "drive", "job_context", "run_job",
     "ProgressBar", "params_dict",
 ]

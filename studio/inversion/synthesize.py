@@ -37,6 +37,7 @@ from studio.core.jobs import (
     Metrics,
     Preview,
     Progress,
+    job_context,
     params_dict,
 )
 from studio.core.seeding import derive_seed
@@ -199,7 +200,7 @@ def _train_adi_student(student: torch.nn.Module, buffer: list[tuple[torch.Tensor
 def synthesize_job(p: SynthesizeParams, token: CancelToken | None = None,
                    teacher: Teacher | None = None) -> JobGen:
     """Synthesize ``num_images`` images in independent batches; returns dataset.json's dict."""
-    token = token or CancelToken()
+    token = job_context(token)
     if p.num_images < 1 or p.batch_size < 1:
         raise ValueError("num_images and batch_size must be >= 1")
     dist = dist_info()

@@ -36,6 +36,7 @@ from studio.core.jobs import (
     Metrics,
     Preview,
     Progress,
+    job_context,
     params_dict,
 )
 from studio.core.seeding import generator
@@ -160,7 +161,7 @@ def cue_conflict_job(params: CueConflictParams, token: CancelToken | None = None
     """Make every shape x texture stimulus with AdaIN or Gatys; resumable."""
     from studio.core.devices import resolve_device
 
-    token = token or CancelToken()
+    token = job_context(token)
     device = resolve_device(params.device)
     if params.size < 16:
         raise ValueError(f"size must be at least 16 px, got {params.size}")
@@ -404,7 +405,7 @@ def toy_cue_conflict_job(params: ToyCueConflictParams, token: CancelToken | None
     """
     from studio.toyworld.generate import SHAPES
 
-    token = token or CancelToken()
+    token = job_context(token)
     cats = list(SHAPES[: params.num_classes])
     writer = make_writer("imagefolder", params.out).open(
         make_fingerprint("toy-cue-conflict", params_dict(params), ignore=("out",)),

@@ -24,7 +24,7 @@ from typing import Literal
 import torch
 
 from studio.core.images import atomic_write
-from studio.core.jobs import CancelToken, JobGen, Log, params_dict
+from studio.core.jobs import CancelToken, JobGen, Log, job_context, params_dict
 from studio.toyworld.generate import SHAPES
 
 
@@ -122,7 +122,7 @@ def texture_bias_experiment(params: ExperimentParams, token: CancelToken | None 
     from studio.toyworld.generate import ToyWorldParams, generate_job
     from studio.toyworld.standard import SIZE, shapes_params, textures_params, world_params
 
-    token = token or CancelToken()
+    token = job_context(token)
     out = Path(params.out)
     out.mkdir(parents=True, exist_ok=True)
     world = out / "toy" / "world"

@@ -44,7 +44,7 @@ import numpy as np
 import torch
 
 from studio.core.images import ImageError, atomic_write, is_image_file, load_image
-from studio.core.jobs import CancelToken, JobGen, Log, Preview, Progress
+from studio.core.jobs import CancelToken, JobGen, Log, Preview, Progress, job_context
 from studio.datasets.writers import check_separate
 from studio.models.classifiers import Classifier, load_classifier
 
@@ -448,7 +448,7 @@ def shape_bias_job(params: ShapeBiasParams, token: CancelToken | None = None) ->
     plots."""
     from studio.core.devices import resolve_device
 
-    token = token or CancelToken()
+    token = job_context(token)
     check_separate(params.out, {"stimuli": params.stimuli})
     device = resolve_device(params.device)
     stimuli, categories, skipped = scan_stimuli(params.stimuli)

@@ -51,6 +51,7 @@ from studio.core.jobs import (
     Metrics,
     Preview,
     Progress,
+    job_context,
 )
 from studio.core.jobs import params_dict as _params_dict
 from studio.datasets.folders import FolderScan, Sample, distinct_stems, scan_image_folder
@@ -569,7 +570,7 @@ def build_stylized(params: StylizedParams, token: CancelToken | None = None,
     from studio.core.devices import resolve_device
     from studio.core.distributed import init_distributed, local_device
 
-    token = token or CancelToken()
+    token = job_context(token)
     if not 0.0 <= params.alpha <= 1.0:
         raise ValueError(f"alpha must be in [0, 1], got {params.alpha}")
     if params.batch_size < 1:

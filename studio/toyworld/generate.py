@@ -36,6 +36,7 @@ from studio.core.jobs import (
     Log,
     Preview,
     Progress,
+    job_context,
     params_dict,
 )
 from studio.core.seeding import derive_seed
@@ -310,7 +311,7 @@ def _draw_png(args: tuple[ToyWorldParams, ToyItem]) -> bytes:
 
 def generate_job(params: ToyWorldParams, token: CancelToken | None = None) -> JobGen:
     """Write the toy world as ImageFolder + manifest; resumable like every builder."""
-    token = token or CancelToken()
+    token = job_context(token)
     items = plan(params)
     cats = list(SHAPES[: params.num_classes])
     label = {c: i for i, c in enumerate(cats)}

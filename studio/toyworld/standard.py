@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from studio.core.jobs import JobGen
+from studio.core.jobs import CancelToken, JobGen, job_context
 from studio.toyworld.generate import ToyWorldParams, generate_job
 
 #: Image side of the standard toy world.
@@ -38,13 +38,15 @@ def textures_params(root: str | Path, *, per_class: int = 3, seed: int = 2) -> T
 
 
 def generate_all(root: str | Path, *, per_class: int = 600, test_per_class: int = 100,
-                 seed: int = 0) -> JobGen:
-    """Generate world/, shapes/ and textures/ under ``root``; returns their summaries."""
+                 seed: int = 0, token: CancelToken | None = None) -> JobGen:
+    """Generate world/, shapes/ and textures/ under ``root``; returns their summaries.
+    ``token`` cancels the whole run (each part is a sub-job of one context)."""
     root = Path(root)
+    ctx = job_context(token)
     out = {}
     for name, p in (("world", world_params(root / "world", per_class=per_class,
                                            test_per_class=test_per_class, seed=seed)),
                     ("shapes", shapes_params(root / "shapes")),
                     ("textures", textures_params(root / "textures"))):
-        out[name] = yield from generate_job(p)
+        out[name] = yield from ctx.run(generate_job, p)
     return out

@@ -43,6 +43,7 @@ from studio.core.jobs import (
     Metrics,
     Preview,
     Progress,
+    job_context,
     params_dict,
 )
 from studio.core.seeding import derive_seed, seed_everything
@@ -314,7 +315,7 @@ def evaluate(net: nn.Module, items: list[Item], labels: list[int], params: Train
 
 def train_job(params: TrainParams, token: CancelToken | None = None) -> JobGen:
     """Train; checkpoint every epoch; resume; report top-1/top-5 each epoch."""
-    token = token or CancelToken()
+    token = job_context(token)
     info = init_distributed()
     from studio.core.devices import resolve_device
 

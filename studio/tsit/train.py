@@ -29,7 +29,7 @@ from studio.core.checkpoints import (
     sha256_file,
 )
 from studio.core.images import ImageError, atomic_write, image_grid, save_image
-from studio.core.jobs import CancelToken, JobGen, Log, Metrics, Preview, Progress
+from studio.core.jobs import CancelToken, JobGen, Log, Metrics, Preview, Progress, job_context
 from studio.core.jobs import params_dict as _params_dict
 from studio.datasets.writers import claim_run_folder, file_list_digest, make_fingerprint
 from studio.tsit.data import PairedFolders, UnpairedFolders, one_hot, resolve_unpaired, to_uint8
@@ -153,7 +153,7 @@ def train_job(p: TrainTSITParams, token: CancelToken | None = None) -> JobGen:
     from studio.core.devices import resolve_device
     from studio.core.distributed import dist_info, init_distributed, local_device
 
-    token = token or CancelToken()
+    token = job_context(token)
     if p.threads:
         torch.set_num_threads(p.threads)
     dist = init_distributed() if dist_info().world_size > 1 else dist_info()

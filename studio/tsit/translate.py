@@ -32,6 +32,7 @@ from studio.core.jobs import (
     Log,
     Preview,
     Progress,
+    job_context,
     params_dict,
 )
 from studio.core.seeding import derive_seed
@@ -224,7 +225,7 @@ class TranslateParams:
 
 
 def translate_job(p: TranslateParams, token: CancelToken | None = None) -> JobGen:
-    token = token or CancelToken()
+    token = job_context(token)
     tr = Translator(p.model, p.task, device=p.device, alpha=p.alpha, fade_stats=p.fade_stats,
                     fast=p.fast, fit=p.fit, label_nc=p.label_nc, precision=p.precision)
     left_out: list[tuple[str, str]] = []
@@ -360,7 +361,7 @@ def build_translated_job(p: BuildTranslatedParams, token: CancelToken | None = N
     from studio.core.distributed import dist_info
     from studio.datasets.folders import scan_image_folder
 
-    token = token or CancelToken()
+    token = job_context(token)
     if p.styles_per_content < 1:
         raise ValueError("styles_per_content must be >= 1")
     check_separate(p.out, {"content": p.content, "style": p.style})
