@@ -20,7 +20,10 @@ import json
 import math
 import random
 import time
+from collections.abc import Generator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -34,7 +37,7 @@ from studio.core.checkpoints import (
     save_state_dict,
     sha256_file,
 )
-from studio.core.distributed import barrier, dist_info, init_distributed, local_device
+from studio.core.distributed import DistInfo, barrier, dist_info, init_distributed
 from studio.core.images import ImageError, atomic_write, image_grid
 from studio.core.jobs import (
     CancelToken,
@@ -313,26 +316,19 @@ def evaluate(net: nn.Module, items: list[Item], labels: list[int], params: Train
 # The job
 
 
-def train_job(params: TrainParams, token: CancelToken | None = None) -> JobGen:
-    """Train; checkpoint every epoch; resume; report top-1/top-5 each epoch."""
-    token = job_context(token)
-    info = init_distributed()
-    from studio.core.devices import resolve_device
+@dataclass
+class TrainData:
+    """What :func:`load_data` found: the class order and the labelled train/val items."""
 
-    device = local_device(resolve_device(params.device))
-    if params.threads:
-        torch.set_num_threads(params.threads)
-    if params.batch_size % info.world_size:
-        raise ValueError(f"batch_size {params.batch_size} must be divisible by the "
-                         f"{info.world_size} processes")
-    if not params.data:
-        raise ValueError("no training data given")
-    out = Path(params.out)
-    check_separate(out, {**{f"data {i + 1}": d for i, d in enumerate(params.data)},
-                         "val": params.val})
-    out.mkdir(parents=True, exist_ok=True)
+    classes: list[str]
+    train_items: list[Item]
+    train_labels: list[int]
+    val_items: list[Item]
+    val_labels: list[int]
 
-    # data
+
+def load_data(params: TrainParams) -> Generator[Log, None, TrainData]:
+    """Read every ``--data`` source (mixed) and the validation split, in one class order."""
     sources = [read_source(p) for p in params.data]
     classes = list(params.classes) or sources[0].classes
     train_items: list[Item] = []
@@ -359,6 +355,131 @@ def train_job(params: TrainParams, token: CancelToken | None = None) -> JobGen:
         val_labels = _map_labels(sources[0], val_items, classes)
     if not val_items:
         yield Log("no validation split found: top-1/top-5 are not measured", "warning")
+    return TrainData(classes, train_items, train_labels, val_items, val_labels)
+
+
+@dataclass
+class Training:
+    """The model, optimiser and counters one run trains with (:func:`setup_training`)."""
+
+    net: nn.Module            # the plain network (saved, evaluated)
+    model: nn.Module          # what the steps call: ``net`` or its DDP wrapper
+    opt: torch.optim.Optimizer
+    scaler: Any
+    base_lr: float
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    use_amp: bool
+    start_epoch: int = 0
+    step: int = 0
+    history: list[dict] = field(default_factory=list)
+
+
+def setup_training(params: TrainParams, num_classes: int, device: torch.device,
+                   info: DistInfo, ckpt_path: Path) -> Generator[Log, None, Training]:
+    """Build the network and SGD (Bag-of-Tricks options), resume from ``ckpt_path``."""
+    net, notes = build_model(params, num_classes)
+    for n in notes:
+        yield Log(n)
+    net.to(device)
+    if device.type == "cpu":
+        net = net.to(memory_format=torch.channels_last)
+    base_lr = params.lr * (params.batch_size / 256 if params.linear_scaling else 1.0)
+    opt = torch.optim.SGD(param_groups(net, params.weight_decay, not params.bias_decay),
+                          lr=base_lr, momentum=params.momentum, nesterov=params.nesterov)
+    use_amp = params.amp and device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda") if use_amp else None
+    mean, std = norm_for(params.arch)
+    run = Training(net, net, opt, scaler, base_lr, mean, std, use_amp)
+    if params.resume and ckpt_path.is_file():
+        state = load_checkpoint(ckpt_path)
+        net.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        if scaler is not None and "scaler" in state:
+            scaler.load_state_dict(state["scaler"])
+        run.start_epoch, run.step = int(state["epoch"]) + 1, int(state["step"])
+        run.history = json.loads(state["meta"]).get("history", [])
+        yield Log(f"resumed from {ckpt_path} after epoch {run.start_epoch}")
+    if info.world_size > 1:
+        if params.sync_bn:
+            run.net = net = convert_sync_bn(net, device)
+        run.model = nn.parallel.DistributedDataParallel(
+            net, device_ids=[device.index] if device.type == "cuda" else None)
+    return run
+
+
+def train_one_epoch(run: Training, ds: TrainSet, params: TrainParams, epoch: int,
+                    device: torch.device, info: DistInfo, token: CancelToken) -> JobGen:
+    """One epoch of SGD steps (mixup, label smoothing, AMP on CUDA); returns the epoch's
+    mean loss over all ranks, the last lr and batch, and whether ``max_steps`` stopped it."""
+    steps_per_epoch = len(ds) // params.batch_size
+    total_steps = params.epochs * steps_per_epoch
+    m = torch.tensor(run.mean, device=device).view(1, 3, 1, 1)
+    s = torch.tensor(run.std, device=device).view(1, 3, 1, 1)
+    run.model.train()
+    batches = [b[info.rank::info.world_size] for b in epoch_batches(
+        len(ds), params.batch_size, epoch, params.seed, mixup_alpha=params.mixup_alpha)]
+    loader = torch.utils.data.DataLoader(ds, batch_sampler=batches, num_workers=params.workers,
+                                         collate_fn=_collate)
+    run_loss, run_n, stopped, lr, x = 0.0, 0, False, run.base_lr, None
+    for x, ya, yb, lam in _iter_batches(loader, ds):
+        token.check()
+        lr = lr_at(params, run.step, steps_per_epoch, run.base_lr)
+        for g in run.opt.param_groups:
+            g["lr"] = lr
+        xin = (x.to(device, non_blocking=True).float() / 255 - m) / s
+        if device.type == "cpu":
+            xin = xin.contiguous(memory_format=torch.channels_last)
+        ya, yb, lam = ya.to(device), yb.to(device), lam.to(device)
+        with torch.autocast(device.type, dtype=torch.float16, enabled=run.use_amp):
+            logits = run.model(xin)
+        loss = soft_cross_entropy(logits.float(), ya, yb, lam, params.label_smoothing)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"loss became {float(loss)} at step {run.step}; "
+                                     "lower the learning rate")
+        run.opt.zero_grad(set_to_none=True)
+        if run.scaler is not None:
+            run.scaler.scale(loss).backward()
+            run.scaler.step(run.opt)
+            run.scaler.update()
+        else:
+            loss.backward()
+            run.opt.step()
+        run.step += 1
+        run_loss += loss.item() * len(ya)
+        run_n += len(ya)
+        yield Progress(run.step, total_steps, f"epoch {epoch + 1}/{params.epochs} "
+                       f"loss {run_loss / run_n:.3f}")
+        if run.step % 20 == 0:
+            yield Metrics(run.step, {"loss": loss.item(), "lr": lr})
+        if params.max_steps and run.step >= params.max_steps:
+            stopped = True
+            break
+    if info.world_size > 1:  # the epoch's loss over all ranks' samples
+        tot = torch.tensor([run_loss, float(run_n)], dtype=torch.float64, device=device)
+        torch.distributed.all_reduce(tot)
+        run_loss, run_n = float(tot[0]), int(tot[1])
+    return {"train_loss": run_loss / max(1, run_n), "lr": lr, "batch": x, "stopped": stopped}
+
+
+def train_job(params: TrainParams, token: CancelToken | None = None) -> JobGen:
+    """Train; checkpoint every epoch; resume; report top-1/top-5 each epoch."""
+    token = job_context(token)
+    info = init_distributed()
+    device = token.device(params.device)
+    if params.threads:
+        torch.set_num_threads(params.threads)
+    if params.batch_size % info.world_size:
+        raise ValueError(f"batch_size {params.batch_size} must be divisible by the "
+                         f"{info.world_size} processes")
+    if not params.data:
+        raise ValueError("no training data given")
+    out = Path(params.out)
+    check_separate(out, {**{f"data {i + 1}": d for i, d in enumerate(params.data)},
+                         "val": params.val})
+    out.mkdir(parents=True, exist_ok=True)
+    data = yield from load_data(params)
+    classes = data.classes
 
     ckpt_path = out / "checkpoint.pth"
     fingerprint = make_fingerprint(
@@ -366,116 +487,40 @@ def train_job(params: TrainParams, token: CancelToken | None = None) -> JobGen:
                              "world": info.world_size, "class_order": classes},
         ignore=("data", "val", "out", "init", "workers", "eval_every", "resume",
                 "keep_checkpoints", "device", "threads", "max_steps"),
-        inputs={"train": file_list_digest(sorted({it.path for it in train_items})),
-                "val": file_list_digest(sorted({it.path for it in val_items}))},
+        inputs={"train": file_list_digest(sorted({it.path for it in data.train_items})),
+                "val": file_list_digest(sorted({it.path for it in data.val_items}))},
         models={"init_sha256": sha256_file(params.init) if params.init else None})
     lock = claim_run_folder(out, fingerprint, resuming=params.resume and ckpt_path.is_file(),
                             rank=info.rank)
     try:
-        # model and optimiser
-        net, notes = build_model(params, len(classes))
-        for n in notes:
-            yield Log(n)
-        net.to(device)
-        if device.type == "cpu":
-            net = net.to(memory_format=torch.channels_last)
-        base_lr = params.lr * (params.batch_size / 256 if params.linear_scaling else 1.0)
-        opt = torch.optim.SGD(param_groups(net, params.weight_decay, not params.bias_decay),
-                              lr=base_lr, momentum=params.momentum, nesterov=params.nesterov)
-        use_amp = params.amp and device.type == "cuda"
-        scaler = torch.amp.GradScaler("cuda") if use_amp else None
-        mean, std = norm_for(params.arch)
-
-        start_epoch, step = 0, 0
-        history: list[dict] = []
-        if params.resume and ckpt_path.is_file():
-            state = load_checkpoint(ckpt_path)
-            net.load_state_dict(state["model"])
-            opt.load_state_dict(state["optimizer"])
-            if scaler is not None and "scaler" in state:
-                scaler.load_state_dict(state["scaler"])
-            start_epoch, step = int(state["epoch"]) + 1, int(state["step"])
-            history = json.loads(state["meta"]).get("history", [])
-            yield Log(f"resumed from {ckpt_path} after epoch {start_epoch}")
-
-        model: nn.Module = net
-        if info.world_size > 1:
-            if params.sync_bn:
-                net = convert_sync_bn(net, device)
-            model = nn.parallel.DistributedDataParallel(
-                net, device_ids=[device.index] if device.type == "cuda" else None)
-
-        ds = TrainSet(train_items, train_labels, params.image_size, params.augment, True,
-                      params.seed)
-        steps_per_epoch = len(train_items) // params.batch_size
+        run = yield from setup_training(params, len(classes), device, info, ckpt_path)
+        ds = TrainSet(data.train_items, data.train_labels, params.image_size, params.augment,
+                      True, params.seed)
+        steps_per_epoch = len(data.train_items) // params.batch_size
         if steps_per_epoch == 0:
             raise ValueError(f"batch_size {params.batch_size} is larger than the "
-                             f"{len(train_items)} training images")
-        total_steps = params.epochs * steps_per_epoch
-        m = torch.tensor(mean, device=device).view(1, 3, 1, 1)
-        s = torch.tensor(std, device=device).view(1, 3, 1, 1)
+                             f"{len(data.train_items)} training images")
         meta = {"params": params_dict(params), "classes": classes, "arch": params.arch,
-                "base_lr": base_lr, "world_size": info.world_size}
-        yield Log(f"training {params.arch} on {len(train_items)} images, {len(classes)} classes, "
-                  f"{params.epochs} epochs x {steps_per_epoch} steps, lr {base_lr:g}, "
-                  f"{info.world_size} process(es) on {device}")
+                "base_lr": run.base_lr, "world_size": info.world_size}
+        yield Log(f"training {params.arch} on {len(data.train_items)} images, "
+                  f"{len(classes)} classes, {params.epochs} epochs x {steps_per_epoch} steps, "
+                  f"lr {run.base_lr:g}, {info.world_size} process(es) on {device}")
         seed_everything(derive_seed(params.seed, "global", info.rank))
         t0 = time.monotonic()
-        stopped = False
-        for epoch in range(start_epoch, params.epochs):
-            model.train()
-            batches = [b[info.rank::info.world_size] for b in epoch_batches(
-                len(ds), params.batch_size, epoch, params.seed, mixup_alpha=params.mixup_alpha)]
-            loader = torch.utils.data.DataLoader(ds, batch_sampler=batches,
-                                                 num_workers=params.workers,
-                                                 collate_fn=_collate)
-            run_loss, run_n = 0.0, 0
-            for x, ya, yb, lam in _iter_batches(loader, ds):
-                token.check()
-                lr = lr_at(params, step, steps_per_epoch, base_lr)
-                for g in opt.param_groups:
-                    g["lr"] = lr
-                xin = (x.to(device, non_blocking=True).float() / 255 - m) / s
-                if device.type == "cpu":
-                    xin = xin.contiguous(memory_format=torch.channels_last)
-                ya, yb, lam = ya.to(device), yb.to(device), lam.to(device)
-                with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
-                    logits = model(xin)
-                loss = soft_cross_entropy(logits.float(), ya, yb, lam, params.label_smoothing)
-                if not torch.isfinite(loss):
-                    raise FloatingPointError(f"loss became {float(loss)} at step {step}; "
-                                             "lower the learning rate")
-                opt.zero_grad(set_to_none=True)
-                if scaler is not None:
-                    scaler.scale(loss).backward()
-                    scaler.step(opt)
-                    scaler.update()
-                else:
-                    loss.backward()
-                    opt.step()
-                step += 1
-                run_loss += loss.item() * len(ya)
-                run_n += len(ya)
-                yield Progress(step, total_steps, f"epoch {epoch + 1}/{params.epochs} "
-                               f"loss {run_loss / run_n:.3f}")
-                if step % 20 == 0:
-                    yield Metrics(step, {"loss": loss.item(), "lr": lr})
-                if params.max_steps and step >= params.max_steps:
-                    stopped = True
-                    break
-            if info.world_size > 1:  # the epoch's loss over all ranks' samples
-                tot = torch.tensor([run_loss, float(run_n)], dtype=torch.float64, device=device)
-                torch.distributed.all_reduce(tot)
-                run_loss, run_n = float(tot[0]), int(tot[1])
-            yield Preview(grid_preview(x), f"epoch {epoch + 1}: training batch", step)
-            rec = {"epoch": epoch + 1, "step": step, "train_loss": run_loss / max(1, run_n),
-                   "lr": lr, "seconds": round(time.monotonic() - t0, 1)}
-            if val_items and ((epoch + 1) % params.eval_every == 0 or epoch + 1 == params.epochs
-                              or stopped):
-                ev = evaluate(net, val_items, val_labels, params, device, mean, std, token)
+        history = run.history
+        for epoch in range(run.start_epoch, params.epochs):
+            ep = yield from train_one_epoch(run, ds, params, epoch, device, info, token)
+            yield Preview(grid_preview(ep["batch"]), f"epoch {epoch + 1}: training batch",
+                          run.step)
+            rec = {"epoch": epoch + 1, "step": run.step, "train_loss": ep["train_loss"],
+                   "lr": ep["lr"], "seconds": round(time.monotonic() - t0, 1)}
+            if data.val_items and ((epoch + 1) % params.eval_every == 0
+                                   or epoch + 1 == params.epochs or ep["stopped"]):
+                ev = evaluate(run.net, data.val_items, data.val_labels, params, device,
+                              run.mean, run.std, token)
                 rec.update({"top1": ev["top1"], "top5": ev["top5"], "val_loss": ev["loss"]})
-                yield Metrics(step, {"top1": ev["top1"], "top5": ev["top5"],
-                                     "val_loss": ev["loss"]})
+                yield Metrics(run.step, {"top1": ev["top1"], "top5": ev["top5"],
+                                         "val_loss": ev["loss"]})
                 yield Log(f"epoch {epoch + 1}: loss {rec['train_loss']:.4f}, top-1 "
                           f"{ev['top1']:.2f}%, top-5 {ev['top5']:.2f}% ({ev['count']} images)")
             else:
@@ -483,21 +528,21 @@ def train_job(params: TrainParams, token: CancelToken | None = None) -> JobGen:
             history.append(rec)
             meta["history"] = history
             if info.is_main:
-                _save_checkpoint(ckpt_path, net, opt, scaler, epoch, step, meta)
+                _save_checkpoint(ckpt_path, run.net, run.opt, run.scaler, epoch, run.step, meta)
                 if params.keep_checkpoints:
-                    _save_checkpoint(out / f"checkpoint-epoch{epoch + 1:03d}.pth", net, opt,
-                                     scaler, epoch, step, meta)
+                    _save_checkpoint(out / f"checkpoint-epoch{epoch + 1:03d}.pth", run.net,
+                                     run.opt, run.scaler, epoch, run.step, meta)
                 with atomic_write(out / "metrics.json") as fh:
                     fh.write(json.dumps(history, indent=1).encode())
             barrier()
-            if stopped:
+            if ep["stopped"]:
                 break
         result = {"out": str(out), "model": str(out / "model.pth"), "classes": classes,
-                  "arch": params.arch, "epochs": len(history), "steps": step,
+                  "arch": params.arch, "epochs": len(history), "steps": run.step,
                   "history": history, "final": history[-1] if history else {},
                   "seconds": round(time.monotonic() - t0, 1), "world_size": info.world_size}
         if info.is_main:
-            save_state_dict(_plain(net), out / "model.pth")
+            save_state_dict(_plain(run.net), out / "model.pth")
             with atomic_write(out / "train.json") as fh:
                 fh.write(json.dumps({**result, **meta}, indent=1, default=str).encode())
         barrier()
