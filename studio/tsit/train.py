@@ -15,8 +15,10 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Generator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -149,35 +151,184 @@ def _grid(*images: torch.Tensor) -> np.ndarray:
     return image_grid([to_uint8(t) for t in images], ncols=len(images), pad=0)
 
 
-def train_job(p: TrainTSITParams, token: CancelToken | None = None) -> JobGen:
-    from studio.core.devices import resolve_device
-    from studio.core.distributed import dist_info, init_distributed, local_device
-
-    token = job_context(token)
-    if p.threads:
-        torch.set_num_threads(p.threads)
-    dist = init_distributed() if dist_info().world_size > 1 else dist_info()
-    device = local_device(resolve_device(p.device))
-    setup = resolve_setup(p)
-    cfg = setup.config
-    sis = cfg.task == "SIS"
-    out = Path(p.out)
-    out.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(p.seed + dist.rank)
-
-    # data
-    if sis:
+def load_data(p: TrainTSITParams, setup: _Setup) -> Generator[Log, None, Any]:
+    """The training folders: paired labels/images (SIS) or unpaired content/style."""
+    if setup.config.task == "SIS":
         if p.style is None:
             raise ValueError("SIS training needs --style (the image folder) besides the labels")
         ds = PairedFolders(Path(p.data), Path(p.style), setup.hw, p.flip, p.seed)
         if ds.unmatched:
             yield Log(f"{len(ds.unmatched)} label/image files without a partner skipped "
                       f"(e.g. {ds.unmatched[0]})", "warning")
+        return ds
+    cdir, sdir = resolve_unpaired(p.data, p.style)
+    return UnpairedFolders(cdir, sdir, setup.hw, p.pairing, p.flip, p.seed)
+
+
+@dataclass
+class TSITRun:
+    """Networks, optimisers and scalers of one TSIT run (:func:`setup_training`)."""
+
+    G: nn.Module
+    D: nn.Module
+    E: nn.Module | None
+    G_train: nn.Module  # G, or its DDP wrapper
+    D_train: nn.Module
+    perceptual: nn.Module | None
+    opt_G: torch.optim.Optimizer
+    opt_D: torch.optim.Optimizer
+    g_mult: float
+    d_mult: float
+    scaler_G: Any
+    scaler_D: Any
+    use_amp: bool
+    notice: str
+    start: int = 0
+
+
+def setup_training(p: TrainTSITParams, setup: _Setup, device: torch.device, dist: Any,
+                   out: Path, resuming: bool, total: int) -> Generator[Log, None, TSITRun]:
+    """Build G, the multiscale D, the VAE encoder and the perceptual loss; resume weights,
+    optimisers and the RNG; wrap for DDP (TTUR learning rates unless ``no_ttur``)."""
+    cfg = setup.config
+    sis = cfg.task == "SIS"
+    G = build_generator(cfg).to(device)
+    d_in = 3 + (cfg.semantic_nc if sis else 0)
+    D = init_weights(MultiscaleDiscriminator(d_in, p.ndf, setup.n_layers_D, p.num_D)).to(device)
+    # layer6 always: the encoder resizes every input to 256 px, so without it (the official
+    # choice below a 256 crop) the 4x4 grid its linear layers expect is never reached
+    E = init_weights(ConvEncoder(cfg.ngf, cfg.z_dim, layer6=True)).to(device) \
+        if cfg.use_vae else None
+    encoder, notice = build_perceptual(p.perceptual, p.perceptual_weights)
+    yield Log(notice, "warning" if notice.startswith("NOTICE") else "info")
+    perceptual = PerceptualLoss(encoder).to(device) if encoder is not None and \
+        setup.lambda_vgg > 0 else None
+    if resuming:
+        G.load_state_dict(load_state_dict(out / "latest_net_G.pth"))
+        D.load_state_dict(load_state_dict(out / "latest_net_D.pth"))
+        if E is not None:
+            E.load_state_dict(load_state_dict(out / "latest_net_E.pth"))
+    if dist.world_size > 1:
+        if device.type == "cuda":
+            G, D = convert_sync_batchnorm(G), convert_sync_batchnorm(D)
+        ids = [device.index] if device.type == "cuda" else None
+        G_train = nn.parallel.DistributedDataParallel(G, device_ids=ids)
+        D_train = nn.parallel.DistributedDataParallel(D, device_ids=ids)
     else:
-        cdir, sdir = resolve_unpaired(p.data, p.style)
-        ds = UnpairedFolders(cdir, sdir, setup.hw, p.pairing, p.flip, p.seed)
-    bs = setup.batch_size
+        G_train, D_train = G, D
+    if p.no_ttur:
+        betas, g_mult, d_mult = (0.5, 0.999), 1.0, 1.0
+    else:
+        betas, g_mult, d_mult = (0.0, 0.9), 0.5, 2.0
+    g_params = list(G.parameters()) + (list(E.parameters()) if E is not None else [])
+    opt_G = torch.optim.Adam(g_params, lr=p.lr * g_mult, betas=betas)
+    opt_D = torch.optim.Adam(D.parameters(), lr=p.lr * d_mult, betas=betas)
+    start = 0
+    if resuming:
+        st = load_checkpoint(out / "train_state.pth")
+        opt_G.load_state_dict(st["optimizer_G"])
+        opt_D.load_state_dict(st["optimizer_D"])
+        start = int(st["iteration"])
+        torch.set_rng_state(st["rng"])
+        yield Log(f"resuming {out} at iteration {start}/{total}")
+    use_amp = p.amp and device.type == "cuda"
+    return TSITRun(G, D, E, G_train, D_train, perceptual, opt_G, opt_D, g_mult, d_mult,
+                   torch.amp.GradScaler("cuda", enabled=use_amp),
+                   torch.amp.GradScaler("cuda", enabled=use_amp), use_amp, notice, start)
+
+
+def train_step(run: TSITRun, content: torch.Tensor, real: torch.Tensor, p: TrainTSITParams,
+               setup: _Setup) -> tuple[dict[str, float], torch.Tensor]:
+    """One generator step and one discriminator step (on a new fake, as the official
+    code); returns the loss terms and the generator step's output."""
+    sis = setup.config.task == "SIS"
+
+    def generate(content: torch.Tensor, real: torch.Tensor) -> tuple[torch.Tensor, Any]:
+        z, kld = None, None
+        if run.E is not None:
+            mu, logvar = run.E(real)
+            z = torch.randn_like(mu) * torch.exp(0.5 * logvar) + mu
+            kld = kld_loss(mu, logvar) * p.lambda_kld
+        style = None if sis else real
+        return run.G_train(content, style, noise=z), kld
+
+    def discriminate(fake: torch.Tensor, real: torch.Tensor, cond: torch.Tensor) -> Any:
+        if sis:
+            fake, real = torch.cat([cond, fake], 1), torch.cat([cond, real], 1)
+        preds = run.D_train(torch.cat([fake, real], 0))
+        n = fake.shape[0]
+        return [[t[:n] for t in o] for o in preds], [[t[n:] for t in o] for o in preds]
+
+    run.opt_G.zero_grad(set_to_none=True)
+    with torch.autocast("cuda", enabled=run.use_amp):
+        fake, kld = generate(content, real)
+        pred_fake, pred_real = discriminate(fake, real, content)
+        g = {"GAN": gan_loss(pred_fake, True, False, p.gan_mode)}
+        if setup.lambda_feat > 0:
+            g["GAN_Feat"] = feature_matching_loss(pred_fake, pred_real, setup.lambda_feat)
+        if run.perceptual is not None:
+            target = real if sis else content
+            g["VGG"] = run.perceptual(fake.float(), target) * setup.lambda_vgg
+        if kld is not None:
+            g["KLD"] = kld
+        g_loss = sum(g.values())
+    run.scaler_G.scale(g_loss).backward()
+    run.scaler_G.step(run.opt_G)
+    run.scaler_G.update()
+    run.opt_D.zero_grad(set_to_none=True)
+    with torch.autocast("cuda", enabled=run.use_amp):
+        with torch.no_grad():
+            fake_d, _ = generate(content, real)
+        pred_fake, pred_real = discriminate(fake_d.detach(), real, content)
+        d = {"D_Fake": gan_loss(pred_fake, False, True, p.gan_mode),
+             "D_real": gan_loss(pred_real, True, True, p.gan_mode)}
+        d_loss = sum(d.values())
+    run.scaler_D.scale(d_loss).backward()
+    run.scaler_D.step(run.opt_D)
+    run.scaler_D.update()
+    return {k: float(v.detach()) for k, v in {**g, **d}.items()}, fake
+
+
+def batch_at(ds: Any, it: int, p: TrainTSITParams, bs: int, dist: Any, bad: list[str]
+             ) -> dict | None:
+    """Iteration ``it``'s batch: a seeded shuffle per epoch, this rank's share; unreadable
+    files are skipped and named in ``bad``."""
+    iters_per_epoch = max(1, len(ds) // bs)
     per_rank = bs // dist.world_size if dist.world_size > 1 else bs
+    epoch, pos = divmod(it, iters_per_epoch)
+    ds.epoch = epoch
+    g = torch.Generator().manual_seed(p.seed * 1000003 + epoch)
+    order = torch.randperm(len(ds), generator=g).tolist()
+    idx = order[pos * bs:(pos + 1) * bs][dist.rank::dist.world_size][:per_rank]
+    items = []
+    for i in idx:
+        try:
+            items.append(ds[i])
+        except (ImageError, ValueError) as exc:
+            bad.append(str(exc))
+    if not items:
+        return None
+    return {k: (torch.stack([x[k] for x in items]) if torch.is_tensor(items[0][k])
+                else [x[k] for x in items]) for k in items[0]}
+
+
+def train_job(p: TrainTSITParams, token: CancelToken | None = None) -> JobGen:
+    """Train TSIT with the official losses; checkpoint, preview and resume."""
+    from studio.core.distributed import dist_info, init_distributed
+
+    token = job_context(token)
+    if p.threads:
+        torch.set_num_threads(p.threads)
+    dist = init_distributed() if dist_info().world_size > 1 else dist_info()
+    device = token.device(p.device)
+    setup = resolve_setup(p)
+    cfg = setup.config
+    sis = cfg.task == "SIS"
+    out = Path(p.out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(p.seed + dist.rank)
+    ds = yield from load_data(p, setup)
+    bs = setup.batch_size
     iters_per_epoch = max(1, len(ds) // bs)
     preset = get_preset(p.task)
     niter = p.epochs if p.epochs is not None else preset.niter
@@ -196,115 +347,34 @@ def train_job(p: TrainTSITParams, token: CancelToken | None = None) -> JobGen:
         inputs={"data": file_list_digest(files)},
         models={"perceptual_sha256": sha256_file(p.perceptual_weights)
                 if p.perceptual_weights else p.perceptual})
-    state_path = out / "train_state.pth"
-    resuming = p.resume and state_path.is_file() and (out / "latest_net_G.pth").is_file()
+    resuming = p.resume and (out / "train_state.pth").is_file() and \
+        (out / "latest_net_G.pth").is_file()
     lock = claim_run_folder(out, fingerprint, resuming=resuming, rank=dist.rank)
     try:
-        # networks
-        G = build_generator(cfg).to(device)
-        d_in = 3 + (cfg.semantic_nc if sis else 0)
-        D = init_weights(MultiscaleDiscriminator(d_in, p.ndf, setup.n_layers_D, p.num_D)).to(device)
-        # layer6 always: the encoder resizes every input to 256 px, so without it (the official
-        # choice below a 256 crop) the 4x4 grid its linear layers expect is never reached
-        E = init_weights(ConvEncoder(cfg.ngf, cfg.z_dim, layer6=True)).to(device) \
-            if cfg.use_vae else None
-        encoder, notice = build_perceptual(p.perceptual, p.perceptual_weights)
-        yield Log(notice, "warning" if notice.startswith("NOTICE") else "info")
-        perceptual = PerceptualLoss(encoder).to(device) if encoder is not None and \
-            setup.lambda_vgg > 0 else None
-
-        # resume
-        start = 0
-        g_sd = out / "latest_net_G.pth"
-        if resuming:
-            G.load_state_dict(load_state_dict(g_sd))
-            D.load_state_dict(load_state_dict(out / "latest_net_D.pth"))
-            if E is not None:
-                E.load_state_dict(load_state_dict(out / "latest_net_E.pth"))
-        if dist.world_size > 1:
-            if device.type == "cuda":
-                G, D = convert_sync_batchnorm(G), convert_sync_batchnorm(D)
-            ids = [device.index] if device.type == "cuda" else None
-            G_train = nn.parallel.DistributedDataParallel(G, device_ids=ids)
-            D_train = nn.parallel.DistributedDataParallel(D, device_ids=ids)
-        else:
-            G_train, D_train = G, D
-
-        if p.no_ttur:
-            betas, g_mult, d_mult = (0.5, 0.999), 1.0, 1.0
-        else:
-            betas, g_mult, d_mult = (0.0, 0.9), 0.5, 2.0
-        g_params = list(G.parameters()) + (list(E.parameters()) if E is not None else [])
-        opt_G = torch.optim.Adam(g_params, lr=p.lr * g_mult, betas=betas)
-        opt_D = torch.optim.Adam(D.parameters(), lr=p.lr * d_mult, betas=betas)
-        if resuming:
-            st = load_checkpoint(state_path)
-            opt_G.load_state_dict(st["optimizer_G"])
-            opt_D.load_state_dict(st["optimizer_D"])
-            start = int(st["iteration"])
-            torch.set_rng_state(st["rng"])
-            yield Log(f"resuming {out} at iteration {start}/{total}")
-        use_amp = p.amp and device.type == "cuda"
-        scaler_G = torch.amp.GradScaler("cuda", enabled=use_amp)
-        scaler_D = torch.amp.GradScaler("cuda", enabled=use_amp)
-
+        run = yield from setup_training(p, setup, device, dist, out, resuming, total)
         run_info = {"params": _params_dict(p), "config": cfg.__dict__, "lambda_vgg":
                     setup.lambda_vgg, "lambda_feat": setup.lambda_feat, "n_layers_D":
                     setup.n_layers_D, "batch_size": bs, "total_iterations": total,
-                    "perceptual": notice}
+                    "perceptual": run.notice}
         if dist.is_main:
             (out / "options.json").write_text(json.dumps(run_info, indent=2, default=str))
         yield Log(f"TSIT {cfg.task} ngf {cfg.ngf} depth {cfg.depth} at {setup.hw[1]}x{setup.hw[0]}"
                   f", {len(ds)} items, batch {bs}, {total} iterations on {device}")
-
-        def batch_for(it: int) -> dict | None:
-            epoch, pos = divmod(it, iters_per_epoch)
-            ds.epoch = epoch
-            g = torch.Generator().manual_seed(p.seed * 1000003 + epoch)
-            order = torch.randperm(len(ds), generator=g).tolist()
-            idx = order[pos * bs:(pos + 1) * bs][dist.rank::dist.world_size][:per_rank]
-            items = []
-            for i in idx:
-                try:
-                    items.append(ds[i])
-                except (ImageError, ValueError) as exc:
-                    bad.append(str(exc))
-            if not items:
-                return None
-            return {k: (torch.stack([x[k] for x in items]) if torch.is_tensor(items[0][k])
-                        else [x[k] for x in items]) for k in items[0]}
-
-        def generate(content, real):
-            z, kld = None, None
-            if E is not None:
-                mu, logvar = E(real)
-                z = torch.randn_like(mu) * torch.exp(0.5 * logvar) + mu
-                kld = kld_loss(mu, logvar) * p.lambda_kld
-            style = None if sis else real
-            return G_train(content, style, noise=z), kld
-
-        def discriminate(fake, real, cond):
-            if sis:
-                fake, real = torch.cat([cond, fake], 1), torch.cat([cond, real], 1)
-            preds = D_train(torch.cat([fake, real], 0))
-            n = fake.shape[0]
-            return [[t[:n] for t in o] for o in preds], [[t[n:] for t in o] for o in preds]
-
         bad: list[str] = []
         t0 = time.monotonic()
         losses: dict[str, float] = {}
-        it = start
-        G.train()
-        D.train()
+        it = start = run.start
+        run.G.train()
+        run.D.train()
         while it < total:
             token.check()
             epoch = it // iters_per_epoch
             lr = lr_at(p, epoch, it, total, niter, niter_decay)
-            for grp in opt_G.param_groups:
-                grp["lr"] = lr * g_mult
-            for grp in opt_D.param_groups:
-                grp["lr"] = lr * d_mult
-            batch = batch_for(it)
+            for grp in run.opt_G.param_groups:
+                grp["lr"] = lr * run.g_mult
+            for grp in run.opt_D.param_groups:
+                grp["lr"] = lr * run.d_mult
+            batch = batch_at(ds, it, p, bs, dist, bad)
             if batch is None:
                 it += 1
                 continue
@@ -314,37 +384,8 @@ def train_job(p: TrainTSITParams, token: CancelToken | None = None) -> JobGen:
                 real = batch["image"].to(device)
             else:
                 content, real = batch["content"].to(device), batch["style"].to(device)
-            # generator step
-            opt_G.zero_grad(set_to_none=True)
-            with torch.autocast("cuda", enabled=use_amp):
-                fake, kld = generate(content, real)
-                pred_fake, pred_real = discriminate(fake, real, content)
-                g = {"GAN": gan_loss(pred_fake, True, False, p.gan_mode)}
-                if setup.lambda_feat > 0:
-                    g["GAN_Feat"] = feature_matching_loss(pred_fake, pred_real, setup.lambda_feat)
-                if perceptual is not None:
-                    target = real if sis else content
-                    g["VGG"] = perceptual(fake.float(), target) * setup.lambda_vgg
-                if kld is not None:
-                    g["KLD"] = kld
-                g_loss = sum(g.values())
-            scaler_G.scale(g_loss).backward()
-            scaler_G.step(opt_G)
-            scaler_G.update()
-            # discriminator step (a new fake, as the official code)
-            opt_D.zero_grad(set_to_none=True)
-            with torch.autocast("cuda", enabled=use_amp):
-                with torch.no_grad():
-                    fake_d, _ = generate(content, real)
-                pred_fake, pred_real = discriminate(fake_d.detach(), real, content)
-                d = {"D_Fake": gan_loss(pred_fake, False, True, p.gan_mode),
-                     "D_real": gan_loss(pred_real, True, True, p.gan_mode)}
-                d_loss = sum(d.values())
-            scaler_D.scale(d_loss).backward()
-            scaler_D.step(opt_D)
-            scaler_D.update()
+            losses, fake = train_step(run, content, real, p, setup)
             it += 1
-            losses = {k: float(v.detach()) for k, v in {**g, **d}.items()}
             if not all(math.isfinite(v) for v in losses.values()):
                 raise FloatingPointError(f"iteration {it}: non-finite loss {losses}")
             if it % p.log_every == 0 or it == total:
@@ -358,7 +399,7 @@ def train_job(p: TrainTSITParams, token: CancelToken | None = None) -> JobGen:
                 yield Preview(grid, f"content | {'real' if sis else 'style'} | output", it)
             timed_out = p.max_minutes is not None and (time.monotonic() - t0) / 60 > p.max_minutes
             if dist.is_main and (it % p.save_every == 0 or it == total or timed_out):
-                save_checkpoint(out, G, D, E, opt_G, opt_D, it)
+                save_checkpoint(out, run.G, run.D, run.E, run.opt_G, run.opt_D, it)
             if timed_out:
                 yield Log(f"stopping after {p.max_minutes} min at iteration {it}; run again to "
                           "resume")
@@ -368,8 +409,9 @@ def train_job(p: TrainTSITParams, token: CancelToken | None = None) -> JobGen:
             yield Log(f"{len(set(bad))} unreadable input file(s) skipped; see "
                       f"{out / 'errors.txt'}", "warning")
         return {"out": str(out), "iteration": it, "total_iterations": total,
-                "finished": it >= total, "losses": losses, "generator": str(g_sd),
-                "perceptual": notice, "errors": sorted(set(bad))}
+                "finished": it >= total, "losses": losses,
+                "generator": str(out / "latest_net_G.pth"), "perceptual": run.notice,
+                "errors": sorted(set(bad))}
     finally:
         lock.release()
 
