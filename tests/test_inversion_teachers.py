@@ -125,3 +125,16 @@ def test_one_arch_namespace_with_the_old_spellings_as_aliases():
     assert type(build_network("resnet18", 10)) is torchvision.models.ResNet
     assert set(build_network("tv-resnet18", 10).state_dict()) == set(
         build_network("resnet18", 10).state_dict())
+
+
+def test_a_teacher_is_a_classifier_of_the_zoo():
+    """One network + normalisation bundle: a teacher's logits are a Classifier's."""
+    from studio.models.classifiers import Classifier
+    from studio.models.teachers import teacher_from_model
+
+    t = teacher_from_model(resnet18(10), "cifar_resnet18", "cifar10")
+    assert isinstance(t, Classifier) and t.model is t.net
+    assert (t.mean, t.std, t.input_size) == (PRESETS["cifar10"].mean, PRESETS["cifar10"].std, 32)
+    x = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(t.logits(x), t.model(t.normalize(x)))

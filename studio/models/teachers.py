@@ -12,7 +12,6 @@ image size, normalisation mean/std (outputs are de-normalised with them), class 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -29,6 +28,7 @@ from studio.core.checkpoints import (
 from studio.models.cifar import CifarResNet, CifarVGG
 from studio.models.classifiers import (
     PRESETS,
+    Classifier,
     DataPreset,
     build_network,
     canonical_arch,
@@ -41,16 +41,21 @@ from studio.toyworld.models import ToyVGG
 # Teacher bundle
 
 
-@dataclass
-class Teacher:
-    """A frozen network in eval mode plus the facts of its data."""
+class Teacher(Classifier):
+    """A classifier of the zoo, frozen in eval mode, plus the facts inversion needs about
+    its data (the preset: size, mean/std, class names) and where it came from. One
+    network + normalisation bundle for the trainer, the shape-bias test and inversion."""
 
-    model: nn.Module
-    arch: str
-    preset: DataPreset
-    sha256: str = ""
-    path: str = ""
-    class_names: tuple[str, ...] = field(default=())
+    def __init__(self, model: nn.Module, arch: str, preset: DataPreset, sha256: str = "",
+                 path: str = "", class_names: tuple[str, ...] = ()):
+        super().__init__(model, arch, preset.mean, preset.std, list(class_names),
+                         preset.image_size)
+        self.preset, self.sha256, self.path = preset, sha256, path
+        self.class_names = tuple(class_names)
+
+    @property
+    def model(self) -> nn.Module:
+        return self.net
 
     @property
     def num_classes(self) -> int:
@@ -59,19 +64,6 @@ class Teacher:
     @property
     def image_size(self) -> int:
         return self.preset.image_size
-
-    @property
-    def mean(self) -> tuple[float, float, float]:
-        return self.preset.mean
-
-    @property
-    def std(self) -> tuple[float, float, float]:
-        return self.preset.std
-
-    def normalize(self, x01: torch.Tensor) -> torch.Tensor:
-        m = torch.tensor(self.mean, dtype=x01.dtype, device=x01.device).view(1, 3, 1, 1)
-        s = torch.tensor(self.std, dtype=x01.dtype, device=x01.device).view(1, 3, 1, 1)
-        return (x01 - m) / s
 
     def denormalize(self, x: torch.Tensor) -> torch.Tensor:
         """Normalised space -> [0, 1] RGB with the teacher's mean/std (then clamped)."""
