@@ -163,7 +163,7 @@ def test_reference_defaults_and_names():
     args = build_parser().parse_args(["stylize", "--content", "a.jpg", "--style", "b.jpg"])
     assert (args.content_size, args.style_size, args.crop, args.save_ext, args.output,
             args.alpha, args.preserve_color, args.style_interpolation_weights) == \
-        (512, 512, False, ".jpg", "output", 1.0, False, "")
+        (512, 512, False, ".jpg", "output", 1.0, False, [])
     assert output_name(__import__("pathlib").Path("x/cat.png"),
                        __import__("pathlib").Path("y/starry.jpg"), ".jpg") == \
         "cat_stylized_starry.jpg"
