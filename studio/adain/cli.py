@@ -18,19 +18,26 @@ def _flag(p: argparse.ArgumentParser, name: str, **kw) -> None:
     p.add_argument(*names, dest=name, **kw)
 
 
-def _cmd_stylize(args: argparse.Namespace) -> int:
+def stylize_params(args: argparse.Namespace):
+    """The options of `studio stylize` as :class:`StylizeParams` (``--color-method``
+    given implies ``--preserve_color``)."""
     from studio.adain.params import StylizeParams
+    from studio.core.commands import params_from_args
+
+    given = args.color_method is not None
+    return params_from_args(StylizeParams, args, preserve_color=args.preserve_color or given,
+                            color_method=args.color_method or "coral")
+
+
+def _cmd_stylize(args: argparse.Namespace) -> int:
     from studio.adain.stylize import stylize_job
-    from studio.core.commands import CLIError, params_from_args, result_status, run_cli_job
+    from studio.core.commands import CLIError, result_status, run_cli_job
 
     if not (args.content or args.content_dir):
         raise CLIError("give --content FILE or --content_dir FOLDER")
     if not (args.style or args.style_dir):
         raise CLIError("give --style FILE[,FILE...] or --style_dir FOLDER")
-    given = args.color_method is not None  # --color-method implies --preserve_color
-    params = params_from_args(StylizeParams, args,
-                              preserve_color=args.preserve_color or given,
-                              color_method=args.color_method or "coral")
+    params = stylize_params(args)
     result = run_cli_job(stylize_job(params), args)
     if result["failed"]:
         n = len(result["failed"])
