@@ -107,9 +107,6 @@ class TrainParams:
     save_dir: Path = param(Path("experiments"), "checkpoints (decoder_iter_N.pth and "
                            "pytorch-AdaIN's decoder_iter_N.pth.tar), state.pth, previews/",
                            "--save_dir")
-    log_dir: str = param("", "loss curves: TensorBoard event files when torch.utils."
-                         "tensorboard is installed, else metrics.jsonl (one JSON line per "
-                         "log interval); empty = none", "--log_dir", path="path")
     lr: float = param(1e-4, "Adam learning rate", check="positive")
     lr_decay: float = param(5e-5, "lr / (1 + lr_decay * iteration)", "--lr_decay",
                             check="nonneg")
@@ -146,3 +143,6 @@ class TrainParams:
     decoder_convs: list[int] = param(help="override decoder convs per stage, e.g. 2,2,2,1",
                                      factory=list, flags=("--decoder_convs",),
                                      check="positive")
+    log_dir: str = param("", "loss curves: TensorBoard event files when torch.utils."
+                         "tensorboard is installed, else metrics.jsonl (one JSON line per "
+                         "log interval); empty = none", "--log_dir", path="path")
