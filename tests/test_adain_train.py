@@ -179,3 +179,34 @@ def test_identity_loss_option_is_reported(tmp_path):
                                 device="cpu", identity_weight=5.0)), events.append)
     metrics = [e for e in events if isinstance(e, Metrics)][0].values
     assert metrics["loss_identity"] > 0
+
+
+def test_metrics_log_writes_tensorboard_events_when_it_can(tmp_path, monkeypatch):
+    import sys
+    import types
+
+    from studio.adain.train import MetricsLog
+
+    seen = []
+
+    class Writer:
+        def __init__(self, folder):
+            seen.append(("open", folder))
+
+        def add_scalar(self, tag, value, step):
+            seen.append((tag, value, step))
+
+        def close(self):
+            seen.append(("close",))
+
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard",
+                        types.SimpleNamespace(SummaryWriter=Writer))
+    log = MetricsLog(tmp_path / "tb")
+    log.write(5, {"loss_content": 1.5, "loss_style": 2.0})
+    log.close()
+    assert seen == [("open", str(tmp_path / "tb")), ("loss_content", 1.5, 5),
+                    ("loss_style", 2.0, 5), ("close",)]
+    assert not (tmp_path / "tb" / "metrics.jsonl").exists()
+    off = MetricsLog("")  # no folder: nothing written anywhere
+    off.write(1, {"x": 1.0})
+    off.close()

@@ -194,6 +194,13 @@ def _prefetch(fn, items: list, pool: ThreadPoolExecutor, depth: int) -> Iterator
 # The job
 
 
+def _weights_text(p: StylizeParams) -> str:
+    """The weights as the fingerprint held them when they were a string ("1,0.5"), so
+    folders built then still resume; exact (repr) where the short form would round."""
+    return ",".join(f"{w:g}" if float(f"{w:g}") == w else repr(w)
+                    for w in p.style_interpolation_weights)
+
+
 def stylize_job(p: StylizeParams, token: CancelToken | None = None,
                 model: AdaINModel | None = None) -> JobGen:
     from studio.core.checkpoints import sha256_file
@@ -259,7 +266,8 @@ def stylize_job(p: StylizeParams, token: CancelToken | None = None,
         [(c, None) for c in contents]
     items = [OutputItem(output_key(cstem[c], sstem.get(s), kind), 0, "") for c, s in plan]
     fingerprint = make_fingerprint(
-        "adain.stylize", {**params_dict(p), "mode": mode, "device_type": device.type},
+        "adain.stylize", {**params_dict(p), "mode": mode, "device_type": device.type,
+                          "style_interpolation_weights": _weights_text(p)},
         ignore=("content", "content_dir", "style", "style_dir", "vgg", "decoder", "output",
                 "device", "batch_size", "workers", "masks"),
         inputs={"content": file_list_digest(contents), "style": file_list_digest(styles),
