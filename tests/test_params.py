@@ -108,7 +108,7 @@ def test_pytorch_adain_train_py_spellings():
         "2", "--n_threads", "1", "--save_model_interval", "50", "--no_resume"])
     ours = _parse(TrainParams, [
         "train", "adain", "--content-dir", "coco", "--style-dir", "wikiart", "--vgg", "v.pth",
-        "--save-dir", "exp", "--log-dir", "logs", "--lr", "2e-4", "--lr-decay", "1e-5",
+        "--output", "exp", "--log-dir", "logs", "--lr", "2e-4", "--lr-decay", "1e-5",
         "--max-iter", "100", "--batch-size", "4", "--style-weight", "5", "--content-weight",
         "2", "--n-threads", "1", "--save-model-interval", "50", "--no-resume"])
     assert ref == ours == TrainParams(
@@ -273,3 +273,22 @@ def test_list_fields_read_their_old_string_form_strictly():
     with pytest.raises(RecipeError, match="expected list of str"):
         parse_recipe(tomllib.loads('schema = 1\njob = "shape-bias"\n[params]\n'
                                    'stimuli = "s"\nout = "o"\nformats = "png"\n'))
+
+
+def test_out_and_output_both_work_everywhere():
+    import argparse
+
+    def walk(p, prefix):
+        yield prefix, p
+        for a in p._actions:
+            if isinstance(a, argparse._SubParsersAction):
+                for name, sp in a.choices.items():
+                    yield from walk(sp, prefix + [name])
+
+    odd = []
+    for path, p in walk(build_parser(), []):
+        by_flag = {o: a.dest for a in p._actions for o in a.option_strings}
+        if ("--out" in by_flag or "--output" in by_flag) and \
+                by_flag.get("--out") != by_flag.get("--output"):
+            odd.append(" ".join(path))
+    assert not odd, f"--out without --output (or the other way round): {odd}"

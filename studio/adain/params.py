@@ -106,7 +106,7 @@ class TrainParams:
                          "decoder_iter_N.pth.tar) or model name", path="path-or-name")
     save_dir: Path = param(Path("experiments"), "checkpoints (decoder_iter_N.pth and "
                            "pytorch-AdaIN's decoder_iter_N.pth.tar), state.pth, previews/",
-                           "--save_dir")
+                           "--save_dir", "--out", "--output")
     lr: float = param(1e-4, "Adam learning rate", check="positive")
     lr_decay: float = param(5e-5, "lr / (1 + lr_decay * iteration)", "--lr_decay",
                             check="nonneg")

@@ -178,7 +178,8 @@ def register(g: CommandGroups) -> None:
                    help="contents per network call")
     p.add_argument("--repeats", type=positive_int, default=1,
                    help="interleaved repeats of baseline and builder (best time of each)")
-    p.add_argument("--out", default=None, help="keep the data here (default: a temp dir)")
+    p.add_argument("--out", "--output", default=None,
+                   help="keep the data here (default: a temp dir)")
     p.add_argument("--json-out", dest="json_out", default=None,
                    help="also write the numbers to this file (--json prints them on stdout)")
     _add_shape_bias(g)
