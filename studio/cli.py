@@ -223,7 +223,7 @@ def _register_core(g: CommandGroups) -> None:
 
     p = g.add(g.root, "demo", "run the toy-world experiment end to end and write a report",
               _cmd_demo)
-    p.add_argument("--out", default="studio-demo", help="output folder")
+    p.add_argument("--out", "--output", default="studio-demo", help="output folder")
     p.add_argument("--quick", action="store_true", help="smaller run (under two minutes)")
     p.add_argument("--retrain", action="store_true",
                    help="retrain the toy models from scratch instead of using the shipped ones")

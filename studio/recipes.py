@@ -34,6 +34,7 @@ import tomli_w
 
 from studio.core.images import atomic_write
 from studio.core.jobs import PATH_LIST, PATH_META, JobType
+from studio.core.params import SEP
 from studio.registry import get_job_type
 
 SCHEMA_VERSION = 1
@@ -143,6 +144,30 @@ def _describe(value: Any) -> str:
     return f"{type(value).__name__} {text}"
 
 
+def _split_legacy(value: Any, tp: Any, sep: str, where: str) -> Any:
+    """A list field written as one ``sep``-separated string (recipes saved when the field
+    was a string, e.g. stylize's ``style = "a.png,b.png"``, ``style_interpolation_weights
+    = ""``): its items, numbers parsed; anything else is left to :func:`coerce`."""
+    tp = next((a for a in typing.get_args(tp) if a is not type(None)), tp) \
+        if typing.get_origin(tp) in (typing.Union, types.UnionType) else tp
+    if not isinstance(value, str) or typing.get_origin(tp) is not list:
+        return value
+    item = (typing.get_args(tp) or (str,))[0]
+    out: list[Any] = []
+    for i, text in enumerate(t.strip() for t in value.split(sep)):
+        if not text:
+            continue
+        if item in (int, float):
+            try:
+                out.append(item(text))
+            except ValueError:
+                raise RecipeError(f"{where}[{i}]: expected {_type_name(item)}, got "
+                                  f"{text!r}") from None
+        else:
+            out.append(text)
+    return out
+
+
 def build_params(cls: type, table: dict[str, Any], where: str, base: Path | None = None
                  ) -> Any:
     """Instantiate params dataclass ``cls`` from a TOML table, strictly."""
@@ -155,11 +180,17 @@ def build_params(cls: type, table: dict[str, Any], where: str, base: Path | None
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise RecipeError(f"{where}: unknown key {key!r}{hint}; "
                               f"allowed: {', '.join(sorted(fields))}")
+        md = fields[key].metadata
+        sep = md.get(SEP) or md.get(PATH_LIST)
+        if sep:
+            value = _split_legacy(value, hints[key], sep, f"{where}.{key}")
         kwargs[key] = coerce(value, hints[key], f"{where}.{key}", base)
-        kind = fields[key].metadata.get(PATH_META)
+        kind = md.get(PATH_META)
         if kind and base is not None and isinstance(kwargs[key], str):
-            kwargs[key] = _rebase_text(kwargs[key], kind, base,
-                                       fields[key].metadata.get(PATH_LIST))
+            kwargs[key] = _rebase_text(kwargs[key], kind, base, md.get(PATH_LIST))
+        elif kind and base is not None and isinstance(kwargs[key], list):
+            kwargs[key] = [_rebase_text(v, kind, base, None) if isinstance(v, str) else v
+                           for v in kwargs[key]]
     missing = [name for name, f in fields.items()
                if name not in kwargs and f.default is dataclasses.MISSING
                and f.default_factory is dataclasses.MISSING]
@@ -225,6 +256,8 @@ def _to_toml(value: Any, absolute: bool = False) -> Any:
             kind = f.metadata.get(PATH_META)
             if absolute and kind and isinstance(v, str):
                 v = _absolute_text(v, kind, f.metadata.get(PATH_LIST))
+            elif absolute and kind and isinstance(v, list):
+                v = [_absolute_text(x, kind, None) if isinstance(x, str) else x for x in v]
             out[f.name] = _to_toml(v, absolute)
         return out
     if isinstance(value, (list, tuple)):

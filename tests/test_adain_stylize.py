@@ -190,7 +190,7 @@ def test_reference_defaults_and_names():
     args = build_parser().parse_args(["stylize", "--content", "a.jpg", "--style", "b.jpg"])
     assert (args.content_size, args.style_size, args.crop, args.save_ext, args.output,
             args.alpha, args.preserve_color, args.style_interpolation_weights) == \
-        (512, 512, False, ".jpg", "output", 1.0, False, "")
+        (512, 512, False, ".jpg", "output", 1.0, False, [])
     assert output_name(__import__("pathlib").Path("x/cat.png"),
                        __import__("pathlib").Path("y/starry.jpg"), ".jpg") == \
         "cat_stylized_starry.jpg"
@@ -220,3 +220,14 @@ def test_compile_option_keeps_every_step_working(monkeypatch):
     fast.load_state_dict(plain.state_dict())
     c, s = torch.rand(2, 3, 24, 24), torch.rand(1, 3, 24, 24)
     assert torch.allclose(fast.stylize(c, s), plain.stylize(c, s), atol=1e-5)
+
+
+def test_fingerprint_keeps_the_weights_as_they_were_written():
+    """Folders built when the weights were a string ("1,0.5") still resume; weights that
+    the short form would round stay exact."""
+    from studio.adain.stylize import _weights_text
+
+    assert _weights_text(StylizeParams(style_interpolation_weights="1,0.5")) == "1,0.5"
+    assert _weights_text(StylizeParams()) == ""
+    assert _weights_text(StylizeParams(style_interpolation_weights=[0.1234567, 2.0])) == \
+        "0.1234567,2"

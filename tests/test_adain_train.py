@@ -93,6 +93,42 @@ def test_checkpoints_and_resume_reproduce_an_uninterrupted_run(tmp_path):
     assert state["iter"] == 3
 
 
+def test_log_dir_and_the_reference_checkpoint_names(tmp_path, monkeypatch):
+    """pytorch-AdaIN's --log_dir (TensorBoard events, or metrics.jsonl without the
+    tensorboard package) and its decoder_iter_N.pth.tar names, which load as a --decoder."""
+    import builtins
+    import json
+
+    real_import = builtins.__import__
+
+    def no_tensorboard(name, *a, **kw):
+        if name.startswith("torch.utils.tensorboard"):
+            raise ImportError("No module named 'tensorboard'")
+        return real_import(name, *a, **kw)
+
+    monkeypatch.setattr(builtins, "__import__", no_tensorboard)
+    cdir, sdir = _data(tmp_path)
+    enc = save_state_dict(AdaINModel(TINY).encoder, tmp_path / "enc.pth")
+    out, logs = tmp_path / "run", tmp_path / "logs"
+    rc = main(["train", "adain", "--content_dir", str(cdir), "--style_dir", str(sdir),
+               "--vgg", str(enc), "--save_dir", str(out), "--log_dir", str(logs),
+               "--max_iter", "4", "--batch_size", "2", "--image_size", "0", "--crop_size",
+               "16", "--save_model_interval", "2", "--log_interval", "2", "--n_threads", "1",
+               "--preview_interval", "0", "-q", "--device", "cpu"])
+    assert rc == 0
+    lines = [json.loads(x) for x in (logs / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in lines] == [2, 4]
+    assert {"loss_content", "loss_style", "lr"} <= set(lines[0])
+    for n in (2, 4):
+        ours, ref = out / f"decoder_iter_{n}.pth", out / f"decoder_iter_{n}.pth.tar"
+        assert ref.read_bytes() == ours.read_bytes()
+    again = drive(train_job(TrainParams(
+        content_dir=str(cdir), style_dir=str(sdir), vgg=str(enc), save_dir=tmp_path / "ft",
+        decoder=str(out / "decoder_iter_4.pth.tar"), max_iter=1, batch_size=2, image_size=0,
+        crop_size=16, n_threads=1, device="cpu")))
+    assert again["trained_now"] == 1
+
+
 def test_train_from_a_toy_classifier_via_the_cli(tmp_path, capsys):
     from studio.toyworld.models import ToyVGG, ToyVGGConfig
 
@@ -143,3 +179,34 @@ def test_identity_loss_option_is_reported(tmp_path):
                                 device="cpu", identity_weight=5.0)), events.append)
     metrics = [e for e in events if isinstance(e, Metrics)][0].values
     assert metrics["loss_identity"] > 0
+
+
+def test_metrics_log_writes_tensorboard_events_when_it_can(tmp_path, monkeypatch):
+    import sys
+    import types
+
+    from studio.adain.train import MetricsLog
+
+    seen = []
+
+    class Writer:
+        def __init__(self, folder):
+            seen.append(("open", folder))
+
+        def add_scalar(self, tag, value, step):
+            seen.append((tag, value, step))
+
+        def close(self):
+            seen.append(("close",))
+
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard",
+                        types.SimpleNamespace(SummaryWriter=Writer))
+    log = MetricsLog(tmp_path / "tb")
+    log.write(5, {"loss_content": 1.5, "loss_style": 2.0})
+    log.close()
+    assert seen == [("open", str(tmp_path / "tb")), ("loss_content", 1.5, 5),
+                    ("loss_style", 2.0, 5), ("close",)]
+    assert not (tmp_path / "tb" / "metrics.jsonl").exists()
+    off = MetricsLog("")  # no folder: nothing written anywhere
+    off.write(1, {"x": 1.0})
+    off.close()

@@ -34,6 +34,25 @@ def test_help_on_every_level(capsys):
         assert "usage: studio" in capsys.readouterr().out
 
 
+def test_every_option_of_every_command_has_help():
+    """Each option says what it does (and argparse shows its default); hidden spellings
+    (``--num_images`` beside ``--num-images``) are the only ones without."""
+    import argparse
+
+    missing = []
+    for path, parser in _all_parsers(build_parser()):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                continue
+            if action.help == argparse.SUPPRESS:
+                assert all("_" in o or o.startswith("--no") for o in action.option_strings), \
+                    f"{' '.join(path)}: {action.option_strings} hidden"
+                continue
+            if not (action.help or "").strip():
+                missing.append(f"studio {' '.join(path)} {'/'.join(action.option_strings) or action.dest}")
+    assert not missing, "options without help:\n" + "\n".join(missing)
+
+
 def test_version():
     r = subprocess.run([sys.executable, "-m", "studio", "--version"], capture_output=True,
                        text=True, check=True)

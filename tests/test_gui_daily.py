@@ -115,7 +115,9 @@ def test_stylize_recipe_with_two_styles_replays_headless(win, tmp_path):
     job, params = page.current_recipe()
     params = dataclasses.replace(params, output=str(tmp_path / "out"))
     recipe = save_recipe(tmp_path / "stylize.toml", job, params)
-    assert 'style_interpolation_weights = "1,1"' in recipe.read_text()
+    import tomllib
+
+    assert tomllib.loads(recipe.read_text())["params"]["style_interpolation_weights"] == [1, 1]
     assert studio_run(recipe) == 0
     outs = sorted((tmp_path / "out").glob("*.png"))
     assert len(outs) == 1

@@ -11,6 +11,7 @@ import pytest
 
 pytest.importorskip("PySide6")
 
+from studio.core.params import param  # noqa: E402
 from studio.gui.paramsform import ParamsForm, field_docs  # noqa: E402
 from studio.recipes import RecipeError  # noqa: E402
 
@@ -20,9 +21,8 @@ class DemoParams:
     """A params class like the engines write."""
 
     out: Path
-    #: how strongly to stylise
-    alpha: float = 1.0
-    steps: int = 10                 # optimisation steps
+    alpha: float = param(1.0, "how strongly to stylise")
+    steps: int = param(10, "optimisation steps")
     mode: Literal["fast", "exact"] = "fast"
     limit: int | None = None
     names: list[str] = field(default_factory=list)
@@ -30,19 +30,32 @@ class DemoParams:
     weights: list[float] = field(default_factory=lambda: [0.5, 0.5])
     flip: bool = True
     note: str = field(default="", metadata={"help": "free text"})
-    dataset: str = "toy"
-    """Which dataset to use."""
+    dataset: str = "toy"  # a comment is not help: a frozen bundle has no source
     jitter: bool | None = None
     keep: Literal["best", "last"] | None = None
 
 
-def test_field_docs_come_from_comments_metadata_and_docstrings():
+def test_field_docs_come_from_the_field_metadata_only():
     docs = field_docs(DemoParams)
     assert docs["alpha"] == "how strongly to stylise"
     assert docs["steps"] == "optimisation steps"
     assert docs["note"] == "free text"
-    assert docs["dataset"] == "Which dataset to use."
-    assert "out" not in docs
+    assert "out" not in docs and "dataset" not in docs
+
+
+def test_field_docs_need_no_source(monkeypatch):
+    """A frozen bundle has no .py files: the help must not come from inspect.getsource."""
+    import inspect
+
+    from studio.adain.params import StylizeParams
+
+    def no_source(obj):
+        raise OSError("could not get source code")
+
+    monkeypatch.setattr(inspect, "getsource", no_source)
+    docs = field_docs(StylizeParams)
+    assert set(docs) == {f.name for f in dataclasses.fields(StylizeParams)}
+    assert "normalised to sum 1" in docs["style_interpolation_weights"]
 
 
 def test_round_trip_and_types(qtbot, tmp_path):
@@ -80,6 +93,7 @@ def test_tooltips_on_every_field_and_defaults_shown(qtbot):
     qtbot.addWidget(form)
     tips = form.tooltips()
     assert all(tips.values()) and set(tips) == {f.name for f in dataclasses.fields(DemoParams)}
+    assert "optimisation steps" in tips["steps"]
     assert "where results go" in tips["out"] and "how strongly" in tips["alpha"]
     assert form.editors["steps"].widget.value() == 10
 

@@ -200,3 +200,30 @@ def test_models_page_imports_a_dropped_file(win, tmp_path):
     d.wait_job(rec, 60)
     assert any(r["file"] == "dropped_model.pth" and r["state"].startswith("present")
                for r in page.rows)
+
+
+def test_stylize_page_recipe_holds_lists_and_replays(win, tmp_path, monkeypatch):
+    """Two styles with the window's "equal" weights: the recipe holds real lists (the
+    weights written as 1, 1) and `studio run` replays it; loading it back shows "equal"."""
+    import tomllib
+
+    from studio.cli import main
+    from studio.recipes import parse_recipe, recipe_text, save_recipe
+
+    monkeypatch.setenv("STUDIO_RESOURCES", str(make_resources(tmp_path, adain=True)))
+    page = win[0].pages["stylize"]
+    page.use_toy_examples()
+    page.weights.setText("")
+    page.mask.setCurrentIndex(0)
+    job, params = page.current_recipe()
+    assert job == "adain.stylize" and len(params.style) == 2
+    assert params.style_interpolation_weights == [1.0, 1.0] and params.masks == []
+    assert parse_recipe(tomllib.loads(recipe_text(job, params)))[1] == params
+    params.output = str(tmp_path / "out")
+    recipe = save_recipe(tmp_path / "stylize.toml", job, params)
+    assert main(["run", str(recipe), "-q"]) == 0
+    assert len(list((tmp_path / "out").glob("*_interpolation.png"))) == 1
+    page.weights.setText("1, 3")
+    assert page.load_recipe(job, params) and page.weights.text() == ""
+    params.style_interpolation_weights = [1.0, 3.0]
+    assert page.load_recipe(job, params) and page.weights.text() == "1, 3"

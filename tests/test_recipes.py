@@ -130,7 +130,12 @@ def test_string_path_fields_resolve_against_the_recipe_folder(tmp_path, monkeypa
     monkeypatch.chdir(tmp_path)
     _, p = load_recipe(sub / "r.toml")
     assert p.content == str(sub / "c.png") and p.output == str(sub / "out")
-    assert p.style == f"{sub / 'a.png'},{sub / 'b.png'}" and p.vgg == "adain-vgg"
+    assert p.style == [str(sub / "a.png"), str(sub / "b.png")] and p.vgg == "adain-vgg"
+    # the list form, and the legacy empty string of a list of numbers
+    (sub / "l.toml").write_text(text.replace('"a.png,b.png"', '["a.png", "/x/b.png"]')
+                                + 'style_interpolation_weights = ""\n')
+    _, p = load_recipe(sub / "l.toml")
+    assert p.style == [str(sub / "a.png"), "/x/b.png"] and p.style_interpolation_weights == []
     # saved from the window (relative to the working folder): replays from anywhere
     save_recipe(sub / "s.toml", "adain.stylize", StylizeParams(content="sub/c.png",
                                                                output="o"))

@@ -6,10 +6,10 @@ ENGINE = Engine(
     name="adain",
     title="AdaIN style transfer",
     jobs=(
-        JobSpec("adain.stylize", "studio.adain.stylize:StylizeParams",
+        JobSpec("adain.stylize", "studio.adain.params:StylizeParams",
                 "studio.adain.stylize:stylize_job",
                 "stylise images with AdaIN (pytorch-AdaIN test.py)"),
-        JobSpec("adain.train", "studio.adain.train:TrainParams", "studio.adain.train:train_job",
+        JobSpec("adain.train", "studio.adain.params:TrainParams", "studio.adain.train:train_job",
                 "train an AdaIN decoder (pytorch-AdaIN train.py)"),
     ),
     cli="studio.adain.cli",

@@ -15,19 +15,17 @@ import os
 from collections import OrderedDict
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
 from studio.adain.model import AdaINModel
 from studio.adain.ops import StyleStats, normalize_weights
+from studio.adain.params import StylizeParams
 from studio.adain.transforms import load_tensor, to_uint8
 from studio.core.checkpoints import state_sha256
 from studio.core.images import ImageError, ImageTooSmallError, encode_image, load_image
 from studio.core.jobs import (
-    PATH_LIST,
-    PATH_META,
     CancelToken,
     JobGen,
     Log,
@@ -44,40 +42,6 @@ from studio.datasets.writers import (
     file_list_digest,
     make_fingerprint,
 )
-
-
-@dataclass
-class StylizeParams:
-    """test.py's options and defaults, plus batching, device, precision and masks."""
-
-    content: str = field(default="", metadata={PATH_META: "path"})      # one content image
-    content_dir: str = field(default="", metadata={PATH_META: "path"})  # or a folder of them
-    #: one style image, or a comma list
-    style: str = field(default="", metadata={PATH_META: "path", PATH_LIST: ","})
-    style_dir: str = field(default="", metadata={PATH_META: "path"})    # or a folder of them
-    #: "" = official if installed, else the toy AdaIN; a file or a registry name
-    vgg: str = field(default="", metadata={PATH_META: "path-or-name"})
-    decoder: str = field(default="", metadata={PATH_META: "path-or-name"})
-    content_size: int = 512               # shorter side; 0 keeps the size
-    style_size: int = 512
-    crop: bool = False                    # centre crop to a square after resizing
-    save_ext: str = ".jpg"
-    output: str = field(default="output", metadata={PATH_META: "path"})
-    preserve_color: bool = False
-    color_method: str = "coral"           # coral (as the port) | luminance (the paper's)
-    alpha: float = 1.0
-    style_interpolation_weights: str = "" # comma list of floats
-    #: mask images, one per style (or one for two)
-    masks: str = field(default="", metadata={PATH_META: "path", PATH_LIST: ","})
-    batch_size: int = 8
-    device: str = "auto"
-    precision: str = "fp32"               # fp32 | fp16 | bf16 (autocast; fp32 = reference)
-    channels_last: bool = True
-    compile: bool = False
-    jpeg_quality: int = 75                # torchvision save_image's (PIL's) default
-    workers: int = 2                      # file decode / encode threads
-    overwrite: bool = False               # start afresh over outputs of other settings
-
 
 # ---------------------------------------------------------------------------------------
 # Pieces other builders reuse
@@ -166,10 +130,10 @@ def output_name(content: Path, style: Path | None, ext: str, kind: str = "styliz
     return output_key(content.stem, style.stem if style is not None else None, kind) + ext
 
 
-def _paths(single: str, folder: str, what: str,
+def _paths(single: str | list[str], folder: str, what: str,
            skipped: list[tuple[str, str]] | None = None) -> list[Path]:
     if single:
-        return [Path(s) for s in single.split(",")] if what == "style" else [Path(single)]
+        return [Path(s) for s in single] if isinstance(single, list) else [Path(single)]
     if folder:
         from studio.core.errors import NoInputError
         from studio.core.images import walk_images
@@ -234,6 +198,13 @@ def _prefetch(fn, items: list, pool: ThreadPoolExecutor, depth: int) -> Iterator
 # The job
 
 
+def _weights_text(p: StylizeParams) -> str:
+    """The weights as the fingerprint held them when they were a string ("1,0.5"), so
+    folders built then still resume; exact (repr) where the short form would round."""
+    return ",".join(f"{w:g}" if float(f"{w:g}") == w else repr(w)
+                    for w in p.style_interpolation_weights)
+
+
 def stylize_job(p: StylizeParams, token: CancelToken | None = None,
                 model: AdaINModel | None = None) -> JobGen:
     from studio.core.checkpoints import sha256_file
@@ -249,7 +220,7 @@ def stylize_job(p: StylizeParams, token: CancelToken | None = None,
     styles = _paths(p.style, p.style_dir, "style", skipped)
     for path, reason in skipped:
         yield Log(f"skipped {path}: {reason}", "warning")
-    mask_paths = [Path(m) for m in p.masks.split(",")] if p.masks else []
+    mask_paths = [Path(m) for m in p.masks]
     mode = "pairs"
     weights: list[float] | None = None
     if len(styles) > 1 and p.style:
@@ -259,9 +230,8 @@ def stylize_job(p: StylizeParams, token: CancelToken | None = None,
                 raise ValueError(f"{len(mask_paths)} masks for {len(styles)} styles")
             mode = "masked"
         elif p.style_interpolation_weights:
-            raw = [w for w in p.style_interpolation_weights.split(",") if w.strip()]
             try:
-                weights = normalize_weights([float(w) for w in raw])
+                weights = normalize_weights(list(p.style_interpolation_weights))
             except ValueError as exc:
                 raise ValueError(f"--style_interpolation_weights: {exc}") from exc
             if len(weights) != len(styles):
@@ -313,7 +283,8 @@ def stylize_job(p: StylizeParams, token: CancelToken | None = None,
         [(c, None) for c in contents]
     items = [OutputItem(output_key(cstem[c], sstem.get(s), kind), 0, "") for c, s in plan]
     fingerprint = make_fingerprint(
-        "adain.stylize", {**params_dict(p), "mode": mode, "device_type": device.type},
+        "adain.stylize", {**params_dict(p), "mode": mode, "device_type": device.type,
+                          "style_interpolation_weights": _weights_text(p)},
         ignore=("content", "content_dir", "style", "style_dir", "vgg", "decoder", "output",
                 "device", "batch_size", "workers", "masks"),
         inputs={"content": file_list_digest(contents), "style": file_list_digest(styles),

@@ -13,10 +13,13 @@ iteration, so a killed run continues where it stopped with the same data sequenc
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
+import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -26,11 +29,10 @@ from torchvision.transforms import functional as TF
 
 from studio.adain import ops
 from studio.adain.model import OFFICIAL, TOY, AdaINModel, infer_config
+from studio.adain.params import TrainParams
 from studio.core.checkpoints import state_sha256
 from studio.core.images import ImageError, image_grid, list_images, load_image, quantize
 from studio.core.jobs import (
-    PATH_LIST,
-    PATH_META,
     CancelToken,
     JobGen,
     Log,
@@ -41,42 +43,6 @@ from studio.core.jobs import (
 )
 from studio.core.seeding import derive_seed
 from studio.datasets.writers import claim_run_folder, file_list_digest, make_fingerprint
-
-
-@dataclass
-class TrainParams:
-    """train.py's options and defaults (style weight 10, 160k iterations as in the paper's
-    released model), plus the encoder choice and resume."""
-
-    #: folder(s), comma-separated; searched recursively
-    content_dir: str = field(default="", metadata={PATH_META: "path", PATH_LIST: ","})
-    style_dir: str = field(default="", metadata={PATH_META: "path", PATH_LIST: ","})
-    vgg: str = field(default="adain-vgg", metadata={PATH_META: "path-or-name"})  # file or registry name
-    #: derive the encoder from a ToyVGG classifier file
-    from_classifier: str = field(default="", metadata={PATH_META: "path"})
-    config: str = "auto"                  # auto | vgg19 | toy (decoder shape)
-    layer: str = ""                       # AdaIN layer (default: the config's; paper relu4_1)
-    decoder: str = field(default="", metadata={PATH_META: "path-or-name"})  # initial weights (fine-tuning)
-    save_dir: Path = Path("experiments")
-    lr: float = 1e-4
-    lr_decay: float = 5e-5
-    max_iter: int = 160_000
-    batch_size: int = 8
-    style_weight: float = 10.0
-    content_weight: float = 1.0
-    identity_weight: float = 0.0          # extra, not in the reference: see identity_loss
-    image_size: int = 512                 # resize to image_size x image_size (0 = keep)
-    crop_size: int = 256                  # random crop
-    save_model_interval: int = 10_000
-    preview_interval: int = 500
-    log_interval: int = 50
-    n_threads: int = 2                    # image-loading threads
-    device: str = "auto"
-    seed: int = 0
-    resume: bool = True
-    normalise_images: int = 256           # images used to normalise a derived encoder
-    decoder_widths: list[int] = field(default_factory=list)
-    decoder_convs: list[int] = field(default_factory=list)
 
 
 def _dirs(spec: str) -> list[Path]:
@@ -225,6 +191,53 @@ def build_model(p: TrainParams) -> tuple[AdaINModel, dict]:
     return model, info
 
 
+class MetricsLog:
+    """pytorch-AdaIN's ``--log_dir``: TensorBoard event files when
+    ``torch.utils.tensorboard`` imports (it needs the tensorboard package), else
+    ``metrics.jsonl`` there, one ``{"step": N, ...losses}`` line per record. No folder: off."""
+
+    def __init__(self, folder: str | Path = ""):
+        self.writer: Any = None
+        self.fh: Any = None
+        if not folder:
+            return
+        d = Path(folder)
+        d.mkdir(parents=True, exist_ok=True)
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            self.fh = open(d / "metrics.jsonl", "a", encoding="utf-8")  # noqa: SIM115
+        else:
+            self.writer = SummaryWriter(str(d))
+
+    def write(self, step: int, values: dict[str, float]) -> None:
+        if self.writer is not None:
+            for k, v in values.items():
+                self.writer.add_scalar(k, v, step)
+        elif self.fh is not None:
+            self.fh.write(json.dumps({"step": step, **values}) + "\n")
+            self.fh.flush()
+
+    def close(self) -> None:
+        for h in (self.writer, self.fh):
+            if h is not None:
+                h.close()
+
+
+def reference_name(path: Path) -> Path:
+    """Also file a checkpoint as pytorch-AdaIN names it (``decoder_iter_N.pth.tar``): a
+    hard link where the file system allows, else a copy; both load alike."""
+    alias = path.with_name(path.name + ".tar")
+    tmp = alias.with_name(alias.name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(path, tmp)
+    except OSError:
+        shutil.copyfile(path, tmp)
+    os.replace(tmp, alias)
+    return alias
+
+
 def _grid(*rows: torch.Tensor) -> np.ndarray:
     """Rows of images (N, 3, H, W) -> one uint8 (H*rows, W*N, 3) preview."""
     return image_grid([im for r in rows for im in quantize(r)], ncols=len(rows[0]), pad=0)
@@ -246,7 +259,7 @@ def train_job(p: TrainParams, token: CancelToken | None = None) -> JobGen:
         "adain.train", {**dataclasses.asdict(p), "device_type": device.type},
         ignore=("content_dir", "style_dir", "vgg", "from_classifier", "decoder", "save_dir",
                 "device", "n_threads", "resume", "max_iter", "save_model_interval",
-                "preview_interval", "log_interval"),
+                "preview_interval", "log_interval", "log_dir"),
         inputs={"content": file_list_digest(contents), "style": file_list_digest(styles)},
         models={"encoder_sha256": state_sha256(model.encoder),
                 "decoder_init_sha256": state_sha256(model.decoder)})
@@ -286,6 +299,7 @@ def train_job(p: TrainParams, token: CancelToken | None = None) -> JobGen:
                 fh.write(buf.getvalue())
 
         model.decoder.train()
+        log = MetricsLog(p.log_dir)
         pending = fetch(start) if start < p.max_iter else None
         t0, last = time.monotonic(), None
         reported: set[str] = set()
@@ -318,6 +332,7 @@ def train_job(p: TrainParams, token: CancelToken | None = None) -> JobGen:
                 if p.identity_weight:
                     last["loss_identity"] = loss_id.item()
                 if n % p.log_interval == 0 or n == p.max_iter:
+                    log.write(n, last)
                     yield Metrics(n, last)
                 yield Progress(n, p.max_iter, f"Lc {last['loss_content']:.3f} "
                                f"Ls {last['loss_style']:.3f}")
@@ -326,10 +341,12 @@ def train_job(p: TrainParams, token: CancelToken | None = None) -> JobGen:
                     yield Preview(_grid(content[:k], style[:k], g_t[:k].detach()),
                                   "content / style / output", n)
                 if n % p.save_model_interval == 0 or n == p.max_iter:
-                    save_state_dict(model.decoder, save_dir / f"decoder_iter_{n}.pth")
+                    reference_name(save_state_dict(model.decoder,
+                                                   save_dir / f"decoder_iter_{n}.pth"))
                     save_state(n)
                     saved_at = n
         finally:
+            log.close()
             pool.shutdown(wait=False, cancel_futures=True)
             if done != saved_at:  # cancelled or failed: keep what was trained
                 save_state(done)

@@ -100,10 +100,11 @@ positive_float = float_range(0.0, open_lo=True, name="positive_float")
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Shows each option's default, except where there is none to show (a required
-    option, or None when the help says what None means)."""
+    option, off, empty, or None when the help says what None means)."""
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
-        if action.required or action.default is None or action.default is False:
+        d = action.default
+        if action.required or d is None or d is False or (isinstance(d, (str, list)) and not d):
             return action.help
         return super()._get_help_string(action)
 
@@ -240,6 +241,11 @@ def _checked(f: dataclasses.Field, tp: Any) -> Any:
     check = f.metadata.get(CHECK)
     if check is None:
         return Path if tp is Path else tp
+    if isinstance(check, tuple):  # (lo, hi): a closed range, hi None for none
+        lo, hi = check
+        if tp is int:
+            return int_range(int(lo), None if hi is None else int(hi))
+        return float_range(lo, hi)
     if check not in _CHECKS:
         raise ValueError(f"{f.name}: unknown check {check!r} (known: {', '.join(_CHECKS)})")
     conv = _CHECKS[check]
@@ -281,21 +287,60 @@ def option_strings(f: dataclasses.Field) -> list[str]:
     return opts
 
 
-def add_params(parser: argparse.ArgumentParser, cls: type) -> None:
+def field_default(f: dataclasses.Field) -> Any:
+    """The field's default value (its factory's result; None when it has none)."""
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return None
+
+
+def _add_switch(parser: Any, f: dataclasses.Field, opts: list[str], default: Any,
+                h: str) -> None:
+    """A bool field: ``--x/--no-x``; a field named ``no_x`` is the one switch ``--no-x``
+    (never ``--no-no-x``). Other spellings are switches of their own: ``--no_flip`` (a
+    spelling that starts with --no) turns the setting off, any other one turns it on."""
+    main, extra = opts[0], opts[1:]
+    if f.name.startswith("no_"):
+        parser.add_argument(main, *extra, dest=f.name, action="store_true", default=default,
+                            help=h)
+        return
+    parser.add_argument(main, dest=f.name, action=argparse.BooleanOptionalAction,
+                        default=default, help=h)
+    for o in extra:
+        off = o.startswith(("--no_", "--no-"))
+        parser.add_argument(o, dest=f.name, action="store_false" if off else "store_true",
+                            default=argparse.SUPPRESS,
+                            help=f"same as --{'no-' if off else ''}{main[2:]}")
+
+
+def add_params(parser: Any, cls: type, *, skip: tuple[str, ...] = (),
+               unset: bool = False, require: tuple[str, ...] = ()) -> None:
     """One option per field of the params dataclass ``cls``, with the field's help and
     spellings (booleans as ``--x/--no-x``; the underscore spelling ``--num_images`` is
-    accepted too, unlisted). A field without help is a bug: it raises."""
+    accepted too, unlisted). A field without help is a bug: it raises.
+
+    ``skip``: fields the command adds itself. ``unset``: options default to None (not
+    given), so a command can layer a preset between them and the dataclass defaults; the
+    help still shows the dataclass default. ``require``: fields the command line must
+    give although the dataclass has a default."""
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
-        if f.name in _COMMON:
+        if f.name in _COMMON or f.name in skip:
             continue
         tp, _ = _base_type(hints[f.name])
         h = help_of(f)
         if not h:
             raise ValueError(f"{cls.__name__}.{f.name} has no help (param(..., help=...))")
-        default = f.default if f.default is not dataclasses.MISSING else (
-            f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
-        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        default = field_default(f)
+        required = (f.default is dataclasses.MISSING
+                    and f.default_factory is dataclasses.MISSING) or f.name in require
+        if unset and not required:
+            if default not in (None, "", []):
+                shown = ",".join(map(str, default)) if isinstance(default, list) else default
+                h = f"{h} (default: {shown})"
+            default = None
         origin = typing.get_origin(tp)
         if tp is bool:
             kw: dict[str, Any] = dict(action=argparse.BooleanOptionalAction)
@@ -311,25 +356,39 @@ def add_params(parser: argparse.ArgumentParser, cls: type) -> None:
         else:
             kw = dict(type=_checked(f, tp), required=required)
         opts = option_strings(f)
-        parser.add_argument(*opts, dest=f.name, default=default, help=h, **kw)
+        if tp is bool:
+            _add_switch(parser, f, opts, default, h)
+            opts = opts[:1]
+        else:
+            parser.add_argument(*opts, dest=f.name, default=default, help=h, **kw)
         under = "--" + f.name
         if under not in opts and "_" in f.name:
             kw.pop("required", None)
             if tp is bool:
-                kw = dict(action=argparse.BooleanOptionalAction)
+                kw = dict(action="store_true" if f.name.startswith("no_")
+                          else argparse.BooleanOptionalAction)
             parser.add_argument(under, dest=f.name, default=argparse.SUPPRESS,
                                 help=argparse.SUPPRESS, **kw)
 
 
-def params_from_args(cls: type, args: argparse.Namespace) -> Any:
-    """The params dataclass from options :func:`add_params` made."""
-    kw = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if f.name not in _COMMON}
-    for name, v in kw.items():  # comma-split list items come as lists: flatten them
+def params_from_args(cls: type, args: argparse.Namespace, *,
+                     preset: dict[str, Any] | None = None, **values: Any) -> Any:
+    """The params dataclass from options :func:`add_params` made. An option left unset
+    (None) takes the ``preset``'s value, else the dataclass default; ``values`` (what the
+    command worked out itself) win over both."""
+    kw: dict[str, Any] = dict(preset or {})
+    for f in dataclasses.fields(cls):
+        if f.name in _COMMON or not hasattr(args, f.name):
+            continue
+        v = getattr(args, f.name)
         if isinstance(v, list) and any(isinstance(x, list) for x in v):
-            kw[name] = [y for x in v for y in (x if isinstance(x, list) else [x])]
-    names = {f.name for f in dataclasses.fields(cls)}
-    if "seed" in names:
-        kw["seed"] = seed_arg(args)
-    if "device" in names:
+            v = [y for x in v for y in (x if isinstance(x, list) else [x])]  # comma items
+        if v is not None:
+            kw[f.name] = v
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    if "seed" in fields:
+        kw["seed"] = seed_arg(args, kw.get("seed", field_default(fields["seed"]) or 0))
+    if "device" in fields:
         kw["device"] = device_arg(args)
+    kw.update(values)
     return cls(**kw)

@@ -20,24 +20,28 @@ HELP = "help"
 FLAGS = "flags"
 CHECK = "check"
 VALUES = "values"
+SEP = "sep"
 
-__all__ = ["CHECK", "FLAGS", "HELP", "VALUES", "PATH_LIST", "PATH_META", "flags_of", "help_of", "param"]
+__all__ = ["CHECK", "FLAGS", "HELP", "SEP", "VALUES", "PATH_LIST", "PATH_META", "flags_of", "help_of", "param"]
 
 
 def param(default: Any = dataclasses.MISSING, help: str = "", *spellings: str,
           flags: tuple[str, ...] = (), factory: Callable[[], Any] | None = None, path: str | None = None,
-          path_list: str | None = None, check: str | None = None,
-          values: dict[str, str] | None = None) -> Any:
+          path_list: str | None = None, check: str | tuple[float, float | None] | None = None,
+          values: dict[str, str] | None = None, sep: str | None = None) -> Any:
     """A dataclass field with its help, extra flag spellings (``"--bs"``), path marker
-    (``path="path"`` or ``"path-or-name"``; ``path_list=","`` for a list) and range check
-    (``check="positive"``, ``"nonneg"`` or ``"unit"``: argparse names the flag on a bad
-    value) and other tools' names for choices (``values={"steplr": "step"}``)."""
+    (``path="path"`` or ``"path-or-name"``, also on a ``list[str]``; ``path_list=","``: the
+    separator of a list written as one string, as older recipes and the reference tools
+    do), range check (``check="positive"``, ``"nonneg"``, ``"unit"`` or ``(lo, hi)``, hi
+    None for no upper bound: argparse names the flag on a bad value) and other tools' names
+    for choices (``values={"steplr": "step"}``). ``sep=","``: a list field that recipes
+    may also give as one separated string (how it was stored before it was a list)."""
     md: dict[str, Any] = {HELP: help}
     flags = tuple(spellings) + tuple(flags)
     if values:
         md[VALUES] = dict(values)
-    if check:
-        md[CHECK] = check
+    if check is not None:
+        md[CHECK] = tuple(check) if isinstance(check, (tuple, list)) else check
     if flags:
         bad = [f for f in flags if not f.startswith("-")]
         if bad:
@@ -47,6 +51,8 @@ def param(default: Any = dataclasses.MISSING, help: str = "", *spellings: str,
         md[PATH_META] = path
     if path_list:
         md[PATH_LIST] = path_list
+    if sep:
+        md[SEP] = sep
     if factory is not None:
         return dataclasses.field(default_factory=factory, metadata=md)
     return dataclasses.field(default=default, metadata=md)

@@ -1,22 +1,15 @@
-"""A form built from a job's params dataclass: one widget per field, tooltips from the docs.
+"""A form built from a job's params dataclass: one widget per field, tooltips from its help.
 
 The same dataclass is a recipe, a CLI command and this form, so a new engine option
-appears in the window without GUI code. Help text comes from (in order) a page's help
-dict, ``field(metadata={"help": ...})``, a ``#:`` comment above the field, the trailing
-comment on its line, or a string literal right after it.
+appears in the window without GUI code. Help text comes from a page's help dict, else the
+field's metadata (``core.params.param(..., help=...)``), the text ``--help`` shows.
 """
 
 from __future__ import annotations
 
-import ast
 import dataclasses
-import inspect
-import io
-import textwrap
-import tokenize
 import types
 import typing
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -32,58 +25,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from studio.core.params import help_of
 from studio.gui.widgets import PathEdit
 from studio.recipes import RecipeError, coerce
 
 _NONE = type(None)
 
 
-@cache
 def field_docs(cls: type) -> dict[str, str]:
-    """Help text for each field of a dataclass, read from its source comments/docstrings."""
-    docs: dict[str, str] = {}
-    for f in dataclasses.fields(cls):
-        if f.metadata.get("help"):
-            docs[f.name] = str(f.metadata["help"])
-    try:
-        src = textwrap.dedent(inspect.getsource(cls))
-    except (OSError, TypeError):
-        return docs
-    lines = src.splitlines()
-    comments: dict[int, str] = {}
-    try:
-        for tok in tokenize.generate_tokens(io.StringIO(src).readline):
-            if tok.type == tokenize.COMMENT:
-                comments[tok.start[0]] = tok.string.lstrip("#:").strip()
-    except (tokenize.TokenError, IndentationError):
-        pass
-    try:
-        body = ast.parse(src).body[0].body  # type: ignore[attr-defined]
-    except (SyntaxError, IndexError, AttributeError):
-        return docs
-    for i, node in enumerate(body):
-        if not (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)):
-            continue
-        name = node.target.id
-        if name in docs:
-            continue
-        parts: list[str] = []
-        j = node.lineno - 1
-        above: list[str] = []
-        while j - 1 >= 0 and lines[j - 1].strip().startswith("#"):
-            above.insert(0, comments.get(j, ""))
-            j -= 1
-        parts.extend(a for a in above if a)
-        trailing = comments.get(node.end_lineno or node.lineno)
-        if trailing and not lines[(node.end_lineno or node.lineno) - 1].strip().startswith("#"):
-            parts.append(trailing)
-        nxt = body[i + 1] if i + 1 < len(body) else None
-        if (isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant)
-                and isinstance(nxt.value.value, str)):
-            parts.append(" ".join(nxt.value.value.split()))
-        if parts:
-            docs[name] = " ".join(parts)
-    return docs
+    """Help text for each field of a params dataclass, from its metadata
+    (``core.params.param(..., help=...)``): the same text as ``--help``. Source comments
+    are not read: a frozen bundle has no source."""
+    return {f.name: h for f in dataclasses.fields(cls) if (h := help_of(f))}
 
 
 def _unwrap_optional(tp: Any) -> tuple[Any, bool]:

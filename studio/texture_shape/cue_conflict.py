@@ -19,9 +19,8 @@ manifest with both sources and a ``same_category`` flag; unreadable inputs repor
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import torch
@@ -48,40 +47,7 @@ from studio.datasets.writers import (
     make_fingerprint,
     make_writer,
 )
-
-
-@dataclass
-class CueConflictParams:
-    """Parameters of `studio build cue-conflict`."""
-
-    shapes: Path                         # <category>/<image> content (shape) images
-    textures: Path                       # <category>/<image> style (texture) images
-    out: Path
-    method: Literal["adain", "gatys"] = "adain"
-    size: int = 224                      # output side in px (square)
-    model: Literal["auto", "official", "toy"] = "auto"
-    vgg: Path | None = None              # AdaIN encoder file (vgg_normalised layout)
-    decoder: Path | None = None          # AdaIN decoder file
-    alpha: float = 1.0                   # AdaIN content-style trade-off
-    # Gatys options
-    iterations: int = 300
-    content_weight: float = 1.0
-    style_weight: float = 1e6
-    style_layers: list[str] = field(default_factory=list)     # default: Gatys' or toy's
-    content_layers: list[str] = field(default_factory=list)
-    layer_weights: list[float] = field(default_factory=list)  # per style layer
-    optimizer: Literal["lbfgs", "adam"] = "lbfgs"
-    lr: float = 1.0
-    init: Literal["content", "noise"] = "content"
-    preview_every: int = 25
-    include_same_category: bool = True
-    batch_size: int = 16                 # AdaIN pairs per decoder pass
-    format: Literal["imagefolder", "webdataset"] = "imagefolder"
-    shard_size: int = 0                  # WebDataset samples per shard; 0 = about `shards`
-    shards: int = 8                      # WebDataset shards (with shard_size 0)
-    device: str = "auto"
-    seed: int = 0
-    overwrite: bool = False              # start afresh over a build with other settings
+from studio.texture_shape.params import CueConflictParams, ToyCueConflictParams
 
 
 @dataclass(frozen=True)
@@ -380,18 +346,6 @@ def _skip(writer, group, reason: str) -> None:
 
 # --------------------------------------------------------------------------------------
 # Procedural toy stimuli: the toy world draws cue conflicts directly
-
-
-@dataclass
-class ToyCueConflictParams:
-    """Parameters of the procedural toy cue-conflict set (no style transfer involved)."""
-
-    out: Path
-    per_pair: int = 1          # images per (shape, texture) combination
-    size: int = 64
-    seed: int = 3
-    num_classes: int = 10
-    overwrite: bool = False    # start afresh over a build with other settings
 
 
 def toy_cue_conflict_job(params: ToyCueConflictParams, token: CancelToken | None = None

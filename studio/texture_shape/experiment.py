@@ -17,46 +17,14 @@ The paper's direction: B's shape bias is clearly higher than A's.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import torch
 
 from studio.core.images import atomic_write
 from studio.core.jobs import CancelToken, JobGen, Log, job_context, params_dict
+from studio.texture_shape.params import ExperimentParams
 from studio.toyworld.generate import SHAPES
-
-
-@dataclass
-class ExperimentParams:
-    """Parameters of the toy texture-bias experiment (`studio demo` runs it)."""
-
-    out: Path
-    per_class: int = 600                 # standard world size (train images per class)
-    test_per_class: int = 100
-    style_per_class: int = 20            # style images per category in the style pool
-    #: the style pool: ``scene`` — toy scenes with uniformly random textures, the analogue
-    #: of SIN's paintings (objects and flat regions as well as texture: AdaIN keeps the
-    #: content's outline), or ``texture`` — bare texture patches (at alpha 1 the toy AdaIN
-    #: then keeps little of a shape; classifier B barely learns, docs/texture_bias.md)
-    style_pool: Literal["scene", "texture"] = "scene"
-    epochs: int = 6                      # classifier B (stylised) epochs
-    teacher_epochs: int = 2              # when retraining classifier A
-    retrain_teacher: bool = False        # else use resources/toy/teacher.pth
-    batch_size: int = 64
-    lr: float = 0.4                      # base LR (x batch/256)
-    adain_encoder: Path | None = None    # default: the shipped toy AdaIN
-    adain_decoder: Path | None = None
-    stylized_model: Path | None = None   # reuse an already trained classifier B
-    methods: list[str] = field(default_factory=lambda: ["adain", "procedural"])
-    #: how classifier B's training set loses the texture shortcut: ``adain`` (the paper:
-    #: `build-stylized` with the toy AdaIN) or ``texture-shuffle`` (a named deviation: the
-    #: same world re-drawn with uniformly random textures, no style transfer involved)
-    stylization: Literal["adain", "texture-shuffle"] = "adain"
-    threads: int = 1
-    device: str = "auto"
-    seed: int = 0
 
 
 def _adain_net(params: ExperimentParams):

@@ -35,7 +35,7 @@ import io
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -47,6 +47,7 @@ from studio.core.images import ImageError, atomic_write, is_image_file, load_ima
 from studio.core.jobs import CancelToken, JobGen, Log, Preview, Progress, job_context
 from studio.datasets.writers import check_separate
 from studio.models.classifiers import Classifier, load_classifier
+from studio.texture_shape.params import ShapeBiasParams
 
 #: The 16 entry-level categories, in the reference (alphabetical) order.
 CATEGORIES16 = ("airplane", "bear", "bicycle", "bird", "boat", "bottle", "car", "cat",
@@ -402,24 +403,6 @@ def classify_stimuli(clf: Classifier, stimuli: Sequence[Stimulus], categories: S
 
 # --------------------------------------------------------------------------------------
 # The job
-
-
-@dataclass
-class ShapeBiasParams:
-    """Parameters of `studio eval shape-bias`."""
-
-    stimuli: Path
-    out: Path
-    #: ``ARCH=WEIGHTS`` per model, e.g. ``resnet50=resnet50_sin.pth.tar`` or
-    #: ``toyvgg=resources/toy/teacher.pth``; WEIGHTS may be a registry name.
-    models: list[str] = field(default_factory=list)
-    names: list[str] = field(default_factory=list)   # plot labels (default: weight stems)
-    classes: list[str] = field(default_factory=list)  # class names of non-ImageNet models
-    batch_size: int = 64
-    device: str = "auto"
-    plot: bool = True
-    reference: bool = True                            # draw the published values
-    formats: list[str] = field(default_factory=lambda: ["png", "svg", "pdf"])
 
 
 def parse_model_spec(spec: str) -> tuple[str, Path]:

@@ -33,9 +33,9 @@ import multiprocessing as mp
 import os
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
@@ -44,7 +44,6 @@ from studio.adain.style_cache import StyleStatsCache, default_cache_root, style_
 from studio.core.checkpoints import state_sha256
 from studio.core.images import ImageError, encode_png, list_images, load_image, quantize
 from studio.core.jobs import (
-    PATH_META,
     CancelToken,
     JobGen,
     Log,
@@ -63,49 +62,10 @@ from studio.datasets.writers import (
     make_fingerprint,
     make_writer,
 )
+from studio.texture_shape.params import StylizedParams
 
 #: The reference's style seed (``np.random.RandomState(seed=49809)``).
 SIN_SEED = 49809
-
-
-@dataclass
-class StylizedParams:
-    """Parameters of a stylised-dataset build (defaults = the reference's choices)."""
-
-    content: Path = Path("")
-    styles: Path = Path("")
-    out: Path = Path("stylized")
-    #: auto (official if installed, else toy), official, toy, or an encoder file path
-    model: str = field(default="auto", metadata={PATH_META: "path-or-name"})
-    vgg: str = field(default="adain-vgg", metadata={PATH_META: "path-or-name"})
-    decoder: str = field(default="adain-decoder", metadata={PATH_META: "path-or-name"})
-    alpha: float = 1.0
-    content_size: int = 256
-    crop: int = 224
-    style_size: int = 224
-    min_style_size: int = 224
-    min_content_size: int = 0
-    seed: int = 0
-    #: stream: one RandomState stream in reference order (val first);
-    #: hash: each content's style from a hash of (seed, its path) — stable when files are added
-    assignment: Literal["stream", "hash"] = "stream"
-    batch_size: int = 8
-    #: decode/encode processes beside the compute; -1 = auto (:func:`auto_workers`)
-    workers: int = -1
-    format: Literal["imagefolder", "webdataset"] = "imagefolder"
-    #: WebDataset samples per shard; 0 = about ``shards`` shards per split
-    shard_size: int = 0
-    shards: int = 8
-    device: str = "auto"
-    #: NHWC tensors: about 1.25x faster convolutions on CPU; results stay batch-invariant
-    channels_last: bool = True
-    #: folder of the style-statistics cache ("" = $STUDIO_CACHE or ~/.cache/studio; "none")
-    cache_dir: str = ""
-    splits: list[str] = field(default_factory=list)
-    dry_run: bool = False
-    preview_every: int = 0
-    #: start afresh when the output folder holds a build made with other settings
-    overwrite: bool = False
 
 
 #: ``--preset sin``: Stylized-ImageNet exactly as published.

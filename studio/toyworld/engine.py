@@ -10,7 +10,7 @@ _OURS = "trained by this project (resources/toy/README.md)"
 ENGINE = Engine(
     name="toyworld",
     title="Toy world",
-    jobs=(JobSpec("toyworld", "studio.toyworld.generate:ToyWorldParams",
+    jobs=(JobSpec("toyworld", "studio.toyworld.params:ToyWorldParams",
                   "studio.toyworld.generate:generate_job",
                   "Generate a toy-world dataset (shape x texture)"),),
     cli="studio.toyworld.cli",

@@ -24,7 +24,6 @@ import os
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -41,6 +40,7 @@ from studio.core.jobs import (
 )
 from studio.core.seeding import derive_seed
 from studio.datasets.writers import ImageFolderWriter, OutputItem, make_fingerprint
+from studio.toyworld.params import ToyWorldParams
 
 SHAPES = ("circle", "square", "triangle", "star", "cross",
           "hexagon", "ring", "crescent", "arrow", "heart")
@@ -226,23 +226,6 @@ def render(kind: str, shape: str | None, texture: str | None, size: int,
 
 # --------------------------------------------------------------------------------------
 # Dataset generation
-
-
-@dataclass
-class ToyWorldParams:
-    """Parameters of `studio toyworld generate`."""
-
-    out: Path
-    per_class: int = 100
-    size: int = 64
-    seed: int = 0
-    shape_texture_correlation: float = 0.95
-    kind: str = "scene"            # scene | shape | texture
-    splits: list[str] | None = None  # e.g. ["train", "test"]; None = no split folders
-    test_per_class: int | None = None  # images per class in splits other than the first
-    num_classes: int = 10
-    workers: int = 0                 # drawing processes; 0 = one per CPU core
-    overwrite: bool = False          # start afresh over a build made with other settings
 
 
 @dataclass(frozen=True)

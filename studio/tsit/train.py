@@ -51,50 +51,7 @@ from studio.tsit.model import (
     get_preset,
     init_weights,
 )
-
-
-@dataclass
-class TrainTSITParams:
-    """Parameters of `studio train tsit` (None = the task preset's official value)."""
-
-    data: Path                        # content folder, a root with trainA/trainB, or labels
-    style: Path | None = None         # style folder (AST/MMIS) or image folder (SIS)
-    out: Path = Path("tsit-run")
-    task: str = "summer2winter"       # preset: summer2winter photo2art day2night multimodal ...
-    ngf: int = 64
-    depth: int | None = None          # x0.5 steps (official 7; 4..7)
-    size: int | None = None           # image width (height = width / preset aspect ratio)
-    height: int | None = None
-    batch_size: int | None = None
-    epochs: int | None = None         # official --niter
-    epochs_decay: int | None = None   # official --niter_decay
-    iterations: int | None = None     # train by iterations instead of epochs
-    decay_iterations: int = 0         # with `iterations`: linear decay over the last N
-    lr: float = 0.0002
-    no_ttur: bool = False
-    lambda_vgg: float | None = None
-    lambda_feat: float | None = None
-    lambda_kld: float = 0.05
-    gan_mode: str = "hinge"
-    ndf: int = 64
-    num_D: int = 2
-    n_layers_D: int | None = None
-    perceptual: str = "auto"          # auto | vgg19 | toy | none
-    perceptual_weights: Path | None = None
-    label_nc: int | None = None       # SIS: classes in the label maps
-    contain_dontcare: bool | None = None
-    alpha: float = 1.0
-    pairing: str = "fixed"            # fixed (official) | random
-    flip: bool = True
-    preview_every: int = 100
-    save_every: int = 500
-    log_every: int = 10
-    max_minutes: float | None = None  # stop cleanly after this long (resume later)
-    seed: int = 0
-    device: str = "auto"
-    amp: bool = False                 # fp16 autocast on CUDA
-    threads: int = 0                  # CPU threads (0 = torch default)
-    resume: bool = True               # continue a run of the same settings found in out
+from studio.tsit.params import TrainTSITParams
 
 
 @dataclass

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,6 @@ from PIL import Image
 
 from studio.core.images import ImageError, encode_png, list_images, load_image
 from studio.core.jobs import (
-    PATH_META,
     CancelToken,
     JobGen,
     Log,
@@ -47,6 +46,7 @@ from studio.datasets.writers import (
 )
 from studio.tsit.data import load_label_map, one_hot, to_tensor, to_uint8
 from studio.tsit.model import TSITGenerator, load_generator
+from studio.tsit.params import BuildTranslatedParams, TranslateParams
 
 #: The toy TSIT shipped in resources/toy (silhouettes -> textured toy scenes).
 TOY_MODEL = "tsit_toy_G.pth"
@@ -202,28 +202,6 @@ def _collect(paths: list[Path], what: str, skipped: list[tuple[str, str]] | None
     return files, missing
 
 
-@dataclass
-class TranslateParams:
-    """Parameters of `studio translate`."""
-
-    model: str = field(default="toy", metadata={PATH_META: "path-or-name"})
-    task: str = "summer2winter"
-    content: list[Path] = field(default_factory=list)
-    style: list[Path] = field(default_factory=list)
-    out: Path = Path("translated")
-    alpha: float = 1.0
-    seeds: list[int] = field(default_factory=lambda: [0])
-    all_pairs: bool = False           # every content x every style
-    fit: str = "resize"               # resize | pad
-    label_nc: int | None = None
-    fade_stats: str = "preset"        # preset | running | batch
-    device: str = "auto"
-    seed: int = 0                     # unused by translate (noise seeds are `seeds`)
-    fast: bool = True
-    precision: str = "auto"           # auto (fp16 on CUDA, else fp32) | fp32 | fp16 | bf16
-    overwrite: bool = False           # start afresh over outputs of other settings
-
-
 def translate_job(p: TranslateParams, token: CancelToken | None = None) -> JobGen:
     token = job_context(token)
     tr = Translator(p.model, p.task, device=p.device, alpha=p.alpha, fade_stats=p.fade_stats,
@@ -330,29 +308,6 @@ def _translate_body(p: TranslateParams, token: CancelToken, tr: Translator,
     writer.finalize({"job": "translate", "params": params_dict(p), "model": str(tr.path),
                      "model_sha256": tr.sha256, "task": tr.task}, [])
     return {"written": written, "failed": failed, "already_present": already, "out": str(out)}
-
-
-@dataclass
-class BuildTranslatedParams:
-    """Parameters of `studio build translated` (a translated twin of an ImageFolder)."""
-
-    model: str = "toy"
-    task: str = "summer2winter"
-    content: Path = Path("")
-    style: Path = Path("")
-    out: Path = Path("translated-dataset")
-    styles_per_content: int = 1
-    alpha: float = 1.0
-    fit: str = "resize"
-    format: str = "imagefolder"       # imagefolder | webdataset
-    shard_size: int = 0               # WebDataset samples per shard; 0 = about `shards`
-    shards: int = 8                   # WebDataset shards per split (with shard_size 0)
-    fade_stats: str = "preset"
-    device: str = "auto"
-    seed: int = 0
-    fast: bool = True
-    precision: str = "auto"           # auto (fp16 on CUDA, else fp32) | fp32 | fp16 | bf16
-    overwrite: bool = False           # start afresh over a build with other settings
 
 
 def build_translated_job(p: BuildTranslatedParams, token: CancelToken | None = None) -> JobGen:

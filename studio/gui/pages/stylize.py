@@ -386,16 +386,16 @@ class StylizePage(Page):
         if jt is None:
             return None
         sp = self.spec()
-        values = {"content": sp["content"], "style": ",".join(sp["styles"]),
+        values = {"content": sp["content"], "style": list(sp["styles"]),
                   "alpha": sp["alpha"], "preserve_color": bool(sp["preserve"]),
                   "color_method": sp["preserve"] or "coral",
                   "content_size": sp["size"], "style_size": sp["size"],
-                  # "equal" in the window is 1,1,... on the command line: a recipe of 2+
-                  # styles with no weights is refused by `studio run`
-                  "style_interpolation_weights": ",".join(
-                      f"{w:g}" for w in (sp["weights"] or [1.0] * len(sp["styles"])))
-                  if len(sp["styles"]) > 1 and sp["mask"] != "file" else "",
-                  "masks": sp["mask_file"] if sp["mask"] == "file" else "",
+                  # the window's "equal" is 1,1,... for the job: `studio run` refuses
+                  # several styles without weights (as test.py does)
+                  "style_interpolation_weights": list(
+                      sp["weights"] or [1.0] * len(sp["styles"]))
+                  if len(sp["styles"]) > 1 and sp["mask"] != "file" else [],
+                  "masks": [sp["mask_file"]] if sp["mask"] == "file" else [],
                   "output": str(self.ctx.toy.out("stylize")), "save_ext": ".png"}
         names = {f.name for f in dataclasses.fields(jt.params)}
         return jt.name, jt.params(**{k: v for k, v in values.items() if k in names})
@@ -404,11 +404,10 @@ class StylizePage(Page):
         if job != "adain.stylize" or not getattr(params, "content", ""):
             return False
         self.content.set_files([params.content])
-        self.styles.set_files([s for s in str(params.style).split(",") if s])
-        w = getattr(params, "style_interpolation_weights", "") or ""
-        vals = [x.strip() for x in w.split(",") if x.strip()]
-        # equal weights are the window's "equal" (empty field)
-        self.weights.setText("" if len(set(vals)) <= 1 else ", ".join(vals))
+        self.styles.set_files([str(s) for s in params.style])
+        w = list(getattr(params, "style_interpolation_weights", []) or [])
+        # equal weights are the window's "equal" (an empty field)
+        self.weights.setText("" if len(set(w)) <= 1 else ", ".join(f"{x:g}" for x in w))
         method = getattr(params, "color_method", "coral") if params.preserve_color else ""
         self.preserve.setCurrentIndex(max(0, self.preserve.findData(method)))
         self.size.setValue(int(params.content_size))
