@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from studio.adain.params import StylizeParams, TrainParams
+
 
 def _flag(p: argparse.ArgumentParser, name: str, **kw) -> None:
     """``--content_size`` and ``--content-size`` alike."""
@@ -18,10 +20,9 @@ def _flag(p: argparse.ArgumentParser, name: str, **kw) -> None:
     p.add_argument(*names, dest=name, **kw)
 
 
-def stylize_params(args: argparse.Namespace):
+def stylize_params(args: argparse.Namespace) -> StylizeParams:
     """The options of `studio stylize` as :class:`StylizeParams` (``--color-method``
     given implies ``--preserve_color``)."""
-    from studio.adain.params import StylizeParams
     from studio.core.commands import params_from_args
 
     given = args.color_method is not None
@@ -46,7 +47,6 @@ def _cmd_stylize(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from studio.adain.params import TrainParams
     from studio.adain.train import train_job
     from studio.core.commands import CLIError, params_from_args
 
@@ -89,7 +89,6 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def register(g) -> None:
-    from studio.adain.params import StylizeParams, TrainParams
     from studio.core.commands import add_params, positive_int
 
     p = g.add(g.root, "stylize", "AdaIN style transfer (pytorch-AdaIN test.py flags)",
@@ -99,13 +98,13 @@ def register(g) -> None:
           help="colour preservation method (implies --preserve_color): coral as the port, "
                "luminance = stylise luminance only, as the paper describes (default: coral)")
     p.add_argument("--no_channels_last", dest="channels_last", action="store_false",
-                   help=argparse.SUPPRESS)  # the spelling before --no-channels-last
+                   default=argparse.SUPPRESS, help=argparse.SUPPRESS)  # the spelling before --no-channels-last
 
     p = g.add(g.train, "adain", "train an AdaIN decoder (pytorch-AdaIN train.py)",
               _cmd_train)
     add_params(p, TrainParams)
     p.add_argument("--no_resume", dest="resume", action="store_false",
-                   help=argparse.SUPPRESS)  # the spelling before --no-resume
+                   default=argparse.SUPPRESS, help=argparse.SUPPRESS)  # the spelling before --no-resume
 
     p = g.add(g.bench, "adain", "AdaIN images/s: batched + cached path vs per-image "
                                 "reference path, and GFLOP/s vs measured matmul peak",

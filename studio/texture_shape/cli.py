@@ -20,11 +20,11 @@ from studio.core.commands import (
     run_cli_job,
     set_result,
 )
+from studio.texture_shape.params import StylizedParams
 
 
-def stylized_params(args: argparse.Namespace):
+def stylized_params(args: argparse.Namespace) -> StylizedParams:
     """Explicit options, then the preset, then the builtin defaults."""
-    from studio.texture_shape.params import StylizedParams
     from studio.texture_shape.stylized import PRESETS
 
     return params_from_args(StylizedParams, args,
@@ -149,8 +149,6 @@ def _add_cue_conflict(g) -> None:
 
 
 def register(g: CommandGroups) -> None:
-    from studio.texture_shape.params import StylizedParams
-
     p = g.add(g.build, "stylized", "stylise an ImageFolder dataset with AdaIN, as "
               "Stylized-ImageNet (resumable, deterministic, torchrun-ready)",
               _cmd_build_stylized)
