@@ -290,19 +290,27 @@ def test_stylize_error_banner_goes_when_the_input_is_fixed(win, tmp_path):
     assert page.banner.property("kind") != "error" or not page.banner.text()
 
 
-def test_jobs_log_keeps_the_time_each_line_was_logged(win):
+def test_jobs_log_keeps_the_time_each_line_was_logged(win, tmp_path):
     import time as _time
 
-    from studio.gui.workers import JobRecord
+    from studio.toyworld.generate import ToyWorldParams
 
-    w, _ = win
-    jobs = w.pages["jobs"]
-    rec = JobRecord(10_000, "toyworld", "old job", None, lambda p, t: iter(()))
-    rec.log.append((_time.mktime((2024, 1, 2, 3, 4, 5, 0, 0, -1)), "info", "line one"))
-    jobs.details.clear()
-    for when, lvl, msg in rec.log:
-        jobs.details.add(msg, lvl, when)
-    assert "03:04:05 line one" in jobs.details.toPlainText()
+    w, d = win
+    rec = w.ctx.queue.submit("toyworld", ToyWorldParams(tmp_path / "t", per_class=1,
+                                                        workers=1, splits=["train"]))
+    d.wait_job(rec)
+    logged = [when for when, _, _ in rec.log]
+    assert logged
+    _time.sleep(1.1)  # selecting it later must not re-stamp its lines
+    jobs = w.show_page("jobs")
+    jobs.refresh()
+    jobs.select(rec)
+    text = jobs.details.toPlainText()
+    for when in logged:
+        assert _time.strftime("%H:%M:%S", _time.localtime(when)) in text
+    assert _time.strftime("%H:%M:%S") not in text or \
+        _time.strftime("%H:%M:%S") in {_time.strftime("%H:%M:%S", _time.localtime(t))
+                                       for t in logged}
 
 
 # -- broken promises: partial success, drops, cancel ------------------------------------------
