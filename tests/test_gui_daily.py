@@ -604,8 +604,10 @@ def test_image_viewer_enlarges_zooms_and_compares(win):
     grid = ThumbGrid(None, thumb=32)
     for i in range(3):
         grid.add_image(QPixmap.fromImage(a), f"item {i}")
+    viewer.close()
     grid.itemActivated.emit(grid.item(1))  # double-click / Enter
-    assert viewer.index == 1 and len(viewer.items) == 3
+    viewer = ImageViewer.shared(grid)
+    assert viewer.isVisible() and viewer.index == 1 and len(viewer.items) == 3
     viewer.step(1)
     assert "item 2" in viewer.caption.text()
     viewer.close()
@@ -705,3 +707,48 @@ def test_toy_model_on_a_photo_says_so(win, tmp_path):
     page.use_toy_examples()
     d.wait(lambda: not page.runner.busy() and "not from the toy world" not in
            page.banner.text(), 60, "the note to go")
+
+
+def test_two_runs_compare_in_the_viewer(win, tmp_path):
+    from PySide6.QtCore import QItemSelectionModel
+
+    from studio.toyworld.generate import ToyWorldParams
+
+    w, d = win
+    recs = []
+    for i in range(2):
+        r = w.ctx.queue.submit("toyworld", ToyWorldParams(tmp_path / f"c{i}", per_class=1,
+                                                          workers=1, splits=["train"]))
+        d.wait_job(r)
+        recs.append(r)
+    jobs = w.show_page("jobs")
+    jobs.refresh()
+    jobs.select(recs[0])
+    rows = jobs.records()
+    jobs.table.selectionModel().select(
+        jobs.table.model().index(rows.index(recs[1]), 0),
+        QItemSelectionModel.SelectionFlag.Select | QItemSelectionModel.SelectionFlag.Rows)
+    jobs.refresh()
+    assert set(jobs.selected_all()) == set(recs) and jobs.buttons["compare"].isEnabled()
+    v = jobs.compare()
+    assert v is not None and v.view.b is not None and "B: #" in v.caption.text()
+    v.close()
+
+
+@pytest.mark.skipif(not (TOY / "tsit_toy_G.pth").is_file(), reason="no toy TSIT")
+def test_toy_tsit_on_a_photo_says_so(win, tmp_path):
+    w, _ = win
+    page = w.show_page("translate")
+    page.panel.select("translate")
+    page.on_toy_ready()
+    assert "not from the toy world" not in page.banner.text()
+    photo = tmp_path / "photo.png"
+    img = QImage(80, 60, QImage.Format.Format_RGB888)
+    img.fill(0x808080)
+    img.save(str(photo))
+    page.content_zone.set_files([str(photo)])
+    assert "not from the toy world" in page.banner.text() and "Models page" in \
+        page.banner.text()
+    page.content_zone.set_files([])
+    page.on_toy_ready()
+    assert "not from the toy world" not in page.banner.text()
