@@ -263,7 +263,7 @@ class ThumbGrid(QListWidget):
         self.setMovement(QListWidget.Movement.Static)
         self.setIconSize(QSize(thumb, thumb))
         # room for two lines of caption; the full caption is the tooltip
-        self.setGridSize(QSize(max(thumb + 24, 110), thumb + 44))
+        self.setGridSize(QSize(max(thumb + 40, 124), thumb + 44))
         self.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.setUniformItemSizes(True)
         self.setWordWrap(True)
@@ -572,7 +572,7 @@ class DropZone(QFrame):
             paths = paths[:1]
         self.files = paths
         self.grid.clear()
-        self.grid.add_files(paths)
+        self.grid.add_files(paths, lambda p: Path(p).stem)  # full path in the tooltip
         self.files_changed.emit(list(self.files))
 
     def dropped_images(self, mime: Any) -> list[str]:
