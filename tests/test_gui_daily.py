@@ -421,8 +421,7 @@ def test_history_persists_across_restarts_with_rerun_and_edit(win, tmp_path):
     params = ToyWorldParams(tmp_path / "h", per_class=1, workers=1, splits=["train"])
     rec = w.ctx.queue.submit("toyworld", params, title="history job", page="toyworld")
     d.wait_job(rec)
-    rec.last_preview = QImage(16, 16, QImage.Format.Format_RGB888)
-    rec.last_preview.fill(0x336699)
+    assert rec.last_preview is not None  # the job's own last preview
     w.save_history()
     assert (prefs.history_dir() / "history.json").is_file()
 
@@ -434,7 +433,8 @@ def test_history_persists_across_restarts_with_rerun_and_edit(win, tmp_path):
         r = old[0]
         assert r.state.value == "done" and r.params == params and r.restored
         assert r.outputs() == [(tmp_path / "h").resolve()]
-        assert r.last_preview is not None and r.last_preview.width() == 16
+        assert r.last_preview is not None and r.last_preview.size() == rec.last_preview.size()
+        assert r.last_preview.pixelColor(10, 10) == rec.last_preview.pixelColor(10, 10)
         assert r.log and r.log[0][0] == rec.log[0][0]  # original time stamps
         jobs = w2.show_page("jobs")
         jobs.refresh()

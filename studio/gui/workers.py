@@ -462,8 +462,9 @@ class JobQueue(QObject):
         for r in keep:
             d = record_to_dict(r)
             if r.last_preview is not None and not r.last_preview.isNull():
-                name = f"preview-{r.id}.png"
-                if r.last_preview.save(str(folder / name), "PNG"):
+                name = f"preview-{r.id}-{int(r.created * 1000)}.png"
+                # a finished job's preview never changes: written once
+                if (folder / name).is_file() or r.last_preview.save(str(folder / name), "PNG"):
                     d["preview"] = name
             docs.append(d)
         tmp = folder / "history.json.tmp"
