@@ -439,7 +439,7 @@ class MainWindow(QMainWindow):
         prog = f" {r.step}/{r.total}" if r.total else ""
         eta = r.eta()
         more = f"  (+{len(active) - 1} queued)" if len(active) > 1 else ""
-        self.status_label.setText(f"{r.title}: {r.state.value}{prog}"
+        self.status_label.setText(f"{r.title}: {r.status_text()}{prog}"
                                   f"{'  ETA ' + fmt_seconds(eta) if eta else ''}{more}")
 
     def _restore(self) -> None:

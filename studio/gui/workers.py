@@ -166,7 +166,8 @@ class JobRecord:
 
     def eta(self) -> float | None:
         """Seconds left, from the rate since the first progress event (None if unknown)."""
-        if not self.total or self.first_step is None or self.state != JobState.RUNNING:
+        if not self.total or self.first_step is None or self.state != JobState.RUNNING \
+                or self.token.cancelled:
             return None
         s0, t0 = self.first_step
         now = time.time()
