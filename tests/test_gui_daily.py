@@ -566,12 +566,18 @@ def test_result_tab_is_a_table_with_percentages(win):
 
     def job(params, token):
         yield Progress(1, 1)
-        return {"student": {"top1_acc": 0.10000000149011612}, "kl": float("nan")}
+        return {"student": {"top1_acc": 0.10000000149011612}, "kl": float("nan"),
+                "history": [{"epoch": 1, "loss": 2.0, "real_acc": 0.3},
+                            {"epoch": 2, "loss": 1.0, "real_acc": 0.6}]}
 
     rec = page.panel.start("distill", page.panel.form("distill").params(), fn=job)
     d.wait_job(rec)
     assert page.result_view.value_text("student.top1_acc") == "10.0 %"
     assert page.result_view.value_text("kl") == "–"
+    assert page.result_view.value_text("history[1].real_acc") == "60.0 %"
+    chart = page.result_view.chart  # the per-epoch history as a chart
+    assert not chart.isHidden() and chart.series["real_acc"] == [(1.0, 0.3), (2.0, 0.6)]
+    assert chart.title == "per epoch" and "loss" in chart.series
 
 
 def test_image_viewer_enlarges_zooms_and_compares(win):
