@@ -292,19 +292,27 @@ def test_stylize_error_banner_goes_when_the_input_is_fixed(win, tmp_path):
     assert page.banner.property("kind") != "error" or not page.banner.text()
 
 
-def test_jobs_log_keeps_the_time_each_line_was_logged(win):
+def test_jobs_log_keeps_the_time_each_line_was_logged(win, tmp_path):
     import time as _time
 
-    from studio.gui.workers import JobRecord
+    from studio.toyworld.generate import ToyWorldParams
 
-    w, _ = win
-    jobs = w.pages["jobs"]
-    rec = JobRecord(10_000, "toyworld", "old job", None, lambda p, t: iter(()))
-    rec.log.append((_time.mktime((2024, 1, 2, 3, 4, 5, 0, 0, -1)), "info", "line one"))
-    jobs.details.clear()
-    for when, lvl, msg in rec.log:
-        jobs.details.add(msg, lvl, when)
-    assert "03:04:05 line one" in jobs.details.toPlainText()
+    w, d = win
+    rec = w.ctx.queue.submit("toyworld", ToyWorldParams(tmp_path / "t", per_class=1,
+                                                        workers=1, splits=["train"]))
+    d.wait_job(rec)
+    logged = [when for when, _, _ in rec.log]
+    assert logged
+    _time.sleep(1.1)  # selecting it later must not re-stamp its lines
+    jobs = w.show_page("jobs")
+    jobs.refresh()
+    jobs.select(rec)
+    text = jobs.details.toPlainText()
+    for when in logged:
+        assert _time.strftime("%H:%M:%S", _time.localtime(when)) in text
+    assert _time.strftime("%H:%M:%S") not in text or \
+        _time.strftime("%H:%M:%S") in {_time.strftime("%H:%M:%S", _time.localtime(t))
+                                       for t in logged}
 
 
 # -- broken promises: partial success, drops, cancel ------------------------------------------
@@ -415,8 +423,7 @@ def test_history_persists_across_restarts_with_rerun_and_edit(win, tmp_path):
     params = ToyWorldParams(tmp_path / "h", per_class=1, workers=1, splits=["train"])
     rec = w.ctx.queue.submit("toyworld", params, title="history job", page="toyworld")
     d.wait_job(rec)
-    rec.last_preview = QImage(16, 16, QImage.Format.Format_RGB888)
-    rec.last_preview.fill(0x336699)
+    assert rec.last_preview is not None  # the job's own last preview
     w.save_history()
     assert (prefs.history_dir() / "history.json").is_file()
 
@@ -428,7 +435,8 @@ def test_history_persists_across_restarts_with_rerun_and_edit(win, tmp_path):
         r = old[0]
         assert r.state.value == "done" and r.params == params and r.restored
         assert r.outputs() == [(tmp_path / "h").resolve()]
-        assert r.last_preview is not None and r.last_preview.width() == 16
+        assert r.last_preview is not None and r.last_preview.size() == rec.last_preview.size()
+        assert r.last_preview.pixelColor(10, 10) == rec.last_preview.pixelColor(10, 10)
         assert r.log and r.log[0][0] == rec.log[0][0]  # original time stamps
         jobs = w2.show_page("jobs")
         jobs.refresh()
@@ -560,12 +568,18 @@ def test_result_tab_is_a_table_with_percentages(win):
 
     def job(params, token):
         yield Progress(1, 1)
-        return {"student": {"top1_acc": 0.10000000149011612}, "kl": float("nan")}
+        return {"student": {"top1_acc": 0.10000000149011612}, "kl": float("nan"),
+                "history": [{"epoch": 1, "loss": 2.0, "real_acc": 0.3},
+                            {"epoch": 2, "loss": 1.0, "real_acc": 0.6}]}
 
     rec = page.panel.start("distill", page.panel.form("distill").params(), fn=job)
     d.wait_job(rec)
     assert page.result_view.value_text("student.top1_acc") == "10.0 %"
     assert page.result_view.value_text("kl") == "–"
+    assert page.result_view.value_text("history[1].real_acc") == "60.0 %"
+    chart = page.result_view.chart  # the per-epoch history as a chart
+    assert not chart.isHidden() and chart.series["real_acc"] == [(1.0, 0.3), (2.0, 0.6)]
+    assert chart.title == "per epoch" and "loss" in chart.series
 
 
 def test_image_viewer_enlarges_zooms_and_compares(win):
@@ -598,8 +612,10 @@ def test_image_viewer_enlarges_zooms_and_compares(win):
     grid = ThumbGrid(None, thumb=32)
     for i in range(3):
         grid.add_image(QPixmap.fromImage(a), f"item {i}")
+    viewer.close()
     grid.itemActivated.emit(grid.item(1))  # double-click / Enter
-    assert viewer.index == 1 and len(viewer.items) == 3
+    viewer = ImageViewer.shared(grid)
+    assert viewer.isVisible() and viewer.index == 1 and len(viewer.items) == 3
     viewer.step(1)
     assert "item 2" in viewer.caption.text()
     viewer.close()
@@ -699,3 +715,48 @@ def test_toy_model_on_a_photo_says_so(win, tmp_path):
     page.use_toy_examples()
     d.wait(lambda: not page.runner.busy() and "not from the toy world" not in
            page.banner.text(), 60, "the note to go")
+
+
+def test_two_runs_compare_in_the_viewer(win, tmp_path):
+    from PySide6.QtCore import QItemSelectionModel
+
+    from studio.toyworld.generate import ToyWorldParams
+
+    w, d = win
+    recs = []
+    for i in range(2):
+        r = w.ctx.queue.submit("toyworld", ToyWorldParams(tmp_path / f"c{i}", per_class=1,
+                                                          workers=1, splits=["train"]))
+        d.wait_job(r)
+        recs.append(r)
+    jobs = w.show_page("jobs")
+    jobs.refresh()
+    jobs.select(recs[0])
+    rows = jobs.records()
+    jobs.table.selectionModel().select(
+        jobs.table.model().index(rows.index(recs[1]), 0),
+        QItemSelectionModel.SelectionFlag.Select | QItemSelectionModel.SelectionFlag.Rows)
+    jobs.refresh()
+    assert set(jobs.selected_all()) == set(recs) and jobs.buttons["compare"].isEnabled()
+    v = jobs.compare()
+    assert v is not None and v.view.b is not None and "B: #" in v.caption.text()
+    v.close()
+
+
+@pytest.mark.skipif(not (TOY / "tsit_toy_G.pth").is_file(), reason="no toy TSIT")
+def test_toy_tsit_on_a_photo_says_so(win, tmp_path):
+    w, _ = win
+    page = w.show_page("translate")
+    page.panel.select("translate")
+    page.on_toy_ready()
+    assert "not from the toy world" not in page.banner.text()
+    photo = tmp_path / "photo.png"
+    img = QImage(80, 60, QImage.Format.Format_RGB888)
+    img.fill(0x808080)
+    img.save(str(photo))
+    page.content_zone.set_files([str(photo)])
+    assert "not from the toy world" in page.banner.text() and "Models page" in \
+        page.banner.text()
+    page.content_zone.set_files([])
+    page.on_toy_ready()
+    assert "not from the toy world" not in page.banner.text()

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QUrl
+from PySide6.QtCore import QByteArray, Qt, QUrl
+from PySide6.QtGui import QImage, QTextDocument
 from PySide6.QtWidgets import QComboBox, QDialog, QHBoxLayout, QLabel, QTextBrowser, QVBoxLayout
 
 from studio.core.checkpoints import resources_dir
@@ -18,6 +19,23 @@ from studio.core.checkpoints import resources_dir
 def docs_dir() -> Path:
     """``docs/`` beside ``resources/`` (the source tree and the desktop bundle)."""
     return resources_dir().parent / "docs"
+
+
+class DocBrowser(QTextBrowser):
+    """A text browser that shows the guide's screenshots at a readable width."""
+
+    max_image_width = 640
+
+    def loadResource(self, kind: int, url: QUrl):  # noqa: N802 - Qt API
+        res = super().loadResource(kind, url)
+        if kind == QTextDocument.ResourceType.ImageResource.value:
+            img = res if isinstance(res, QImage) else QImage.fromData(res) \
+                if isinstance(res, (bytes, bytearray, QByteArray)) else QImage()
+            if not img.isNull() and img.width() > self.max_image_width:
+                return img.scaledToWidth(self.max_image_width,
+                                         Qt.TransformationMode.SmoothTransformation)
+            return img if not img.isNull() else res
+        return res
 
 
 class DocsWindow(QDialog):
@@ -32,7 +50,7 @@ class DocsWindow(QDialog):
         self.which.setToolTip("The guides shipped with Studio")
         row.addWidget(self.which, 1)
         lay.addLayout(row)
-        self.browser = QTextBrowser(self)
+        self.browser = DocBrowser(self)
         self.browser.setOpenLinks(False)
         self.browser.anchorClicked.connect(self._follow)
         lay.addWidget(self.browser, 1)

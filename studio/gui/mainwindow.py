@@ -170,7 +170,7 @@ class MainWindow(QMainWindow):
         try:
             page.on_show()
         except Exception as exc:
-            self.statusBar().showMessage(f"{page.title}: {exc}", 8000)
+            self.notify(f"{page.title}: {exc}", 8000)
 
     def _refresh_icons(self) -> None:
         for i in range(self.nav.count()):
@@ -186,17 +186,17 @@ class MainWindow(QMainWindow):
             return
         self.toy_job = self.ctx.queue.submit("prepare-toy-world", toy, fn=prepare_toy_inputs,
                                              title="Prepare the toy world")
-        self.statusBar().showMessage(f"Drawing the toy world into {toy.root} …")
+        self.notify(f"Drawing the toy world into {toy.root} …")
 
     def _on_job_finished(self, rec: JobRecord) -> None:
         if rec is self.toy_job:
             if rec.state.value == "done":
-                self.statusBar().showMessage("Toy world ready", 4000)
+                self.notify("Toy world ready", 4000)
                 self.ctx.toy_ready.emit()
             else:
-                self.statusBar().showMessage(f"Toy world could not be drawn: {rec.error}")
+                self.notify(f"Toy world could not be drawn: {rec.error}")
         elif rec.state.value == "failed":
-            self.statusBar().showMessage(f"{rec.title} failed: {rec.error}", 10000)
+            self.notify(f"{rec.title} failed: {rec.error}", 10000)
         if rec is not self.toy_job:
             self.save_history()
         self._update_status()
@@ -206,7 +206,7 @@ class MainWindow(QMainWindow):
         try:
             self.ctx.queue.save_history(prefs.history_dir())
         except OSError as exc:
-            self.statusBar().showMessage(f"Job history not saved: {exc}", 8000)
+            self.notify(f"Job history not saved: {exc}", 8000)
 
     def _on_toy_ready(self) -> None:
         for page in self.pages.values():
@@ -214,7 +214,7 @@ class MainWindow(QMainWindow):
                 page.on_toy_ready()
             except Exception as exc:
                 traceback.print_exc()
-                self.statusBar().showMessage(f"{page.title}: {exc}", 8000)
+                self.notify(f"{page.title}: {exc}", 8000)
 
     # -- menus and shortcuts -----------------------------------------------------------
     def _action(self, menu: Any, text: str, slot: Callable, shortcut: Any = None,
@@ -321,12 +321,12 @@ class MainWindow(QMainWindow):
             page = self.load_recipe_file(path)
         except RecipeError as exc:
             self.ctx.messages.append(("Cannot load this recipe", str(exc)))
-            self.statusBar().showMessage(str(exc), 10000)
+            self.notify(str(exc), 10000)
             if not self.ctx.headless:
                 QMessageBox.warning(self, "Cannot load this recipe", str(exc))
             return None
         prefs.add_recent("recipes", path)
-        self.statusBar().showMessage(f"Loaded {Path(path).name} into {page.title}", 5000)
+        self.notify(f"Loaded {Path(path).name} into {page.title}", 5000)
         return page
 
     def load_recipe_dialog(self) -> None:
@@ -365,7 +365,7 @@ class MainWindow(QMainWindow):
             QMessageBox.warning(self, "Check the parameters", str(exc))
             return
         if rec is None:
-            self.statusBar().showMessage("This page has nothing to save as a recipe", 4000)
+            self.notify("This page has nothing to save as a recipe", 4000)
             return
         job, params = rec
         start = str(Path(prefs.last_dir("recipes")) / f"{job}.toml")
@@ -374,7 +374,7 @@ class MainWindow(QMainWindow):
             prefs.remember_dir("recipes", path)
             save_recipe(path, job, params)
             prefs.add_recent("recipes", path)
-            self.statusBar().showMessage(f"Saved {path}", 4000)
+            self.notify(f"Saved {path}", 4000)
 
     # -- theme, help -------------------------------------------------------------------
     def set_theme(self, name: str) -> None:
@@ -390,8 +390,8 @@ class MainWindow(QMainWindow):
                 try:
                     hook(used)
                 except Exception as exc:
-                    self.statusBar().showMessage(f"{page.title}: {exc}", 8000)
-        self.statusBar().showMessage(f"Theme: {used}", 2000)
+                    self.notify(f"{page.title}: {exc}", 8000)
+        self.notify(f"Theme: {used}", 2000)
 
     def toggle_theme(self) -> None:
         self.set_theme("dark" if theme.current() == "light" else "light")
@@ -418,6 +418,17 @@ class MainWindow(QMainWindow):
                           f"Workspace: {self.ctx.toy.root}")
 
     # -- status, persistence, closing --------------------------------------------------
+    def notify(self, text: str, ms: int = 0) -> None:
+        """A status-bar message, one line, elided to the bar (the whole text is its
+        tooltip): a long error must not run past the window's edge."""
+        bar = self.statusBar()
+        line = str(text).strip().splitlines()[0] if str(text).strip() else ""
+        label = getattr(self, "status_label", None)
+        room = bar.width() - (label.width() if label is not None else 0) - 40
+        shown = bar.fontMetrics().elidedText(line, Qt.TextElideMode.ElideMiddle,
+                                             max(room, 120))
+        bar.setToolTip(str(text))
+        bar.showMessage(shown, ms)
     def _update_status(self) -> None:
         active = self.ctx.queue.active()
         if not active:
@@ -427,7 +438,7 @@ class MainWindow(QMainWindow):
         prog = f" {r.step}/{r.total}" if r.total else ""
         eta = r.eta()
         more = f"  (+{len(active) - 1} queued)" if len(active) > 1 else ""
-        self.status_label.setText(f"{r.title}: {r.state.value}{prog}"
+        self.status_label.setText(f"{r.title}: {r.status_text()}{prog}"
                                   f"{'  ETA ' + fmt_seconds(eta) if eta else ''}{more}")
 
     def _restore(self) -> None:

@@ -255,8 +255,12 @@ class ImageViewer(QDialog):
     @classmethod
     def shared(cls, parent: QWidget | None = None) -> ImageViewer:
         """The one viewer window of the application (opened again, not stacked)."""
-        if cls._instance is None:
-            top = parent.window() if parent is not None else None
+        from shiboken6 import isValid
+
+        top = parent.window() if parent is not None else None
+        inst = cls._instance
+        if inst is None or not isValid(inst) or (top is not None and inst.parent() is not top):
+            # one per main window; a viewer whose window was closed is gone with it
             cls._instance = cls(top)
         return cls._instance
 

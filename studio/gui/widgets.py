@@ -263,7 +263,7 @@ class ThumbGrid(QListWidget):
         self.setMovement(QListWidget.Movement.Static)
         self.setIconSize(QSize(thumb, thumb))
         # room for two lines of caption; the full caption is the tooltip
-        self.setGridSize(QSize(max(thumb + 24, 110), thumb + 44))
+        self.setGridSize(QSize(max(thumb + 40, 124), thumb + 44))
         self.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.setUniformItemSizes(True)
         self.setWordWrap(True)
@@ -572,7 +572,7 @@ class DropZone(QFrame):
             paths = paths[:1]
         self.files = paths
         self.grid.clear()
-        self.grid.add_files(paths)
+        self.grid.add_files(paths, lambda p: Path(p).stem)  # full path in the tooltip
         self.files_changed.emit(list(self.files))
 
     def dropped_images(self, mime: Any) -> list[str]:
@@ -862,6 +862,30 @@ def flatten_result(result: Any, prefix: str = "", depth: int = 0) -> list[tuple[
     return rows
 
 
+def result_series(result: Any) -> tuple[str, dict[str, list[tuple[float, float]]]] | None:
+    """A chart hidden in a result: the first list of records (per epoch, per sparsity)
+    with numbers in them, as (x name, {series: points}); None when there is none."""
+    if not isinstance(result, dict):
+        return None
+    for key, v in result.items():
+        if not (isinstance(v, list) and len(v) >= 2 and all(isinstance(x, dict) for x in v)):
+            continue
+        numeric = [k for k in v[0] if all(isinstance(x.get(k), (int, float)) and
+                                          not isinstance(x.get(k), bool) for x in v
+                                          if k in x)]
+        xkey = next((k for k in ("epoch", "step", "iteration", "sparsity", "ratio")
+                     if k in numeric), None)
+        series: dict[str, list[tuple[float, float]]] = {}
+        for i, rec in enumerate(v):
+            x = float(rec[xkey]) if xkey else float(i)
+            for k in numeric:
+                if k != xkey and k in rec and math.isfinite(float(rec[k])):
+                    series.setdefault(k, []).append((x, float(rec[k])))
+        if series:
+            return (xkey or key), series
+    return None
+
+
 class ResultTable(QWidget):
     """A finished job's result as a two-column table (and an error line when it failed),
     instead of raw JSON; "Copy" puts the JSON on the clipboard for those who want it."""
@@ -888,6 +912,10 @@ class ResultTable(QWidget):
         hh.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         hh.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         lay.addWidget(self.table, 1)
+        self.chart = CurvePlot(self, "")
+        self.chart.setMinimumHeight(180)
+        self.chart.setVisible(False)
+        lay.addWidget(self.chart, 1)
         row = QHBoxLayout()
         row.addStretch(1)
         self.copy_button = QPushButton("Copy as JSON", self)
@@ -901,6 +929,8 @@ class ResultTable(QWidget):
     def clear(self) -> None:
         self.result = None
         self.table.setRowCount(0)
+        self.chart.clear()
+        self.chart.setVisible(False)
         self.note.setVisible(False)
         self.copy_button.setEnabled(False)
 
@@ -925,6 +955,12 @@ class ResultTable(QWidget):
             self.table.setItem(i, 1, vi)
         self.table.resizeRowsToContents()
         self.copy_button.setEnabled(result is not None)
+        found = result_series(result)
+        if found is not None:
+            xname, series = found
+            self.chart.title = f"per {xname}"
+            self.chart.set_series(series)
+            self.chart.setVisible(True)
 
     def value_text(self, key: str) -> str | None:
         """What the table shows for ``key`` (dotted), or None (tests and the self-test)."""

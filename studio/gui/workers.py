@@ -166,7 +166,8 @@ class JobRecord:
 
     def eta(self) -> float | None:
         """Seconds left, from the rate since the first progress event (None if unknown)."""
-        if not self.total or self.first_step is None or self.state != JobState.RUNNING:
+        if not self.total or self.first_step is None or self.state != JobState.RUNNING \
+                or self.token.cancelled:
             return None
         s0, t0 = self.first_step
         now = time.time()
@@ -460,8 +461,9 @@ class JobQueue(QObject):
         for r in keep:
             d = record_to_dict(r)
             if r.last_preview is not None and not r.last_preview.isNull():
-                name = f"preview-{r.id}.png"
-                if r.last_preview.save(str(folder / name), "PNG"):
+                name = f"preview-{r.id}-{int(r.created * 1000)}.png"
+                # a finished job's preview never changes: written once
+                if (folder / name).is_file() or r.last_preview.save(str(folder / name), "PNG"):
                     d["preview"] = name
             docs.append(d)
         tmp = folder / "history.json.tmp"

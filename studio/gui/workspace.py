@@ -99,6 +99,18 @@ def prepare_toy_inputs(params: ToyInputs, token: CancelToken | None = None) -> J
     return out
 
 
+def outside_toy_world(paths: list[str | Path], root: Path) -> list[Path]:
+    """The paths not drawn from the toy world (not inside the workspace ``root`` or the
+    shipped resources): a toy model says nothing useful about them."""
+    roots = [root.resolve(), resources_dir().resolve()]
+    out = []
+    for p in paths:
+        rp = Path(p).resolve()
+        if not any(r == rp or r in rp.parents for r in roots):
+            out.append(Path(p))
+    return out
+
+
 def toy_checkpoints() -> list[Path]:
     """The toy models shipped in resources/toy/ (empty until they are trained)."""
     d = resources_dir() / "toy"

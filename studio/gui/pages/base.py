@@ -259,6 +259,11 @@ class JobPanel(QWidget):
             self.apply_defaults(name, f)
             self.forms[name] = f
             self.form_lay.insertWidget(0, f)
+            # the form scrolls up and down, never sideways: its column keeps the width
+            # the widest form needs (editors with cut-off buttons read as broken)
+            need = max(x.minimumSizeHint().width() for x in self.forms.values())
+            self.scroll.setMinimumWidth(need + self.scroll.verticalScrollBar().sizeHint()
+                                        .width() + 8)
         return self.forms[name]
 
     def apply_defaults(self, name: str, form: ParamsForm | None = None) -> None:

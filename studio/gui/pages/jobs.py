@@ -68,6 +68,8 @@ class JobsPage(Page):
                 ("edit", "Edit in page", "Load the selected job's parameters into its page"),
                 ("load", "Load recipe…", "Open a recipe file in its page (Ctrl+O)"),
                 ("runrecipe", "Run recipe…", "Queue a recipe file as it is"),
+                ("compare", "Compare…", "Select two jobs (Ctrl+click) and compare their last "
+                                        "previews A/B in the image viewer"),
                 ("clear", "Clear finished", "Remove finished jobs from the history")):
             b = QPushButton(text, self)
             b.setToolTip(tip)
@@ -78,7 +80,7 @@ class JobsPage(Page):
         self.table = QTableWidget(0, len(COLUMNS), split)
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
         self.table.setAlternatingRowColors(True)
@@ -108,6 +110,7 @@ class JobsPage(Page):
         b["load"].clicked.connect(lambda: self.ctx.window and self.ctx.window.load_recipe_dialog())
         b["runrecipe"].clicked.connect(self.run_recipe_dialog)
         b["clear"].clicked.connect(self.ctx.queue.clear_finished)
+        b["compare"].clicked.connect(self.compare)
         self.table.itemSelectionChanged.connect(self._show_details)
         q = ctx.queue
         q.job_added.connect(lambda r: self.refresh())
@@ -136,6 +139,7 @@ class JobsPage(Page):
     def refresh(self) -> None:
         recs = self.records()
         sel = self.selected()
+        others = [r for r in self.selected_all() if r is not sel]
         t = self.table
         t.setRowCount(len(recs))
         for i, r in enumerate(recs):
@@ -160,11 +164,42 @@ class JobsPage(Page):
                 t.setItem(i, j, it)
         if sel is not None and sel in recs:
             t.selectRow(recs.index(sel))
+            from PySide6.QtCore import QItemSelectionModel
+
+            flags = QItemSelectionModel.SelectionFlag.Select | \
+                QItemSelectionModel.SelectionFlag.Rows
+            for r in others:  # a multi-selection (to compare) survives the refresh
+                if r in recs:
+                    t.selectionModel().select(t.model().index(recs.index(r), 0), flags)
             if self._shown != (sel.id, sel.state, len(sel.log)):
                 self._show_details()
         active = self.ctx.queue.active()
         self.banner.set(f"{len(active)} job(s) queued or running" if active else "", "info")
         self._update_buttons()
+
+    def selected_all(self) -> list[JobRecord]:
+        """Every selected job, top row first."""
+        out = []
+        for row in sorted({i.row() for i in self.table.selectedIndexes()}):
+            item = self.table.item(row, 0)
+            rec = self.ctx.queue.get(int(item.text())) if item else None
+            if rec is not None:
+                out.append(rec)
+        return out
+
+    def compare(self) -> object | None:
+        """Two runs side by side: the last previews of the two selected jobs."""
+        from studio.gui.viewer import ImageViewer, ViewItem
+
+        recs = [r for r in self.selected_all() if r.last_preview is not None][:2]
+        if len(recs) < 2:
+            self.message("Compare", "Select two jobs that have a preview (Ctrl+click).")
+            return None
+        a, b = recs
+        v = ImageViewer.shared(self)
+        v.open([ViewItem(a.last_preview, f"#{a.id} {a.title}", b.last_preview,
+                         f"#{b.id} {b.title}")])
+        return v
 
     def selected(self) -> JobRecord | None:
         rows = {i.row() for i in self.table.selectedIndexes()}
@@ -188,6 +223,8 @@ class JobsPage(Page):
         b["open"].setEnabled(r is not None and bool(r.outputs()))
         b["save"].setEnabled(r is not None and r.recipe_able)
         b["edit"].setEnabled(r is not None and r.recipe_able)
+        b["compare"].setEnabled(sum(x.last_preview is not None
+                                    for x in self.selected_all()) >= 2)
 
     def _show_details(self) -> None:
         r = self.selected()

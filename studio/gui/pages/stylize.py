@@ -305,9 +305,9 @@ class StylizePage(Page):
         say so (and how to get the real model) instead of leaving a grey square."""
         if not self.session.model_name.startswith("toy"):
             return ""
-        root = self.ctx.toy.root.resolve()
-        outside = [p for p in [spec["content"], *spec["styles"]]
-                   if root not in Path(p).resolve().parents]
+        from studio.gui.workspace import outside_toy_world
+
+        outside = outside_toy_world([spec["content"], *spec["styles"]], self.ctx.toy.root)
         if not outside:
             return ""
         return (f"{Path(outside[0]).name} is not from the toy world, and the model in use is "

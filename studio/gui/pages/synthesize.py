@@ -55,7 +55,7 @@ class SynthesizePage(JobPage):
         if job == "synthesize":
             # about a minute on a 2-core CPU (0.35 s per iteration of a 16-image batch)
             return {"out": toy.out("synthetic"), "teacher": "toy", "num_images": 16,
-                    "batch_size": 16, "iterations": 120, "preview_every": 10,
+                    "batch_size": 16, "iterations": 100, "preview_every": 10,
                     "metrics_every": 5}
         if job in ("distill", "prune"):
             return {"synthetic": toy.out("synthetic"), "out": toy.out(job), "teacher": "toy",

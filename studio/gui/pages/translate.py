@@ -80,6 +80,23 @@ class TranslatePage(JobPage):
         f = self.panel.forms.get("translate")
         if f is not None:
             f.set_value(field, [Path(p) for p in files])
+        self.update_banner()
+
+    def toy_note(self) -> str:
+        """The toy TSIT knows toy silhouettes and scenes only: say so for other images."""
+        from studio.gui.workspace import outside_toy_world
+
+        f = self.panel.forms.get("translate")
+        if f is None or str(f.value("model")) != "toy":
+            return ""
+        outside = outside_toy_world(self.content_zone.files + self.style_zone.files,
+                                    self.ctx.toy.root)
+        if not outside:
+            return ""
+        return (f"{outside[0].name} is not from the toy world, and model 'toy' is the toy "
+                "TSIT trained on toy silhouettes and scenes only: expect noise. For real "
+                "images import an official TSIT latest_net_G.pth on the Models page and "
+                "name it in Model.")
 
     def build_right(self, tabs: QTabWidget) -> None:
         self.outputs = ThumbGrid(self, thumb=128, max_items=200)
@@ -92,6 +109,8 @@ class TranslatePage(JobPage):
         super().update_banner()
         if self.panel.available and toy_tsit_missing():
             self.banner.set(toy_tsit_missing(), "warning")
+        elif self.panel.available and hasattr(self, "content_zone") and self.toy_note():
+            self.banner.set(self.toy_note(), "info")
 
     def on_toy_ready(self) -> None:
         toy = self.ctx.toy
