@@ -78,45 +78,44 @@ def coerce(value: Any, tp: Any, where: str, base: Path | None = None) -> Any:
                 return coerce(value, arg, where, base)
             except RecipeError:
                 continue
-        raise RecipeError(f"{where}: expected {_type_name(tp)}, got {_describe(value)}")
-    if origin is typing.Literal:
+    elif origin is typing.Literal:
         if value in typing.get_args(tp):
             return value
-        raise RecipeError(f"{where}: expected {_type_name(tp)}, got {_describe(value)}")
-    if origin in (list, tuple):
-        if not isinstance(value, list):
-            raise RecipeError(f"{where}: expected {_type_name(tp)}, got {_describe(value)}")
-        args = typing.get_args(tp)
-        item_tp = args[0] if args else Any
-        items = [coerce(v, item_tp, f"{where}[{i}]", base) for i, v in enumerate(value)]
-        return tuple(items) if origin is tuple else items
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-    elif tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-    elif tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-    elif tp is str:
-        if isinstance(value, str):
-            return value
-    elif tp is Path:
-        if isinstance(value, str):
-            p = Path(value)
-            if base is not None and value and not value.startswith("~") and \
-                    not p.is_absolute():
-                p = base / p
-            return p
+    elif origin in (list, tuple):
+        if isinstance(value, list):
+            args = typing.get_args(tp)
+            item_tp = args[0] if args else Any
+            items = [coerce(v, item_tp, f"{where}[{i}]", base) for i, v in enumerate(value)]
+            return tuple(items) if origin is tuple else items
     elif dataclasses.is_dataclass(tp):
         if isinstance(value, dict):
             return build_params(tp, value, where, base)
     else:
-        raise RecipeError(f"{where}: unsupported field type {tp!r}")
+        ok, out = _scalar(value, tp, where, base)
+        if ok:
+            return out
     raise RecipeError(f"{where}: expected {_type_name(tp)}, got {_describe(value)}")
 
 
+def _scalar(value: Any, tp: Any, where: str, base: Path | None) -> tuple[bool, Any]:
+    """(accepted?, value) for a bool, int, float, str or Path field."""
+    is_num = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if tp is bool:
+        return isinstance(value, bool), value
+    if tp is int:
+        return is_num and isinstance(value, int), value
+    if tp is float:
+        return is_num, float(value) if is_num else value
+    if tp is str:
+        return isinstance(value, str), value
+    if tp is Path:
+        if not isinstance(value, str):
+            return False, value
+        p = Path(value)
+        if base is not None and value and not value.startswith("~") and not p.is_absolute():
+            p = base / p
+        return True, p
+    raise RecipeError(f"{where}: unsupported field type {tp!r}")
 
 
 def _rebase_text(text: str, kind: str, base: Path, sep: str | None) -> str:
