@@ -255,10 +255,10 @@ def test_read_only_home_falls_back(no_home, tmp_path, monkeypatch, capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["stylize", "--batch-size", "0"], "argument --batch_size/--batch-size: must be >= 1, got 0"),
-    (["stylize", "--batch_size", "0"], "argument --batch_size/--batch-size: must be >= 1, got 0"),
+    (["stylize", "--batch-size", "0"], "argument --batch-size/--batch_size: must be >= 1, got 0"),
+    (["stylize", "--batch_size", "0"], "argument --batch-size/--batch_size: must be >= 1, got 0"),
     (["stylize", "--content-size", "-5"],
-     "argument --content_size/--content-size: must be >= 0, got -5"),
+     "argument --content-size/--content_size: must be >= 0, got -5"),
     (["stylize", "--alpha", "1.5"], "argument --alpha: must be between 0 and 1, got 1.5"),
     (["build", "stylized", "--batch-size", "0"], "argument --batch-size: must be >= 1, got 0"),
     (["build", "stylized", "--alpha", "-0.5"], "argument --alpha: must be between 0 and 1"),
@@ -271,11 +271,11 @@ def test_read_only_home_falls_back(no_home, tmp_path, monkeypatch, capsys):
     (["synthesize", "--iters_mi", "0"], "argument --iterations/--iters_mi: must be >= 1"),
     (["translate", "--alpha", "2"], "argument --alpha: must be between 0 and 1, got 2"),
     (["train", "classifier", "--batch-size", "0"], "argument --batch-size: must be >= 1"),
-    (["toyworld", "generate", "--per-class", "0"], "argument --per-class/--per_class: must"),
+    (["toyworld", "generate", "--per-class", "0"], "argument --per-class: must be >= 1, got 0"),
     (["--seed", "-1", "toyworld", "generate"],
      "argument --seed: must be between 0 and 2^63-1, got -1"),
     (["toyworld", "generate", "--seed", str(2**63)], "argument --seed: must be between 0"),
-    (["stylize", "--batch-size", "x"], "argument --batch_size/--batch-size: expected a whole "
+    (["stylize", "--batch-size", "x"], "argument --batch-size/--batch_size: expected a whole "
                                        "number, got 'x'"),
 ])
 def test_numbers_are_checked_when_parsed(argv, message, capsys):
