@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -157,6 +158,124 @@ def cue_conflict_job(params: CueConflictParams, token: CancelToken | None = None
                                               skipped_s + skipped_t))
 
 
+class _Inputs:
+    """Every input image loaded once, squared to the stimulus size; a bad file is recorded
+    as the writer's error and gives None (its pairs are skipped)."""
+
+    def __init__(self, writer: Any, size: int):
+        self.writer, self.size = writer, size
+        self.cache: dict[Path, torch.Tensor | None] = {}
+
+    def __call__(self, src: Source) -> torch.Tensor | None:
+        if src.path not in self.cache:
+            try:
+                self.cache[src.path] = _square(load_image(src.path), self.size)
+            except ImageError as exc:
+                self.writer.error(str(src.path), str(exc))
+                self.cache[src.path] = None
+        return self.cache[src.path]
+
+
+def _record(p: Pair, method: str) -> dict:
+    return {"shape": p.shape.category, "texture": p.texture.category,
+            "shape_source": str(p.shape.path), "texture_source": str(p.texture.path),
+            "same_category": p.same_category, "method": method}
+
+
+def _adain_stimuli(params: CueConflictParams, token: CancelToken, device: torch.device,
+                   writer: Any, model: Any, meta: dict, todo: list, by_key: dict,
+                   image: _Inputs) -> JobGen:
+    """AdaIN: each shape encoded once, its textures' statistics cached, batched decodes."""
+    from studio.adain.ops import StyleStats
+
+    stats_cache: dict[Path, object] = {}
+    groups: dict[Path, list[tuple[int, OutputItem]]] = {}
+    for idx, out in todo:
+        groups.setdefault(by_key[out.key].shape.path, []).append((idx, out))
+    done = 0
+    with torch.inference_mode():
+        for group in groups.values():
+            token.check()
+            p0 = by_key[group[0][1].key]
+            c = image(p0.shape)
+            if c is None:
+                _skip(writer, group, f"shape image {p0.shape.path} unreadable")
+                done += len(group)
+                continue
+            feat = model.encode(c[None].to(device))
+            preview = None
+            for b in range(0, len(group), params.batch_size):
+                chunk = group[b:b + params.batch_size]
+                stats, ok = [], []
+                for idx, out in chunk:
+                    t = by_key[out.key].texture
+                    if t.path not in stats_cache:
+                        timg = image(t)
+                        stats_cache[t.path] = (None if timg is None else
+                                               model.style_stats(timg[None].to(device)))
+                    if stats_cache[t.path] is None:
+                        _skip(writer, [(idx, out)], f"texture image {t.path} unreadable")
+                        continue
+                    stats.append(stats_cache[t.path])
+                    ok.append((idx, out))
+                done += len(chunk)
+                if ok:
+                    target = model.target(feat.expand(len(ok), -1, -1, -1),
+                                          StyleStats.cat(stats), alpha=params.alpha)
+                    imgs = _to_uint8(model.decode(target), params.size)
+                    for (idx, out), arr in zip(ok, imgs):
+                        writer_write(writer, out, arr, idx, meta,
+                                     _record(by_key[out.key], params.method))
+                    preview = (imgs[0], ok[0][1].key)
+                yield Progress(done, len(todo), "stylising")
+            if preview is not None:
+                yield Preview(preview[0], preview[1], done)
+
+
+def _gatys_stimuli(params: CueConflictParams, token: CancelToken, device: torch.device,
+                   writer: Any, model: Any, meta: dict, todo: list, by_key: dict,
+                   image: _Inputs) -> JobGen:
+    """Gatys et al.: one optimisation per stimulus, previewed as it runs."""
+    from studio.texture_shape.gatys import GatysConfig, default_layers, style_transfer, taps_for
+
+    d_style, d_content = default_layers(model.encoder)
+    cfg = GatysConfig(
+        iterations=params.iterations, content_weight=params.content_weight,
+        style_weight=params.style_weight,
+        content_layers=tuple(params.content_layers or d_content),
+        style_layers=tuple(params.style_layers or d_style),
+        layer_weights=tuple(params.layer_weights) if params.layer_weights else None,
+        optimizer=params.optimizer, lr=params.lr, init=params.init,
+        preview_every=params.preview_every)
+    taps = taps_for(model.encoder, cfg.style_layers, cfg.content_layers).to(device)
+    yield Log(f"Gatys: style {list(cfg.style_layers)}, content "
+              f"{list(cfg.content_layers)}, {cfg.iterations} {cfg.optimizer} iterations")
+    done = 0
+    for idx, out in todo:
+        token.check()
+        p = by_key[out.key]
+        c, s = image(p.shape), image(p.texture)
+        if c is None or s is None:
+            _skip(writer, [(idx, out)], "input image unreadable")
+            continue
+        step = None
+        gen = generator(params.seed, "gatys-init", out.key)
+        for step in style_transfer(taps, c[None].to(device), s[None].to(device), cfg,
+                                   generator=gen):
+            token.check()
+            yield Preview(_to_uint8(step.image, params.size)[0],
+                          f"{out.key}: iteration {step.iteration}, loss {step.loss:.4g}",
+                          step.iteration)
+            yield Metrics(done * cfg.iterations + step.iteration,
+                          {"loss": step.loss, "content_loss": step.content_loss,
+                           "style_loss": step.style_loss})
+        arr = _to_uint8(step.image, params.size)[0]
+        writer_write(writer, out, arr, idx, {**meta, "final_loss": step.loss},
+                     {**_record(p, params.method), "final_loss": step.loss})
+        done += 1
+        yield Progress(done, len(todo), "optimising")
+
+
 def _cue_conflict_body(params: CueConflictParams, token: CancelToken, device: torch.device,
                        writer, model, model_info: dict, shapes: list[Source],
                        textures: list[Source], categories: list[str], label: dict[str, int],
@@ -174,121 +293,18 @@ def _cue_conflict_body(params: CueConflictParams, token: CancelToken, device: to
     yield Log(f"cue-conflict ({params.method}): {len(shapes)} shapes x {len(textures)} "
               f"textures = {len(pairs)} stimuli ({n_same} same-category), "
               f"{len(pairs) - len(todo)} already present -> {params.out}")
-
-    # Load every input once; a bad file is reported and its pairs are skipped.
-    cache: dict[Path, torch.Tensor | None] = {}
-
-    def image(src: Source) -> torch.Tensor | None:
-        if src.path not in cache:
-            try:
-                cache[src.path] = _square(load_image(src.path), params.size)
-            except ImageError as exc:
-                writer.error(str(src.path), str(exc))
-                cache[src.path] = None
-        return cache[src.path]
-
-    base = {k: v for k, v in params_dict(params).items()
-            if k not in ("out", "device", "shapes", "textures")}
-
-    def record(p: Pair) -> dict:
-        return {"shape": p.shape.category, "texture": p.texture.category,
-                "shape_source": str(p.shape.path), "texture_source": str(p.texture.path),
-                "same_category": p.same_category, "method": params.method}
-
-    done = 0
-    if params.method == "adain":
-        from studio.adain.ops import StyleStats
-
-        stats_cache: dict[Path, object] = {}
-        # group pending pairs by shape image: encode each content once
-        groups: dict[Path, list[tuple[int, OutputItem]]] = {}
-        for idx, out in todo:
-            groups.setdefault(by_key[out.key].shape.path, []).append((idx, out))
-        with torch.inference_mode():
-            for _shape_path, group in groups.items():
-                token.check()
-                p0 = by_key[group[0][1].key]
-                c = image(p0.shape)
-                if c is None:
-                    _skip(writer, group, f"shape image {p0.shape.path} unreadable")
-                    done += len(group)
-                    continue
-                feat = model.encode(c[None].to(device))
-                preview = None
-                for b in range(0, len(group), params.batch_size):
-                    chunk = group[b:b + params.batch_size]
-                    stats, ok = [], []
-                    for idx, out in chunk:
-                        t = by_key[out.key].texture
-                        if t.path not in stats_cache:
-                            timg = image(t)
-                            stats_cache[t.path] = (None if timg is None else
-                                                   model.style_stats(timg[None].to(device)))
-                        if stats_cache[t.path] is None:
-                            _skip(writer, [(idx, out)], f"texture image {t.path} unreadable")
-                            continue
-                        stats.append(stats_cache[t.path])
-                        ok.append((idx, out))
-                    done += len(chunk)
-                    if ok:
-                        target = model.target(feat.expand(len(ok), -1, -1, -1),
-                                              StyleStats.cat(stats), alpha=params.alpha)
-                        imgs = _to_uint8(model.decode(target), params.size)
-                        for (idx, out), arr in zip(ok, imgs):
-                            writer_write(writer, out, arr, idx, {**base, "model": model_info},
-                                         record(by_key[out.key]))
-                        preview = (imgs[0], ok[0][1].key)
-                    yield Progress(done, len(todo), "stylising")
-                if preview is not None:
-                    yield Preview(preview[0], preview[1], done)
-    elif params.method == "gatys":
-        from studio.texture_shape.gatys import GatysConfig, default_layers, style_transfer, taps_for
-
-        d_style, d_content = default_layers(model.encoder)
-        cfg = GatysConfig(
-            iterations=params.iterations, content_weight=params.content_weight,
-            style_weight=params.style_weight,
-            content_layers=tuple(params.content_layers or d_content),
-            style_layers=tuple(params.style_layers or d_style),
-            layer_weights=tuple(params.layer_weights) if params.layer_weights else None,
-            optimizer=params.optimizer, lr=params.lr, init=params.init,
-            preview_every=params.preview_every)
-        taps = taps_for(model.encoder, cfg.style_layers, cfg.content_layers).to(device)
-        yield Log(f"Gatys: style {list(cfg.style_layers)}, content "
-                  f"{list(cfg.content_layers)}, {cfg.iterations} {cfg.optimizer} iterations")
-        for idx, out in todo:
-            token.check()
-            p = by_key[out.key]
-            c, s = image(p.shape), image(p.texture)
-            if c is None or s is None:
-                _skip(writer, [(idx, out)], "input image unreadable")
-                continue
-            step = None
-            gen = generator(params.seed, "gatys-init", out.key)
-            for step in style_transfer(taps, c[None].to(device), s[None].to(device), cfg,
-                                       generator=gen):
-                token.check()
-                yield Preview(_to_uint8(step.image, params.size)[0],
-                              f"{out.key}: iteration {step.iteration}, loss {step.loss:.4g}",
-                              step.iteration)
-                yield Metrics(done * cfg.iterations + step.iteration,
-                              {"loss": step.loss, "content_loss": step.content_loss,
-                               "style_loss": step.style_loss})
-            arr = _to_uint8(step.image, params.size)[0]
-            writer_write(writer, out, arr, idx,
-                         {**base, "model": model_info, "final_loss": step.loss},
-                         {**record(p), "final_loss": step.loss})
-            done += 1
-            yield Progress(done, len(todo), "optimising")
-    else:
+    meta = {**{k: v for k, v in params_dict(params).items()
+               if k not in ("out", "device", "shapes", "textures")}, "model": model_info}
+    stimuli = {"adain": _adain_stimuli, "gatys": _gatys_stimuli}.get(params.method)
+    if stimuli is None:
         raise ValueError(f"unknown method {params.method!r}: adain or gatys")
-
-    summary = writer.finalize({"builder": "cue-conflict", "params": params_dict(params),
-                               "model": model_info, "num_same_category": n_same,
-                               "shape_categories": categories,
-                               "texture_categories": sorted({t.category for t in textures})},
-                              categories)
-    return summary
+    yield from stimuli(params, token, device, writer, model, meta, todo, by_key,
+                       _Inputs(writer, params.size))
+    return writer.finalize({"builder": "cue-conflict", "params": params_dict(params),
+                            "model": model_info, "num_same_category": n_same,
+                            "shape_categories": categories,
+                            "texture_categories": sorted({t.category for t in textures})},
+                           categories)
 
 
 def memory_needed(config, params: CueConflictParams, size: int | None = None) -> int:
