@@ -317,12 +317,11 @@ def test_one_pixel_content_in_a_subprocess_no_traceback(tmp_path):
 
 
 def test_cue_conflict_huge_size_refused_before_allocating(tmp_path, monkeypatch, capsys):
-    import studio.core.devices as devices
     import studio.texture_shape.cue_conflict as cc
 
     for d in ("shapes", "textures"):
         _img(tmp_path / d / "cat" / "a.png", (16, 16))
-    monkeypatch.setattr(devices, "available_memory", lambda device: 8 * 2**30)
+    monkeypatch.setattr(cc, "available_memory", lambda device: 8 * 2**30)
 
     def no_alloc(*a, **kw):
         raise AssertionError("an image was made at the huge size")

@@ -24,6 +24,7 @@ from torch import nn
 from studio.adain import ops
 from studio.adain.fast import run_layers
 from studio.adain.ops import StyleStats
+from studio.core.checkpoints import check_state_dict, load_state_dict, resources_dir
 
 # ---------------------------------------------------------------------------------------
 # Building blocks
@@ -326,8 +327,6 @@ class AdaINModel(nn.Module):
     @classmethod
     def load_toy(cls, resources: str | os.PathLike | None = None) -> AdaINModel:
         """The project's toy AdaIN shipped in ``resources/toy/`` (the embedded default)."""
-        from studio.core.checkpoints import resources_dir
-
         root = Path(resources) if resources else resources_dir() / "toy"
         return cls.from_files(root / "adain_encoder.pth", root / "adain_decoder.pth", TOY)
 
@@ -339,8 +338,6 @@ class AdaINModel(nn.Module):
         Mismatches raise :class:`~studio.core.checkpoints.CheckpointMismatch` naming the
         file, the missing/unexpected keys and where to get the right one.
         """
-        from studio.core.checkpoints import check_state_dict, load_state_dict
-
         enc_sd = load_state_dict(encoder_path)
         dec_sd = load_state_dict(decoder_path)
         if config is None:

@@ -27,13 +27,12 @@ import numpy as np
 import torch
 
 from studio.core.images import atomic_write
+from studio.core.paths import cache_dir
 
 
 def default_cache_root() -> Path:
     """``$STUDIO_CACHE/style-stats`` or ``~/.cache/studio/style-stats`` (a temporary
     folder, with a warning, when the home folder is missing or read-only)."""
-    from studio.core.paths import cache_dir
-
     env = os.environ.get("STUDIO_CACHE")
     base = Path(env) if env else cache_dir("studio", what="style statistics",
                                            env="STUDIO_CACHE")

@@ -13,6 +13,7 @@ iteration, so a killed run continues where it stopped with the same data sequenc
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import os
 import shutil
@@ -30,8 +31,23 @@ from torchvision.transforms import functional as TF
 from studio.adain import ops
 from studio.adain.model import OFFICIAL, TOY, AdaINModel, infer_config
 from studio.adain.params import TrainParams
-from studio.core.checkpoints import state_sha256
-from studio.core.images import ImageError, image_grid, list_images, load_image, quantize
+from studio.core.checkpoints import (
+    check_state_dict,
+    find_model,
+    load_state_dict,
+    save_state_dict,
+    sha256_file,
+    state_sha256,
+)
+from studio.core.devices import resolve_device
+from studio.core.images import (
+    ImageError,
+    atomic_write,
+    image_grid,
+    list_images,
+    load_image,
+    quantize,
+)
 from studio.core.jobs import (
     CancelToken,
     JobGen,
@@ -141,18 +157,10 @@ def identity_loss(model: AdaINModel, content: torch.Tensor) -> torch.Tensor:
 def build_model(p: TrainParams) -> tuple[AdaINModel, dict]:
     """The encoder (official file, any vgg_normalised-layout file, or derived from a toy
     classifier) and a fresh or initial decoder; returns (model, provenance)."""
-    from studio.core.checkpoints import (
-        check_state_dict,
-        find_model,
-        load_state_dict,
-        save_state_dict,
-        sha256_file,
-    )
-
     info: dict = {}
     base = {"toy": TOY, "vgg19": OFFICIAL}.get(p.config)
     if p.from_classifier:
-        from studio.adain.toy import derive_encoder, load_classifier, toy_config_for, toy_images
+        from studio.adain.toy import derive_encoder, load_classifier, toy_config_for, toy_images  # noqa: PLC0415 (loaded when used)
 
         clf = load_classifier(p.from_classifier)
         config = toy_config_for(clf.config, base or TOY)
@@ -204,7 +212,7 @@ class MetricsLog:
         d = Path(folder)
         d.mkdir(parents=True, exist_ok=True)
         try:
-            from torch.utils.tensorboard import SummaryWriter
+            from torch.utils.tensorboard import SummaryWriter  # noqa: PLC0415 (optional dependency)
         except ImportError:
             self.fh = open(d / "metrics.jsonl", "a", encoding="utf-8")  # noqa: SIM115
         else:
@@ -244,9 +252,6 @@ def _grid(*rows: torch.Tensor) -> np.ndarray:
 
 
 def train_job(p: TrainParams, token: CancelToken | None = None) -> JobGen:
-    from studio.core.checkpoints import save_state_dict
-    from studio.core.devices import resolve_device
-
     token = job_context(token)
     device = resolve_device(p.device)
     save_dir = Path(p.save_dir)
@@ -287,10 +292,6 @@ def train_job(p: TrainParams, token: CancelToken | None = None) -> JobGen:
             return pool.submit(csamp.batch, i), pool.submit(ssamp.batch, i)
 
         def save_state(i: int) -> None:
-            import io
-
-            from studio.core.images import atomic_write
-
             buf = io.BytesIO()
             torch.save({"decoder": {k: v.detach().cpu() for k, v in
                                     model.decoder.state_dict().items()},

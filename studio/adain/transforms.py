@@ -81,7 +81,7 @@ def test_transform(size: int = 512, crop: bool = False) -> Callable[[Image.Image
 
 def train_transform(resize: int = 512, crop: int = 256) -> Callable:
     """train.py: resize to resize x resize (aspect NOT kept), random crop, to tensor."""
-    from torchvision import transforms
+    from torchvision import transforms  # noqa: PLC0415 (heavy: loaded when used)
 
     return transforms.Compose([transforms.Resize((resize, resize)),
                                transforms.RandomCrop(crop), transforms.ToTensor()])

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 import time
 from pathlib import Path
 
 from studio.compression.distill import DistillParams, distill_job
-from studio.core.jobs import CancelToken, JobGen, Log, Metrics, job_context, params_dict
+from studio.core.jobs import CancelToken, JobGen, Log, Metrics, drive, job_context, params_dict
+from studio.datasets.folders import scan_image_folder
 from studio.inversion.params import ComparisonParams
 from studio.inversion.quality import QualityParams, quality_job
 from studio.inversion.synthesize import SynthesizeParams, synthesize_job
@@ -22,9 +24,8 @@ from studio.models.teachers import load_teacher
 
 
 def _toy_test_set(out: Path, seed: int) -> Path:
-    from studio.core.jobs import drive
-    from studio.toyworld.generate import generate_job
-    from studio.toyworld.standard import world_params
+    from studio.toyworld.generate import generate_job  # noqa: PLC0415 (keeps this module torch-free)
+    from studio.toyworld.standard import world_params  # noqa: PLC0415 (keeps this module torch-free)
 
     root = out / "toyworld"
     # the standard test split only needs its own seeds: a 1-per-class train split is enough
@@ -36,9 +37,6 @@ def _toy_test_set(out: Path, seed: int) -> Path:
 
 def _real_subset(real: Path, out: Path, n: int, class_names: tuple[str, ...]) -> int:
     """The first ``n / classes`` training images of each class, copied as an ImageFolder."""
-    import shutil
-
-    from studio.datasets.folders import scan_image_folder
 
     scan = scan_image_folder(real / "train", splits=False)
     per = max(1, n // len(class_names))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import platform
 import re
 
 import torch
@@ -61,8 +63,6 @@ def available_memory(device: torch.device | str) -> int | None:
     except (OSError, ValueError, IndexError):
         pass
     if avail is None:
-        import os
-
         try:
             avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
         except (AttributeError, ValueError, OSError):
@@ -90,6 +90,5 @@ def describe_device(device: torch.device) -> str:
     """Human-readable name for reports and benchmark headers."""
     if device.type == "cuda":
         return f"{device} ({torch.cuda.get_device_name(device)})"
-    import platform
 
     return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"

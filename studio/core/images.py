@@ -161,7 +161,7 @@ def quantize(images: Any, low: float = 0.0, high: float = 1.0) -> np.ndarray:
     the reference tools' own. A torch tensor (N, 3, H, W) or (3, H, W) is quantised where
     it lives (4x less to copy back from a GPU); a float array (..., H, W, 3) likewise."""
     if hasattr(images, "detach"):  # torch tensor, without importing torch here
-        import torch
+        import torch  # noqa: PLC0415 (heavy: loaded when used)
 
         x = images.detach().float()
         if (low, high) != (0.0, 1.0):

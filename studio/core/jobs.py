@@ -21,6 +21,8 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from studio.core.engines import resolve
+
 
 @dataclass
 class Progress:
@@ -121,15 +123,15 @@ class JobContext(CancelToken):
     def device(self, spec: Any = "auto") -> Any:
         """``spec`` (auto, cpu, cuda, cuda:N) as a torch device; under torchrun each local
         rank takes its own GPU."""
-        from studio.core.devices import resolve_device
-        from studio.core.distributed import local_device
+        from studio.core.devices import resolve_device  # noqa: PLC0415 (keeps this module torch-free)
+        from studio.core.distributed import local_device  # noqa: PLC0415 (keeps this module torch-free)
 
         return local_device(resolve_device(spec))
 
     @property
     def dist(self) -> Any:
         """This process's rank and world size (``core.distributed.dist_info``)."""
-        from studio.core.distributed import dist_info
+        from studio.core.distributed import dist_info  # noqa: PLC0415 (keeps this module torch-free)
 
         return dist_info()
 
@@ -174,8 +176,6 @@ class JobType:
 
 def _resolved(ref: Any) -> Any:
     if isinstance(ref, str):
-        from studio.core.engines import resolve
-
         return resolve(ref)
     return ref
 

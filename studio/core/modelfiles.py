@@ -6,6 +6,8 @@ refused or reported the same way in both (one error line naming the file and pro
 
 from __future__ import annotations
 
+import queue
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -91,9 +93,6 @@ def verify_job(params: ModelTaskParams, token: CancelToken | None = None) -> Job
 
 def fetch_job(params: ModelTaskParams, token: CancelToken | None = None) -> JobGen:
     """Download a known model (resumable, SHA-256 checked) with byte progress events."""
-    import queue
-    import threading
-
     token = token or CancelToken()
     assert params.url and params.dest
     events: queue.Queue = queue.Queue()

@@ -45,6 +45,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from PIL import Image
+
 from studio import __version__
 from studio.core.distributed import DistInfo, dist_info
 from studio.core.images import atomic_write, encode_png
@@ -217,7 +219,7 @@ class FolderLock:
 
     def acquire(self) -> None:
         try:
-            import fcntl
+            import fcntl  # noqa: PLC0415 (optional dependency)
         except ImportError:  # Windows: no advisory locks; one build at a time is on you
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -308,7 +310,6 @@ def output_is_complete(path: Path) -> bool:
                 head = fh.read(8)
                 fh.seek(-12, os.SEEK_END)
                 return head == _PNG_SIG and fh.read(12) == _PNG_END
-        from PIL import Image
 
         with Image.open(path) as im:
             im.verify()
@@ -498,7 +499,7 @@ class DatasetWriter:
         :class:`OutputFolderError`); ``overwrite`` removes the earlier build's outputs
         first (only files Studio wrote). ``fingerprint=None`` skips the comparison.
         """
-        from studio.core.distributed import barrier
+        from studio.core.distributed import barrier  # noqa: PLC0415 (keeps this module torch-free)
 
         check_separate(self.out, inputs or {})
         if self.out.exists() and not self.out.is_dir():

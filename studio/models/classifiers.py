@@ -23,6 +23,7 @@ texture-vs-shape ``.pth.tar`` dict with the weights under ``state_dict`` and Dat
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ from torch import nn
 
 from studio.core.checkpoints import CheckpointError, check_state_dict, load_state_dict
 from studio.models.cifar import VGG_CFG, CifarVGG, resnet18, resnet34
+from studio.toyworld.generate import SHAPES
 from studio.toyworld.models import TOY_MEAN, TOY_STD, ToyVGG, ToyVGGConfig
 
 # ---------------------------------------------------------------------------------------
@@ -56,8 +58,6 @@ CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog
 
 
 def _toy_classes() -> tuple[str, ...]:
-    from studio.toyworld.generate import SHAPES  # the toy world's class order
-
     return tuple(SHAPES)
 
 
@@ -114,7 +114,7 @@ def canonical_arch(arch: str) -> str:
 
 def torchvision_archs() -> list[str]:
     """Names torchvision's classification model builder accepts."""
-    import torchvision
+    import torchvision  # noqa: PLC0415 (heavy: loaded when used)
 
     return sorted(torchvision.models.list_models(module=torchvision.models))
 
@@ -138,7 +138,7 @@ def build_network(arch: str, num_classes: int, toy_config: ToyVGGConfig | None =
         return resnet34(num_classes)
     if arch in ("cifar_vgg11", "cifar_vgg16"):
         return CifarVGG(VGG_CFG[arch.removeprefix("cifar_")], num_classes)
-    import torchvision
+    import torchvision  # noqa: PLC0415 (heavy: loaded when used)
 
     if arch not in torchvision_archs():
         raise ValueError(f"unknown architecture {arch!r}: use {known_archs()}")
@@ -291,8 +291,6 @@ def load_classifier(arch: str, weights: str | os.PathLike | None = None, *,
 
 def _trainer_classes(weights: Path, num_classes: int) -> list[str] | None:
     """Class names `studio train classifier` recorded next to its ``model.pth``."""
-    import json
-
     meta = weights.with_name("train.json")
     if weights.name != "model.pth" or not meta.is_file():
         return None
@@ -305,9 +303,9 @@ def _trainer_classes(weights: Path, num_classes: int) -> list[str] | None:
 
 def zero_init_last_bn(net: nn.Module) -> int:
     """Bag of Tricks: γ = 0 in the last BN of every residual block; returns how many."""
-    from torchvision.models.resnet import BasicBlock, Bottleneck
+    from torchvision.models.resnet import BasicBlock, Bottleneck  # noqa: PLC0415 (heavy: loaded when used)
 
-    from studio.models.cifar import BasicBlock as CifarBlock
+    from studio.models.cifar import BasicBlock as CifarBlock  # noqa: PLC0415 (loaded when used)
 
     n = 0
     for m in net.modules():

@@ -27,7 +27,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from studio.core.checkpoints import state_sha256
+from studio.core.checkpoints import find_model, state_sha256
+from studio.core.devices import available_memory, format_bytes, resolve_device
 from studio.core.images import ImageError, load_image, quantize
 from studio.core.jobs import (
     CancelToken,
@@ -39,7 +40,7 @@ from studio.core.jobs import (
     job_context,
     params_dict,
 )
-from studio.core.seeding import generator
+from studio.core.seeding import derive_seed, generator
 from studio.datasets.folders import scan_image_folder
 from studio.datasets.writers import (
     OutputItem,
@@ -49,6 +50,7 @@ from studio.datasets.writers import (
     make_writer,
 )
 from studio.texture_shape.params import CueConflictParams, ToyCueConflictParams
+from studio.toyworld.generate import OWN_TEXTURE, SHAPES, render
 
 
 @dataclass(frozen=True)
@@ -104,8 +106,7 @@ def _square(img, size: int) -> torch.Tensor:
 
 def load_adain(params: CueConflictParams):
     """The AdaIN model the params name (explicit files > official > toy)."""
-    from studio.adain import AdaINModel, load_default
-    from studio.core.checkpoints import find_model
+    from studio.adain import AdaINModel, load_default  # noqa: PLC0415 (engine: loaded when used)
 
     if params.vgg is not None or params.decoder is not None:
         if params.vgg is None or params.decoder is None:
@@ -126,8 +127,6 @@ def _to_uint8(x: torch.Tensor, size: int) -> np.ndarray:
 
 def cue_conflict_job(params: CueConflictParams, token: CancelToken | None = None) -> JobGen:
     """Make every shape x texture stimulus with AdaIN or Gatys; resumable."""
-    from studio.core.devices import resolve_device
-
     token = job_context(token)
     device = resolve_device(params.device)
     if params.size < 16:
@@ -186,7 +185,7 @@ def _adain_stimuli(params: CueConflictParams, token: CancelToken, device: torch.
                    writer: Any, model: Any, meta: dict, todo: list, by_key: dict,
                    image: _Inputs) -> JobGen:
     """AdaIN: each shape encoded once, its textures' statistics cached, batched decodes."""
-    from studio.adain.ops import StyleStats
+    from studio.adain.ops import StyleStats  # noqa: PLC0415 (engine: loaded when used)
 
     stats_cache: dict[Path, object] = {}
     groups: dict[Path, list[tuple[int, OutputItem]]] = {}
@@ -236,7 +235,7 @@ def _gatys_stimuli(params: CueConflictParams, token: CancelToken, device: torch.
                    writer: Any, model: Any, meta: dict, todo: list, by_key: dict,
                    image: _Inputs) -> JobGen:
     """Gatys et al.: one optimisation per stimulus, previewed as it runs."""
-    from studio.texture_shape.gatys import GatysConfig, default_layers, style_transfer, taps_for
+    from studio.texture_shape.gatys import GatysConfig, default_layers, style_transfer, taps_for  # noqa: PLC0415 (loaded when used)
 
     d_style, d_content = default_layers(model.encoder)
     cfg = GatysConfig(
@@ -323,8 +322,6 @@ def memory_needed(config, params: CueConflictParams, size: int | None = None) ->
 
 def check_memory(config, params: CueConflictParams, device: torch.device) -> None:
     """Refuse a size that cannot fit, naming what it would need, before allocating it."""
-    from studio.core.devices import available_memory, format_bytes
-
     avail = available_memory(device)
     need = memory_needed(config, params)
     if avail is None or need <= avail:
@@ -373,8 +370,6 @@ def toy_cue_conflict_job(params: ToyCueConflictParams, token: CancelToken | None
     are cue conflicts in the same sense as the reference stimuli; they test a classifier
     on images made without the style transfer it may have been trained with.
     """
-    from studio.toyworld.generate import SHAPES
-
     token = job_context(token)
     cats = list(SHAPES[: params.num_classes])
     writer = make_writer("imagefolder", params.out).open(
@@ -386,9 +381,6 @@ def toy_cue_conflict_job(params: ToyCueConflictParams, token: CancelToken | None
 
 def _toy_cue_conflict_body(params: ToyCueConflictParams, token: CancelToken, writer,
                            cats: list[str]) -> JobGen:
-    from studio.core.seeding import derive_seed
-    from studio.toyworld.generate import OWN_TEXTURE, render
-
     for note in writer.notes:
         yield Log(note, "warning")
     items, meta = [], {}

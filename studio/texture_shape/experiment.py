@@ -16,22 +16,27 @@ The paper's direction: B's shape bias is clearly higher than A's.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 import torch
 
+from studio.core.checkpoints import find_model
 from studio.core.images import atomic_write
 from studio.core.jobs import CancelToken, JobGen, Log, job_context, params_dict
+from studio.datasets.readers import read_source
+from studio.models.classifiers import load_classifier
 from studio.texture_shape.params import ExperimentParams
-from studio.toyworld.generate import SHAPES
+from studio.toyworld.generate import SHAPES, ToyWorldParams, generate_job
+from studio.toyworld.standard import SIZE, shapes_params, textures_params, world_params
 
 
 def _adain_net(params: ExperimentParams):
-    from studio.texture_shape.stylized import StyleNet, load_style_net
+    from studio.texture_shape.stylized import StyleNet, load_style_net  # noqa: PLC0415 (loaded when used)
 
     if params.adain_encoder and params.adain_decoder:
-        from studio.adain import AdaINModel
+        from studio.adain import AdaINModel  # noqa: PLC0415 (engine: loaded when used)
 
         return StyleNet.from_model(AdaINModel.from_files(params.adain_encoder,
                                                          params.adain_decoder), "given")
@@ -41,9 +46,7 @@ def _adain_net(params: ExperimentParams):
 def test_accuracy(arch: str, weights: Path, world: Path, device: str | torch.device = "cpu",
                   batch_size: int = 256) -> dict[str, float]:
     """Top-1 / top-5 (%) of a toy classifier on the unstylised test split."""
-    from studio.datasets.readers import read_source
-    from studio.models.classifiers import load_classifier
-    from studio.trainer.trainer import topk_correct, transform
+    from studio.trainer.trainer import topk_correct, transform  # noqa: PLC0415 (engine: loaded when used)
 
     clf = load_classifier(arch, weights, device=device)
     src = read_source(world)
@@ -64,7 +67,7 @@ def test_accuracy(arch: str, weights: Path, world: Path, device: str | torch.dev
 
 def _train(params: ExperimentParams, data: Path, val: Path, out: Path, epochs: int,
            token: CancelToken) -> JobGen:
-    from studio.trainer.trainer import TrainParams, train_job
+    from studio.trainer.trainer import TrainParams, train_job  # noqa: PLC0415 (engine: loaded when used)
 
     tp = TrainParams(data=[data], out=out, arch="toyvgg", val=val, classes=list(SHAPES),
                      epochs=epochs, batch_size=params.batch_size, lr=params.lr,
@@ -78,17 +81,14 @@ def _train(params: ExperimentParams, data: Path, val: Path, out: Path, epochs: i
 def texture_bias_experiment(params: ExperimentParams, token: CancelToken | None = None
                             ) -> JobGen:
     """Run the whole experiment under ``params.out``; resumable step by step."""
-    from studio.core.checkpoints import find_model
     from studio.texture_shape.cue_conflict import (
         CueConflictParams,
         ToyCueConflictParams,
         cue_conflict_job,
         toy_cue_conflict_job,
-    )
-    from studio.texture_shape.shape_bias import ShapeBiasParams, shape_bias_job
-    from studio.texture_shape.stylized import TOY_PRESET, StylizedParams, build_stylized
-    from studio.toyworld.generate import ToyWorldParams, generate_job
-    from studio.toyworld.standard import SIZE, shapes_params, textures_params, world_params
+    )  # noqa: PLC0415 (loaded when used)
+    from studio.texture_shape.shape_bias import ShapeBiasParams, shape_bias_job  # noqa: PLC0415 (loaded when used)
+    from studio.texture_shape.stylized import TOY_PRESET, StylizedParams, build_stylized  # noqa: PLC0415 (loaded when used)
 
     token = job_context(token)
     out = Path(params.out)
@@ -127,8 +127,6 @@ def texture_bias_experiment(params: ExperimentParams, token: CancelToken | None 
         stylized = Path(params.stylized_model).parent
         yield Log("step 3/6: skipped (classifier B given)")
     elif params.stylization == "texture-shuffle":
-        import dataclasses
-
         stylized = out / "texture_shuffled"
         yield Log("step 3/6: re-drawing the training world with uniformly random textures "
                   "(texture-shuffle, no style transfer)")

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 MARKERS = ("o", "s", "^", "v", "D", "P", "X", "<", ">", "h")
 COLOURS = ("#1f5fa8", "#e08a00", "#2a9d4b", "#8e44ad", "#7f7f7f", "#17becf", "#bcbd22",
@@ -27,10 +28,10 @@ def matrix_plot(results: Mapping[str, Mapping], categories: Sequence[str], stem:
 
     ``results`` maps a model name to a summary from :func:`shape_bias.summarize`.
     """
-    import matplotlib
+    import matplotlib  # noqa: PLC0415 (heavy: loaded when used)
 
     matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # noqa: PLC0415 (heavy: loaded when used)
 
     cats = list(categories)
     h = 1.6 + 0.34 * len(cats)
@@ -95,10 +96,10 @@ def matrix_plot(results: Mapping[str, Mapping], categories: Sequence[str], stem:
 def box_plot(results: Mapping[str, Mapping], categories: Sequence[str], stem: Path, *,
              formats: Sequence[str] = ("png", "svg", "pdf")) -> list[str]:
     """Per-category shape bias as one box per model (model-vs-human's second plot)."""
-    import matplotlib
+    import matplotlib  # noqa: PLC0415 (heavy: loaded when used)
 
     matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # noqa: PLC0415 (heavy: loaded when used)
 
     names = list(results)
     data = [[v["shape_bias"] for c in categories
@@ -123,8 +124,6 @@ def box_plot(results: Mapping[str, Mapping], categories: Sequence[str], stem: Pa
 
 def render_png(path: Path, max_side: int = 480) -> np.ndarray:
     """A plot file as a small RGB array for a Preview event."""
-    from PIL import Image
-
     with Image.open(path) as im:
         im = im.convert("RGB")
         im.thumbnail((max_side, max_side))

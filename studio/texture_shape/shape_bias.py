@@ -33,8 +33,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -43,6 +45,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from studio.core.checkpoints import REGISTRY, CheckpointError, find_model
+from studio.core.devices import resolve_device
 from studio.core.images import ImageError, atomic_write, is_image_file, load_image
 from studio.core.jobs import CancelToken, JobGen, Log, Preview, Progress, job_context
 from studio.datasets.writers import check_separate
@@ -368,9 +372,6 @@ def classify_stimuli(clf: Classifier, stimuli: Sequence[Stimulus], categories: S
     Batches are decoded by ``workers`` threads (0 = up to 8) two batches ahead of the
     model, so on a GPU the forward passes, not PNG decoding, set the pace.
     """
-    import os
-    from concurrent.futures import ThreadPoolExecutor
-
     device = torch.device(device)
     clf.net.to(device).eval()
     decisions: list[Decision] = []
@@ -407,8 +408,6 @@ def classify_stimuli(clf: Classifier, stimuli: Sequence[Stimulus], categories: S
 
 def parse_model_spec(spec: str) -> tuple[str, Path]:
     """``ARCH=WEIGHTS`` -> (arch, weights path); WEIGHTS may be a registry name."""
-    from studio.core.checkpoints import REGISTRY, CheckpointError, find_model
-
     if "=" not in spec:
         raise ValueError(f"model {spec!r}: write ARCH=WEIGHTS, e.g. resnet50=model.pth.tar")
     arch, weights = spec.split("=", 1)
@@ -429,8 +428,6 @@ def shape_bias_job(params: ShapeBiasParams, token: CancelToken | None = None) ->
     """Evaluate every model; write decisions.csv + summary.json per model, the
     model-vs-human raw-data file per model (``<out>/raw-data/cue-conflict/``) and the
     plots."""
-    from studio.core.devices import resolve_device
-
     token = job_context(token)
     check_separate(params.out, {"stimuli": params.stimuli})
     device = resolve_device(params.device)
@@ -483,7 +480,7 @@ def shape_bias_job(params: ShapeBiasParams, token: CancelToken | None = None) ->
         results[name] = summary
     files: list[str] = []
     if params.plot:
-        from studio.texture_shape.plots import box_plot, matrix_plot, render_png
+        from studio.texture_shape.plots import box_plot, matrix_plot, render_png  # noqa: PLC0415 (loaded when used)
 
         refs = REFERENCE_SHAPE_BIAS if params.reference else {}
         files = matrix_plot(results, categories, out / "shape_bias", refs,
@@ -505,8 +502,6 @@ def top_probabilities(clf: Classifier, path: str, categories: list[str], k: int 
                       ) -> list[tuple[str, float]]:
     """A classifier's ``k`` most probable categories for one image (ImageNet models:
     the 16 categories by mean probability, renormalised), as the evaluation sees it."""
-    from studio.core.images import load_image
-
     size = clf.input_size
     img = load_image(path).resize((size, size), resample=2)
     x = torch.from_numpy(np.array(img, dtype=np.uint8)).permute(2, 0, 1)[None]

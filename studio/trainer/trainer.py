@@ -33,6 +33,7 @@ from torch import nn
 
 from studio.core.checkpoints import (
     CheckpointError,
+    check_state_dict,
     load_checkpoint,
     save_state_dict,
     sha256_file,
@@ -256,7 +257,6 @@ def build_model(params: TrainParams, num_classes: int) -> tuple[nn.Module, list[
             sd = {k: v for k, v in sd.items() if k not in dropped}
             if dropped:
                 notes.append(f"reset head: dropped {dropped}")
-        from studio.core.checkpoints import check_state_dict
 
         hint = "use reset_head to fine-tune to a different class count"
         if params.reset_head:
@@ -573,7 +573,7 @@ class CPUSyncBatchNorm(nn.BatchNorm2d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training:
             return super().forward(x)
-        from torch.distributed.nn.functional import all_reduce
+        from torch.distributed.nn.functional import all_reduce  # noqa: PLC0415 (heavy: loaded when used)
 
         c = x.shape[1]
         n = torch.tensor([x.shape[0] * x.shape[2] * x.shape[3]], dtype=x.dtype)

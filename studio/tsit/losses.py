@@ -20,6 +20,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from studio.core.checkpoints import (
+    CheckpointError,
+    load_into,
+    load_state_dict,
+    models_dir,
+    resources_dir,
+)
+from studio.core.paths import home
+from studio.toyworld.models import ToyVGG
+
 #: Official layer weights for relu1_1, relu2_1, relu3_1, relu4_1, relu5_1.
 VGG_WEIGHTS = (1.0 / 32, 1.0 / 16, 1.0 / 8, 1.0 / 4, 1.0)
 VGG19_FILE = "vgg19-dcbb9e9d.pth"  # torchvision's IMAGENET1K_V1 file name
@@ -79,7 +89,7 @@ class VGG19Features(nn.Module):
 
     def __init__(self, state_dict: dict[str, torch.Tensor] | None = None):
         super().__init__()
-        from torchvision.models import vgg19
+        from torchvision.models import vgg19  # noqa: PLC0415 (heavy: loaded when used)
 
         net = vgg19()
         if state_dict is not None:
@@ -145,22 +155,18 @@ def torchvision_vgg19_path() -> Path | None:
     env = os.environ.get("STUDIO_VGG19")
     if env and Path(env).is_file():
         return Path(env)
-    from studio.core.paths import home
 
     user = home(writable=False)
     torch_home = os.environ.get("TORCH_HOME")
     hub = Path(torch_home) if torch_home else (user / ".cache" / "torch" if user else None)
     if hub is not None and (hub / "hub" / "checkpoints" / VGG19_FILE).is_file():
         return hub / "hub" / "checkpoints" / VGG19_FILE
-    from studio.core.checkpoints import models_dir
 
     cand = models_dir() / VGG19_FILE
     return cand if cand.is_file() else None
 
 
 def toy_teacher_path() -> Path:
-    from studio.core.checkpoints import resources_dir
-
     return resources_dir() / "toy" / "teacher.pth"
 
 
@@ -171,8 +177,6 @@ def build_perceptual(kind: str = "auto", path: str | os.PathLike | None = None
     ``auto`` takes torchvision VGG-19 ImageNet weights when present, else the toy
     teacher; the notice says which, so a user never trains with a stand-in unknowingly.
     """
-    from studio.core.checkpoints import CheckpointError, load_state_dict
-
     if kind == "none":
         return None, "perceptual loss off"
     if kind in ("auto", "vgg19"):
@@ -185,13 +189,9 @@ def build_perceptual(kind: str = "auto", path: str | os.PathLike | None = None
                                   f"torchvision's {VGG19_FILE} in ~/.cache/torch/hub/"
                                   "checkpoints or pass its path")
     if kind in ("auto", "toy"):
-        from studio.toyworld.models import ToyVGG
-
         tpath = Path(path) if (path and kind == "toy") else toy_teacher_path()
         net = ToyVGG()
         if tpath.is_file():
-            from studio.core.checkpoints import load_into
-
             load_into(net, tpath, hint="expected a ToyVGG (default config) state_dict")
             note = (f"NOTICE: perceptual loss uses the toy encoder {tpath} (ToyVGG "
                     "relu1_1..relu4_1), not VGG-19: torchvision VGG-19 weights were not found")

@@ -31,6 +31,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import spectral_norm
 
+from studio.core.checkpoints import CheckpointError, check_state_dict, load_state_dict
+
 Task = Literal["AST", "MMIS", "SIS"]
 
 # ---------------------------------------------------------------------------------------
@@ -527,15 +529,11 @@ def load_generator(path: str | os.PathLike, task: str = "summer2winter", *,
     cityscapes, ade20k; official experiment names work too) or AST / MMIS / SIS. ngf,
     depth and input channels are read from the file.
     """
-    from studio.core.checkpoints import check_state_dict, load_state_dict
-
     base = get_preset(task).config
     sd = load_state_dict(path, strip_prefixes=("module.",))
     try:
         cfg = config_from_state_dict(sd, base)
     except KeyError as exc:
-        from studio.core.checkpoints import CheckpointError
-
         raise CheckpointError(path, exc.args[0]) from None
     if alpha is not None:
         cfg = replace(cfg, alpha=alpha)
@@ -551,8 +549,6 @@ def load_generator(path: str | os.PathLike, task: str = "summer2winter", *,
 def load_encoder(path: str | os.PathLike, *, device: str | torch.device = "cpu"
                  ) -> ConvEncoder:
     """Load an official ``latest_net_E.pth`` (the SIS VAE encoder) strictly, in ``eval()``."""
-    from studio.core.checkpoints import check_state_dict, load_state_dict
-
     sd = load_state_dict(path, strip_prefixes=("module.",))
     ngf = sd["layer1.0.weight_orig"].shape[0] if "layer1.0.weight_orig" in sd else 64
     z_dim = sd["fc_mu.weight"].shape[0] if "fc_mu.weight" in sd else 256

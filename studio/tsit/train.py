@@ -30,6 +30,7 @@ from studio.core.checkpoints import (
     save_state_dict,
     sha256_file,
 )
+from studio.core.distributed import dist_info, init_distributed
 from studio.core.images import ImageError, atomic_write, image_grid, save_image
 from studio.core.jobs import CancelToken, JobGen, Log, Metrics, Preview, Progress, job_context
 from studio.core.jobs import params_dict as _params_dict
@@ -271,8 +272,6 @@ def batch_at(ds: Any, it: int, p: TrainTSITParams, bs: int, dist: Any, bad: list
 
 def train_job(p: TrainTSITParams, token: CancelToken | None = None) -> JobGen:
     """Train TSIT with the official losses; checkpoint, preview and resume."""
-    from studio.core.distributed import dist_info, init_distributed
-
     token = job_context(token)
     if p.threads:
         torch.set_num_threads(p.threads)
