@@ -229,3 +229,18 @@ def test_job_context_shares_the_callers_cancel_and_runs_sub_jobs():
     assert isinstance(ctx, JobContext) and ctx.cancelled and ctx.models == {"adain": "a model"}
     assert job_context(ctx) is ctx and job_context(ctx).device("cpu").type == "cpu"
     assert ctx.dist.world_size >= 1
+
+
+def test_memo_computes_once_and_drops_the_least_recently_used():
+    from studio.core.memo import Memo
+
+    calls = []
+    m = Memo(max_items=2)
+    def compute(k):
+        return lambda: calls.append(k) or (None if k == "bad" else k * 2)
+    assert m.get("a", compute("a")) == "aa" and m.get("a", compute("a")) == "aa"
+    assert m.get("bad", compute("bad")) is None and m.get("bad", compute("bad")) is None
+    m.get("a", compute("a"))          # a is now the most recent
+    m.get("c", compute("c"))          # drops bad, not a
+    assert "a" in m and "bad" not in m and len(m) == 2
+    assert calls == ["a", "bad", "c"] and m.misses == 3

@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from studio.core.memo import Memo
+
 
 class StylizeSession:
     """The AdaIN model plus caches; no Qt, runs inside a worker thread."""
@@ -20,12 +22,16 @@ class StylizeSession:
     def __init__(self) -> None:
         self.model: Any = None
         self.model_name = ""
-        self._feat: dict[tuple, Any] = {}
-        self._stats: dict[tuple, Any] = {}
-        self._images: dict[tuple, Any] = {}
-        self.encoder_runs = 0
+        self._feat = Memo(64)     # content features
+        self._stats = Memo(256)   # style statistics
+        self._images = Memo(256)  # preprocessed images
         self.decoder_runs = 0
         self.last_ms = 0.0
+
+    @property
+    def encoder_runs(self) -> int:
+        """How often the encoder ran (contents and styles): the cost alpha never pays."""
+        return self._feat.misses + self._stats.misses
 
     def load(self) -> str:
         """Load the official AdaIN if installed, else the toy one; return its name."""
@@ -40,10 +46,7 @@ class StylizeSession:
     def _image(self, path: str, size: int) -> Any:
         from studio.adain import load_tensor
 
-        key = (path, size)
-        if key not in self._images:
-            self._images[key] = load_tensor(path, size=size)[None]
-        return self._images[key]
+        return self._images.get((path, size), lambda: load_tensor(path, size=size)[None])
 
     def render(self, spec: dict[str, Any]) -> np.ndarray:
         """Stylise per ``spec``; only the decoder runs when just ``alpha`` changed."""
@@ -61,23 +64,20 @@ class StylizeSession:
         with torch.inference_mode():
             c = self._image(content_path, size)
             src = ops.luminance(c).expand_as(c) if preserve == "luminance" else c
-            fkey = (content_path, size, preserve == "luminance")
-            if fkey not in self._feat:
-                self._feat[fkey] = m.encode(src)
-                self.encoder_runs += 1
-            feat = self._feat[fkey]
+            feat = self._feat.get((content_path, size, preserve == "luminance"),
+                                  lambda: m.encode(src))
             stats = []
             for s_path in styles:
-                skey = (s_path, size, preserve, content_path if preserve else None)
-                if skey not in self._stats:
+                def style_stats(s_path: str = s_path) -> Any:
                     s = self._image(s_path, size)
                     if preserve == "coral":
                         s = ops.coral(s[0], c[0])[None]
                     elif preserve == "luminance":
                         s = ops.match_luminance(s, c)
-                    self._stats[skey] = m.style_stats(s)
-                    self.encoder_runs += 1
-                stats.append(self._stats[skey])
+                    return m.style_stats(s)
+
+                skey = (s_path, size, preserve, content_path if preserve else None)
+                stats.append(self._stats.get(skey, style_stats))
             masks = spec.get("masks")
             weights = spec.get("weights") if len(stats) > 1 and masks is None else None
             if len(stats) > 1 and masks is None and weights is None:

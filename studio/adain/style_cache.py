@@ -1,4 +1,7 @@
-"""On-disk cache of style statistics: the relu4_1 mean and std of every style image.
+"""Style statistics cached: in memory for a run (:class:`studio.core.memo.Memo`, what
+``studio stylize``, cue-conflict stimuli and the Stylize page's live preview keep), and on
+disk across runs for dataset builds (:class:`StyleStatsCache`): the relu4_1 mean and std
+of every style image.
 
 AdaIN needs nothing else from a style (``StyleStats``), so a style set is encoded once —
 a third of the FLOPs of a Stylized-ImageNet build — and every later build, rank or resume

@@ -12,7 +12,6 @@ Bad files are reported and skipped; the result lists them.
 from __future__ import annotations
 
 import os
-from collections import OrderedDict
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -34,6 +33,7 @@ from studio.core.jobs import (
     job_context,
     params_dict,
 )
+from studio.core.memo import Memo
 from studio.datasets.folders import distinct_stems
 from studio.datasets.writers import (
     ImageFolderWriter,
@@ -51,8 +51,8 @@ class StyleCache:
     """relu4_1 statistics per (style file, size, crop): each style is encoded once."""
 
     def __init__(self, model: AdaINModel, device: torch.device | str, max_items: int = 4096):
-        self.model, self.device, self.max_items = model, torch.device(device), max_items
-        self._stats: OrderedDict[tuple, StyleStats] = OrderedDict()
+        self.model, self.device = model, torch.device(device)
+        self._memo = Memo(max_items)
 
     def stats_of(self, image: torch.Tensor) -> StyleStats:
         """Statistics of one preprocessed style tensor (3, H, W)."""
@@ -61,19 +61,11 @@ class StyleCache:
             return self.model.style_stats(_fmt(x, self.model)).to(self.device, torch.float32)
 
     def get(self, path: str | os.PathLike, size: int = 512, crop: bool = False) -> StyleStats:
-        key = (str(path), size, crop)
-        hit = self._stats.get(key)
-        if hit is not None:
-            self._stats.move_to_end(key)
-            return hit
-        stats = self.stats_of(load_tensor(path, size, crop))
-        self._stats[key] = stats
-        if len(self._stats) > self.max_items:
-            self._stats.popitem(last=False)
-        return stats
+        return self._memo.get((str(path), size, crop),
+                              lambda: self.stats_of(load_tensor(path, size, crop)))
 
     def __len__(self) -> int:
-        return len(self._stats)
+        return len(self._memo)
 
 
 def _fmt(x: torch.Tensor, model: AdaINModel) -> torch.Tensor:

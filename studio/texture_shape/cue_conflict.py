@@ -40,6 +40,7 @@ from studio.core.jobs import (
     job_context,
     params_dict,
 )
+from studio.core.memo import Memo
 from studio.core.seeding import derive_seed, generator
 from studio.datasets.folders import scan_image_folder
 from studio.datasets.writers import (
@@ -181,13 +182,17 @@ def _record(p: Pair, method: str) -> dict:
             "same_category": p.same_category, "method": method}
 
 
+def _style_stats(model: Any, img: torch.Tensor | None, device: torch.device) -> Any:
+    return None if img is None else model.style_stats(img[None].to(device))
+
+
 def _adain_stimuli(params: CueConflictParams, token: CancelToken, device: torch.device,
                    writer: Any, model: Any, meta: dict, todo: list, by_key: dict,
                    image: _Inputs) -> JobGen:
     """AdaIN: each shape encoded once, its textures' statistics cached, batched decodes."""
     from studio.adain.ops import StyleStats  # noqa: PLC0415 (engine: loaded when used)
 
-    stats_cache: dict[Path, object] = {}
+    stats_cache = Memo()
     groups: dict[Path, list[tuple[int, OutputItem]]] = {}
     for idx, out in todo:
         groups.setdefault(by_key[out.key].shape.path, []).append((idx, out))
@@ -208,14 +213,11 @@ def _adain_stimuli(params: CueConflictParams, token: CancelToken, device: torch.
                 stats, ok = [], []
                 for idx, out in chunk:
                     t = by_key[out.key].texture
-                    if t.path not in stats_cache:
-                        timg = image(t)
-                        stats_cache[t.path] = (None if timg is None else
-                                               model.style_stats(timg[None].to(device)))
-                    if stats_cache[t.path] is None:
+                    st = stats_cache.get(t.path, lambda t=t: _style_stats(model, image(t), device))
+                    if st is None:
                         _skip(writer, [(idx, out)], f"texture image {t.path} unreadable")
                         continue
-                    stats.append(stats_cache[t.path])
+                    stats.append(st)
                     ok.append((idx, out))
                 done += len(chunk)
                 if ok:
