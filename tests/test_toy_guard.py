@@ -92,3 +92,21 @@ def test_toy_adain_on_a_photo_warns_once(tmp_path):
     assert "studio models import" in warn[0].message and "photo.png" in warn[0].message
     quiet = [e for e in _stylize_logs(tmp_path / "b", toy, style) if "toy AdaIN" in e.message]
     assert quiet == []
+
+
+def test_toy_tsit_on_a_photo_warns_once(tmp_path):
+    from studio.core.jobs import drive
+    from studio.tsit.translate import TranslateParams, translate_job
+
+    photo = tmp_path / "photo.png"
+    Image.fromarray(_photo_like(160)).save(photo)
+    tex = ToyWorldParams(Path("x"), per_class=1, size=64, seed=1, kind="texture")
+    style = tmp_path / "style.png"
+    Image.fromarray(draw(tex, plan(tex)[0])).save(style)
+    logs: list[Log] = []
+    drive(translate_job(TranslateParams(model="toy", content=[photo], style=[style],
+                                        out=tmp_path / "out", device="cpu")),
+          on_event=lambda ev: logs.append(ev) if isinstance(ev, Log) else None)
+    warn = [e for e in logs if "toy TSIT" in e.message]
+    assert len(warn) == 1 and warn[0].level == "warning"
+    assert "studio models import" in warn[0].message
