@@ -420,7 +420,7 @@ def top_probabilities(clf: Any, path: str, categories: list[str], k: int = 3
 
     size = clf.input_size
     img = load_image(path).resize((size, size), resample=2)
-    x = torch.from_numpy(np.asarray(img, dtype=np.uint8)).permute(2, 0, 1)[None]
+    x = torch.from_numpy(np.array(img, dtype=np.uint8)).permute(2, 0, 1)[None]
     with torch.inference_mode():
         logits = clf.logits(x.float().div(255)).float()
     if logits.shape[1] == 1000 and (not clf.classes or len(clf.classes) == 1000):
