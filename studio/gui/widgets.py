@@ -547,7 +547,17 @@ class DropZone(QFrame):
         self.choose.setToolTip(f"Pick {'images' if multiple else 'an image'} from disk "
                                "(or drop files onto this box)")
         self.choose.clicked.connect(self.browse)
+        self.recent_button = QToolButton(self)
+        self.recent_button.setText("Recent")
+        self.recent_button.setToolTip("Images chosen or dropped recently (any picker)")
+        self.recent_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        from PySide6.QtWidgets import QMenu
+
+        self.recent_menu = QMenu(self.recent_button)
+        self.recent_menu.aboutToShow.connect(self._fill_recent)
+        self.recent_button.setMenu(self.recent_menu)
         head.addWidget(self.label, 1)
+        head.addWidget(self.recent_button)
         head.addWidget(self.choose)
         lay.addLayout(head)
         self.grid = ThumbGrid(self, thumb=72, max_items=64)
@@ -564,7 +574,29 @@ class DropZone(QFrame):
             paths = [path] if path else []
         if paths:
             prefs.remember_dir(self.key, paths[0])
-            self.set_files(paths)
+            self.choose_files(paths)
+
+    def choose_files(self, paths: Iterable[str | os.PathLike]) -> None:
+        """What the user picked or dropped: shown, and remembered as recent images."""
+        paths = [str(p) for p in paths]
+        self.set_files(paths)
+        for p in reversed(paths[:10]):
+            prefs.add_recent("images", p, limit=20)
+
+    def _fill_recent(self) -> None:
+        self.recent_menu.clear()
+        items = prefs.recent("images")
+        for path in items:
+            a = self.recent_menu.addAction(Path(path).name)
+            a.setToolTip(path)
+            a.triggered.connect(lambda *_, p=path: self.use_recent(p))
+        if not items:
+            self.recent_menu.addAction("(no images yet)").setEnabled(False)
+
+    def use_recent(self, path: str) -> None:
+        """A recent image joins the chosen styles (several) or replaces the content."""
+        files = [*self.files, path] if self.multiple and path not in self.files else [path]
+        self.choose_files(files)
 
     def set_files(self, paths: Iterable[str | os.PathLike]) -> None:
         paths = [str(p) for p in paths]
@@ -613,7 +645,7 @@ class DropZone(QFrame):
         out = self.dropped_images(e.mimeData())
         if out:
             e.acceptProposedAction()
-            self.set_files(out)
+            self.choose_files(out)
         else:
             e.ignore()
 
