@@ -256,14 +256,16 @@ class ThumbGrid(QListWidget):
 
     activated_data = Signal(object)
 
-    def __init__(self, parent: QWidget | None = None, thumb: int = 96, max_items: int = 64):
+    def __init__(self, parent: QWidget | None = None, thumb: int = 96, max_items: int = 64,
+                 lines: int = 2):
         super().__init__(parent)
         self.setViewMode(QListWidget.ViewMode.IconMode)
         self.setResizeMode(QListWidget.ResizeMode.Adjust)
         self.setMovement(QListWidget.Movement.Static)
         self.setIconSize(QSize(thumb, thumb))
-        # room for two lines of caption; the full caption is the tooltip
-        self.setGridSize(QSize(max(thumb + 40, 124), thumb + 44))
+        # room for ``lines`` lines of caption; the full caption is the tooltip
+        line = self.fontMetrics().height()
+        self.setGridSize(QSize(max(thumb + 40, 124), thumb + 12 + line * lines))
         self.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.setUniformItemSizes(True)
         self.setWordWrap(True)
