@@ -275,7 +275,7 @@ class TextureBiasPage(JobPage):
 
         def caption(p: str) -> str:
             r = by_path[p]
-            return f"{r['shape']}/{r['texture']} → {r['decision']}"
+            return f"{r['shape']}/{r['texture']}\n→ {r['decision']}"  # two short lines
 
         self.browser.load_files_async(list(by_path), caption)
 
