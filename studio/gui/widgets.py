@@ -257,7 +257,7 @@ class ThumbGrid(QListWidget):
     activated_data = Signal(object)
 
     def __init__(self, parent: QWidget | None = None, thumb: int = 96, max_items: int = 64,
-                 lines: int = 2):
+                 lines: int = 2, cell_width: int | None = None):
         super().__init__(parent)
         self.setViewMode(QListWidget.ViewMode.IconMode)
         self.setResizeMode(QListWidget.ResizeMode.Adjust)
@@ -265,7 +265,7 @@ class ThumbGrid(QListWidget):
         self.setIconSize(QSize(thumb, thumb))
         # room for ``lines`` lines of caption; the full caption is the tooltip
         line = self.fontMetrics().height()
-        self.setGridSize(QSize(max(thumb + 40, 124), thumb + 12 + line * lines))
+        self.setGridSize(QSize(cell_width or max(thumb + 40, 124), thumb + 12 + line * lines))
         self.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.setUniformItemSizes(True)
         self.setWordWrap(True)
@@ -323,6 +323,8 @@ class ThumbGrid(QListWidget):
             pix = pix.scaled(self.thumb * 2, self.thumb * 2, Qt.AspectRatioMode.KeepAspectRatio,
                              Qt.TransformationMode.SmoothTransformation)
         item = QListWidgetItem(QIcon(pix), caption)
+        # the caption gets the cell's whole width and height (not the first caption's)
+        item.setSizeHint(self.gridSize() - QSize(6, 4))
         item.setData(Qt.ItemDataRole.UserRole, data)
         item.setToolTip(tooltip or caption)
         if front:

@@ -129,7 +129,7 @@ class TextureBiasPage(JobPage):
         row.addWidget(self.count_label)
         bl.addLayout(row)
         sp = QSplitter(b)
-        self.browser = ThumbGrid(sp, thumb=84, max_items=2000, lines=3)
+        self.browser = ThumbGrid(sp, thumb=84, max_items=2000, cell_width=144)
         self.browser.setToolTip("Cue-conflict stimuli with the model's decision; "
                                 "double-click to enlarge")
         dw = QWidget(sp)
