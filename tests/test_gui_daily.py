@@ -258,6 +258,10 @@ def test_new_stimuli_clear_plot_browser_and_detail(win, tmp_path):
     page.on_theme_changed("light")
     d.wait(lambda: page.plot.pixmap().toImage().pixelColor(3, 3).lightness() > 200, 60,
            "light plot")
+    viewer = page.browser.open_viewer(page.browser.item(0))  # double-click enlarges
+    assert "shape arrow" in viewer.caption.text() or "shape " in viewer.caption.text()
+    assert "toy teacher" in viewer.caption.text() and " %" in viewer.caption.text()
+    viewer.close()
     size = w.size()
     page.tabs.setCurrentIndex(1)  # the Stimuli tab must not widen the window
     d.process(30)

@@ -274,6 +274,8 @@ class ThumbGrid(QListWidget):
         self.thumb = thumb
         #: data -> (image, caption) of a "B" image to compare each item with, or None
         self.compare_fn: Any = None
+        #: data -> the caption the viewer shows for an item (default: name and path)
+        self.viewer_caption: Any = None
         self.itemActivated.connect(lambda it: self.activated_data.emit(
             it.data(Qt.ItemDataRole.UserRole)))
         self.itemActivated.connect(self.open_viewer)
@@ -294,6 +296,9 @@ class ThumbGrid(QListWidget):
                 cap = f"{it.text()} — {data}" if it.text() and it.text() not in data else data
             else:
                 img = it.icon().pixmap(self.thumb * 2)
+            if self.viewer_caption is not None:
+                with contextlib.suppress(Exception):
+                    cap = self.viewer_caption(data) or cap
             other, other_cap = None, ""
             if self.compare_fn is not None:
                 try:

@@ -130,6 +130,8 @@ class TextureBiasPage(JobPage):
         bl.addLayout(row)
         sp = QSplitter(b)
         self.browser = ThumbGrid(sp, thumb=84, max_items=2000, cell_width=144)
+        # enlarged, a stimulus is captioned with every model's decision
+        self.browser.viewer_caption = self.viewer_caption
         self.browser.setToolTip("Cue-conflict stimuli with the model's decision; "
                                 "double-click to enlarge")
         dw = QWidget(sp)
@@ -337,6 +339,16 @@ class TextureBiasPage(JobPage):
             return  # the user has moved on to another stimulus
         self.last_probabilities = probs
         self.detail_info.setText(self.decisions_html(path, probs))
+
+    def viewer_caption(self, path: str) -> str:
+        """Plain text of the detail for the image viewer: file, shape, texture, decisions."""
+        from PySide6.QtGui import QTextDocumentFragment
+
+        probs = getattr(self, "last_probabilities", None) \
+            if path == getattr(self, "detail_path", None) else None
+        html = self.decisions_html(path, probs).replace("<br>", " · ")
+        text = QTextDocumentFragment.fromHtml(html).toPlainText()
+        return f"{Path(path).name} — {text}" if text else Path(path).name
 
     def decisions_html(self, path: str, probs: dict[str, Any] | None = None) -> str:
         """Shape, texture and every evaluated model's decision on one stimulus, with its
