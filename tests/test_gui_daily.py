@@ -260,6 +260,10 @@ def test_new_stimuli_clear_plot_browser_and_detail(win, tmp_path):
     page.on_theme_changed("light")
     d.wait(lambda: page.plot.pixmap().toImage().pixelColor(3, 3).lightness() > 200, 60,
            "light plot")
+    viewer = page.browser.open_viewer(page.browser.item(0))  # double-click enlarges
+    assert "shape arrow" in viewer.caption.text() or "shape " in viewer.caption.text()
+    assert "toy teacher" in viewer.caption.text() and " %" in viewer.caption.text()
+    viewer.close()
     size = w.size()
     page.tabs.setCurrentIndex(1)  # the Stimuli tab must not widen the window
     d.process(30)
@@ -760,3 +764,24 @@ def test_toy_tsit_on_a_photo_says_so(win, tmp_path):
     page.content_zone.set_files([])
     page.on_toy_ready()
     assert "not from the toy world" not in page.banner.text()
+
+
+def test_recent_images_are_offered_in_every_image_box(win, tmp_path):
+    w, _ = win
+    page = w.show_page("stylize")
+    img = QImage(8, 8, QImage.Format.Format_RGB888)
+    img.fill(0x123456)
+    png = tmp_path / "recent.png"
+    img.save(str(png))
+    enter, drop, _ = _drag(page.content, [png])
+    page.content.dropEvent(drop)
+    assert str(png.resolve()) == prefs.recent("images")[0]
+    page.use_toy_examples()
+    styles = page.styles
+    styles._fill_recent()
+    names = [a.text() for a in styles.recent_menu.actions()]
+    assert "recent.png" in names
+    n = len(styles.files)
+    styles.use_recent(str(png.resolve()))
+    assert len(styles.files) == n + 1 and styles.files[-1] == str(png.resolve())
+    page.use_toy_examples()

@@ -256,14 +256,16 @@ class ThumbGrid(QListWidget):
 
     activated_data = Signal(object)
 
-    def __init__(self, parent: QWidget | None = None, thumb: int = 96, max_items: int = 64):
+    def __init__(self, parent: QWidget | None = None, thumb: int = 96, max_items: int = 64,
+                 lines: int = 2, cell_width: int | None = None):
         super().__init__(parent)
         self.setViewMode(QListWidget.ViewMode.IconMode)
         self.setResizeMode(QListWidget.ResizeMode.Adjust)
         self.setMovement(QListWidget.Movement.Static)
         self.setIconSize(QSize(thumb, thumb))
-        # room for two lines of caption; the full caption is the tooltip
-        self.setGridSize(QSize(max(thumb + 40, 124), thumb + 44))
+        # room for ``lines`` lines of caption; the full caption is the tooltip
+        line = self.fontMetrics().height()
+        self.setGridSize(QSize(cell_width or max(thumb + 40, 124), thumb + 12 + line * lines))
         self.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.setUniformItemSizes(True)
         self.setWordWrap(True)
@@ -272,6 +274,8 @@ class ThumbGrid(QListWidget):
         self.thumb = thumb
         #: data -> (image, caption) of a "B" image to compare each item with, or None
         self.compare_fn: Any = None
+        #: data -> the caption the viewer shows for an item (default: name and path)
+        self.viewer_caption: Any = None
         self.itemActivated.connect(lambda it: self.activated_data.emit(
             it.data(Qt.ItemDataRole.UserRole)))
         self.itemActivated.connect(self.open_viewer)
@@ -292,6 +296,9 @@ class ThumbGrid(QListWidget):
                 cap = f"{it.text()} — {data}" if it.text() and it.text() not in data else data
             else:
                 img = it.icon().pixmap(self.thumb * 2)
+            if self.viewer_caption is not None:
+                with contextlib.suppress(Exception):
+                    cap = self.viewer_caption(data) or cap
             other, other_cap = None, ""
             if self.compare_fn is not None:
                 try:
@@ -321,6 +328,8 @@ class ThumbGrid(QListWidget):
             pix = pix.scaled(self.thumb * 2, self.thumb * 2, Qt.AspectRatioMode.KeepAspectRatio,
                              Qt.TransformationMode.SmoothTransformation)
         item = QListWidgetItem(QIcon(pix), caption)
+        # the caption gets the cell's whole width and height (not the first caption's)
+        item.setSizeHint(self.gridSize() - QSize(6, 4))
         item.setData(Qt.ItemDataRole.UserRole, data)
         item.setToolTip(tooltip or caption)
         if front:
@@ -547,7 +556,17 @@ class DropZone(QFrame):
         self.choose.setToolTip(f"Pick {'images' if multiple else 'an image'} from disk "
                                "(or drop files onto this box)")
         self.choose.clicked.connect(self.browse)
+        self.recent_button = QToolButton(self)
+        self.recent_button.setText("Recent")
+        self.recent_button.setToolTip("Images chosen or dropped recently (any picker)")
+        self.recent_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        from PySide6.QtWidgets import QMenu
+
+        self.recent_menu = QMenu(self.recent_button)
+        self.recent_menu.aboutToShow.connect(self._fill_recent)
+        self.recent_button.setMenu(self.recent_menu)
         head.addWidget(self.label, 1)
+        head.addWidget(self.recent_button)
         head.addWidget(self.choose)
         lay.addLayout(head)
         self.grid = ThumbGrid(self, thumb=72, max_items=64)
@@ -564,7 +583,29 @@ class DropZone(QFrame):
             paths = [path] if path else []
         if paths:
             prefs.remember_dir(self.key, paths[0])
-            self.set_files(paths)
+            self.choose_files(paths)
+
+    def choose_files(self, paths: Iterable[str | os.PathLike]) -> None:
+        """What the user picked or dropped: shown, and remembered as recent images."""
+        paths = [str(p) for p in paths]
+        self.set_files(paths)
+        for p in reversed(paths[:10]):
+            prefs.add_recent("images", p, limit=20)
+
+    def _fill_recent(self) -> None:
+        self.recent_menu.clear()
+        items = prefs.recent("images")
+        for path in items:
+            a = self.recent_menu.addAction(Path(path).name)
+            a.setToolTip(path)
+            a.triggered.connect(lambda *_, p=path: self.use_recent(p))
+        if not items:
+            self.recent_menu.addAction("(no images yet)").setEnabled(False)
+
+    def use_recent(self, path: str) -> None:
+        """A recent image joins the chosen styles (several) or replaces the content."""
+        files = [*self.files, path] if self.multiple and path not in self.files else [path]
+        self.choose_files(files)
 
     def set_files(self, paths: Iterable[str | os.PathLike]) -> None:
         paths = [str(p) for p in paths]
@@ -613,7 +654,7 @@ class DropZone(QFrame):
         out = self.dropped_images(e.mimeData())
         if out:
             e.acceptProposedAction()
-            self.set_files(out)
+            self.choose_files(out)
         else:
             e.ignore()
 

@@ -459,7 +459,10 @@ class JobQueue(QObject):
         keep = [r for r in self.records if r.state.finished and r.recipe_able][-limit:]
         docs = []
         for r in keep:
-            d = record_to_dict(r)
+            try:
+                d = record_to_dict(r)
+            except Exception:  # params that do not serialise: that job is not kept
+                continue
             if r.last_preview is not None and not r.last_preview.isNull():
                 name = f"preview-{r.id}-{int(r.created * 1000)}.png"
                 # a finished job's preview never changes: written once

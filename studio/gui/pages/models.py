@@ -51,7 +51,13 @@ class ModelTable(QTableWidget):
         self.verticalHeader().setVisible(False)
         hh = self.horizontalHeader()
         hh.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        hh.setStretchLastSection(True)
+        # long file names give way (elided in the middle, whole in the tooltip) instead
+        # of pushing the other columns off the edge
+        for name in ("File", "Licence", "Source"):
+            hh.setSectionResizeMode(COLUMNS.index(name), QHeaderView.ResizeMode.Stretch)
+        hh.setStretchLastSection(False)
+        self.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.setWordWrap(False)
         self.setAcceptDrops(True)
         self.viewport().setAcceptDrops(True)
         self.setAlternatingRowColors(True)

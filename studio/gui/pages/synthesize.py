@@ -119,8 +119,8 @@ class SynthesizePage(JobPage):
             from studio.gui.widgets import flatten_result, format_value
 
             rows = [(k, v) for k, v in flatten_result(res)
-                    if any(w in k for w in ("acc", "sparsity", "top1")) and
-                    isinstance(v, (int, float))]
+                    if any(w in k for w in ("acc", "sparsity", "top1")) and "[" not in k
+                    and isinstance(v, (int, float))]  # the per-epoch rows are in Result
             self.next_label.setText(f"{rec.job}: " + ", ".join(
                 f"{k.replace('_', ' ')} {format_value(k, v)}" for k, v in rows[:8])
                 if rows else f"{rec.job} finished (see Result)")

@@ -128,7 +128,9 @@ class TextureBiasPage(JobPage):
         row.addWidget(self.count_label)
         bl.addLayout(row)
         sp = QSplitter(b)
-        self.browser = ThumbGrid(sp, thumb=84, max_items=2000)
+        self.browser = ThumbGrid(sp, thumb=84, max_items=2000, cell_width=144)
+        # enlarged, a stimulus is captioned with every model's decision
+        self.browser.viewer_caption = self.viewer_caption
         self.browser.setToolTip("Cue-conflict stimuli with the model's decision; "
                                 "double-click to enlarge")
         dw = QWidget(sp)
@@ -274,7 +276,7 @@ class TextureBiasPage(JobPage):
 
         def caption(p: str) -> str:
             r = by_path[p]
-            return f"{r['shape']}/{r['texture']} → {r['decision']}"
+            return f"{r['shape']}/{r['texture']}\n→ {r['decision']}"  # two short lines
 
         self.browser.load_files_async(list(by_path), caption)
 
@@ -338,6 +340,16 @@ class TextureBiasPage(JobPage):
             return  # the user has moved on to another stimulus
         self.last_probabilities = probs
         self.detail_info.setText(self.decisions_html(path, probs))
+
+    def viewer_caption(self, path: str) -> str:
+        """Plain text of the detail for the image viewer: file, shape, texture, decisions."""
+        from PySide6.QtGui import QTextDocumentFragment
+
+        probs = getattr(self, "last_probabilities", None) \
+            if path == getattr(self, "detail_path", None) else None
+        html = self.decisions_html(path, probs).replace("<br>", " · ")
+        text = QTextDocumentFragment.fromHtml(html).toPlainText()
+        return f"{Path(path).name} — {text}" if text else Path(path).name
 
     def decisions_html(self, path: str, probs: dict[str, Any] | None = None) -> str:
         """Shape, texture and every evaluated model's decision on one stimulus, with its

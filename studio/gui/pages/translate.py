@@ -130,7 +130,8 @@ class TranslatePage(JobPage):
         out = Path(rec.params.out)
         files = list_images(out, recursive=True) if out.is_dir() else []
         files = sorted(files, key=lambda p: p.stat().st_mtime)[-200:]
-        self.outputs.load_files_async(files, lambda p: Path(p).stem)
+        # content_style[_seed] as words, so the caption wraps instead of being cut
+        self.outputs.load_files_async(files, lambda p: Path(p).stem.replace("_", " "))
         self.tabs.setCurrentIndex(1)
 
     # -- self-test ---------------------------------------------------------------------
