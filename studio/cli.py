@@ -239,6 +239,9 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
 
 def _register_core(g: CommandGroups) -> None:
+    from studio.e2e_bench import register as register_bench_e2e
+
+    register_bench_e2e(g)
     p = g.add(g.root, "gui", "open the Studio window", _cmd_gui)
     p.add_argument("--self-test", action="store_true",
                    help="drive every page headless with the toy world; exit non-zero on failure")
