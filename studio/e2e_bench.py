@@ -326,7 +326,8 @@ def _preview_part(o: E2EOptions, root: Path, say) -> dict[str, Any]:
     pdir = root / "preview"
     pdir.mkdir(parents=True, exist_ok=True)
     c, s = pdir / "content.png", pdir / "style.png"
-    bench_picture(rng, o.preview_size + 64, o.preview_size).save(c)
+    # square, like the toy scenes the Stylize page opens on (Resize shrinks it to size)
+    bench_picture(rng, o.preview_size + 32, o.preview_size + 32).save(c)
     bench_picture(rng, o.preview_size + 20, o.preview_size + 30).save(s)
     res: dict[str, Any] = {"size": o.preview_size}
     load0 = _load()
