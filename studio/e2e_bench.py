@@ -10,8 +10,9 @@ runs every side as its own process on the same files, in the same run:
   studio.texture_shape.stylized_bench baseline``) versus ``studio build stylized`` from a
   cold style cache;
 - **startup**: ``studio --help``, ``studio stylize --help``, ``import torch`` alone, the
-  time to the first image of ``studio stylize`` on one content, and the fixed cost of
-  ``studio stylize`` (intercept of its time over 8 and N contents);
+  time to the first image and to the exit of ``studio stylize`` on one content (the
+  stylize part also fits the command's fixed cost: the intercept of its time over 8 and N
+  contents, next to ``import torch`` timed in the same repeat);
 - **preview**: the Stylize page's alpha re-render (decoder only, features cached) at
   256 px, toy AdaIN and VGG-19 layout, in-process;
 - **window**: launch to the window mapped, to the engines loaded and to the first toy
@@ -195,13 +196,19 @@ def _stylize_part(o: E2EOptions, root: Path, vgg: Path, dec: Path, env: dict[str
     from studio.texture_shape.stylized_bench import _max_diff
 
     cdir, style = make_stylize_data(root / "stylize", o.contents, o.size)
+    few = root / "stylize" / "few"   # the first 8 contents: the fixed-cost fit's other end
+    n_few = min(8, o.contents - 1)
+    few.mkdir(parents=True, exist_ok=True)
+    for f in sorted(cdir.glob("*.jpg"))[:max(1, n_few)]:
+        shutil.copy(f, few / f.name)
     common = ["--style", str(style), "--vgg", str(vgg), "--decoder", str(dec),
               "--content_size", str(o.size), "--style_size", str(o.size), "--device", o.device]
-    ref_t, our_t, first = [], [], []
+    ref_t, our_t, first, fixed, extra, per = [], [], [], [], [], []
     load0 = _load()
     for r in range(o.repeats):
         ref_out, our_out = root / "stylize" / "out-reference", root / "stylize" / "out-studio"
-        for d in (ref_out, our_out):
+        few_out = root / "stylize" / "out-few"
+        for d in (ref_out, our_out, few_out):
             shutil.rmtree(d, ignore_errors=True)
         ref = timed([sys.executable, "-m", "studio.adain.reference", "--content_dir",
                      str(cdir), *common, "--output", str(ref_out)], env)
@@ -212,8 +219,20 @@ def _stylize_part(o: E2EOptions, root: Path, vgg: Path, dec: Path, env: dict[str
         our_t.append(ours["seconds"])
         if ours["first_file_s"] is not None:
             first.append(ours["first_file_s"])
-        say(f"  stylize run {r + 1}/{o.repeats}: reference {ref['seconds']:.2f} s, studio "
-            f"{ours['seconds']:.2f} s (load {_load()[0]:.2f})")
+        line = (f"  stylize run {r + 1}/{o.repeats}: reference {ref['seconds']:.2f} s, studio "
+                f"{ours['seconds']:.2f} s")
+        if n_few >= 1:  # same repeat, same load: 8 contents, and import torch alone
+            t_few = timed(_studio("stylize", "--content_dir", str(few), *common, "--output",
+                                  str(few_out), "--batch_size", str(o.batch_size), "-q"),
+                          env)["seconds"]
+            t_torch = timed([sys.executable, "-c", "import torch"], env)["seconds"]
+            p_img = (ours["seconds"] - t_few) / (o.contents - n_few)
+            per.append(p_img)
+            fixed.append(t_few - n_few * p_img)
+            extra.append(fixed[-1] - t_torch)
+            line += (f"; {n_few} contents {t_few:.2f} s, import torch {t_torch:.2f} s -> fixed "
+                     f"{fixed[-1]:.2f} s (torch + {extra[-1]:.2f})")
+        say(line + f" (load {_load()[0]:.2f})")
     diff = _max_diff(ref_out, our_out, "*.jpg")
     res = {"what": f"{o.contents} contents {o.size} px, one style: pytorch-AdaIN test.py "
                    "loop vs studio stylize --content_dir",
@@ -223,6 +242,12 @@ def _stylize_part(o: E2EOptions, root: Path, vgg: Path, dec: Path, env: dict[str
     res["ratio"] = round(res["reference"]["best"] / res["studio"]["best"], 3)
     res["per_image_s"] = {"reference": round(res["reference"]["best"] / o.contents, 4),
                           "studio": round(res["studio"]["best"] / o.contents, 4)}
+    if fixed:
+        # per repeat: intercept of studio stylize's time over n_few and N contents, and
+        # that minus import torch measured in the same repeat
+        res["fixed_cost"] = {"few_images": n_few, "fixed_s": _stats(fixed),
+                             "minus_import_torch_s": _stats(extra),
+                             "per_image_s": _stats(per)}
     return res
 
 
@@ -266,7 +291,7 @@ def _build_part(o: E2EOptions, root: Path, vgg: Path, dec: Path, env: dict[str, 
 
 
 def _startup_part(o: E2EOptions, root: Path, vgg: Path, dec: Path, env: dict[str, str],
-                  stylize: dict[str, Any] | None, say) -> dict[str, Any]:
+                  say) -> dict[str, Any]:
     sdir = root / "stylize"
     cdir, style = (sdir / "contents", sdir / "style.jpg") if (sdir / "style.jpg").exists() \
         else make_stylize_data(sdir, o.contents, o.size)
@@ -302,14 +327,6 @@ def _startup_part(o: E2EOptions, root: Path, vgg: Path, dec: Path, env: dict[str
     res: dict[str, Any] = {k: _stats(v) for k, v in t.items()}
     res["few_images_n"] = n_few
     res["load_before"], res["load_after"] = load0, _load()
-    # fixed cost: intercept of the time over n_few and N contents (same style, same size)
-    if stylize and stylize["images"] > n_few:
-        n = stylize["images"]
-        per = (stylize["studio"]["best"] - res["few_images"]["best"]) / (n - n_few)
-        fixed = res["few_images"]["best"] - n_few * per
-        res["per_image_s"] = round(per, 4)
-        res["fixed_cost_s"] = round(fixed, 3)
-        res["fixed_minus_import_torch_s"] = round(fixed - res["import_torch"]["best"], 3)
     return res
 
 
@@ -420,8 +437,7 @@ def run_e2e(o: E2EOptions, say=print) -> dict[str, Any]:
             report["build"] = _build_part(o, root, vgg, dec, env, say)
         if "startup" in o.parts:
             say("start-up:")
-            report["startup"] = _startup_part(o, root, vgg, dec, env, report.get("stylize"),
-                                              say)
+            report["startup"] = _startup_part(o, root, vgg, dec, env, say)
         if "preview" in o.parts:
             say("live preview (in-process):")
             report["preview"] = _preview_part(o, root, say)
@@ -454,6 +470,12 @@ def summary(r: dict[str, Any]) -> str:
         lines.append(f"  ratio x{w['ratio']:.2f} (best vs best){extra}; max pixel difference "
                      f"{w['max_pixel_diff']}; load {w['load_before'][0]:.2f} -> "
                      f"{w['load_after'][0]:.2f}")
+        f = w.get("fixed_cost")
+        if f:
+            lines.append(f"  fixed cost of studio stylize (intercept over {f['few_images']} and "
+                         f"{w['images']} contents, per repeat): {_fmt(f['fixed_s'])} = import "
+                         f"torch (same repeat) + {_fmt(f['minus_import_torch_s'])}; then "
+                         f"{_fmt(f['per_image_s'])} per image")
     s = r.get("startup")
     if s:
         lines.append("start-up:")
@@ -463,11 +485,6 @@ def summary(r: dict[str, Any]) -> str:
         lines.append(f"  studio stylize, 1 image: first image {_fmt(s['first_image'])}; "
                      f"exit {_fmt(s['one_image'])}")
         lines.append(f"  studio stylize, {s['few_images_n']} images: {_fmt(s['few_images'])}")
-        if "fixed_cost_s" in s:
-            lines.append(f"  fixed cost of studio stylize (intercept over {s['few_images_n']} "
-                         f"and {r['stylize']['images']} images): {s['fixed_cost_s']:.2f} s = "
-                         f"import torch + {s['fixed_minus_import_torch_s']:.2f} s; then "
-                         f"{s['per_image_s']:.3f} s per image")
         lines.append(f"  load {s['load_before'][0]:.2f} -> {s['load_after'][0]:.2f}")
     p = r.get("preview")
     if p:

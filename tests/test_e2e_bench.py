@@ -34,7 +34,10 @@ def test_report_structure_with_stand_in_processes(tmp_path, monkeypatch):
     for key in ("help", "stylize_help", "import_torch", "first_image", "one_image",
                 "few_images"):
         assert len(s[key]["runs"]) == 2, key
-    assert s["few_images_n"] == 8 and "fixed_cost_s" in s and "per_image_s" in s
+    assert s["few_images_n"] == 8
+    f = r["stylize"]["fixed_cost"]
+    assert f["few_images"] == 8 and len(f["fixed_s"]["runs"]) == 2
+    assert f["minus_import_torch_s"]["best"] == 2.0 - 6.0  # stand-in times: fit, then - torch
     for name in ("toy", "vgg19"):
         assert r["preview"][name]["alpha_rerender"]["best"] > 0
         assert r["preview"][name]["encoder_runs"] == 2  # the slider re-ran the decoder only
