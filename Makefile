@@ -26,3 +26,4 @@ bench: setup
 	$(STUDIO) bench build-stylized
 	$(STUDIO) bench inversion
 	$(STUDIO) bench tsit
+	$(STUDIO) bench e2e

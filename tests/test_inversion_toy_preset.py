@@ -9,7 +9,7 @@ import torch
 
 from studio.inversion.deep import DeepInversion
 from studio.inversion.synthesize import SynthesizeParams, deep_config, natural_config
-from studio.inversion.teachers import load_teacher
+from studio.models.teachers import load_teacher
 
 
 def test_paper_presets_unchanged_and_toy_preset_shared_by_both_methods():

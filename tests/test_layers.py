@@ -23,7 +23,7 @@ RANKS: dict[str, int] = {
     "models": 3,
     "adain": 4, "tsit": 4, "inversion": 4, "trainer": 4,
     "texture_shape": 5, "compression": 5,
-    "gui": 6, "cli": 6, "demo": 6, "report": 6, "registry": 6, "recipes": 6, "__main__": 6,
+    "gui": 6, "cli": 6, "demo": 6, "e2e_bench": 6, "report": 6, "registry": 6, "recipes": 6, "__main__": 6,
 }
 TOP = 6
 

@@ -38,10 +38,22 @@ class StylizeSession:
         from studio.adain import load_default
 
         if self.model is None:
-            self.model = load_default()
-            self.model_name = "official VGG-19 AdaIN" if self.model.config.name == "vgg19" \
-                else f"toy AdaIN ({self.model.config.name})"
+            model = load_default()
+            self.set_model(model, "official VGG-19 AdaIN" if model.config.name == "vgg19"
+                           else f"toy AdaIN ({model.config.name})")
         return self.model_name
+
+    def set_model(self, model: Any, name: str = "") -> None:
+        """Use ``model``, prepared as ``studio stylize`` prepares it (channels-last, conv +
+        ReLU fused: the same bits, about twice as fast on CPU); the caches start empty."""
+        import torch
+
+        from studio.adain.stylize import prepare_model
+
+        self.model = prepare_model(model, torch.device("cpu"), channels_last=True)
+        self.model_name = name or model.config.name
+        self._feat.clear()
+        self._stats.clear()
 
     def _image(self, path: str, size: int) -> Any:
         from studio.adain import load_tensor
@@ -65,7 +77,7 @@ class StylizeSession:
             c = self._image(content_path, size)
             src = ops.luminance(c).expand_as(c) if preserve == "luminance" else c
             feat = self._feat.get((content_path, size, preserve == "luminance"),
-                                  lambda: m.encode(src))
+                                  lambda: m.encode(_cl(src)))
             stats = []
             for s_path in styles:
                 def style_stats(s_path: str = s_path) -> Any:
@@ -74,7 +86,7 @@ class StylizeSession:
                         s = ops.coral(s[0], c[0])[None]
                     elif preserve == "luminance":
                         s = ops.match_luminance(s, c)
-                    return m.style_stats(s)
+                    return m.style_stats(_cl(s))
 
                 skey = (s_path, size, preserve, content_path if preserve else None)
                 stats.append(self._stats.get(skey, style_stats))
@@ -96,6 +108,13 @@ class StylizeSession:
         from studio.adain import to_uint8
 
         return to_uint8(self._image(path, size))[0]
+
+
+def _cl(x: Any) -> Any:
+    """Channels-last, the memory format the prepared model's fused convolutions take."""
+    import torch
+
+    return x.contiguous(memory_format=torch.channels_last)
 
 
 def make_masks(kind: str, n_styles: int, shape: tuple[int, int], mask_file: str = "") -> Any:

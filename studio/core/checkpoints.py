@@ -125,15 +125,9 @@ def models_dir() -> Path:
 
 def resources_dir() -> Path:
     """The project's own bundled files (icons, stylesheet, toy checkpoints)."""
-    env = os.environ.get("STUDIO_RESOURCES")
-    if env:
-        return Path(env)
-    import sys
+    from studio.core.paths import resources_dir as _resources_dir
 
-    frozen = getattr(sys, "_MEIPASS", None)  # PyInstaller bundle
-    if frozen:
-        return Path(frozen) / "resources"
-    return Path(__file__).resolve().parents[2] / "resources"
+    return _resources_dir()
 
 
 def find_model(name_or_path: str | os.PathLike) -> Path:

@@ -7,10 +7,12 @@ so the union of all ranks' outputs is exactly the single-process result.
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import torch
-import torch.distributed as dist
+if TYPE_CHECKING:  # torch is imported where it is used: naming this module costs nothing
+    import torch
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,9 @@ def dist_info() -> DistInfo:
 
 def init_distributed() -> DistInfo:
     """Join the process group when launched by torchrun (gloo on CPU, nccl on GPU)."""
+    import torch
+    import torch.distributed as dist
+
     info = dist_info()
     if info.world_size > 1 and not dist.is_initialized():
         backend = "nccl" if torch.cuda.is_available() else "gloo"
@@ -46,12 +51,17 @@ def init_distributed() -> DistInfo:
 
 
 def barrier() -> None:
-    if dist.is_available() and dist.is_initialized():
+    """Wait for the other ranks (nothing to wait for when no process group was joined:
+    then torch.distributed was never imported, and is not imported here either)."""
+    dist = sys.modules.get("torch.distributed")
+    if dist is not None and dist.is_available() and dist.is_initialized():
         dist.barrier()
 
 
 def local_device(device: torch.device) -> torch.device:
     """Under torchrun each local rank takes its own GPU."""
+    import torch
+
     info = dist_info()
     if device.type == "cuda" and info.world_size > 1:
         return torch.device("cuda", info.local_rank % max(1, torch.cuda.device_count()))

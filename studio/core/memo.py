@@ -28,6 +28,10 @@ class Memo:
             self._items.popitem(last=False)
         return value
 
+    def clear(self) -> None:
+        """Forget every value (a new model makes them stale); ``misses`` keeps counting."""
+        self._items.clear()
+
     def __contains__(self, key: Any) -> bool:
         return key in self._items
 

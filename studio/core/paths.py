@@ -128,3 +128,15 @@ def default_models_dir() -> Path:
 
 __all__ = ["home", "can_create", "temp_root", "warn", "data_dir", "cache_dir",
            "default_models_dir"]
+
+
+def resources_dir() -> Path:
+    """The project's own bundled files (icons, stylesheet, toy checkpoints); torch-free,
+    so that the window's theme and workspace can name it before torch is loaded."""
+    env = os.environ.get("STUDIO_RESOURCES")
+    if env:
+        return Path(env)
+    frozen = getattr(sys, "_MEIPASS", None)  # PyInstaller bundle
+    if frozen:
+        return Path(frozen) / "resources"
+    return Path(__file__).resolve().parents[2] / "resources"

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import random
+from typing import TYPE_CHECKING
 
-import numpy as np
-import torch
+if TYPE_CHECKING:  # torch and numpy are imported where used: derive_seed alone is cheap
+    import torch
 
 
 def derive_seed(global_seed: int, *keys: object) -> int:
@@ -23,6 +24,8 @@ def derive_seed(global_seed: int, *keys: object) -> int:
 def generator(global_seed: int, *keys: object, device: str | torch.device = "cpu"
               ) -> torch.Generator:
     """A torch Generator seeded by :func:`derive_seed`."""
+    import torch
+
     g = torch.Generator(device=device)
     g.manual_seed(derive_seed(global_seed, *keys))
     return g
@@ -30,6 +33,9 @@ def generator(global_seed: int, *keys: object, device: str | torch.device = "cpu
 
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and torch (for training loops that use global RNGs)."""
+    import numpy as np
+    import torch
+
     random.seed(seed)
     np.random.seed(seed % (2**32))
     torch.manual_seed(seed)

@@ -57,8 +57,13 @@ def main(self_test: bool = False, screenshot: str | None = None) -> int:
         if screenshot:
             print(f"screenshots in {screenshot}")
         return 1 if failures else 0
-    win = MainWindow()
+    from studio.gui.startup import StartupProbe, probe_path
+
+    win = MainWindow(defer_pages=True)  # on screen first; torch and the engines behind it
+    probe = StartupProbe(win, path) if (path := probe_path()) else None
     win.show()
+    if probe is not None:
+        probe.attach()
     return int(app.exec())
 
 

@@ -67,7 +67,7 @@ class BrokenPage(Page):
 
 class MainWindow(QMainWindow):
     def __init__(self, ctx: AppContext | None = None, *, confirm: Callable[[str], bool] | None
-                 = None):
+                 = None, defer_pages: bool = False):
         super().__init__()
         self.setWindowTitle("Studio")
         self.setWindowIcon(theme.app_icon())
@@ -109,9 +109,6 @@ class MainWindow(QMainWindow):
         rl.addWidget(self.stack, 1)
         row.addWidget(right, 1)
         self.setCentralWidget(central)
-        self._build_pages()
-        self.nav.currentRowChanged.connect(self._on_nav)
-        self._build_menus()
         self.status_label = QLabel("", self)
         self.status_label.setMaximumWidth(520)  # the queue line must not widen the window
         self.statusBar().addPermanentWidget(self.status_label)
@@ -124,6 +121,20 @@ class MainWindow(QMainWindow):
         self._status_timer.timeout.connect(self._update_status)
         self._status_timer.start()
         ctx.toy_ready.connect(self._on_toy_ready)
+        if defer_pages:  # the shell now, pages once torch and the engines are loaded
+            from studio.gui.startup import start_deferred
+
+            self._restore_geometry()
+            start_deferred(self, self.finish_pages)
+            QTimer.singleShot(0, self.prepare_toy_world)  # drawn beside the loading
+        else:
+            self.finish_pages()
+
+    def finish_pages(self) -> None:
+        """Build the pages and menus, open the last page, draw the toy world."""
+        self._build_pages()
+        self.nav.currentRowChanged.connect(self._on_nav)
+        self._build_menus()
         self._restore()
         QTimer.singleShot(0, self.prepare_toy_world)
 
@@ -184,6 +195,8 @@ class MainWindow(QMainWindow):
         if toy.ready():
             self.ctx.toy_ready.emit()
             return
+        if self.toy_job is not None and not self.toy_job.state.finished:
+            return  # being drawn: its end emits toy_ready
         self.toy_job = self.ctx.queue.submit("prepare-toy-world", toy, fn=prepare_toy_inputs,
                                              title="Prepare the toy world")
         self.notify(f"Drawing the toy world into {toy.root} …")
@@ -441,7 +454,7 @@ class MainWindow(QMainWindow):
         self.status_label.setText(f"{r.title}: {r.status_text()}{prog}"
                                   f"{'  ETA ' + fmt_seconds(eta) if eta else ''}{more}")
 
-    def _restore(self) -> None:
+    def _restore_geometry(self) -> None:
         s = prefs.settings()
         geo = s.value("window/geometry")
         if isinstance(geo, QByteArray) and not geo.isEmpty():
@@ -451,6 +464,11 @@ class MainWindow(QMainWindow):
         state = s.value("window/state")
         if isinstance(state, QByteArray) and not state.isEmpty():
             self.restoreState(state)
+
+    def _restore(self) -> None:
+        s = prefs.settings()
+        if not self.isVisible():
+            self._restore_geometry()
         name = str(s.value("theme", "system"))
         if name in self.theme_actions:
             self.theme_actions[name].setChecked(True)
@@ -461,7 +479,8 @@ class MainWindow(QMainWindow):
         s = prefs.settings()
         s.setValue("window/geometry", self.saveGeometry())
         s.setValue("window/state", self.saveState())
-        s.setValue("window/page", self.current_page().key)
+        if self.pages:  # not while the engines are still loading
+            s.setValue("window/page", self.current_page().key)
         s.sync()
 
     def _ask(self, text: str) -> bool:
@@ -483,6 +502,9 @@ class MainWindow(QMainWindow):
             self.ctx.queue.wait_all(30.0, QApplication.processEvents)
         for runner in self.findChildren(LatestRunner):
             runner.wait()
+        loader = getattr(self, "preloader", None)
+        if loader is not None:
+            loader.wait()  # torch is mid-import: let it finish rather than crash at exit
         self.save_history()
         self.save_settings()
         e.accept()

@@ -16,7 +16,7 @@ from PySide6.QtGui import QColor, QGuiApplication, QIcon, QPainter, QPalette, QP
 from PySide6.QtSvg import QSvgRenderer
 from PySide6.QtWidgets import QApplication
 
-from studio.core.checkpoints import resources_dir
+from studio.core.paths import resources_dir
 
 THEMES = ("light", "dark")
 

@@ -11,9 +11,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from studio.core.checkpoints import resources_dir
 from studio.core.images import list_images
 from studio.core.jobs import CancelToken, JobGen, Log
+from studio.core.paths import resources_dir
 from studio.toyworld.generate import ToyWorldParams, generate_job
 
 

@@ -181,20 +181,43 @@ def auto_workers(device: torch.device) -> int:
     return max(1, min(8, cores // local - 1))
 
 
-class WorkerPool:
-    """``workers`` processes for decoding and PNG encoding (0 = run in this process)."""
+class _InThread:
+    """A helper thread's result with the AsyncResult interface."""
 
-    def __init__(self, workers: int):
+    def __init__(self, future: Any):
+        self.future = future
+
+    def ready(self) -> bool:
+        return self.future.done()
+
+    def get(self, timeout: float | None = None) -> Any:
+        return self.future.result(timeout)
+
+
+class WorkerPool:
+    """``workers`` processes for decoding and PNG encoding; with 0, one helper thread in
+    this process does them beside the compute (PIL and zlib release the GIL, so decoding,
+    encoding and writing overlap the convolutions without a process's start-up and
+    copies); ``thread=False`` runs them inline."""
+
+    def __init__(self, workers: int, thread: bool = True):
         self.workers = max(0, int(workers))
         self.pool = None
+        self.thread = None
         if self.workers:
             method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
             self.pool = mp.get_context(method).Pool(self.workers)
+        elif thread:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self.thread = ThreadPoolExecutor(1, thread_name_prefix="studio-io")
 
     def submit(self, fn: Callable, arg: Any):
-        if self.pool is None:
-            return _Done(fn(arg))
-        return self.pool.apply_async(fn, (arg,))
+        if self.pool is not None:
+            return self.pool.apply_async(fn, (arg,))
+        if self.thread is not None:
+            return _InThread(self.thread.submit(fn, arg))
+        return _Done(fn(arg))
 
     def imap(self, fn: Callable, tasks: Iterator, window: int) -> Iterator:
         """Results in task order, with at most ``window`` tasks in flight."""
@@ -217,6 +240,9 @@ class WorkerPool:
             self.pool.terminate()
             self.pool.join()
             self.pool = None
+        if self.thread is not None:
+            self.thread.shutdown(wait=True, cancel_futures=True)
+            self.thread = None
 
     def __enter__(self) -> WorkerPool:
         return self
@@ -251,15 +277,23 @@ def load_style_net(model: str = "auto", vgg: str = "adain-vgg", decoder: str = "
     from studio.adain.model import AdaINModel
     from studio.core.checkpoints import CheckpointError, find_model, resources_dir, sha256_file
 
+    def hashed(name: str, enc: Path, dec: Path, load: Callable[[], Any]) -> StyleNet:
+        # the two files are hashed in threads while they load (hashlib releases the GIL)
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(2) as ex:
+            h_enc, h_dec = ex.submit(sha256_file, enc), ex.submit(sha256_file, dec)
+            model = load()
+            return StyleNet(model, name, h_enc.result(), h_dec.result())
+
     def official() -> StyleNet:
         v, d = find_model(vgg), find_model(decoder)
-        return StyleNet(AdaINModel.load_official(v, d), "official", sha256_file(v),
-                        sha256_file(d))
+        return hashed("official", v, d, lambda: AdaINModel.load_official(v, d))
 
     def toy() -> StyleNet:
         root = resources_dir() / "toy"
         e, d = root / "adain_encoder.pth", root / "adain_decoder.pth"
-        return StyleNet(AdaINModel.load_toy(root), "toy", sha256_file(e), sha256_file(d))
+        return hashed("toy", e, d, lambda: AdaINModel.load_toy(root))
 
     if model == "official":
         return official()
@@ -275,8 +309,8 @@ def load_style_net(model: str = "auto", vgg: str = "adain-vgg", decoder: str = "
                 raise first from None
     enc_path = Path(model)
     dec_path = find_model(decoder)
-    return StyleNet(AdaINModel.from_files(enc_path, dec_path), enc_path.name,
-                    sha256_file(enc_path), sha256_file(dec_path))
+    return hashed(enc_path.name, enc_path, dec_path,
+                  lambda: AdaINModel.from_files(enc_path, dec_path))
 
 
 def _run_pairsafe(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
@@ -547,13 +581,19 @@ def build_stylized(params: StylizedParams, token: CancelToken | None = None,
         net = load_style_net(params.model, params.vgg, params.decoder)
     net.model.to(device).eval()
     fused = net.model.fuse_relu
+    # only the layers that run (the official encoder's children past relu4_1 hold 16 M
+    # weights that are never used); converted back afterwards for the caller's model
+    used = [*net.model.encoder[:net.model.taps[net.model.config.layer]], net.model.decoder]
     if params.channels_last:
-        net.model.to(memory_format=torch.channels_last)
+        for m in used:
+            m.to(memory_format=torch.channels_last)
         net.model.fuse_relu = True
     try:
         return (yield from _build(params, token, net, dist, device))
     finally:
-        net.model.to(memory_format=torch.contiguous_format)
+        if params.channels_last:
+            for m in used:
+                m.to(memory_format=torch.contiguous_format)
         net.model.fuse_relu = fused
 
 
@@ -599,7 +639,7 @@ def _build_body(params: StylizedParams, token: CancelToken, net: StyleNet, dist:
     from studio.core.distributed import barrier
 
     workers = params.workers if params.workers >= 0 else auto_workers(device)
-    with WorkerPool(workers if not params.dry_run else 0) as pool:
+    with WorkerPool(workers if not params.dry_run else 0, thread=not params.dry_run) as pool:
         styles: StyleSet | None = None
         for ev in prepare_style_set(params, net, device, pool, token,
                                     compute=not params.dry_run):

@@ -24,16 +24,21 @@ from PIL import Image
 from studio.core.jobs import drive
 
 
+def bench_picture(rng: np.random.Generator, w: int, h: int) -> Image.Image:
+    """A smooth random picture with noise (JPEG-compresses like a photo, not like noise)."""
+    small = rng.integers(0, 256, (max(2, h // 16), max(2, w // 16), 3), dtype=np.uint8)
+    img = Image.fromarray(small).resize((w, h), Image.Resampling.BICUBIC)
+    noise = rng.integers(-20, 20, (h, w, 3))
+    return Image.fromarray(np.clip(np.asarray(img, int) + noise, 0, 255).astype(np.uint8))
+
+
 def make_bench_data(root: Path, contents: int, styles: int, size: int, seed: int = 0) -> None:
     """Smooth random pictures: contents a bit larger than ``size`` (so Resize works),
     styles larger than the style size (so they are cropped and shrunk)."""
     rng = np.random.default_rng(seed)
 
     def picture(w: int, h: int) -> Image.Image:
-        small = rng.integers(0, 256, (max(2, h // 16), max(2, w // 16), 3), dtype=np.uint8)
-        img = Image.fromarray(small).resize((w, h), Image.Resampling.BICUBIC)
-        noise = rng.integers(-20, 20, (h, w, 3))
-        return Image.fromarray(np.clip(np.asarray(img, int) + noise, 0, 255).astype(np.uint8))
+        return bench_picture(rng, w, h)
 
     big = size * 256 // 224
     for i in range(contents):
@@ -73,6 +78,19 @@ def baseline(content_root: Path, prepared_styles: list[Path], out: Path, model: 
     return n
 
 
+def prepare_styles(styles_dir: Path, out: Path, size: int) -> list[Path]:
+    """The reference's separate style preprocessing step (not timed): square-cropped,
+    shrunk copies of every style, in sorted order."""
+    from studio.texture_shape.stylized import prepare_style
+
+    out.mkdir(parents=True, exist_ok=True)
+    prepared = []
+    for p in sorted(styles_dir.glob("*.png")):
+        Image.fromarray(prepare_style(p, size, size)).save(out / p.name)
+        prepared.append(out / p.name)
+    return prepared
+
+
 def _net(model: str):
     from studio.adain.model import AdaINModel
     from studio.texture_shape.stylized import StyleNet, load_style_net
@@ -90,7 +108,7 @@ def run_bench(contents: int = 64, styles: int = 16, size: int = 224, model: str 
     """Measure both ways on the same data (best of ``repeats`` each); return numbers and
     a printable report."""
     from studio.core.devices import resolve_device
-    from studio.texture_shape.stylized import StylizedParams, build_stylized, prepare_style
+    from studio.texture_shape.stylized import StylizedParams, build_stylized
 
     workers = workers if workers is not None else [1, 2]
     dev = resolve_device(device)
@@ -100,12 +118,7 @@ def run_bench(contents: int = 64, styles: int = 16, size: int = 224, model: str 
     content_size = size * 256 // 224
     try:
         make_bench_data(root, contents, styles, size, seed)
-        prep = root / "styles-prepared"  # the reference's separate preprocessing step
-        prep.mkdir(exist_ok=True)
-        prepared = []
-        for p in sorted((root / "styles").glob("*.png")):
-            Image.fromarray(prepare_style(p, size, size)).save(prep / p.name)
-            prepared.append(prep / p.name)
+        prepared = prepare_styles(root / "styles", root / "styles-prepared", size)
         # warm-up (thread pools, allocator) so neither side pays it
         with torch.inference_mode():
             net.model.decode(net.model.encode(torch.rand(2, 3, size, size, device=dev)))
@@ -172,11 +185,50 @@ def run_bench(contents: int = 64, styles: int = 16, size: int = 224, model: str 
                       "max_pixel_diff": r[4]} for r in rows]}
 
 
-def _max_diff(a: Path, b: Path) -> int:
+def _max_diff(a: Path, b: Path, pattern: str = "*.png") -> int:
+    """Largest pixel difference between the images under ``a`` and their namesakes under
+    ``b`` (JPEGs compared decoded)."""
     worst = 0
-    for p in sorted(a.rglob("*.png")):
+    for p in sorted(a.rglob(pattern)):
         q = b / p.relative_to(a)
         x = np.asarray(Image.open(p), dtype=int)
         y = np.asarray(Image.open(q), dtype=int)
         worst = max(worst, int(np.abs(x - y).max()))
     return worst
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m studio.texture_shape.stylized_bench baseline ...``: the sequential
+    reference loop as its own process, start-up included (what `studio bench e2e` times)."""
+    import argparse
+
+    t_start = time.perf_counter()
+    p = argparse.ArgumentParser(prog="python -m studio.texture_shape.stylized_bench")
+    p.add_argument("what", choices=["baseline"])
+    p.add_argument("--content", required=True, help="ImageFolder of contents")
+    p.add_argument("--prepared-styles", required=True, help="folder of prepared styles")
+    p.add_argument("--out", required=True)
+    p.add_argument("--vgg", required=True)
+    p.add_argument("--decoder", required=True)
+    p.add_argument("--content-size", type=int, default=256)
+    p.add_argument("--crop", type=int, default=224)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto")
+    a = p.parse_args(argv)
+    from studio.adain.model import AdaINModel
+    from studio.core.devices import resolve_device
+
+    dev = resolve_device(a.device)
+    model = AdaINModel.from_files(a.vgg, a.decoder).to(dev).eval()
+    styles = sorted(Path(a.prepared_styles).glob("*.png"))
+    t_loop = time.perf_counter()
+    n = baseline(Path(a.content), styles, Path(a.out), model, dev, a.seed, a.content_size,
+                 a.crop)
+    t_end = time.perf_counter()
+    print(f"reference sequential loop: {n} images, start-up {t_loop - t_start:.2f} s, "
+          f"loop {t_end - t_loop:.2f} s", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
