@@ -556,6 +556,7 @@ def register(g: Any) -> None:
                    help="interleaved repeats of every measurement (best and spread shown)")
     p.add_argument("--batch-size", dest="batch_size", type=positive_int, default=8,
                    help="images per batch in both studio commands")
-    p.add_argument("--out", default=None, help="keep data and outputs here (default: temp)")
+    p.add_argument("--out", "--output", default=None,
+                   help="keep data and outputs here (default: temp)")
     p.add_argument("--json-out", dest="json_out", default=None,
                    help="also write the numbers to this JSON file (--json prints them)")
