@@ -160,7 +160,7 @@ def test_the_toy_checkpoints_verify_ok(capsys):
     assert main(["models", "verify", *map(str, toy)]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == len(toy) and all(line.startswith("OK") for line in lines)
-    assert sum("layout OK (toy-" in line for line in lines) == 5
+    assert sum("layout OK (toy-" in line for line in lines) == 6  # + classifier_texture
 
 
 def test_cli_verify_prints_fail_for_a_wrong_layout_and_exits_1(misshapen_decoder, capsys):
