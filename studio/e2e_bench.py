@@ -26,6 +26,7 @@ best times of the same run. Timings are never asserted by tests.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import platform
@@ -39,6 +40,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
+
+from studio.core.commands import CLIError, device_arg, positive_int, set_result
 
 PARTS = ("stylize", "build", "startup", "preview", "window")
 
@@ -172,7 +177,6 @@ def make_weights(root: Path, seed: int = 0) -> tuple[Path, Path]:
 def make_stylize_data(root: Path, contents: int, size: int, seed: int = 0) -> tuple[Path, Path]:
     """A flat folder of same-size photo-like JPEGs (``Resize(size)`` shrinks them to
     size x size) and one style image a little larger than ``size``."""
-    import numpy as np
 
     from studio.texture_shape.stylized_bench import bench_picture
 
@@ -332,7 +336,6 @@ def _startup_part(o: E2EOptions, root: Path, vgg: Path, dec: Path, env: dict[str
 
 def _preview_part(o: E2EOptions, root: Path, say) -> dict[str, Any]:
     """The Stylize page's alpha slider: decoder only, features and statistics cached."""
-    import numpy as np
     import torch
 
     from studio.adain.model import AdaINModel
@@ -372,8 +375,6 @@ def _preview_part(o: E2EOptions, root: Path, say) -> dict[str, Any]:
 
 def _window_part(o: E2EOptions, root: Path, env: dict[str, str], say) -> dict[str, Any]:
     """Launch ``studio gui``; the window reports its milestones to a probe file."""
-    import importlib.util
-
     if importlib.util.find_spec("PySide6") is None:
         return {"skipped": "PySide6 is not installed"}
     if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")) and \
@@ -513,8 +514,6 @@ def summary(r: dict[str, Any]) -> str:
 
 
 def _cmd(args: Any) -> int:
-    from studio.core.commands import CLIError, device_arg, set_result
-
     parts = [p.strip() for p in str(args.parts).split(",") if p.strip()]
     dev = device_arg(args)
     o = E2EOptions(contents=args.contents, build_contents=args.build_contents,
@@ -537,8 +536,6 @@ def _cmd(args: Any) -> int:
 
 def register(g: Any) -> None:
     """Add `studio bench e2e` (torch-free: everything heavy happens in the handler)."""
-    from studio.core.commands import positive_int
-
     p = g.add(g.bench, "e2e", "end to end: the real commands as processes (start-up "
               "included) vs the reference loops, a start-up report, the alpha re-render "
               "and the window's launch", _cmd)

@@ -6,11 +6,11 @@ import pytest
 
 pytest.importorskip("PySide6")
 
-from PySide6.QtWidgets import QApplication  # noqa: E402
+from PySide6.QtWidgets import QApplication
 
-from studio.gui import settings as prefs  # noqa: E402
-from studio.gui import theme  # noqa: E402
-from studio.gui.workers import JobState  # noqa: E402
+from studio.gui import settings as prefs
+from studio.gui import theme
+from studio.gui.workers import JobState
 
 
 @pytest.fixture(scope="module")

@@ -17,14 +17,14 @@ import pytest
 
 pytest.importorskip("PySide6")
 
-from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl  # noqa: E402
-from PySide6.QtGui import QDragEnterEvent, QDropEvent, QImage  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QImage
+from PySide6.QtWidgets import QApplication
 
-from studio.core.checkpoints import resources_dir  # noqa: E402
-from studio.gui import settings as prefs  # noqa: E402
-from studio.gui.selftest import Driver  # noqa: E402
-from studio.recipes import load_recipe, save_recipe  # noqa: E402
+from studio.core.checkpoints import resources_dir
+from studio.gui import settings as prefs
+from studio.gui.selftest import Driver
+from studio.recipes import load_recipe, save_recipe
 
 TOY = resources_dir() / "toy"
 

@@ -11,9 +11,9 @@ import pytest
 
 pytest.importorskip("PySide6")
 
-from studio.core.params import param  # noqa: E402
-from studio.gui.paramsform import ParamsForm, field_docs  # noqa: E402
-from studio.recipes import RecipeError  # noqa: E402
+from studio.core.params import param
+from studio.gui.paramsform import ParamsForm, field_docs
+from studio.recipes import RecipeError
 
 
 @dataclass

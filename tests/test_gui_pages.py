@@ -14,11 +14,11 @@ import pytest
 
 pytest.importorskip("PySide6")
 
-from PySide6.QtWidgets import QApplication  # noqa: E402
+from PySide6.QtWidgets import QApplication
 
-from studio.core.checkpoints import resources_dir  # noqa: E402
-from studio.gui import settings as prefs  # noqa: E402
-from studio.gui.selftest import Driver  # noqa: E402
+from studio.core.checkpoints import resources_dir
+from studio.gui import settings as prefs
+from studio.gui.selftest import Driver
 
 REAL_RESOURCES = resources_dir()
 

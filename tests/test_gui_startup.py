@@ -11,9 +11,9 @@ import pytest
 
 pytest.importorskip("PySide6")
 
-from PySide6.QtWidgets import QApplication  # noqa: E402
+from PySide6.QtWidgets import QApplication
 
-from studio.gui import settings as prefs  # noqa: E402
+from studio.gui import settings as prefs
 
 
 def test_importing_the_window_imports_no_torch():

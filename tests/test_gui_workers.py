@@ -11,10 +11,10 @@ import pytest
 
 pytest.importorskip("PySide6")
 
-from PySide6.QtWidgets import QApplication  # noqa: E402
+from PySide6.QtWidgets import QApplication
 
-from studio.core.jobs import CancelToken, Log, Metrics, Preview, Progress  # noqa: E402
-from studio.gui.workers import (  # noqa: E402
+from studio.core.jobs import CancelToken, Log, Metrics, Preview, Progress
+from studio.gui.workers import (
     JobQueue,
     JobState,
     LatestRunner,

@@ -17,6 +17,8 @@ import os
 import time
 from pathlib import Path
 
+from PIL import Image
+
 
 def main(argv: list[str] | None = None) -> int:
     """Run the loop; print one line with the image count and the time after start-up."""
@@ -35,14 +37,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="auto")
     a = p.parse_args(argv)
 
-    import torch
-    from PIL import Image
-    from torch import nn
-    from torchvision import transforms
-    from torchvision.utils import save_image
+    import torch  # noqa: PLC0415 (heavy: loaded when used)
+    from torch import nn  # noqa: PLC0415 (heavy: loaded when used)
+    from torchvision import transforms  # noqa: PLC0415 (heavy: loaded when used)
+    from torchvision.utils import save_image  # noqa: PLC0415 (heavy: loaded when used)
 
-    from studio.adain.model import encoder_taps, infer_config
-    from studio.adain.ops import adain
+    from studio.adain.model import encoder_taps, infer_config  # noqa: PLC0415 (loaded when used)
+    from studio.adain.ops import adain  # noqa: PLC0415 (loaded when used)
 
     device = torch.device(("cuda" if torch.cuda.is_available() else "cpu")
                           if a.device == "auto" else a.device)

@@ -12,7 +12,9 @@ import time
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
+from studio.core.images import load_image
 from studio.core.memo import Memo
 
 
@@ -35,7 +37,7 @@ class StylizeSession:
 
     def load(self) -> str:
         """Load the official AdaIN if installed, else the toy one; return its name."""
-        from studio.adain import load_default
+        from studio.adain import load_default  # noqa: PLC0415 (loaded when used)
 
         if self.model is None:
             model = load_default()
@@ -46,9 +48,9 @@ class StylizeSession:
     def set_model(self, model: Any, name: str = "") -> None:
         """Use ``model``, prepared as ``studio stylize`` prepares it (channels-last, conv +
         ReLU fused: the same bits, about twice as fast on CPU); the caches start empty."""
-        import torch
+        import torch  # noqa: PLC0415 (heavy: loaded when used)
 
-        from studio.adain.stylize import prepare_model
+        from studio.adain.stylize import prepare_model  # noqa: PLC0415 (loaded when used)
 
         self.model = prepare_model(model, torch.device("cpu"), channels_last=True)
         self.model_name = name or model.config.name
@@ -56,15 +58,15 @@ class StylizeSession:
         self._stats.clear()
 
     def _image(self, path: str, size: int) -> Any:
-        from studio.adain import load_tensor
+        from studio.adain import load_tensor  # noqa: PLC0415 (loaded when used)
 
         return self._images.get((path, size), lambda: load_tensor(path, size=size)[None])
 
     def render(self, spec: dict[str, Any]) -> np.ndarray:
         """Stylise per ``spec``; only the decoder runs when just ``alpha`` changed."""
-        import torch
+        import torch  # noqa: PLC0415 (heavy: loaded when used)
 
-        from studio.adain import ops, to_uint8
+        from studio.adain import ops, to_uint8  # noqa: PLC0415 (loaded when used)
 
         t0 = time.perf_counter()
         self.load()
@@ -105,21 +107,21 @@ class StylizeSession:
         return to_uint8(out)[0]
 
     def content_array(self, path: str, size: int) -> np.ndarray:
-        from studio.adain import to_uint8
+        from studio.adain import to_uint8  # noqa: PLC0415 (loaded when used)
 
         return to_uint8(self._image(path, size))[0]
 
 
 def _cl(x: Any) -> Any:
     """Channels-last, the memory format the prepared model's fused convolutions take."""
-    import torch
+    import torch  # noqa: PLC0415 (heavy: loaded when used)
 
     return x.contiguous(memory_format=torch.channels_last)
 
 
 def make_masks(kind: str, n_styles: int, shape: tuple[int, int], mask_file: str = "") -> Any:
     """(K, H, W) region masks: 'split' = vertical bands, 'file' = a grey image for 2 styles."""
-    import torch
+    import torch  # noqa: PLC0415 (heavy: loaded when used)
 
     h, w = shape
     if kind == "split":
@@ -129,10 +131,6 @@ def make_masks(kind: str, n_styles: int, shape: tuple[int, int], mask_file: str 
             m[k, :, edges[k]:edges[k + 1]] = 1
         return m
     if kind == "file":
-        from PIL import Image
-
-        from studio.core.images import load_image
-
         g = np.asarray(load_image(mask_file).convert("L").resize((w, h), Image.Resampling.NEAREST),
                        dtype=np.float32) / 255.0
         g = torch.from_numpy(g)

@@ -19,12 +19,15 @@ import torch
 from torch import nn
 
 from studio.adain.model import AdaINConfig, vgg_encoder
+from studio.core.checkpoints import check_state_dict, load_state_dict
+from studio.toyworld.generate import ToyWorldParams, draw, plan
 from studio.toyworld.models import ToyVGG, ToyVGGConfig
+from studio.toyworld.standard import CORRELATION, SIZE
 
 
 def toy_config_for(classifier: ToyVGGConfig, base: AdaINConfig | None = None) -> AdaINConfig:
     """The AdaIN config whose encoder has the classifier's stages (decoder from ``base``)."""
-    from studio.adain.model import TOY
+    from studio.adain.model import TOY  # noqa: PLC0415 (loaded when used)
 
     base = base or TOY
     if len(classifier.widths) < 4:
@@ -37,8 +40,6 @@ def toy_config_for(classifier: ToyVGGConfig, base: AdaINConfig | None = None) ->
 
 def load_classifier(path: str | os.PathLike) -> ToyVGG:
     """A ToyVGG state_dict (default config, or the widths/convs read from its shapes)."""
-    from studio.core.checkpoints import check_state_dict, load_state_dict
-
     sd = load_state_dict(path, unwrap=("state_dict", "model"), strip_prefixes=("module.",))
     widths, convs, last = [], [], None
     for k, v in sd.items():
@@ -113,9 +114,6 @@ def derive_encoder(classifier: ToyVGG, images: torch.Tensor, *, normalise: bool 
 
 def toy_images(n_per_kind: int = 64, *, seed: int = 7) -> torch.Tensor:
     """Scenes, silhouettes and texture patches of the standard toy world (3 n, 3, 64, 64)."""
-    from studio.toyworld.generate import ToyWorldParams, draw, plan
-    from studio.toyworld.standard import CORRELATION, SIZE
-
     out: list[np.ndarray] = []
     for kind in ("scene", "shape", "texture"):
         per_class = max(1, -(-n_per_kind // 10))

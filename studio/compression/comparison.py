@@ -21,12 +21,11 @@ from studio.inversion.params import ComparisonParams
 from studio.inversion.quality import QualityParams, quality_job
 from studio.inversion.synthesize import SynthesizeParams, synthesize_job
 from studio.models.teachers import load_teacher
+from studio.toyworld.generate import generate_job
+from studio.toyworld.standard import world_params
 
 
 def _toy_test_set(out: Path, seed: int) -> Path:
-    from studio.toyworld.generate import generate_job  # noqa: PLC0415 (keeps this module torch-free)
-    from studio.toyworld.standard import world_params  # noqa: PLC0415 (keeps this module torch-free)
-
     root = out / "toyworld"
     # the standard test split only needs its own seeds: a 1-per-class train split is enough
     p = dataclasses.replace(world_params(root, per_class=1, test_per_class=100, seed=seed),

@@ -14,14 +14,18 @@ it (built on the meta device: no weights, no download) through the same
 
 from __future__ import annotations
 
+import ast
 import functools
 import hashlib
+import importlib
 import os
 import pickle
+import pickletools
 import re
 import shutil
 import urllib.error
 import urllib.request
+import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +34,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from studio.core.engines import ModelSpec
+from studio.core.engines import ModelSpec, discover
+from studio.core.images import atomic_write
+from studio.core.paths import default_models_dir
+from studio.core.paths import resources_dir as _resources_dir
 
 
 class CheckpointError(Exception):
@@ -86,8 +93,6 @@ class _ModelTable(MutableMapping[str, ModelSpec]):
 
     @functools.cached_property
     def _specs(self) -> dict[str, ModelSpec]:
-        from studio.core.engines import discover
-
         return {m.name: m for eng in discover() for m in eng.models}
 
     def refresh(self) -> None:
@@ -118,15 +123,12 @@ def models_dir() -> Path:
     env = os.environ.get("STUDIO_MODELS")
     if env:
         return Path(env).expanduser()
-    from studio.core.paths import default_models_dir  # never at the filesystem root
 
     return default_models_dir()
 
 
 def resources_dir() -> Path:
     """The project's own bundled files (icons, stylesheet, toy checkpoints)."""
-    from studio.core.paths import resources_dir as _resources_dir
-
     return _resources_dir()
 
 
@@ -206,9 +208,6 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
 
 def _foreign_globals(path: Path) -> list[str]:
     """Names a pickle would import that no tensor checkpoint needs (read, never run)."""
-    import pickletools
-    import zipfile
-
     try:
         if zipfile.is_zipfile(path):
             with zipfile.ZipFile(path) as zf:
@@ -308,8 +307,6 @@ def load_into(model: nn.Module, path: str | os.PathLike, *, hint: str = "",
 def save_state_dict(model_or_sd: nn.Module | Mapping[str, torch.Tensor],
                     path: str | os.PathLike) -> Path:
     """Save a plain CPU state_dict atomically (the format we also load)."""
-    from studio.core.images import atomic_write
-
     sd = model_or_sd.state_dict() if isinstance(model_or_sd, nn.Module) else model_or_sd
     sd = {k: v.detach().cpu().contiguous() for k, v in sd.items()}
     path = Path(path)
@@ -343,9 +340,6 @@ def expected_layout(spec: ModelSpec) -> nn.Module | None:
 
 @functools.lru_cache(maxsize=32)
 def _build_layout(ref: str) -> nn.Module:
-    import ast
-    import importlib
-
     module, _, target = ref.partition(":")
     try:
         expr = ast.parse(target.strip(), mode="eval").body
@@ -516,7 +510,6 @@ def import_model(src: str | os.PathLike, dest_dir: str | os.PathLike | None = No
                                   f"{spec.sha256} of {spec.name}")
     dest_dir = Path(dest_dir) if dest_dir else models_dir()
     dest = dest_dir / (spec.filename if spec else src.name)
-    from studio.core.images import atomic_write
 
     with open(src, "rb") as fin, atomic_write(dest) as fout:
         shutil.copyfileobj(fin, fout, 1 << 20)

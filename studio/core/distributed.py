@@ -38,8 +38,8 @@ def dist_info() -> DistInfo:
 
 def init_distributed() -> DistInfo:
     """Join the process group when launched by torchrun (gloo on CPU, nccl on GPU)."""
-    import torch
-    import torch.distributed as dist
+    import torch  # noqa: PLC0415 (heavy: loaded when used)
+    import torch.distributed as dist  # noqa: PLC0415 (heavy: loaded when used)
 
     info = dist_info()
     if info.world_size > 1 and not dist.is_initialized():
@@ -60,7 +60,7 @@ def barrier() -> None:
 
 def local_device(device: torch.device) -> torch.device:
     """Under torchrun each local rank takes its own GPU."""
-    import torch
+    import torch  # noqa: PLC0415 (heavy: loaded when used)
 
     info = dist_info()
     if device.type == "cuda" and info.world_size > 1:

@@ -21,6 +21,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from studio.core.distributed import dist_info, local_device
 from studio.core.engines import resolve
 
 
@@ -124,15 +125,12 @@ class JobContext(CancelToken):
         """``spec`` (auto, cpu, cuda, cuda:N) as a torch device; under torchrun each local
         rank takes its own GPU."""
         from studio.core.devices import resolve_device  # noqa: PLC0415 (keeps this module torch-free)
-        from studio.core.distributed import local_device  # noqa: PLC0415 (keeps this module torch-free)
 
         return local_device(resolve_device(spec))
 
     @property
     def dist(self) -> Any:
         """This process's rank and world size (``core.distributed.dist_info``)."""
-        from studio.core.distributed import dist_info  # noqa: PLC0415 (keeps this module torch-free)
-
         return dist_info()
 
     def run(self, fn: Callable[..., JobGen], params: Any, **kwargs: Any) -> JobGen:

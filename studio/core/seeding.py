@@ -11,6 +11,8 @@ import hashlib
 import random
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 if TYPE_CHECKING:  # torch and numpy are imported where used: derive_seed alone is cheap
     import torch
 
@@ -24,7 +26,7 @@ def derive_seed(global_seed: int, *keys: object) -> int:
 def generator(global_seed: int, *keys: object, device: str | torch.device = "cpu"
               ) -> torch.Generator:
     """A torch Generator seeded by :func:`derive_seed`."""
-    import torch
+    import torch  # noqa: PLC0415 (heavy: loaded when used)
 
     g = torch.Generator(device=device)
     g.manual_seed(derive_seed(global_seed, *keys))
@@ -33,8 +35,7 @@ def generator(global_seed: int, *keys: object, device: str | torch.device = "cpu
 
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and torch (for training loops that use global RNGs)."""
-    import numpy as np
-    import torch
+    import torch  # noqa: PLC0415 (heavy: loaded when used)
 
     random.seed(seed)
     np.random.seed(seed % (2**32))

@@ -41,7 +41,7 @@ class Item:
         try:
             img = Image.open(io.BytesIO(data))
             img.load()
-        except Exception as exc:  # noqa: BLE001 - any decoder error names the sample
+        except Exception as exc:
             raise ImageError(f"{self.path}@{self.offset}: cannot decode image ({exc})") from exc
         return img.convert("RGB")
 

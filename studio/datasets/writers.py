@@ -48,7 +48,7 @@ from typing import Any
 from PIL import Image
 
 from studio import __version__
-from studio.core.distributed import DistInfo, dist_info
+from studio.core.distributed import DistInfo, barrier, dist_info
 from studio.core.images import atomic_write, encode_png
 from studio.datasets.folders import SPLIT_NAMES, resolve_inside, safe_relpath
 
@@ -499,8 +499,6 @@ class DatasetWriter:
         :class:`OutputFolderError`); ``overwrite`` removes the earlier build's outputs
         first (only files Studio wrote). ``fingerprint=None`` skips the comparison.
         """
-        from studio.core.distributed import barrier  # noqa: PLC0415 (keeps this module torch-free)
-
         check_separate(self.out, inputs or {})
         if self.out.exists() and not self.out.is_dir():
             raise OutputFolderError(f"{self.out}: exists and is not a folder")

@@ -26,7 +26,7 @@ class DocBrowser(QTextBrowser):
 
     max_image_width = 640
 
-    def loadResource(self, kind: int, url: QUrl):  # noqa: N802 - Qt API
+    def loadResource(self, kind: int, url: QUrl):
         res = super().loadResource(kind, url)
         if kind == QTextDocument.ResourceType.ImageResource.value:
             img = res if isinstance(res, QImage) else QImage.fromData(res) \

@@ -358,13 +358,13 @@ class MainWindow(QMainWindow):
         return [u.toLocalFile() for u in mime.urls()
                 if u.isLocalFile() and u.toLocalFile().lower().endswith(".toml")]
 
-    def dragEnterEvent(self, e: QDragEnterEvent) -> None:  # noqa: N802
+    def dragEnterEvent(self, e: QDragEnterEvent) -> None:
         if self._recipes_in(e.mimeData()):
             e.acceptProposedAction()
         else:
             e.ignore()
 
-    def dropEvent(self, e: QDropEvent) -> None:  # noqa: N802
+    def dropEvent(self, e: QDropEvent) -> None:
         paths = self._recipes_in(e.mimeData())
         if paths:
             e.acceptProposedAction()
@@ -489,7 +489,7 @@ class MainWindow(QMainWindow):
                                  QMessageBox.StandardButton.No)
         return r == QMessageBox.StandardButton.Yes
 
-    def closeEvent(self, e: QCloseEvent) -> None:  # noqa: N802
+    def closeEvent(self, e: QCloseEvent) -> None:
         active = self.ctx.queue.active()
         if active:
             names = ", ".join(r.title for r in active[:4])

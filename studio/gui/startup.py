@@ -122,7 +122,7 @@ class StartupProbe(QObject):
         if handle is not None:
             handle.installEventFilter(self)
 
-    def eventFilter(self, obj: QObject, ev: QEvent) -> bool:  # noqa: N802
+    def eventFilter(self, obj: QObject, ev: QEvent) -> bool:
         if ev.type() == QEvent.Type.Expose and getattr(obj, "isExposed", lambda: True)():
             self.mark("window_exposed")
         return False

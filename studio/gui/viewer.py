@@ -128,7 +128,7 @@ class ZoomView(QWidget):
         self.scale = new
         self.update()
 
-    def paintEvent(self, e: QPaintEvent) -> None:  # noqa: N802
+    def paintEvent(self, e: QPaintEvent) -> None:
         p = QPainter(self)
         p.fillRect(self.rect(), self.palette().base())
         if self.a is None:
@@ -158,16 +158,16 @@ class ZoomView(QWidget):
         else:
             p.drawPixmap(0, 0, a)
 
-    def resizeEvent(self, e: Any) -> None:  # noqa: N802
+    def resizeEvent(self, e: Any) -> None:
         self._fit_pending = True
         super().resizeEvent(e)
 
-    def wheelEvent(self, e: QWheelEvent) -> None:  # noqa: N802
+    def wheelEvent(self, e: QWheelEvent) -> None:
         steps = e.angleDelta().y() / 120.0
         if steps:
             self.zoom(1.25 ** steps, e.position())
 
-    def mousePressEvent(self, e: QMouseEvent) -> None:  # noqa: N802
+    def mousePressEvent(self, e: QMouseEvent) -> None:
         if self.mode == "swipe" and e.modifiers() == Qt.KeyboardModifier.NoModifier and \
                 e.button() == Qt.MouseButton.LeftButton and self.a is not None:
             self._set_split(e.position())
@@ -179,7 +179,7 @@ class ZoomView(QWidget):
         self.split = min(max(x / max(1, self.a.width()), 0.0), 1.0)
         self.update()
 
-    def mouseMoveEvent(self, e: QMouseEvent) -> None:  # noqa: N802
+    def mouseMoveEvent(self, e: QMouseEvent) -> None:
         if self._drag is not None:
             self.offset += e.position() - self._drag
             self._drag = e.position()
@@ -187,10 +187,10 @@ class ZoomView(QWidget):
         elif self.mode == "swipe" and e.buttons() and self.a is not None:
             self._set_split(e.position())
 
-    def mouseReleaseEvent(self, e: QMouseEvent) -> None:  # noqa: N802
+    def mouseReleaseEvent(self, e: QMouseEvent) -> None:
         self._drag = None
 
-    def mouseDoubleClickEvent(self, e: QMouseEvent) -> None:  # noqa: N802
+    def mouseDoubleClickEvent(self, e: QMouseEvent) -> None:
         if abs(self.scale - 1.0) < 1e-6:
             self.fit()
         else:
@@ -305,7 +305,7 @@ class ImageViewer(QDialog):
         self.caption.setText(f"{cap}   ({size}{f' · {self.index + 1}/{n}' if n > 1 else ''})")
         self.setWindowTitle(f"Image viewer — {it.caption}" if it.caption else "Image viewer")
 
-    def keyPressEvent(self, e: QKeyEvent) -> None:  # noqa: N802
+    def keyPressEvent(self, e: QKeyEvent) -> None:
         k = e.key()
         if k == Qt.Key.Key_Left:
             self.step(-1)

@@ -109,14 +109,14 @@ class PathEdit(QWidget):
         lay.addWidget(self.button)
         self.setAcceptDrops(True)
 
-    def setToolTip(self, tip: str) -> None:  # noqa: N802 - Qt naming
+    def setToolTip(self, tip: str) -> None:
         super().setToolTip(tip)
         self.edit.setToolTip(tip)
 
     def text(self) -> str:
         return self.edit.text()
 
-    def setText(self, text: str) -> None:  # noqa: N802
+    def setText(self, text: str) -> None:
         self.edit.setText(text)
 
     def browse(self) -> None:
@@ -131,11 +131,11 @@ class PathEdit(QWidget):
             prefs.remember_dir(self.key, path)
             self.setText(path)
 
-    def dragEnterEvent(self, e: QDragEnterEvent) -> None:  # noqa: N802
+    def dragEnterEvent(self, e: QDragEnterEvent) -> None:
         if e.mimeData().hasUrls():
             e.acceptProposedAction()
 
-    def dropEvent(self, e: QDropEvent) -> None:  # noqa: N802
+    def dropEvent(self, e: QDropEvent) -> None:
         urls = [u.toLocalFile() for u in e.mimeData().urls() if u.isLocalFile()]
         if urls:
             self.setText(urls[0])
@@ -184,7 +184,7 @@ class ImageView(QWidget):
         return QRect(area.x() + (area.width() - s.width()) // 2,
                      area.y() + (area.height() - s.height()) // 2, s.width(), s.height())
 
-    def paintEvent(self, e: QPaintEvent) -> None:  # noqa: N802
+    def paintEvent(self, e: QPaintEvent) -> None:
         p = QPainter(self)
         p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
         area = self.rect().adjusted(4, 4, -4, -22 if self.caption else -4)
@@ -216,20 +216,20 @@ class ImageView(QWidget):
             p.drawText(QRect(0, self.height() - 20, self.width(), 18),
                        Qt.AlignmentFlag.AlignCenter, self.caption)
 
-    def mouseMoveEvent(self, e: QMouseEvent) -> None:  # noqa: N802
+    def mouseMoveEvent(self, e: QMouseEvent) -> None:
         if self.mode == "split" and e.buttons():
             self.split = min(max(e.position().x() / max(1, self.width()), 0.0), 1.0)
             self.update()
 
-    mousePressEvent = mouseMoveEvent  # noqa: N815
+    mousePressEvent = mouseMoveEvent
 
-    def mouseReleaseEvent(self, e: QMouseEvent) -> None:  # noqa: N802
+    def mouseReleaseEvent(self, e: QMouseEvent) -> None:
         # a click enlarges (in the before/after split a click moves the line instead:
         # double-click there)
         if self.mode != "split" and e.button() == Qt.MouseButton.LeftButton:
             self.open_viewer()
 
-    def mouseDoubleClickEvent(self, e: QMouseEvent) -> None:  # noqa: N802
+    def mouseDoubleClickEvent(self, e: QMouseEvent) -> None:
         self.open_viewer()
 
     def view_item(self) -> Any:
@@ -450,7 +450,7 @@ class CurvePlot(QWidget):
             return f"{v:.0e}"
         return f"{v:.3g}"
 
-    def paintEvent(self, e: QPaintEvent) -> None:  # noqa: N802
+    def paintEvent(self, e: QPaintEvent) -> None:
         p = QPainter(self)
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
         pal = self.palette()
@@ -633,7 +633,7 @@ class DropZone(QFrame):
                 out.append(str(p))
         return out
 
-    def dragEnterEvent(self, e: QDragEnterEvent) -> None:  # noqa: N802
+    def dragEnterEvent(self, e: QDragEnterEvent) -> None:
         # refused while hovering (the cursor says no): a text file must never replace
         # the images already chosen
         if self.dropped_images(e.mimeData()):
@@ -644,13 +644,13 @@ class DropZone(QFrame):
             self.setToolTip(f"{self.title}: only image files (or folders of images) can "
                             "be dropped here")
 
-    def dragMoveEvent(self, e: Any) -> None:  # noqa: N802
+    def dragMoveEvent(self, e: Any) -> None:
         if self.dropped_images(e.mimeData()):
             e.acceptProposedAction()
         else:
             e.ignore()
 
-    def dropEvent(self, e: QDropEvent) -> None:  # noqa: N802
+    def dropEvent(self, e: QDropEvent) -> None:
         out = self.dropped_images(e.mimeData())
         if out:
             e.acceptProposedAction()
@@ -1028,42 +1028,42 @@ class FlowLayout(QLayout):
         self._spacing = spacing
         self.setContentsMargins(0, 0, 0, 0)
 
-    def addItem(self, item: Any) -> None:  # noqa: N802 - Qt API
+    def addItem(self, item: Any) -> None:
         self._items.append(item)
 
-    def insertWidget(self, index: int, w: QWidget) -> None:  # noqa: N802
+    def insertWidget(self, index: int, w: QWidget) -> None:
         self.addWidget(w)  # addWidget appends through addItem
         self._items.insert(index, self._items.pop())
 
     def count(self) -> int:
         return len(self._items)
 
-    def itemAt(self, i: int) -> Any:  # noqa: N802
+    def itemAt(self, i: int) -> Any:
         return self._items[i] if 0 <= i < len(self._items) else None
 
-    def takeAt(self, i: int) -> Any:  # noqa: N802
+    def takeAt(self, i: int) -> Any:
         return self._items.pop(i) if 0 <= i < len(self._items) else None
 
-    def expandingDirections(self) -> Qt.Orientation:  # noqa: N802
+    def expandingDirections(self) -> Qt.Orientation:
         return Qt.Orientation(0)
 
-    def hasHeightForWidth(self) -> bool:  # noqa: N802
+    def hasHeightForWidth(self) -> bool:
         return True
 
-    def heightForWidth(self, width: int) -> int:  # noqa: N802
+    def heightForWidth(self, width: int) -> int:
         return self._do_layout(QRect(0, 0, width, 0), apply=False)
 
-    def setGeometry(self, rect: QRect) -> None:  # noqa: N802
+    def setGeometry(self, rect: QRect) -> None:
         super().setGeometry(rect)
         self._do_layout(rect, apply=True)
 
-    def sizeHint(self) -> QSize:  # noqa: N802
+    def sizeHint(self) -> QSize:
         w = sum(i.sizeHint().width() for i in self._items) + \
             self._spacing * max(0, len(self._items) - 1)
         h = max((i.sizeHint().height() for i in self._items), default=0)
         return QSize(w, h)
 
-    def minimumSize(self) -> QSize:  # noqa: N802
+    def minimumSize(self) -> QSize:
         s = QSize(0, 0)
         for i in self._items:
             s = s.expandedTo(i.minimumSize())

@@ -216,7 +216,7 @@ class JobThread(QThread):
             JobState.FAILED, None, "the worker ended without a result", "")
         self.resume_refused = False
 
-    def run(self) -> None:  # noqa: C901 - one loop over event kinds
+    def run(self) -> None:
         rec, h = self.record, self.record.handle
         last_preview = last_progress = 0.0
         pending_preview: Preview | None = None

@@ -27,6 +27,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from studio.core.checkpoints import load_into, save_state_dict
 from studio.core.devices import resolve_device
 from studio.core.distributed import barrier, dist_info, local_device
 from studio.core.images import encode_png, image_grid, quantize
@@ -253,8 +254,6 @@ def _synthesize_body(p: SynthesizeParams, token: CancelToken, teacher: Teacher, 
         torch.manual_seed(derive_seed(p.seed, "adi-student"))
         student = build_network(sarch, teacher.num_classes).to(device).eval()
         if student_file.is_file():
-            from studio.core.checkpoints import load_into
-
             load_into(student, student_file)
             yield Log(f"ADI: resumed the student from {student_file}")
         for prm in student.parameters():
@@ -320,7 +319,6 @@ def _synthesize_body(p: SynthesizeParams, token: CancelToken, teacher: Teacher, 
         if adi:
             kd = _train_adi_student(student, buffer, p.adi_student_epochs,
                                     derive_seed(p.seed, "adi-train", b))
-            from studio.core.checkpoints import save_state_dict
 
             save_state_dict(student, student_file)
             yield Log(f"ADI: student trained on {sum(len(x) for x, _ in buffer)} images "

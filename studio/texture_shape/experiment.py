@@ -81,12 +81,12 @@ def _train(params: ExperimentParams, data: Path, val: Path, out: Path, epochs: i
 def texture_bias_experiment(params: ExperimentParams, token: CancelToken | None = None
                             ) -> JobGen:
     """Run the whole experiment under ``params.out``; resumable step by step."""
-    from studio.texture_shape.cue_conflict import (
+    from studio.texture_shape.cue_conflict import (  # noqa: PLC0415 (loaded when used)
         CueConflictParams,
         ToyCueConflictParams,
         cue_conflict_job,
         toy_cue_conflict_job,
-    )  # noqa: PLC0415 (loaded when used)
+    )
     from studio.texture_shape.shape_bias import ShapeBiasParams, shape_bias_job  # noqa: PLC0415 (loaded when used)
     from studio.texture_shape.stylized import TOY_PRESET, StylizedParams, build_stylized  # noqa: PLC0415 (loaded when used)
 

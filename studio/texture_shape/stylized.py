@@ -33,15 +33,25 @@ import multiprocessing as mp
 import os
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from PIL import Image
 
 from studio.adain.style_cache import StyleStatsCache, default_cache_root, style_key
-from studio.core.checkpoints import state_sha256
+from studio.core.checkpoints import (
+    CheckpointError,
+    find_model,
+    resources_dir,
+    sha256_file,
+    state_sha256,
+)
+from studio.core.devices import resolve_device
+from studio.core.distributed import DistInfo, barrier, dist_info, init_distributed, local_device
 from studio.core.images import ImageError, encode_png, list_images, load_image, quantize
 from studio.core.jobs import (
     CancelToken,
@@ -53,6 +63,7 @@ from studio.core.jobs import (
     job_context,
 )
 from studio.core.jobs import params_dict as _params_dict
+from studio.core.seeding import derive_seed
 from studio.datasets.folders import FolderScan, Sample, distinct_stems, scan_image_folder
 from studio.datasets.writers import (
     OutputItem,
@@ -92,8 +103,6 @@ def prepare_style(path: str | os.PathLike, style_size: int = 224, min_size: int 
 
     Returns HWC uint8. ``style_size`` 0 keeps the square crop's size.
     """
-    from PIL import Image
-
     img = load_image(path)
     w, h = img.size
     if min_size and (w < min_size or h < min_size):
@@ -110,7 +119,7 @@ def prepare_content(path: str | os.PathLike, content_size: int = 256, crop: int 
                     min_size: int = 0) -> np.ndarray:
     """``Resize(content_size)`` + ``CenterCrop(crop)`` as torchvision does them; HWC uint8
     (written on PIL: importing torchvision costs every worker ~2 s)."""
-    from studio.adain.transforms import center_crop, resize_shorter
+    from studio.adain.transforms import center_crop, resize_shorter  # noqa: PLC0415 (engine: loaded when used)
 
     img = load_image(path, min_size=min_size)
     if content_size:
@@ -208,8 +217,6 @@ class WorkerPool:
             method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
             self.pool = mp.get_context(method).Pool(self.workers)
         elif thread:
-            from concurrent.futures import ThreadPoolExecutor
-
             self.thread = ThreadPoolExecutor(1, thread_name_prefix="studio-io")
 
     def submit(self, fn: Callable, arg: Any):
@@ -274,13 +281,10 @@ class StyleNet:
 def load_style_net(model: str = "auto", vgg: str = "adain-vgg", decoder: str = "adain-decoder"
                    ) -> StyleNet:
     """The official AdaIN files, the shipped toy AdaIN, or a given encoder/decoder pair."""
-    from studio.adain.model import AdaINModel
-    from studio.core.checkpoints import CheckpointError, find_model, resources_dir, sha256_file
+    from studio.adain.model import AdaINModel  # noqa: PLC0415 (engine: loaded when used)
 
     def hashed(name: str, enc: Path, dec: Path, load: Callable[[], Any]) -> StyleNet:
         # the two files are hashed in threads while they load (hashlib releases the GIL)
-        from concurrent.futures import ThreadPoolExecutor
-
         with ThreadPoolExecutor(2) as ex:
             h_enc, h_dec = ex.submit(sha256_file, enc), ex.submit(sha256_file, dec)
             model = load()
@@ -369,8 +373,6 @@ def assign_styles(samples: list[Sample], n_styles: int, seed: int,
             out[i] = int(draws[pos])
         return out
     if assignment == "hash":
-        from studio.core.seeding import derive_seed
-
         return [derive_seed(seed, "style", s.rel) % n_styles for s in samples]
     raise ValueError(f"assignment must be 'stream' or 'hash', not {assignment!r}")
 
@@ -415,7 +417,7 @@ def compute_style_stats(paths: list[Path], keys: list[str], net: StyleNet, cache
     killed run keeps what it computed. ``share = (rank, world)``: this process takes every
     world-th missing style (ranks must see the same cache snapshot).
     """
-    from studio.adain.ops import calc_mean_std
+    from studio.adain.ops import calc_mean_std  # noqa: PLC0415 (engine: loaded when used)
 
     todo = [(i, p, k) for i, (p, k) in enumerate(zip(paths, keys)) if k not in cache]
     todo = todo[share[0]::share[1]]
@@ -475,7 +477,6 @@ def prepare_style_set(params: StylizedParams, net: StyleNet, device: torch.devic
     root = Path(params.styles)
     paths = list_styles(root)
     keys = [style_key(p) for p in paths]
-    from studio.core.distributed import barrier, dist_info
 
     cache = _cache_for(params, net, device)
     dist = dist_info()
@@ -509,7 +510,7 @@ def prepare_style_set(params: StylizedParams, net: StyleNet, device: torch.devic
 
 def count_flops(net: StyleNet, size: int, style_size: int) -> dict[str, float]:
     """FLOPs (2 x multiply-adds) of one content encode, one style encode and one decode."""
-    from torch.utils.flop_counter import FlopCounterMode
+    from torch.utils.flop_counter import FlopCounterMode  # noqa: PLC0415 (heavy: loaded when used)
 
     model = copy.deepcopy(net.model).to("meta")
     out = {}
@@ -561,9 +562,6 @@ def build_stylized(params: StylizedParams, token: CancelToken | None = None,
 
     ``net`` overrides the model named in ``params`` (tests, benchmarks).
     """
-    from studio.core.devices import resolve_device
-    from studio.core.distributed import init_distributed, local_device
-
     token = job_context(token)
     if not 0.0 <= params.alpha <= 1.0:
         raise ValueError(f"alpha must be in [0, 1], got {params.alpha}")
@@ -633,10 +631,9 @@ def _build(params: StylizedParams, token: CancelToken, net: StyleNet, dist: Any,
         return (yield from _build_body(params, token, net, dist, device, writer, scan))
 
 
-def _build_body(params: StylizedParams, token: CancelToken, net: StyleNet, dist: Any,
+def _build_body(params: StylizedParams, token: CancelToken, net: StyleNet, dist: Any,  # noqa: C901 (the overlapped build; split pending)
                 device: torch.device, writer: Any, scan: FolderScan | None) -> JobGen:
-    from studio.adain.ops import StyleStats, adain_target
-    from studio.core.distributed import barrier
+    from studio.adain.ops import StyleStats, adain_target  # noqa: PLC0415 (engine: loaded when used)
 
     workers = params.workers if params.workers >= 0 else auto_workers(device)
     with WorkerPool(workers if not params.dry_run else 0, thread=not params.dry_run) as pool:
@@ -777,8 +774,6 @@ def _build_body(params: StylizedParams, token: CancelToken, net: StyleNet, dist:
 
 def _dry_run(params: StylizedParams, net: StyleNet, device: torch.device, styles: StyleSet
              ) -> JobGen:
-    from studio.core.distributed import DistInfo, dist_info
-
     # styles not encoded yet count as usable until their statistics say otherwise
     cache = styles.cache
     root = Path(params.styles)

@@ -23,6 +23,12 @@ from typing import Any
 
 import numpy as np
 import torch
+from PIL import Image
+
+from studio.core.checkpoints import resources_dir
+from studio.core.images import image_grid
+from studio.toyworld.generate import SHAPES, ToyWorldParams, draw, plan
+from studio.toyworld.models import normalize
 
 #: Seeds of the fixed evaluation set (not used by any shipped model's training data).
 EVAL_SEEDS = {"shape": 901, "texture": 902, "scene": 903}
@@ -34,8 +40,6 @@ def eval_pairs(per_class: int = 1, size: int = 64) -> tuple[torch.Tensor, torch.
                                                             torch.Tensor, torch.Tensor]:
     """(contents, content labels, styles, style labels): silhouettes and texture patches
     in [0, 1], ``per_class`` of each of the 10 classes, labels in SHAPES order."""
-    from studio.toyworld.generate import SHAPES, ToyWorldParams, draw, plan
-
     out = []
     for kind in ("shape", "texture"):
         p = ToyWorldParams(Path("unused"), per_class=per_class, size=size,
@@ -49,8 +53,7 @@ def eval_pairs(per_class: int = 1, size: int = 64) -> tuple[torch.Tensor, torch.
 
 def load_judges(resources: str | Path | None = None) -> tuple[Any, Any]:
     """(shape classifier, texture classifier) from ``resources/toy`` (eval mode)."""
-    from studio.adain.toy import load_classifier
-    from studio.core.checkpoints import resources_dir
+    from studio.adain.toy import load_classifier  # noqa: PLC0415 (engine: loaded when used)
 
     root = Path(resources) if resources else resources_dir() / "toy"
     return load_classifier(root / SHAPE_CLASSIFIER), load_classifier(root / TEXTURE_CLASSIFIER)
@@ -59,8 +62,6 @@ def load_judges(resources: str | Path | None = None) -> tuple[Any, Any]:
 @torch.no_grad()
 def predict(classifier: Any, images01: torch.Tensor, batch: int = 100) -> torch.Tensor:
     """Top-1 class of each [0, 1] image (the toy normalisation applied here)."""
-    from studio.toyworld.models import normalize
-
     preds = [classifier(normalize(images01[i:i + batch].clamp(0, 1))).argmax(1)
              for i in range(0, len(images01), batch)]
     return torch.cat(preds)
@@ -90,7 +91,7 @@ def all_pairs(contents: torch.Tensor, c_labels: torch.Tensor, styles: torch.Tens
 def adain_quality(model: Any = None, alpha: float = 1.0, judges: tuple[Any, Any] | None = None,
                   per_class: int = 1) -> dict[str, float]:
     """The toy AdaIN (default: the shipped one) on the fixed set, judged by both classifiers."""
-    from studio.adain.model import AdaINModel
+    from studio.adain.model import AdaINModel  # noqa: PLC0415 (engine: loaded when used)
 
     model = (model or AdaINModel.load_toy()).eval()
     shape_clf, texture_clf = judges or load_judges()
@@ -104,9 +105,8 @@ def adain_quality(model: Any = None, alpha: float = 1.0, judges: tuple[Any, Any]
 def tsit_quality(translator: Any = None, judges: tuple[Any, Any] | None = None,
                  per_class: int = 1) -> dict[str, float]:
     """The toy TSIT (default: the shipped one) on the fixed set, judged by both classifiers."""
-    from PIL import Image
 
-    from studio.tsit.translate import Translator
+    from studio.tsit.translate import Translator  # noqa: PLC0415 (engine: loaded when used)
 
     tr = translator or Translator("toy", device="cpu")
     shape_clf, texture_clf = judges or load_judges()
@@ -124,8 +124,6 @@ def judge_reference(judges: tuple[Any, Any] | None = None) -> dict[str, float]:
     """The judges on unstylised images: the shape classifier on shapes filled with random
     textures (what it was trained on) and on flat silhouettes, the texture classifier on
     texture patches and on silhouettes (which carry no texture)."""
-    from studio.toyworld.generate import SHAPES, ToyWorldParams, draw, plan
-
     shape_clf, texture_clf = judges or load_judges()
     c, cl, s, sl = eval_pairs(per_class=3)
     # shapes filled with a random texture (the procedural cue-conflict kind of image)
@@ -144,8 +142,6 @@ def judge_reference(judges: tuple[Any, Any] | None = None) -> dict[str, float]:
 
 def grid(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], n: int = 5) -> np.ndarray:
     """A before/after grid: top row contents, first column styles, cells ``fn(c, s)``."""
-    from studio.core.images import image_grid
-
     c, _, s, _ = eval_pairs()
     c, s = c[:: max(1, len(c) // n)][:n], s[:: max(1, len(s) // n)][:n]
     u8 = lambda x: (x.clamp(0, 1).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)  # noqa: E731

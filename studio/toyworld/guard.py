@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from studio.core.images import ImageError, load_image
+
 #: Largest side (px) of a toy-world image (`studio toyworld generate --size` allows 32–128).
 MAX_TOY_SIDE = 128
 #: How many colour bins the flat-colour statistic counts.
@@ -85,8 +87,6 @@ def first_foreign(paths: Any, limit: int = 8) -> tuple[str, str] | None:
 
     Unreadable files are skipped here: the job reports them as it always does.
     """
-    from studio.core.images import ImageError, load_image
-
     for path in list(paths)[:limit]:
         try:
             img = np.asarray(load_image(path))

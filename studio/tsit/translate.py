@@ -24,6 +24,10 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from studio.core.checkpoints import find_model, resources_dir, sha256_file
+from studio.core.devices import resolve_device
+from studio.core.distributed import barrier, dist_info
+from studio.core.errors import NoInputError
 from studio.core.images import ImageError, encode_png, list_images, load_image
 from studio.core.jobs import (
     CancelToken,
@@ -31,11 +35,12 @@ from studio.core.jobs import (
     Log,
     Preview,
     Progress,
+    drive,
     job_context,
     params_dict,
 )
 from studio.core.seeding import derive_seed
-from studio.datasets.folders import distinct_stems
+from studio.datasets.folders import distinct_stems, scan_image_folder
 from studio.datasets.writers import (
     ImageFolderWriter,
     OutputItem,
@@ -44,6 +49,7 @@ from studio.datasets.writers import (
     make_fingerprint,
     make_writer,
 )
+from studio.toyworld.guard import warn_if_foreign
 from studio.tsit.data import load_label_map, one_hot, to_tensor, to_uint8
 from studio.tsit.model import TSITGenerator, load_generator
 from studio.tsit.params import BuildTranslatedParams, TranslateParams
@@ -54,8 +60,6 @@ TOY_MODEL = "tsit_toy_G.pth"
 
 def resolve_model(model: str | os.PathLike) -> tuple[Path, str | None]:
     """(path, task override): 'toy' is the shipped toy TSIT, anything else a file/name."""
-    from studio.core.checkpoints import find_model, resources_dir
-
     if str(model) == "toy":
         return resources_dir() / "toy" / TOY_MODEL, "summer2winter"
     return find_model(model), None
@@ -108,9 +112,6 @@ class Translator:
                  device: str | torch.device = "cpu", alpha: float = 1.0,
                  fade_stats: str = "preset", fast: bool = True, fit: str = "resize",
                  label_nc: int | None = None, precision: str = "auto"):
-        from studio.core.checkpoints import sha256_file
-        from studio.core.devices import resolve_device
-
         path, override = resolve_model(model)
         self.path = path
         self.task = override or task
@@ -126,7 +127,7 @@ class Translator:
         self.label_nc = label_nc if label_nc is not None else (
             cfg.semantic_nc - int(cfg.contain_dontcare_label) - int(cfg.use_instance))
         if fast:
-            from studio.tsit.fast import make_fast
+            from studio.tsit.fast import make_fast  # noqa: PLC0415 (loaded when used)
 
             self.net = make_fast(self.generator, channels_last=self.device.type == "cpu")
         else:
@@ -214,14 +215,11 @@ def translate_job(p: TranslateParams, token: CancelToken | None = None) -> JobGe
     for msg in bad + bad_s:
         yield Log(msg, "error")
     if str(p.model) == "toy":  # the embedded default on a photograph: say so, once
-        from studio.toyworld.guard import warn_if_foreign
 
         note = warn_if_foreign("toy TSIT", [*contents, *styles])
         if note:
             yield Log(note, "warning")
     if not contents:
-        from studio.core.errors import NoInputError
-
         gone = [m for m in bad if ": no such " in m]
         if gone:
             raise FileNotFoundError(gone[0])
@@ -313,9 +311,6 @@ def _translate_body(p: TranslateParams, token: CancelToken, tr: Translator,
 def build_translated_job(p: BuildTranslatedParams, token: CancelToken | None = None) -> JobGen:
     """Style ``j`` of content ``i`` and its noise depend only on the seed and the file's
     relative path, so outputs are identical across resumes, ranks and runs."""
-    from studio.core.distributed import dist_info
-    from studio.datasets.folders import scan_image_folder
-
     token = job_context(token)
     if p.styles_per_content < 1:
         raise ValueError("styles_per_content must be >= 1")
@@ -325,8 +320,6 @@ def build_translated_job(p: BuildTranslatedParams, token: CancelToken | None = N
     styles = list_images(p.style, recursive=True, skipped=style_skipped) \
         if Path(p.style).is_dir() else []
     if not styles:
-        from studio.core.errors import NoInputError
-
         if not Path(p.style).is_dir():
             raise FileNotFoundError(f"{p.style}: style folder does not exist")
         raise NoInputError(f"{p.style}: no style images in this folder")
@@ -353,8 +346,6 @@ def build_translated_job(p: BuildTranslatedParams, token: CancelToken | None = N
 
 def _build_translated_body(p: BuildTranslatedParams, token: CancelToken, tr: Translator,
                            scan: Any, styles: list[Path], writer: Any, dist: Any) -> JobGen:
-    from studio.core.distributed import barrier
-
     for note in writer.notes:
         yield Log(note, "warning")
     for path, reason in scan.skipped:
@@ -412,7 +403,5 @@ def _build_translated_body(p: BuildTranslatedParams, token: CancelToken, tr: Tra
 def translate_images(model: str | os.PathLike, content: list[Path], style: list[Path],
                      out: Path, **kwargs) -> dict:
     """Scripting shortcut: run :func:`translate_job` to the end."""
-    from studio.core.jobs import drive
-
     return drive(translate_job(replace(TranslateParams(), model=str(model), content=content,
                                        style=style, out=out, **kwargs)))

@@ -62,13 +62,13 @@ class ModelTable(QTableWidget):
         self.viewport().setAcceptDrops(True)
         self.setAlternatingRowColors(True)
 
-    def dragEnterEvent(self, e: QDragEnterEvent) -> None:  # noqa: N802
+    def dragEnterEvent(self, e: QDragEnterEvent) -> None:
         if e.mimeData().hasUrls():
             e.acceptProposedAction()
 
-    dragMoveEvent = dragEnterEvent  # noqa: N815
+    dragMoveEvent = dragEnterEvent
 
-    def dropEvent(self, e: QDropEvent) -> None:  # noqa: N802
+    def dropEvent(self, e: QDropEvent) -> None:
         files = [u.toLocalFile() for u in e.mimeData().urls() if u.isLocalFile()]
         if files:
             e.acceptProposedAction()
