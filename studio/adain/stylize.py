@@ -24,7 +24,6 @@ from studio.adain.ops import StyleStats, normalize_weights
 from studio.adain.params import StylizeParams
 from studio.adain.transforms import load_tensor, to_uint8
 from studio.core.checkpoints import find_model, sha256_file, state_sha256
-from studio.core.devices import resolve_device
 from studio.core.errors import NoInputError, is_out_of_memory
 from studio.core.images import (
     ImageError,
@@ -240,7 +239,7 @@ def stylize_job(p: StylizeParams, token: CancelToken | None = None,
     if color not in (None, "coral", "luminance"):
         raise ValueError(f"--color-method must be coral or luminance, not {color!r}")
 
-    device = resolve_device(p.device)
+    device = token.device(p.device)
     # the model's hashes (provenance, fingerprint) are computed in threads beside the
     # loading and preparing: hashlib releases the GIL, and they cost ~0.4 s at VGG-19 size
     hasher = ThreadPoolExecutor(2)

@@ -39,7 +39,6 @@ from studio.core.checkpoints import (
     sha256_file,
     state_sha256,
 )
-from studio.core.devices import resolve_device
 from studio.core.images import (
     ImageError,
     atomic_write,
@@ -253,7 +252,7 @@ def _grid(*rows: torch.Tensor) -> np.ndarray:
 
 def train_job(p: TrainParams, token: CancelToken | None = None) -> JobGen:
     token = job_context(token)
-    device = resolve_device(p.device)
+    device = token.device(p.device)
     save_dir = Path(p.save_dir)
     save_dir.mkdir(parents=True, exist_ok=True)
     contents = _scan(p.content_dir, "content")

@@ -19,7 +19,6 @@ from torch import nn
 
 from studio.compression.params import DistillParams
 from studio.core.checkpoints import save_state_dict
-from studio.core.devices import resolve_device
 from studio.core.jobs import CancelToken, JobGen, Log, Metrics, Progress, job_context, params_dict
 from studio.core.seeding import derive_seed
 from studio.datasets.writers import check_separate
@@ -116,7 +115,7 @@ def distill_job(p: DistillParams, token: CancelToken | None = None,
                 teacher: Teacher | None = None) -> JobGen:
     """Distil; writes ``student.pth`` and ``distill.json`` under ``out``; returns the summary."""
     token = job_context(token)
-    device = resolve_device(p.device)
+    device = token.device(p.device)
     if teacher is None:
         teacher = load_teacher(p.teacher, p.arch, p.data)
     teacher.to(device)

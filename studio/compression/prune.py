@@ -27,7 +27,6 @@ from torch.nn.utils import prune as tprune
 from studio.compression.distill import load_real, train_epochs
 from studio.compression.params import PruneParams
 from studio.core.checkpoints import save_state_dict
-from studio.core.devices import resolve_device
 from studio.core.jobs import CancelToken, JobGen, Log, Metrics, job_context, params_dict
 from studio.core.seeding import derive_seed
 from studio.datasets.writers import check_separate
@@ -113,7 +112,7 @@ def prune_job(p: PruneParams, token: CancelToken | None = None,
               teacher: Teacher | None = None) -> JobGen:
     """For each sparsity: prune a copy, fine-tune (KD from the teacher), evaluate on real."""
     token = job_context(token)
-    device = resolve_device(p.device)
+    device = token.device(p.device)
     if teacher is None:
         teacher = load_teacher(p.teacher, p.arch, p.data)
     teacher.to(device)

@@ -20,7 +20,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from studio.core.devices import resolve_device
 from studio.core.jobs import CancelToken, JobGen, Log, Metrics, Progress, job_context, params_dict
 from studio.core.seeding import derive_seed
 from studio.inversion.data import LabelledImages, load_labelled
@@ -149,7 +148,7 @@ def quality_report(teacher: Teacher, synthetic: LabelledImages, real: LabelledIm
 def quality_job(p: QualityParams, token: CancelToken | None = None,
                 teacher: Teacher | None = None) -> JobGen:
     token = job_context(token)
-    device = resolve_device(p.device)
+    device = token.device(p.device)
     if teacher is None:
         teacher = load_teacher(p.teacher, p.arch, p.data)
     teacher.to(device)

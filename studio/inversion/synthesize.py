@@ -28,8 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from studio.core.checkpoints import load_into, save_state_dict
-from studio.core.devices import resolve_device
-from studio.core.distributed import barrier, dist_info, local_device
+from studio.core.distributed import barrier, dist_info
 from studio.core.images import encode_png, image_grid, quantize
 from studio.core.jobs import (
     CancelToken,
@@ -205,7 +204,7 @@ def synthesize_job(p: SynthesizeParams, token: CancelToken | None = None,
     if p.num_images < 1 or p.batch_size < 1:
         raise ValueError("num_images and batch_size must be >= 1")
     dist = dist_info()
-    device = local_device(resolve_device(p.device))
+    device = token.device(p.device)
     if teacher is None:
         teacher = load_teacher(p.teacher, p.arch, p.data)
     teacher.to(device)

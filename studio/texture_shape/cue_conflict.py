@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from studio.core.checkpoints import find_model, state_sha256
-from studio.core.devices import available_memory, format_bytes, resolve_device
+from studio.core.devices import available_memory, format_bytes
 from studio.core.images import ImageError, load_image, quantize
 from studio.core.jobs import (
     CancelToken,
@@ -129,7 +129,7 @@ def _to_uint8(x: torch.Tensor, size: int) -> np.ndarray:
 def cue_conflict_job(params: CueConflictParams, token: CancelToken | None = None) -> JobGen:
     """Make every shape x texture stimulus with AdaIN or Gatys; resumable."""
     token = job_context(token)
-    device = resolve_device(params.device)
+    device = token.device(params.device)
     if params.size < 16:
         raise ValueError(f"size must be at least 16 px, got {params.size}")
     shapes, skipped_s = _sources(Path(params.shapes))

@@ -46,7 +46,6 @@ import numpy as np
 import torch
 
 from studio.core.checkpoints import REGISTRY, CheckpointError, find_model
-from studio.core.devices import resolve_device
 from studio.core.images import ImageError, atomic_write, is_image_file, load_image
 from studio.core.jobs import CancelToken, JobGen, Log, Preview, Progress, job_context
 from studio.datasets.writers import check_separate
@@ -430,7 +429,7 @@ def shape_bias_job(params: ShapeBiasParams, token: CancelToken | None = None) ->
     plots."""
     token = job_context(token)
     check_separate(params.out, {"stimuli": params.stimuli})
-    device = resolve_device(params.device)
+    device = token.device(params.device)
     stimuli, categories, skipped = scan_stimuli(params.stimuli)
     for path, reason in skipped:
         yield Log(f"skipped {path}: {reason}", "warning")

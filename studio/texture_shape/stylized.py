@@ -50,8 +50,7 @@ from studio.core.checkpoints import (
     sha256_file,
     state_sha256,
 )
-from studio.core.devices import resolve_device
-from studio.core.distributed import DistInfo, barrier, dist_info, init_distributed, local_device
+from studio.core.distributed import DistInfo, barrier, dist_info, init_distributed
 from studio.core.images import ImageError, encode_png, list_images, load_image, quantize
 from studio.core.jobs import (
     CancelToken,
@@ -574,7 +573,7 @@ def build_stylized(params: StylizedParams, token: CancelToken | None = None,
             raise FileNotFoundError(f"{folder}: {what} folder does not exist")
     check_separate(params.out, {"content": params.content, "styles": params.styles})
     dist = init_distributed()
-    device = local_device(resolve_device(params.device))
+    device = token.device(params.device)
     if net is None:
         net = load_style_net(params.model, params.vgg, params.decoder)
     net.model.to(device).eval()
