@@ -33,8 +33,8 @@ from typing import Any
 import tomli_w
 
 from studio.core.images import atomic_write
-from studio.core.jobs import PATH_LIST, PATH_META, JobType
-from studio.core.params import SEP
+from studio.core.jobs import JobType
+from studio.core.params import PATH_LIST, PATH_META, SEP
 from studio.registry import get_job_type
 
 SCHEMA_VERSION = 1

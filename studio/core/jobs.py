@@ -61,12 +61,6 @@ class Metrics:
 
 Event = Progress | Preview | Log | Metrics
 
-#: Params schema: ``field(metadata={PATH_META: ...})`` marks a ``str`` field that holds
-#: paths — "path" (always a path) or "path-or-name" (a path when it looks like one, a
-#: folder part or a file suffix, else a registry name such as "toy"); ``PATH_LIST`` names
-#: the separator of a list of paths. Recipes resolve them against the recipe's folder.
-PATH_META = "path"
-PATH_LIST = "path_list"
 JobGen = Generator[Event, None, Any]
 
 
@@ -389,7 +383,7 @@ def params_dict(params: Any) -> dict[str, Any]:
 
 
 __all__ = [
-    "PATH_META", "PATH_LIST", "Progress", "Preview", "Log", "Metrics", "Event", "JobGen", "Cancelled", "CancelToken",
+    "Progress", "Preview", "Log", "Metrics", "Event", "JobGen", "Cancelled", "CancelToken",
     "JobContext", "JobType", "drive", "job_context", "run_job",
     "ProgressBar", "params_dict",
 ]

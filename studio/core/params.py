@@ -13,9 +13,12 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
-from studio.core.jobs import PATH_LIST, PATH_META
-
-#: Metadata keys.
+#: Metadata keys. ``PATH_META`` marks a ``str`` field that holds paths: "path" (always a
+#: path) or "path-or-name" (a path when it looks like one, a folder part or a file suffix,
+#: else a registry name such as "toy"); ``PATH_LIST`` names the separator of a list of
+#: paths. Recipes resolve them against the recipe's folder.
+PATH_META = "path"
+PATH_LIST = "path_list"
 HELP = "help"
 FLAGS = "flags"
 CHECK = "check"
