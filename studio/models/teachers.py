@@ -141,10 +141,11 @@ def load_teacher(name_or_path: str | Path, arch: str = "auto", data: str = "auto
         model = build_network(arch, nc, toy_cfg)
     except ValueError as exc:
         raise CheckpointError(path, str(exc)) from exc
-    hint = f"expected a {arch} with {nc} classes"
-    if guessed != arch:
-        hint += f"; the file looks like a {guessed} (omit --arch or pass --arch {guessed})"
-    check_state_dict(model, sd, path, hint=hint)
+    # an arch the keys contradict: say what the file is first, the key lists after
+    what = (f"a {arch} — the file looks like a {guessed} (omit --arch or pass --arch "
+            f"{guessed})") if guessed != arch else ""
+    check_state_dict(model, sd, path, hint=f"expected a {arch} with {nc} classes",
+                     what=what)
     model.load_state_dict(sd, strict=True)
     preset = PRESETS[_guess_preset(arch, nc) if data == "auto" else data]
     if preset.num_classes != nc and data != "auto":
