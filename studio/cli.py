@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from studio import __version__
+from studio.core.allocator import keep_freed_memory
 from studio.core.commands import (
     CLIError,
     CommandGroups,
@@ -283,6 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     ``studio: error: ...`` line (``STUDIO_DEBUG=1`` re-raises instead). Exit status: 0 all
     done, 1 some inputs failed, 2 usage or fatal error, 130 interrupted."""
     if argv is None:  # the program itself, not a caller (tests) that goes on running
+        keep_freed_memory()
         status = main(sys.argv[1:])
         _quick_exit_after_torch()
         return status

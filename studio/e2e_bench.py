@@ -43,6 +43,7 @@ from typing import Any
 
 import numpy as np
 
+from studio.core.allocator import ENV
 from studio.core.commands import CLIError, device_arg, positive_int, set_result
 
 PARTS = ("stylize", "build", "startup", "preview", "window")
@@ -68,14 +69,58 @@ class E2EOptions:
     out: str | None = None       # keep the data and outputs here (default: a temp dir)
     window_timeout: float = 120.0
     extra_env: dict[str, str] = field(default_factory=dict)
+    #: the reference loops' heap: "system" (glibc's defaults, as test.py runs) or "studio"
+    #: (Studio's policy, studio.core.allocator): isolates the batched path's own gain
+    reference_heap: str = "system"
 
 
 # ---------------------------------------------------------------------------------------
 # Running and timing processes
 
 
+def _cpu_seconds() -> tuple[float, float, float] | None:
+    """(wall, busy CPU-s of the whole machine, CPU-s of this process and its children)."""
+    try:
+        import resource  # POSIX only
+
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    except (ImportError, OSError):
+        return None
+    ticks = [int(x) for x in fields]
+    busy = (sum(ticks[:8]) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")  # not idle/iowait
+    own = sum(getattr(resource.getrusage(w), f) for w in (resource.RUSAGE_SELF,
+                                                          resource.RUSAGE_CHILDREN)
+              for f in ("ru_utime", "ru_stime"))
+    return time.perf_counter(), busy, own
+
+
+def _other_cpus(start: tuple[float, float, float] | None) -> float | None:
+    """CPUs other processes kept busy on average while the benchmark ran (from the
+    machine's and the benchmark's own CPU time: the load average lags by minutes)."""
+    end = _cpu_seconds()
+    if start is None or end is None or end[0] <= start[0]:
+        return None
+    return round(max(0.0, (end[1] - start[1]) - (end[2] - start[2])) / (end[0] - start[0]), 2)
+
+
+def other_load(r: dict) -> float:
+    """Load not explained by the benchmark: measured from CPU time when available, else
+    the 1-minute average before it started, or after it less its own compute threads."""
+    if r.get("other_cpus") is not None:
+        return r["other_cpus"]
+    after = (r.get("load_after") or r["load_before"])[0]
+    own = r["machine"].get("threads") or 1
+    return round(max(r["load_before"][0], after - own, 0.0), 2)
+
+
 def _load() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
+
+
+def _reference_env(o: E2EOptions, env: dict[str, str]) -> dict[str, str]:
+    """The reference loops run with glibc's default heap unless asked for Studio's."""
+    clean = {k: v for k, v in env.items() if k not in ENV}
+    return {**clean, **ENV} if o.reference_heap == "studio" else clean
 
 
 def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -215,7 +260,7 @@ def _stylize_part(o: E2EOptions, root: Path, vgg: Path, dec: Path, env: dict[str
         for d in (ref_out, our_out, few_out):
             shutil.rmtree(d, ignore_errors=True)
         ref = timed([sys.executable, "-m", "studio.adain.reference", "--content_dir",
-                     str(cdir), *common, "--output", str(ref_out)], env)
+                     str(cdir), *common, "--output", str(ref_out)], _reference_env(o, env))
         ours = timed(_studio("stylize", "--content_dir", str(cdir), *common, "--output",
                              str(our_out), "--batch_size", str(o.batch_size), "-q"), env,
                      watch=our_out, suffix=".jpg")
@@ -273,7 +318,8 @@ def _build_part(o: E2EOptions, root: Path, vgg: Path, dec: Path, env: dict[str, 
                      "--content", str(broot / "content"), "--prepared-styles",
                      str(broot / "styles-prepared"), "--out", str(ref_out), "--vgg", str(vgg),
                      "--decoder", str(dec), "--content-size", str(content_size), "--crop",
-                     str(o.size), "--seed", "0", "--device", o.device], env)
+                     str(o.size), "--seed", "0", "--device", o.device],
+                    _reference_env(o, env))
         ours = timed(_studio("build", "stylized", "--content", str(broot / "content"),
                              "--styles", str(broot / "styles"), "--out", str(our_out),
                              "--model", str(vgg), "--decoder", str(dec), "--content-size",
@@ -424,7 +470,9 @@ def run_e2e(o: E2EOptions, say=print) -> dict[str, Any]:
     root.mkdir(parents=True, exist_ok=True)
     env = _env(o.extra_env)
     report: dict[str, Any] = {"machine": machine(), "load_before": _load(),
-                              "repeats": o.repeats, "size": o.size, "device": o.device}
+                              "repeats": o.repeats, "size": o.size, "device": o.device,
+                              "reference_heap": o.reference_heap}
+    cpu0 = _cpu_seconds()
     say(f"studio bench e2e: {report['machine']['cpus']} CPUs, torch "
         f"{report['machine']['torch']}, {report['machine']['threads']} threads, device "
         f"{o.device}, {o.repeats} repeat(s), load average {report['load_before']}")
@@ -449,6 +497,7 @@ def run_e2e(o: E2EOptions, say=print) -> dict[str, Any]:
         if not o.out:
             shutil.rmtree(root, ignore_errors=True)
     report["load_after"] = _load()
+    report["other_cpus"] = _other_cpus(cpu0)
     report["text"] = summary(report)
     return report
 
@@ -457,7 +506,8 @@ def summary(r: dict[str, Any]) -> str:
     """The printable table of a report."""
     lines = [f"studio bench e2e — {r['machine']['cpus']} CPUs, torch {r['machine']['torch']}, "
              f"{r['machine']['threads']} threads, device {r['device']}; load average "
-             f"{r['load_before']} before, {r.get('load_after')} after"]
+             f"{r['load_before']} before, {r.get('load_after')} after; reference loops on "
+             f"the {r.get('reference_heap', 'system')} heap"]
     for key in ("stylize", "build"):
         w = r.get(key)
         if not w:
@@ -503,9 +553,11 @@ def summary(r: dict[str, Any]) -> str:
                 if k in w:
                     lines.append(f"window: launch -> {k.replace('_', ' ')} {_fmt(w[k])}")
             lines.append(f"  load {w['load_before'][0]:.2f} -> {w['load_after'][0]:.2f}")
-    load = r.get("load_after") or r["load_before"]
-    if max(load[0], r["load_before"][0]) > 0.5 * (r["machine"]["cpus"] or 1):
-        lines.append("note: the machine was loaded; idle-machine numbers are still to be taken")
+    other = other_load(r)
+    if other > 0.5 * (r["machine"]["cpus"] or 1):
+        lines.append(f"note: other work loaded the machine ({other:.2f} CPUs beyond the "
+                     f"benchmark's own processes); "
+                     "idle-machine numbers are still to be taken")
     return "\n".join(lines)
 
 
@@ -519,7 +571,8 @@ def _cmd(args: Any) -> int:
     o = E2EOptions(contents=args.contents, build_contents=args.build_contents,
                    styles=args.styles, size=args.size, preview_size=args.preview_size,
                    repeats=args.repeats, parts=parts, batch_size=args.batch_size,
-                   device="cpu" if dev in ("", "auto") else dev, out=args.out)
+                   device="cpu" if dev in ("", "auto") else dev, out=args.out,
+                   reference_heap=args.reference_heap)
     quiet = bool(getattr(args, "quiet", False))
     try:
         report = run_e2e(o, say=(lambda s: None) if quiet else
@@ -555,5 +608,10 @@ def register(g: Any) -> None:
                    help="images per batch in both studio commands")
     p.add_argument("--out", "--output", default=None,
                    help="keep data and outputs here (default: temp)")
+    p.add_argument("--reference-heap", dest="reference_heap", default="system",
+                   choices=["system", "studio"],
+                   help="the reference loops' heap: system (glibc's defaults, as users run "
+                        "test.py) or studio (Studio's reuse-freed-memory policy, to isolate "
+                        "what the batched path itself gains)")
     p.add_argument("--json-out", dest="json_out", default=None,
                    help="also write the numbers to this JSON file (--json prints them)")

@@ -210,3 +210,28 @@ def test_metrics_log_writes_tensorboard_events_when_it_can(tmp_path, monkeypatch
     off = MetricsLog("")  # no folder: nothing written anywhere
     off.write(1, {"x": 1.0})
     off.close()
+
+
+def test_style_layer_deeper_than_the_adain_layer_adds_those_taps(tmp_path):
+    torch.manual_seed(2)
+    model = AdaINModel(AdaINConfig("custom", TINY.encoder_widths, TINY.encoder_convs,
+                                   layer="relu2_1"))
+    c, s = torch.rand(2, 3, 16, 16), torch.rand(2, 3, 16, 16)
+    loss_c, loss_s, _ = adain_losses(model, c, s)
+    loss_c4, loss_s4, _ = adain_losses(model, c, s, "relu4_1")
+    assert loss_c4.item() == pytest.approx(loss_c.item(), rel=1e-6)  # content: relu2_1
+    with torch.no_grad():
+        sf = model.encode_with_intermediate(s, "relu4_1")
+        gf = model.encode_with_intermediate(
+            model.decode(ops.adain(model.encode(c), sf[1])), "relu4_1")
+    assert [f.shape[1] for f in gf] == [4, 8, 8, 16]
+    from studio.adain.train import calc_style_loss
+
+    deeper = sum(calc_style_loss(a, b) for a, b in zip(gf[2:], sf[2:]))
+    assert loss_s4.item() == pytest.approx(loss_s.item() + float(deeper), rel=1e-5)
+    cdir, sdir = _data(tmp_path, n=2)
+    enc = save_state_dict(model.encoder, tmp_path / "enc.pth")
+    with pytest.raises(ValueError, match="--style_layer relu1_1 must lie between"):
+        drive(train_job(TrainParams(content_dir=str(cdir), style_dir=str(sdir), vgg=str(enc),
+                                    save_dir=tmp_path / "run", max_iter=1, layer="relu2_1",
+                                    style_layer="relu1_1", device="cpu")), lambda e: None)

@@ -73,3 +73,15 @@ def test_e2e_runs_the_real_commands_on_a_tiny_size(tmp_path, capsys):
         assert w["reference"]["best"] > 0 and w["studio"]["best"] > 0 and w["ratio"] > 0
         assert w["max_pixel_diff"] <= 1  # same images (channels-last may move one LSB)
     assert "pytorch-AdaIN test.py loop vs studio stylize" in text and "ratio x" in text
+
+
+def test_the_loaded_note_discounts_the_benchmarks_own_threads():
+    r = {"machine": {"cpus": 2, "threads": 2, "torch": "x"}, "load_before": [0.3, 0, 0],
+         "load_after": [2.2, 0, 0], "device": "cpu"}
+    assert e2e_bench.other_load(r) == 0.3            # its own 2 threads are not "other work"
+    assert "other work loaded" not in e2e_bench.summary(r)
+    r["load_after"] = [4.5, 0, 0]
+    assert e2e_bench.other_load(r) == 2.5
+    assert "other work loaded the machine (2.50 CPUs" in e2e_bench.summary(r)
+    r["other_cpus"] = 0.1                            # measured from CPU time: preferred
+    assert e2e_bench.other_load(r) == 0.1

@@ -91,12 +91,32 @@ def test_shapes_differ_by_outline_and_textures_by_pattern():
     assert iou(masks["circle"][0], masks["square"][0]) < 0.9
 
 
-@pytest.mark.parametrize("kind", ["scene", "shape", "texture"])
+@pytest.mark.parametrize("kind", ["scene", "shape", "texture", "shuffled"])
 def test_each_kind_renders_in_all_sizes(kind):
     for size in (32, 128):
         item, img = next(iter_images(ToyWorldParams("x", per_class=1, size=size, kind=kind)))
         assert img.shape == (size, size, 3) and img.dtype == np.uint8
         assert img.std() > 5  # not a flat picture
+
+
+def test_shuffled_kind_carries_the_label_only_in_the_outline():
+    """Texture-blind training data: inside and outside differ, but neither says the class."""
+    p = ToyWorldParams("x", per_class=20, kind="shuffled", seed=3)
+    items = plan(p)
+    assert {it.texture for it in items} == {None}
+    by_class: dict[str, list] = {}
+    for item in items:
+        rng = np.random.default_rng(derive_seed(p.seed, "draw", item.key))
+        mask = shape_mask(item.shape, p.size, rng) > 0.99
+        img = render("shuffled", item.shape, None, p.size,
+                     np.random.default_rng(derive_seed(p.seed, "draw", item.key)))
+        inside, outside = img[mask].astype(float), img[~mask].astype(float)
+        assert (np.abs(inside.mean(0) - outside.mean(0)).max() > 20
+                or np.abs(inside.std(0) - outside.std(0)).max() > 20), item.key
+        by_class.setdefault(item.category, []).append(inside.mean(0))
+    # mean colours inside the shape are spread alike in every class (no colour shortcut)
+    spread = [np.std(v, axis=0).mean() for v in by_class.values()]
+    assert min(spread) > 30
 
 
 def test_bad_parameters_are_rejected():

@@ -151,3 +151,27 @@ def test_data_helpers(tmp_path):
     assert instance_edges(torch.tensor([[[[5, 5, 5]]]])).sum() == 0
     with pytest.raises(ValueError, match="label id 3"):
         one_hot(torch.tensor([[[[3]]]]), 3)
+
+
+def test_style_statistics_loss_option(tmp_path, toy_encoder):
+    """--lambda_style (a named deviation): AdaIN's mean/std loss against the style image,
+    zero for the style itself, reported as its own term, refused without an encoder."""
+    from studio.tsit.losses import style_statistics_loss
+    from studio.tsit.model import calc_mean_std
+
+    enc, _ = build_perceptual("toy", toy_encoder)
+    x, s = torch.rand(2, 3, 32, 32) * 2 - 1, torch.rand(2, 3, 32, 32) * 2 - 1
+    expect = sum(torch.nn.functional.mse_loss(a, b)
+                 for fx, fs in zip(enc(x), enc(s))
+                 for a, b in zip(calc_mean_std(fx), calc_mean_std(fs)))
+    assert style_statistics_loss(enc, x, s).item() == pytest.approx(float(expect), rel=1e-5)
+    assert style_statistics_loss(enc, s, s).item() == pytest.approx(0.0, abs=1e-10)
+    _folder(tmp_path / "data" / "trainA", 3, 1)
+    _folder(tmp_path / "data" / "trainB", 3, 2)
+    events = []
+    drive(train_job(_params(tmp_path, toy_encoder, iterations=1, lambda_style=2.0)),
+          events.append)
+    assert [e for e in events if isinstance(e, Metrics)][-1].values["Style"] > 0
+    with pytest.raises(ValueError, match="--lambda_style needs"):
+        drive(train_job(_params(tmp_path, toy_encoder, iterations=1, lambda_style=1.0,
+                                perceptual="none", out=tmp_path / "r2")))

@@ -251,11 +251,13 @@ class AdaINModel(nn.Module):
 
     # -- the steps --------------------------------------------------------------------
 
-    def encode_with_intermediate(self, images: torch.Tensor) -> list[torch.Tensor]:
-        """relu1_1 .. relu4_1 (or the AdaIN layer) features of RGB images in [0, 1]: what
-        the style loss uses."""
+    def encode_with_intermediate(self, images: torch.Tensor, upto: str = ""
+                                 ) -> list[torch.Tensor]:
+        """relu1_1 .. relu4_1 (or the AdaIN layer, or ``upto``) features of RGB images in
+        [0, 1]: what the style loss uses."""
         feats, x, start = [], images, 0
-        for name in TAP_NAMES[:self.config.depth]:
+        depth = TAP_NAMES.index(upto) + 1 if upto else self.config.depth
+        for name in TAP_NAMES[:depth]:
             end = self.taps[name]
             x = run_layers(self.encoder, x, start, end, fuse_relu=self.fuse_relu)
             feats.append(x)

@@ -102,6 +102,9 @@ class TrainParams:
     layer: Literal["", "relu1_1", "relu2_1", "relu3_1", "relu4_1"] = param(
         "", "AdaIN layer (default: the config's; the paper's relu4_1, toy relu3_1); the "
         "decoder mirrors the encoder up to it")
+    style_layer: Literal["", "relu1_1", "relu2_1", "relu3_1", "relu4_1"] = param(
+        "", "extra (not in the reference): the style loss's deepest tap (default: the AdaIN "
+        "layer, as the paper); deeper asks a shallow-layer decoder for larger patterns")
     decoder: str = param("", "initial decoder weights (fine-tune): a file (decoder.pth, "
                          "decoder_iter_N.pth.tar) or model name", path="path-or-name")
     save_dir: Path = param(Path("experiments"), "checkpoints (decoder_iter_N.pth and "

@@ -29,7 +29,7 @@ from PIL import Image
 from torchvision.transforms import functional as TF
 
 from studio.adain import ops
-from studio.adain.model import OFFICIAL, TOY, AdaINModel, infer_config
+from studio.adain.model import OFFICIAL, TAP_NAMES, TOY, AdaINModel, infer_config
 from studio.adain.params import TrainParams
 from studio.core.checkpoints import (
     check_state_dict,
@@ -125,15 +125,21 @@ def calc_style_loss(g_feat: torch.Tensor, s_feat: torch.Tensor) -> torch.Tensor:
     return F.mse_loss(g_mean, s_mean) + F.mse_loss(g_std, s_std)
 
 
-def adain_losses(model: AdaINModel, content: torch.Tensor, style: torch.Tensor
-                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(loss_c, loss_s, g(t)) of one batch, as net.Net.forward in the reference."""
+def adain_losses(model: AdaINModel, content: torch.Tensor, style: torch.Tensor,
+                 style_layer: str = "") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(loss_c, loss_s, g(t)) of one batch, as net.Net.forward in the reference.
+
+    ``style_layer`` deeper than the AdaIN layer (a named deviation) adds the style loss of
+    the encoder's deeper taps: a shallow AdaIN layer keeps a small image's outline, the
+    deeper statistics ask the decoder for the style's larger-scale pattern.
+    """
+    depth = model.config.depth
     with torch.no_grad():
-        style_feats = model.encode_with_intermediate(style)
-        t = ops.adain(model.encode(content), style_feats[-1])
+        style_feats = model.encode_with_intermediate(style, style_layer)
+        t = ops.adain(model.encode(content), style_feats[depth - 1])
     g_t = model.decode(t)
-    g_feats = model.encode_with_intermediate(g_t)
-    loss_c = F.mse_loss(g_feats[-1], t)
+    g_feats = model.encode_with_intermediate(g_t, style_layer)
+    loss_c = F.mse_loss(g_feats[depth - 1], t)
     loss_s = calc_style_loss(g_feats[0], style_feats[0])
     for i in range(1, len(g_feats)):
         loss_s = loss_s + calc_style_loss(g_feats[i], style_feats[i])
@@ -181,6 +187,13 @@ def build_model(p: TrainParams) -> tuple[AdaINModel, dict]:
             config, name=config.name,
             decoder_widths=tuple(p.decoder_widths) or config.mirror()[0],
             decoder_convs=tuple(p.decoder_convs) or config.mirror()[1])
+    if p.style_layer:
+        deepest = TAP_NAMES.index(p.style_layer) + 1
+        if not config.depth <= deepest <= len(config.encoder_widths):
+            raise ValueError(f"--style_layer {p.style_layer} must lie between the AdaIN "
+                             f"layer {config.layer} and the encoder's deepest tap "
+                             f"{TAP_NAMES[len(config.encoder_widths) - 1]}")
+        info["style_layer"] = p.style_layer
     with torch.random.fork_rng(devices=[]):  # the same initial decoder for the same seed
         torch.manual_seed(derive_seed(p.seed, "decoder-init"))
         model = AdaINModel(config)
@@ -317,7 +330,7 @@ def train_job(p: TrainParams, token: CancelToken | None = None) -> JobGen:
                         reported.add(e)
                         yield Log(f"skipped unreadable training image {e}", "warning")
                 content, style = content.to(device), style.to(device)
-                loss_c, loss_s, g_t = adain_losses(model, content, style)
+                loss_c, loss_s, g_t = adain_losses(model, content, style, p.style_layer)
                 loss_c = p.content_weight * loss_c
                 loss_s = p.style_weight * loss_s
                 loss = loss_c + loss_s

@@ -11,7 +11,11 @@ Three kinds of picture share one generator:
 - ``scene``   – shape filled with texture on a background (training / test data);
 - ``shape``   – the shape's silhouette in a flat neutral tone (content for cue-conflict);
 - ``texture`` – a full-frame texture patch (style for cue-conflict), filed under the
-  category whose own texture it is.
+  category whose own texture it is;
+- ``shuffled`` – the shape and its background each wear an independent random appearance
+  (any texture in random colours, a flat colour or a grey tone), so only the outline
+  carries the label: training data of a texture-blind shape classifier that must read
+  shapes in stylised images, where the background is textured too.
 
 Every image is drawn from its own RNG seeded by (seed, split, class, index), so the same
 arguments give the same bytes on any machine and in any order.
@@ -203,11 +207,35 @@ def texture_rgb(texture: str, size: int, rng: np.random.Generator) -> np.ndarray
     return pat * fg + (1 - pat) * bg
 
 
+def random_appearance(size: int, rng: np.random.Generator) -> np.ndarray:
+    """(H, W, 3) float RGB: one of the textures in two random colours (half the time), a
+    flat random colour or a flat grey tone — an appearance that says nothing of the class."""
+    u = rng.random()
+    if u < 0.5:
+        pat = texture_pattern(TEXTURES[int(rng.integers(len(TEXTURES)))], size, rng)[..., None]
+        a, b = rng.random(3).astype(np.float32), rng.random(3).astype(np.float32)
+        return pat * a + (1 - pat) * b
+    tone = rng.random(3) if u < 0.8 else np.full(3, rng.uniform(0.1, 0.9))
+    return np.broadcast_to(tone.astype(np.float32), (size, size, 3)).copy()
+
+
+def _distinct(a: np.ndarray, b: np.ndarray) -> bool:
+    """Foreground and background differ visibly (mean colour or pattern)."""
+    return float(np.abs(a.mean((0, 1)) - b.mean((0, 1))).max()) > 0.12 or \
+        float(np.abs(a.std((0, 1)) - b.std((0, 1))).max()) > 0.12
+
+
 def render(kind: str, shape: str | None, texture: str | None, size: int,
            rng: np.random.Generator) -> np.ndarray:
     """One toy image as (H, W, 3) uint8."""
     if kind == "texture":
         img = texture_rgb(texture, size, rng)
+    elif kind == "shuffled":
+        mask = shape_mask(shape, size, rng)[..., None]
+        fill, bg = random_appearance(size, rng), random_appearance(size, rng)
+        while not _distinct(fill, bg):
+            bg = random_appearance(size, rng)
+        img = mask * fill + (1 - mask) * bg + rng.normal(0, 0.015, (size, size, 3))
     else:
         bg_tone = rng.uniform(0.35, 0.65)
         bg = np.full((size, size, 3), bg_tone, np.float32) + rng.normal(0, 0.015, (size, size, 3))
@@ -219,7 +247,7 @@ def render(kind: str, shape: str | None, texture: str | None, size: int,
         elif kind == "scene":
             fill = texture_rgb(texture, size, rng)
         else:
-            raise ValueError(f"unknown kind {kind!r}: scene, shape or texture")
+            raise ValueError(f"unknown kind {kind!r}: scene, shape, texture or shuffled")
         img = mask * fill + (1 - mask) * bg
     return np.clip(np.round(img * 255.0), 0, 255).astype(np.uint8)
 
@@ -257,7 +285,7 @@ def plan(params: ToyWorldParams) -> list[ToyItem]:
                 rng = np.random.default_rng(derive_seed(params.seed, "plan", split, cat, i))
                 if params.kind == "texture":
                     shape, texture = None, textures[ci]
-                elif params.kind == "shape":
+                elif params.kind in ("shape", "shuffled"):
                     shape, texture = cat, None
                 elif rng.random() < params.shape_texture_correlation:
                     shape, texture = cat, textures[ci]

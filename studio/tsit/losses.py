@@ -29,6 +29,7 @@ from studio.core.checkpoints import (
 )
 from studio.core.paths import home
 from studio.toyworld.models import ToyVGG
+from studio.tsit.model import calc_mean_std
 
 #: Official layer weights for relu1_1, relu2_1, relu3_1, relu4_1, relu5_1.
 VGG_WEIGHTS = (1.0 / 32, 1.0 / 16, 1.0 / 8, 1.0 / 4, 1.0)
@@ -220,3 +221,22 @@ class PerceptualLoss(nn.Module):
         for w, a, b in zip(self.weights, fx, fy):
             loss = loss + w * F.l1_loss(a, b.detach())
         return loss
+
+
+def style_statistics_loss(encoder: nn.Module, x: torch.Tensor, style: torch.Tensor
+                          ) -> torch.Tensor:
+    """AdaIN's style loss (Huang & Belongie 2017) on the perceptual encoder's taps: MSE of
+    per-channel mean and std, output vs (detached) style image.
+
+    Not part of TSIT, whose only pull towards the style is the discriminator's feature
+    matching; behind ``--lambda_style`` (default 0) for a short training on a small
+    world, where that pull alone teaches the generator to ignore its style input.
+    """
+    loss = torch.zeros((), device=x.device)
+    with torch.no_grad():
+        fs = [calc_mean_std(f) for f in encoder(style)]
+    for fx, (ms, ss) in zip(encoder(x), fs):
+        mx, sx = calc_mean_std(fx)
+        loss = loss + F.mse_loss(mx, ms) + F.mse_loss(sx, ss)
+    return loss
+

@@ -123,6 +123,10 @@ class TrainTSITParams:
                                      "--lambda_vgg", check="nonneg")
     lambda_feat: float | None = param(None, "weight of discriminator feature matching"
                                       + _PRESET, "--lambda_feat", check="nonneg")
+    lambda_style: float = param(0.0, "extra (not in TSIT): weight of an AdaIN-style loss "
+                                "(per-channel mean/std of the perceptual encoder's features, "
+                                "output vs the style image); style tasks only",
+                                "--lambda_style", check="nonneg")
     lambda_kld: float = param(0.05, "weight of the KL term (VAE only)", "--lambda_kld",
                               check="nonneg")
     gan_mode: Literal["hinge", "ls", "original", "w"] = param(

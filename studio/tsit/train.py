@@ -42,6 +42,7 @@ from studio.tsit.losses import (
     feature_matching_loss,
     gan_loss,
     kld_loss,
+    style_statistics_loss,
 )
 from studio.tsit.model import (
     ConvEncoder,
@@ -160,7 +161,10 @@ def setup_training(p: TrainTSITParams, setup: _Setup, device: torch.device, dist
     encoder, notice = build_perceptual(p.perceptual, p.perceptual_weights)
     yield Log(notice, "warning" if notice.startswith("NOTICE") else "info")
     perceptual = PerceptualLoss(encoder).to(device) if encoder is not None and \
-        setup.lambda_vgg > 0 else None
+        (setup.lambda_vgg > 0 or p.lambda_style > 0) else None
+    if p.lambda_style > 0 and (perceptual is None or cfg.task == "SIS"):
+        raise ValueError("--lambda_style needs a style task and a perceptual encoder "
+                         "(--perceptual vgg19 or toy)")
     if resuming:
         G.load_state_dict(load_state_dict(out / "latest_net_G.pth"))
         D.load_state_dict(load_state_dict(out / "latest_net_D.pth"))
@@ -224,9 +228,12 @@ def train_step(run: TSITRun, content: torch.Tensor, real: torch.Tensor, p: Train
         g = {"GAN": gan_loss(pred_fake, True, False, p.gan_mode)}
         if setup.lambda_feat > 0:
             g["GAN_Feat"] = feature_matching_loss(pred_fake, pred_real, setup.lambda_feat)
-        if run.perceptual is not None:
+        if run.perceptual is not None and setup.lambda_vgg > 0:
             target = real if sis else content
             g["VGG"] = run.perceptual(fake.float(), target) * setup.lambda_vgg
+        if p.lambda_style > 0:
+            g["Style"] = style_statistics_loss(run.perceptual.encoder, fake.float(),
+                                               real) * p.lambda_style
         if kld is not None:
             g["KLD"] = kld
         g_loss = sum(g.values())
