@@ -40,6 +40,7 @@ from studio.core.images import image_grid, load_image
 from studio.core.jobs import Log, run_job
 from studio.recipes import save_recipe
 from studio.report import Report
+from studio.texture_shape import toy_quality
 
 
 @dataclass(frozen=True)
@@ -199,7 +200,19 @@ class Demo:
                      for a in alphas]
         self.report.image(image_grid(sweep, ncols=len(alphas)),
                           "alpha 0 → 1 (decoder only, features cached)", 400)
-        return {"contents": len(shapes), "styles": len(textures)}
+        quality = self._judged("toy AdaIN at alpha 1", toy_quality.adain_quality(model))
+        return {"contents": len(shapes), "styles": len(textures), "quality": quality}
+
+    def _judged(self, what: str, r: dict) -> dict:
+        """Report what the project's two judges say of a style-transfer model's outputs on
+        the fixed evaluation set (studio.texture_shape.toy_quality)."""
+        self.report.text(f"{what}, judged on the fixed 10 x 10 evaluation set: the "
+                         f"texture-blind shape classifier reads the content's shape in "
+                         f"{r['shape_accuracy']:.0%} of the outputs, the shape-blind texture "
+                         f"classifier the style's texture in {r['texture_accuracy']:.0%}.")
+        self.say(f"   {what}: shape kept {r['shape_accuracy']:.2f}, texture taken "
+                 f"{r['texture_accuracy']:.2f}")
+        return {"shape_accuracy": r["shape_accuracy"], "texture_accuracy": r["texture_accuracy"]}
 
     def s_shape_bias(self) -> dict:
         from studio.texture_shape.cue_conflict import CueConflictParams, ToyCueConflictParams
@@ -353,7 +366,8 @@ class Demo:
             self.report.image(image_grid([np.asarray(load_image(p)) for p in files][:16],
                                          ncols=len(styles)),
                               "TSIT (toy): each content silhouette × each texture", 400)
-        return {"written": r["written"], "failed": r["failed"]}
+        quality = self._judged("toy TSIT", toy_quality.tsit_quality())
+        return {"written": r["written"], "failed": r["failed"], "quality": quality}
 
     def run(self) -> int:
         t0 = time.time()
@@ -522,6 +536,15 @@ def targets(metrics: dict, quick: bool) -> list[dict]:
         (lambda v: v >= 0.8))
     row("'other' decisions of classifier B on toy-AdaIN stimuli",
         _get(other, b_name, "other") if b_name else None, "<= 0.20", lambda v: v <= 0.2)
+    for stage, name, bars in (("2. Style transfer (AdaIN)", "toy AdaIN (alpha 1)",
+                               (0.9, 0.8)),
+                              ("8. Image-to-image translation (TSIT)", "toy TSIT", (0.9, 0.7))):
+        judged = st.get(stage, {}).get("quality") or {}
+        for key, what, bar in (("shape_accuracy", "keeps the content's shape", bars[0]),
+                               ("texture_accuracy", "takes the style's texture", bars[1])):
+            row(f"{name} {what} (judge classifier)", judged.get(key),
+                "> 0.10 (chance)" if quick else f">= {bar:.2f}",
+                (lambda v: v > 0.1) if quick else (lambda v, b=bar: v >= b))
     return rows
 
 

@@ -5,8 +5,13 @@ from __future__ import annotations
 from studio.demo import FULL, QUICK, SYNTH_PRESET, targets
 
 
-def _metrics(ni=0.97, di=1.0, s_ni=0.9, s_di=0.72, s_noise=0.2, b=0.85, other=0.1):
+def _metrics(ni=0.97, di=1.0, s_ni=0.9, s_di=0.72, s_noise=0.2, b=0.85, other=0.1,
+             adain=(0.92, 0.75), tsit=(0.5, 0.1)):
     return {"stages": {
+        "2. Style transfer (AdaIN)": {"quality": {"shape_accuracy": adain[0],
+                                                  "texture_accuracy": adain[1]}},
+        "8. Image-to-image translation (TSIT)": {"quality": {"shape_accuracy": tsit[0],
+                                                             "texture_accuracy": tsit[1]}},
         "3. Texture bias: cue-conflict stimuli and shape bias": {
             "shape_bias": {"adain": {"teacher (toy world)": 0.0, "stylised toy world": b}},
             "decisions": {"adain": {"stylised toy world": {"shape": 0.5, "texture": 0.4,
@@ -43,3 +48,16 @@ def test_quick_demo_is_held_to_above_chance_and_missing_stages_are_na():
 def test_demo_synthesis_uses_the_toy_preset_within_budget():
     assert SYNTH_PRESET == "toy"
     assert FULL.synth_iterations == 60 and QUICK.synth_iterations <= FULL.synth_iterations
+
+
+def test_style_transfer_judges_are_in_the_table():
+    rows = {r["effect"]: r for r in targets(_metrics(), quick=False)}
+    shape = rows["toy AdaIN (alpha 1) keeps the content's shape (judge classifier)"]
+    assert shape["measured"] == "0.920" and shape["target"] == ">= 0.90" and shape["met"]
+    tex = rows["toy AdaIN (alpha 1) takes the style's texture (judge classifier)"]
+    assert tex["target"] == ">= 0.80" and tex["met"] is False
+    tsit = rows["toy TSIT takes the style's texture (judge classifier)"]
+    assert tsit["target"] == ">= 0.70" and tsit["met"] is False
+    quick = {r["effect"]: r for r in targets(_metrics(), quick=True)}
+    assert quick["toy TSIT takes the style's texture (judge classifier)"]["met"] is False
+    assert quick["toy TSIT keeps the content's shape (judge classifier)"]["met"] is True

@@ -33,6 +33,8 @@ def test_eval_set_is_fixed_and_balanced():
 def test_judges_read_what_they_were_trained_on(judges):
     ref = q.judge_reference(judges)
     assert ref["shape_on_textured_shapes"] >= 0.95    # the shape judge ignores the texture
+    assert ref["shape_on_silhouettes"] >= 0.9          # and reads flat fills too
+    assert ref["shape_on_shuffled"] >= 0.7             # and outlines on patterned ground
     assert ref["texture_on_patches"] >= 0.97          # the texture judge knows the textures
     assert ref["texture_on_silhouettes"] <= 0.3        # and sees none in a flat silhouette
 

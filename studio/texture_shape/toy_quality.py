@@ -2,9 +2,12 @@
 
 Two classifiers the project trains judge every stylised image:
 
-- a **texture-blind shape classifier** (``classifier_shuffled.pth``: ToyVGG trained on the
-  toy world re-drawn with uniformly random textures, so texture carries no label) — did
-  the output keep the content's silhouette?
+- a **texture-blind shape classifier** (``classifier_shape.pth``: ToyVGG trained on
+  ``--kind shuffled`` images, where the shape and its background each wear an independent
+  random appearance — texture, flat colour or grey — so only the outline carries the
+  label) — did the output keep the content's silhouette? (The earlier judge,
+  ``classifier_shuffled.pth``, had seen only plain grey backgrounds and read 17 % of flat
+  silhouettes: a stylised output, textured or tinted all over, was outside its world.)
 - a **shape-blind texture classifier** (``classifier_texture.pth``: ToyVGG trained on
   full-frame texture patches only, filed under the category whose own texture they are)
   — did the output take the style's texture?
@@ -32,7 +35,7 @@ from studio.toyworld.models import normalize
 
 #: Seeds of the fixed evaluation set (not used by any shipped model's training data).
 EVAL_SEEDS = {"shape": 901, "texture": 902, "scene": 903}
-SHAPE_CLASSIFIER = "classifier_shuffled.pth"
+SHAPE_CLASSIFIER = "classifier_shape.pth"
 TEXTURE_CLASSIFIER = "classifier_texture.pth"
 
 
@@ -122,7 +125,8 @@ def tsit_quality(translator: Any = None, judges: tuple[Any, Any] | None = None,
 
 def judge_reference(judges: tuple[Any, Any] | None = None) -> dict[str, float]:
     """The judges on unstylised images: the shape classifier on shapes filled with random
-    textures (what it was trained on) and on flat silhouettes, the texture classifier on
+    textures, on flat silhouettes and on its own kind of image (``shuffled``, held-out
+    seed), the texture classifier on
     texture patches and on silhouettes (which carry no texture)."""
     shape_clf, texture_clf = judges or load_judges()
     c, cl, s, sl = eval_pairs(per_class=3)
@@ -133,11 +137,20 @@ def judge_reference(judges: tuple[Any, Any] | None = None) -> dict[str, float]:
     x = torch.from_numpy(np.stack([draw(p, it) for it in items]).astype(np.float32) / 255)
     x = x.permute(0, 3, 1, 2).contiguous()
     xl = torch.tensor([SHAPES.index(it.category) for it in items])
-    return {"shape_on_textured_shapes": round((predict(shape_clf, x) == xl).float().mean()
-                                              .item(), 4),"shape_on_silhouettes": round((predict(shape_clf, c) == cl).float().mean().item(), 4),
-            "texture_on_patches": round((predict(texture_clf, s) == sl).float().mean().item(), 4),
-            "texture_on_silhouettes": round(
-                (predict(texture_clf, c) == cl).float().mean().item(), 4)}
+    sh = ToyWorldParams(Path("unused"), per_class=3, size=64, seed=EVAL_SEEDS["scene"],
+                        kind="shuffled")
+    sh_items = plan(sh)
+    y = torch.from_numpy(np.stack([draw(sh, it) for it in sh_items]).astype(np.float32) / 255)
+    yl = torch.tensor([SHAPES.index(it.category) for it in sh_items])
+
+    def acc(clf: Any, images: torch.Tensor, labels: torch.Tensor) -> float:
+        return round((predict(clf, images) == labels).float().mean().item(), 4)
+
+    return {"shape_on_textured_shapes": acc(shape_clf, x, xl),
+            "shape_on_silhouettes": acc(shape_clf, c, cl),
+            "shape_on_shuffled": acc(shape_clf, y.permute(0, 3, 1, 2).contiguous(), yl),
+            "texture_on_patches": acc(texture_clf, s, sl),
+            "texture_on_silhouettes": acc(texture_clf, c, cl)}
 
 
 def grid(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], n: int = 5) -> np.ndarray:

@@ -27,6 +27,10 @@ ENGINE = Engine(
                   "Toy-world classifier trained with the texture shortcut removed (random "
                   "textures): the shape-biased counterpart of toy-teacher", None, None,
                   _OURS, "toy", **_TOY),
+        ModelSpec("toy-classifier-shape", "toy/classifier_shape.pth",
+                  "Toy-world shape classifier trained on outlines in random appearances "
+                  "(texture-blind): judges whether a stylised image kept its content's shape",
+                  None, None, _OURS, "toy", **_TOY),
         ModelSpec("toy-classifier-texture", "toy/classifier_texture.pth",
                   "Toy-world texture classifier trained on texture patches only (shape-blind):"
                   " judges whether a stylised image took its style's texture", None, None,
