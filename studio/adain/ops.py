@@ -17,35 +17,12 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-EPS = 1e-5
+from studio.models.adain_norm import EPS, adain, adain_from_stats, calc_mean_std
 
-
-def calc_mean_std(feat: torch.Tensor, eps: float = EPS) -> tuple[torch.Tensor, torch.Tensor]:
-    """(mean, std), each (N, C, 1, 1), of features (N, C, H, W)."""
-    if feat.dim() != 4:
-        raise ValueError(f"expected (N, C, H, W) features, got shape {tuple(feat.shape)}")
-    n, c = feat.shape[:2]
-    flat = feat.reshape(n, c, -1)
-    if flat.dtype in (torch.float16, torch.bfloat16):  # half precision: statistics in fp32
-        flat = flat.float()
-    var = flat.var(dim=2) + eps
-    return flat.mean(dim=2).view(n, c, 1, 1), var.sqrt().view(n, c, 1, 1)
-
-
-def adain_from_stats(content_feat: torch.Tensor, style_mean: torch.Tensor,
-                     style_std: torch.Tensor, eps: float = EPS) -> torch.Tensor:
-    """AdaIN with the style given only by its statistics (what the style cache stores)."""
-    c_mean, c_std = calc_mean_std(content_feat, eps)
-    normalized = (content_feat - c_mean.expand_as(content_feat)) / c_std.expand_as(content_feat)
-    return normalized * style_std.expand_as(content_feat) + style_mean.expand_as(content_feat)
-
-
-def adain(content_feat: torch.Tensor, style_feat: torch.Tensor, eps: float = EPS
-          ) -> torch.Tensor:
-    """adain(c, s) = (c - mean_c) / std_c * std_s + mean_s."""
-    s_mean, s_std = calc_mean_std(style_feat, eps)
-    return adain_from_stats(content_feat, s_mean, s_std, eps)
-
+#: the shared statistics, re-exported: ``ops`` is where the AdaIN engine looks for them
+__all__ = ["EPS", "adain", "adain_from_stats", "calc_mean_std", "StyleStats",
+           "normalize_weights", "adain_target", "region_masks", "masked_adain", "coral",
+           "luminance", "match_luminance", "combine_luminance"]
 
 # ---------------------------------------------------------------------------------------
 # Style statistics: everything AdaIN needs to know about a style image

@@ -32,30 +32,12 @@ from torch import nn
 from torch.nn.utils import spectral_norm
 
 from studio.core.checkpoints import CheckpointError, check_state_dict, load_state_dict
+from studio.models.adain_norm import adain, calc_mean_std
 
 Task = Literal["AST", "MMIS", "SIS"]
 
 # ---------------------------------------------------------------------------------------
 # Building blocks
-
-
-def calc_mean_std(feat: torch.Tensor, eps: float = 1e-5) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-sample, per-channel mean and std (unbiased variance + eps, as pytorch-AdaIN)."""
-    n, c = feat.shape[:2]
-    flat = feat.reshape(n, c, -1)
-    std = (flat.var(dim=2) + eps).sqrt().view(n, c, 1, 1)
-    mean = flat.mean(dim=2).view(n, c, 1, 1)
-    return mean, std
-
-
-def adain(content: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
-    """AdaIN: give ``content`` the channel-wise mean/std of ``style``."""
-    if content.shape[:2] != style.shape[:2]:
-        raise ValueError(f"AdaIN needs equal batch and channels, got {tuple(content.shape)} "
-                         f"and {tuple(style.shape)}")
-    s_mean, s_std = calc_mean_std(style)
-    c_mean, c_std = calc_mean_std(content)
-    return (content - c_mean) / c_std * s_std + s_mean
 
 
 def fadain(x: torch.Tensor, style_feat: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
