@@ -29,6 +29,11 @@ def test_quick_demo_runs_every_stage_and_writes_a_self_contained_report(tmp_path
     teacher, other = proc["teacher (toy world)"], next(v for k, v in proc.items()
                                                        if k != "teacher (toy world)")
     assert teacher < 0.2 < 0.8 < other  # the paper's direction, clearly
+    judged = metrics["stages"]["2. Style transfer (AdaIN)"]["quality"]
+    assert judged["texture_accuracy"] > 0.5 and 0 <= judged["shape_accuracy"] <= 1
+    assert "quality" in metrics["stages"]["8. Image-to-image translation (TSIT)"]
+    effects = {t["effect"]: t for t in metrics["targets"]}
+    assert effects["toy AdaIN (alpha 1) takes the style's texture (judge classifier)"]["met"]
     html = (out / "report.html").read_text()
     assert "<img src=\"data:image/png;base64," in html
     assert not re.search(r'src="(?!data:)', html)  # nothing external
