@@ -118,7 +118,7 @@ class ComparisonParams:
                                    "preset's; toy: 80)", "--iters_mi", check="positive")
     deep_iterations: int | None = param(
         None, "DeepInversion's steps when --iterations is not given (equal compute: about "
-        "3.2x NaturalInversion's on the toy teacher)", check="positive")
+        "1.8x NaturalInversion's on the toy teacher)", check="positive")
     student: str = param("auto", "student architecture (auto: toyvgg_small for the toy)")
     distill_epochs: int = param(60, "distillation epochs per method", check="positive")
     distill_eval_every: int = param(10, "epochs between real-test evaluations",
