@@ -43,7 +43,8 @@ class Generator(nn.Module):
     128->128, 128->64). Larger images keep s0 <= 8 and add 64->64 upsampling blocks at the
     end (64 px: one more) rather than growing the Linear layer with the square of the size
     or running 128-wide convs at full resolution (a named generalisation: the official code
-    only exists for 32 px).
+    only exists for 32 px). ``width`` (official 128; the later blocks half of it) is
+    narrowed only by the ``toy`` preset (:data:`NATURAL_TOY`).
     """
 
     def __init__(self, num_classes: int, image_size: int = 32, latent_dim: int = 1024,
