@@ -21,7 +21,7 @@ import torch
 from studio.core.seeding import derive_seed
 from studio.inversion.deep import DeepInversion, DeepInversionConfig
 from studio.inversion.natural import NaturalInversion, NaturalInversionConfig
-from studio.inversion.teachers import load_teacher
+from studio.models.teachers import load_teacher
 
 
 def overrides(text: str) -> dict:
@@ -47,11 +47,15 @@ def main() -> int:
         if i % max(1, iters // 5) == 0 or i == iters - 1:
             print(i, {k: round(v, 3) for k, v in terms.items()}, flush=True)
     cpu = time.process_time() - c0
-    img = (t.denormalize(e.best()).clamp(0, 1) * 255).round() / 255
+    best = e.best()
+    img = (t.denormalize(best).clamp(0, 1) * 255).round() / 255
     with torch.no_grad():
         acc = (t.model(t.normalize(img)).argmax(1) == labels).float().mean().item()
+        raw = (t.model(best).argmax(1) == labels).float().mean().item()
+    clipped = (t.denormalize(best) - t.denormalize(best).clamp(0, 1)).ne(0).float().mean().item()
     print(f"{method} {kw} iters={iters} bs={bs} cpu={cpu:.1f}s per-it={cpu / iters:.3f}s "
-          f"acc={acc:.3f} cpu/100img={cpu / bs * 100:.0f}s")
+          f"acc={acc:.3f} (unclipped {raw:.3f}, {clipped:.0%} of pixels clipped) "
+          f"cpu/100img={cpu / bs * 100:.0f}s")
     return 0
 
 

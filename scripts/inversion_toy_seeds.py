@@ -4,7 +4,7 @@ equal compute (docs/inversion.md, "The toy preset").
 Runs (or, with --aggregate, only reads) for each seed::
 
     studio eval inversion-comparison --out OUT/eqit_s{seed} --preset toy        # NI, DI, noise
-        --num-images 100 --batch-size 50 --distill-epochs 60 ...                # 60 it each
+        --num-images 100 --batch-size 50 --distill-epochs 60 ...                # 80 it each
     studio eval inversion-comparison --out OUT/eqcpu_s{seed} --preset toy \\
         --methods deep --deep-iterations N ...                                  # DI, N it
 
@@ -65,7 +65,7 @@ def aggregate(out: Path, seeds: list[int]) -> str:
             for r in summary["rows"]:
                 key = r["method"] if kind == "eqit" else "deep (equal compute)"
                 it = (prm.get("deep_iterations") if kind == "eqcpu" else prm.get("iterations"))
-                iters[key] = 0 if r["method"] == "noise" else (it or 60)
+                iters[key] = 0 if r["method"] == "noise" else (it or 80)
                 d = rows.setdefault(key, {"teacher": [], "cpu100": [], "student": [],
                                           "best": [], "teacher_real": []})
                 d["teacher"].append(r["teacher_acc_on_synthetic"])
@@ -90,8 +90,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--deep-iterations", type=int, default=190,
-                    help="DeepInversion iterations at NaturalInversion's compute (60 it)")
+    ap.add_argument("--deep-iterations", type=int, default=145,
+                    help="DeepInversion iterations at NaturalInversion's compute (80 it)")
     ap.add_argument("--aggregate", action="store_true", help="only read finished runs")
     a = ap.parse_args()
     if not a.aggregate:

@@ -17,6 +17,10 @@ import numpy as np
 import torch
 from PIL import Image
 
+from studio.adain.model import AdaINModel
+from studio.texture_shape import toy_quality as q
+from studio.tsit.translate import Translator
+
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -24,9 +28,6 @@ def main() -> int:
     ap.add_argument("--resources", type=Path, default=None, help="resources/toy to measure")
     a = ap.parse_args()
     torch.set_num_threads(1)
-    from studio.adain.model import AdaINModel
-    from studio.texture_shape import toy_quality as q
-    from studio.tsit.translate import Translator
 
     judges = q.load_judges(a.resources)
     adain = AdaINModel.load_toy(a.resources).eval()

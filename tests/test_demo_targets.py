@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from studio.demo import FULL, QUICK, SYNTH_PRESET, targets
+from studio.inversion.natural import NATURAL_PRESETS
 
 
 def _metrics(ni=0.97, di=1.0, s_ni=0.9, s_di=0.72, s_noise=0.2, b=0.85, other=0.1,
@@ -47,7 +48,8 @@ def test_quick_demo_is_held_to_above_chance_and_missing_stages_are_na():
 
 def test_demo_synthesis_uses_the_toy_preset_within_budget():
     assert SYNTH_PRESET == "toy"
-    assert FULL.synth_iterations == 60 and QUICK.synth_iterations <= FULL.synth_iterations
+    assert FULL.synth_iterations == NATURAL_PRESETS["toy"]["iterations"] == 80
+    assert QUICK.synth_iterations <= FULL.synth_iterations
 
 
 def test_style_transfer_judges_are_in_the_table():

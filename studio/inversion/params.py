@@ -33,8 +33,8 @@ class SynthesizeParams:
     preset: Literal["cifar10", "cifar100", "toy"] = param(
         "cifar10", "settings: cifar10 / cifar100 are the papers' (NaturalInversion: 2000 "
         "iterations, r_feature 10 / 4000, r_feature 3); toy is the named deviation for the "
-        "toy teacher, both methods (60 iterations, r_feature 0.02, first BN x10; "
-        "docs/inversion.md)")
+        "toy teacher, both methods (80 iterations, r_feature 0.02, first BN x10; "
+        "NaturalInversion: generator width 32, channel scaling N(2, 0.4); docs/inversion.md)")
     num_images: int = param(256, "how many images to make", "--num_total_images",
                             check="positive")
     batch_size: int = param(256, "images optimised together (the papers: 256)", "--bs",
@@ -115,10 +115,10 @@ class ComparisonParams:
         "toy", "synthesis settings of both methods: toy (the named deviation that makes "
         "images the toy teacher recognises; docs/inversion.md) or a paper preset")
     iterations: int | None = param(None, "synthesis steps per batch (default: the "
-                                   "preset's; toy: 60)", "--iters_mi", check="positive")
+                                   "preset's; toy: 80)", "--iters_mi", check="positive")
     deep_iterations: int | None = param(
         None, "DeepInversion's steps when --iterations is not given (equal compute: about "
-        "3.2x NaturalInversion's on the toy teacher)", check="positive")
+        "1.8x NaturalInversion's on the toy teacher)", check="positive")
     student: str = param("auto", "student architecture (auto: toyvgg_small for the toy)")
     distill_epochs: int = param(60, "distillation epochs per method", check="positive")
     distill_eval_every: int = param(10, "epochs between real-test evaluations",
