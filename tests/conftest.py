@@ -64,3 +64,39 @@ def add_engine(tmp_path):
     with contextlib.ExitStack() as stack:
         yield lambda package, files: stack.enter_context(
             installed_engine(tmp_path / "plugins", package, files))
+
+
+@contextlib.contextmanager
+def main_window(root: Path, size: tuple[int, int], settle: bool = False):
+    """The real main window on a fresh workspace and settings folder under ``root``, shown
+    at ``size``, once the toy world is ready (and, with ``settle``, its first job done);
+    yields (window, Driver) and leaves no job running and the environment as it was."""
+    from PySide6.QtWidgets import QApplication
+
+    from studio.gui import settings as prefs
+    from studio.gui.app import create_app
+    from studio.gui.mainwindow import MainWindow
+    from studio.gui.selftest import Driver
+
+    old = os.environ.get("STUDIO_WORKSPACE")
+    os.environ["STUDIO_WORKSPACE"] = str(root / "ws")
+    prefs.use_settings_dir(root / "cfg")
+    create_app()
+    w = MainWindow(confirm=lambda text: True)
+    w.ctx.headless = True
+    w.resize(*size)
+    w.show()
+    d = Driver(w, log=lambda s: None)
+    try:
+        d.wait(lambda: w.ctx.toy.ready(), 120, "the toy world")
+        if settle:
+            d.wait(lambda: not w.ctx.queue.active(), 60, "the toy-world job")
+        yield w, d
+    finally:
+        w.ctx.queue.cancel_all()
+        w.ctx.queue.wait_all(30, QApplication.processEvents)
+        w.close()
+        if old is None:
+            os.environ.pop("STUDIO_WORKSPACE", None)
+        else:
+            os.environ["STUDIO_WORKSPACE"] = old

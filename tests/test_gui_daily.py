@@ -9,7 +9,6 @@ refused while hovering; Cancel answers at once; the Jobs history survives a rest
 from __future__ import annotations
 
 import dataclasses
-import os
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +16,7 @@ import pytest
 
 pytest.importorskip("PySide6")
 
+from conftest import main_window
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QImage
 from PySide6.QtWidgets import QApplication
@@ -31,29 +31,8 @@ TOY = resources_dir() / "toy"
 
 @pytest.fixture(scope="module")
 def win(qapp, tmp_path_factory):
-    root = tmp_path_factory.mktemp("gui-daily")
-    old = os.environ.get("STUDIO_WORKSPACE")
-    os.environ["STUDIO_WORKSPACE"] = str(root / "ws")
-    prefs.use_settings_dir(root / "cfg")
-    from studio.gui.app import create_app
-    from studio.gui.mainwindow import MainWindow
-
-    create_app()
-    w = MainWindow(confirm=lambda text: True)
-    w.ctx.headless = True
-    w.resize(1280, 720)
-    w.show()
-    d = Driver(w, log=lambda s: None)
-    d.wait(lambda: w.ctx.toy.ready(), 120, "the toy world")
-    d.wait(lambda: not w.ctx.queue.active(), 60, "the toy-world job")
-    yield w, d
-    w.ctx.queue.cancel_all()
-    w.ctx.queue.wait_all(30, QApplication.processEvents)
-    w.close()
-    if old is None:
-        os.environ.pop("STUDIO_WORKSPACE", None)
-    else:
-        os.environ["STUDIO_WORKSPACE"] = old
+    with main_window(tmp_path_factory.mktemp("gui-daily"), (1280, 720), settle=True) as wd:
+        yield wd
 
 
 def studio_run(recipe: Path) -> int:

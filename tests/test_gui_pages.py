@@ -7,46 +7,24 @@ tests run it under pytest and add checks for the cases a build may or may not ha
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 pytest.importorskip("PySide6")
 
+from conftest import main_window
 from PySide6.QtWidgets import QApplication
 
 from studio.core.checkpoints import resources_dir
-from studio.gui import settings as prefs
-from studio.gui.selftest import Driver
 
 REAL_RESOURCES = resources_dir()
 
 
 @pytest.fixture(scope="module")
 def win(qapp, tmp_path_factory):
-    root = tmp_path_factory.mktemp("gui-pages")
-    old = os.environ.get("STUDIO_WORKSPACE")
-    os.environ["STUDIO_WORKSPACE"] = str(root / "ws")
-    prefs.use_settings_dir(root / "cfg")
-    from studio.gui.app import create_app
-    from studio.gui.mainwindow import MainWindow
-
-    create_app()
-    w = MainWindow(confirm=lambda text: True)
-    w.ctx.headless = True
-    w.resize(1200, 800)
-    w.show()
-    d = Driver(w, log=lambda s: None)
-    d.wait(lambda: w.ctx.toy.ready(), 120, "the toy world")
-    yield w, d
-    w.ctx.queue.cancel_all()
-    w.ctx.queue.wait_all(30, QApplication.processEvents)
-    w.close()
-    if old is None:
-        os.environ.pop("STUDIO_WORKSPACE", None)
-    else:
-        os.environ["STUDIO_WORKSPACE"] = old
+    with main_window(tmp_path_factory.mktemp("gui-pages"), (1200, 800)) as wd:
+        yield wd
 
 
 def make_resources(tmp: Path, adain: bool = False) -> Path:
