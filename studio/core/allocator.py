@@ -20,8 +20,9 @@ import sys
 M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_MAX = -1, -2, -4
 #: the settings, also as the environment variables glibc reads at start (for subprocesses)
 SETTINGS = {M_MMAP_MAX: 0, M_TRIM_THRESHOLD: 2**31 - 1, M_TOP_PAD: 64 << 20}
-ENV = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(2**31 - 1),
-       "MALLOC_TOP_PAD_": str(64 << 20)}
+ENV = {name: str(SETTINGS[k]) for name, k in (("MALLOC_MMAP_MAX_", M_MMAP_MAX),
+                                               ("MALLOC_TRIM_THRESHOLD_", M_TRIM_THRESHOLD),
+                                               ("MALLOC_TOP_PAD_", M_TOP_PAD))}
 
 
 def keep_freed_memory() -> bool:

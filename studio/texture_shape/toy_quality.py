@@ -43,15 +43,19 @@ def eval_pairs(per_class: int = 1, size: int = 64) -> tuple[torch.Tensor, torch.
                                                             torch.Tensor, torch.Tensor]:
     """(contents, content labels, styles, style labels): silhouettes and texture patches
     in [0, 1], ``per_class`` of each of the 10 classes, labels in SHAPES order."""
-    out = []
-    for kind in ("shape", "texture"):
-        p = ToyWorldParams(Path("unused"), per_class=per_class, size=size,
-                           seed=EVAL_SEEDS[kind], kind=kind)
-        items = plan(p)
-        imgs = np.stack([draw(p, it) for it in items]).astype(np.float32) / 255.0
-        out.append(torch.from_numpy(imgs).permute(0, 3, 1, 2).contiguous())
-        out.append(torch.tensor([SHAPES.index(it.category) for it in items]))
-    return out[0], out[1], out[2], out[3]
+    c, cl = drawn(ToyWorldParams(Path("unused"), per_class=per_class, size=size,
+                                 seed=EVAL_SEEDS["shape"], kind="shape"))
+    s, sl = drawn(ToyWorldParams(Path("unused"), per_class=per_class, size=size,
+                                 seed=EVAL_SEEDS["texture"], kind="texture"))
+    return c, cl, s, sl
+
+
+def drawn(p: ToyWorldParams) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every image the parameters plan, as (N, 3, H, W) in [0, 1], and its labels."""
+    items = plan(p)
+    imgs = np.stack([draw(p, it) for it in items]).astype(np.float32) / 255.0
+    return (torch.from_numpy(imgs).permute(0, 3, 1, 2).contiguous(),
+            torch.tensor([SHAPES.index(it.category) for it in items]))
 
 
 def load_judges(resources: str | Path | None = None) -> tuple[Any, Any]:
@@ -126,29 +130,22 @@ def tsit_quality(translator: Any = None, judges: tuple[Any, Any] | None = None,
 def judge_reference(judges: tuple[Any, Any] | None = None) -> dict[str, float]:
     """The judges on unstylised images: the shape classifier on shapes filled with random
     textures, on flat silhouettes and on its own kind of image (``shuffled``, held-out
-    seed), the texture classifier on
-    texture patches and on silhouettes (which carry no texture)."""
+    seed); the texture classifier on texture patches and on silhouettes (no texture)."""
     shape_clf, texture_clf = judges or load_judges()
     c, cl, s, sl = eval_pairs(per_class=3)
     # shapes filled with a random texture (the procedural cue-conflict kind of image)
-    p = ToyWorldParams(Path("unused"), per_class=3, size=64, seed=EVAL_SEEDS["scene"],
-                       kind="scene", shape_texture_correlation=0.1)
-    items = plan(p)
-    x = torch.from_numpy(np.stack([draw(p, it) for it in items]).astype(np.float32) / 255)
-    x = x.permute(0, 3, 1, 2).contiguous()
-    xl = torch.tensor([SHAPES.index(it.category) for it in items])
-    sh = ToyWorldParams(Path("unused"), per_class=3, size=64, seed=EVAL_SEEDS["scene"],
-                        kind="shuffled")
-    sh_items = plan(sh)
-    y = torch.from_numpy(np.stack([draw(sh, it) for it in sh_items]).astype(np.float32) / 255)
-    yl = torch.tensor([SHAPES.index(it.category) for it in sh_items])
+    x, xl = drawn(ToyWorldParams(Path("unused"), per_class=3, size=64,
+                                 seed=EVAL_SEEDS["scene"], kind="scene",
+                                 shape_texture_correlation=0.1))
+    y, yl = drawn(ToyWorldParams(Path("unused"), per_class=3, size=64,
+                                 seed=EVAL_SEEDS["scene"], kind="shuffled"))
 
     def acc(clf: Any, images: torch.Tensor, labels: torch.Tensor) -> float:
         return round((predict(clf, images) == labels).float().mean().item(), 4)
 
     return {"shape_on_textured_shapes": acc(shape_clf, x, xl),
             "shape_on_silhouettes": acc(shape_clf, c, cl),
-            "shape_on_shuffled": acc(shape_clf, y.permute(0, 3, 1, 2).contiguous(), yl),
+            "shape_on_shuffled": acc(shape_clf, y, yl),
             "texture_on_patches": acc(texture_clf, s, sl),
             "texture_on_silhouettes": acc(texture_clf, c, cl)}
 
@@ -166,5 +163,5 @@ def grid(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], n: int = 5) -
     return image_grid(tiles, ncols=len(c) + 1)
 
 
-__all__ = ["eval_pairs", "load_judges", "predict", "judge", "adain_quality", "tsit_quality",
+__all__ = ["eval_pairs", "drawn", "load_judges", "predict", "judge", "adain_quality", "tsit_quality",
            "judge_reference", "grid", "EVAL_SEEDS"]
