@@ -181,6 +181,29 @@ def test_identity_loss_option_is_reported(tmp_path):
     assert metrics["loss_identity"] > 0
 
 
+def test_structure_loss_sees_the_layout_not_the_pattern(tmp_path):
+    from studio.adain.train import structure_loss
+
+    yy, xx = torch.meshgrid(torch.arange(32.0), torch.arange(32.0), indexing="ij")
+    disc = (((yy - 16) ** 2 + (xx - 16) ** 2) < 100).float()
+    content = (0.3 + 0.4 * disc).expand(1, 3, 32, 32)  # light disc on dark ground
+    stripes = 0.5 + 0.2 * torch.sign(torch.sin(xx * 3.14159 / 2))  # period 4 px
+    recoloured = (0.2 * content + 0.6 * stripes).clamp(0, 1)  # same layout, patterned
+    inverted = 1 - content
+    assert structure_loss(content, content, 3.0).item() < 1e-6
+    assert structure_loss(recoloured, content, 3.0).item() < 0.25  # uncorrelated: 2
+    assert structure_loss(inverted, content, 3.0).item() > 3.5  # anti-correlated: 4
+    cdir, sdir = _data(tmp_path, n=3)
+    model = AdaINModel(TINY)
+    enc = save_state_dict(model.encoder, tmp_path / "enc.pth")
+    events = []
+    drive(train_job(TrainParams(content_dir=str(cdir), style_dir=str(sdir), vgg=str(enc),
+                                save_dir=tmp_path / "run", max_iter=1, batch_size=2,
+                                image_size=0, crop_size=16, log_interval=1, n_threads=1,
+                                device="cpu", structure_weight=2.0)), events.append)
+    assert [e for e in events if isinstance(e, Metrics)][0].values["loss_structure"] > 0
+
+
 def test_metrics_log_writes_tensorboard_events_when_it_can(tmp_path, monkeypatch):
     import sys
     import types

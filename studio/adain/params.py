@@ -124,6 +124,14 @@ class TrainParams:
                                    "loss between g(f(c)) and c (SANet's identity loss) that "
                                    "teaches small decoders structure faster",
                                    "--identity_weight", check="nonneg")
+    structure_weight: float = param(0.0, "extra (not in the reference): weight of a loss "
+                                    "between the low-passed, standardised luminance of "
+                                    "g(t) and of c, so the content's figure-ground layout "
+                                    "survives while the style's pattern stays free",
+                                    "--structure_weight", check="nonneg")
+    structure_sigma: float = param(3.0, "Gaussian blur (px) of --structure_weight: "
+                                   "larger than the style's pattern, smaller than the "
+                                   "content's shapes", "--structure_sigma", check="positive")
     image_size: int = param(512, "resize to SIZE x SIZE before cropping (0 keeps the size)",
                             "--image_size", check="nonneg")
     crop_size: int = param(256, "random crop side", "--crop_size", check="positive")
