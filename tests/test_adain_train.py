@@ -170,15 +170,19 @@ def test_identity_loss_option_is_reported(tmp_path):
     with torch.no_grad():
         expect = F.mse_loss(model.decode(model.encode(c)), c)
     assert identity_loss(model, c).item() == pytest.approx(expect.item(), rel=1e-6)
+    assert _one_step_metrics(tmp_path, model, identity_weight=5.0)["loss_identity"] > 0
+
+
+def _one_step_metrics(tmp_path, model: AdaINModel, **extra) -> dict:
+    """The metrics of one training iteration of ``model``'s encoder with ``extra`` params."""
     cdir, sdir = _data(tmp_path, n=3)
     enc = save_state_dict(model.encoder, tmp_path / "enc.pth")
     events = []
     drive(train_job(TrainParams(content_dir=str(cdir), style_dir=str(sdir), vgg=str(enc),
                                 save_dir=tmp_path / "run", max_iter=1, batch_size=2,
                                 image_size=0, crop_size=16, log_interval=1, n_threads=1,
-                                device="cpu", identity_weight=5.0)), events.append)
-    metrics = [e for e in events if isinstance(e, Metrics)][0].values
-    assert metrics["loss_identity"] > 0
+                                device="cpu", **extra)), events.append)
+    return [e for e in events if isinstance(e, Metrics)][0].values
 
 
 def test_structure_loss_sees_the_layout_not_the_pattern(tmp_path):
@@ -193,15 +197,8 @@ def test_structure_loss_sees_the_layout_not_the_pattern(tmp_path):
     assert structure_loss(content, content, 3.0).item() < 1e-6
     assert structure_loss(recoloured, content, 3.0).item() < 0.25  # uncorrelated: 2
     assert structure_loss(inverted, content, 3.0).item() > 3.5  # anti-correlated: 4
-    cdir, sdir = _data(tmp_path, n=3)
-    model = AdaINModel(TINY)
-    enc = save_state_dict(model.encoder, tmp_path / "enc.pth")
-    events = []
-    drive(train_job(TrainParams(content_dir=str(cdir), style_dir=str(sdir), vgg=str(enc),
-                                save_dir=tmp_path / "run", max_iter=1, batch_size=2,
-                                image_size=0, crop_size=16, log_interval=1, n_threads=1,
-                                device="cpu", structure_weight=2.0)), events.append)
-    assert [e for e in events if isinstance(e, Metrics)][0].values["loss_structure"] > 0
+    metrics = _one_step_metrics(tmp_path, AdaINModel(TINY), structure_weight=2.0)
+    assert metrics["loss_structure"] > 0
 
 
 def test_metrics_log_writes_tensorboard_events_when_it_can(tmp_path, monkeypatch):

@@ -167,8 +167,9 @@ def structure_loss(g_t: torch.Tensor, content: torch.Tensor, sigma: float) -> to
     Gaussian wider than the style's pattern leaves the pattern free and asks only that the
     figure stay lighter or darker than its ground, as in the content.
     """
+    k = 2 * int(np.ceil(3 * sigma)) + 1
+
     def layout(x: torch.Tensor) -> torch.Tensor:
-        k = 2 * int(np.ceil(3 * sigma)) + 1
         y = TF.gaussian_blur(ops.luminance(x), [k, k], [sigma, sigma])
         y = y - y.mean(dim=(2, 3), keepdim=True)
         return y / (y.std(dim=(2, 3), keepdim=True) + 1e-3)
