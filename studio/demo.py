@@ -209,10 +209,12 @@ class Demo:
         self.report.text(f"{what}, judged on the fixed 10 x 10 evaluation set: the "
                          f"texture-blind shape classifier reads the content's shape in "
                          f"{r['shape_accuracy']:.0%} of the outputs, the shape-blind texture "
-                         f"classifier the style's texture in {r['texture_accuracy']:.0%}.")
+                         f"classifier the style's texture in {r['texture_accuracy']:.0%} "
+                         f"(it reads mostly the palette), the colour-blind pattern "
+                         f"classifier the style's pattern in {r['pattern_accuracy']:.0%}.")
         self.say(f"   {what}: shape kept {r['shape_accuracy']:.2f}, texture taken "
-                 f"{r['texture_accuracy']:.2f}")
-        return {"shape_accuracy": r["shape_accuracy"], "texture_accuracy": r["texture_accuracy"]}
+                 f"{r['texture_accuracy']:.2f}, pattern taken {r['pattern_accuracy']:.2f}")
+        return {k: r[k] for k in ("shape_accuracy", "texture_accuracy", "pattern_accuracy")}
 
     def s_shape_bias(self) -> dict:
         from studio.texture_shape.cue_conflict import CueConflictParams, ToyCueConflictParams
@@ -543,7 +545,9 @@ def targets(metrics: dict, quick: bool) -> list[dict]:
                               ("8. Image-to-image translation (TSIT)", "toy TSIT", (0.9, 0.7))):
         judged = st.get(stage, {}).get("quality") or {}
         for key, what, bar in (("shape_accuracy", "keeps the content's shape", bars[0]),
-                               ("texture_accuracy", "takes the style's texture", bars[1])):
+                               ("texture_accuracy", "takes the style's texture", bars[1]),
+                               ("pattern_accuracy", "takes the style's pattern, colours aside",
+                                bars[1])):
             row(f"{name} {what} (judge classifier)", judged.get(key),
                 "> 0.10 (chance)" if quick else f">= {bar:.2f}",
                 (lambda v: v > 0.1) if quick else (lambda v, b=bar: v >= b))

@@ -1,7 +1,7 @@
 """The shipped toy models' quality numbers (resources/toy/README.md), pinned on a fixed set.
 
-Each test runs the project's judges (a texture-blind shape classifier and a shape-blind
-texture classifier) on the fixed 10 x 10 evaluation pairs of studio.texture_shape.toy_quality —
+Each test runs the project's judges (a texture-blind shape classifier, a shape-blind
+texture classifier and a colour-blind pattern classifier) on the fixed 10 x 10 evaluation pairs of studio.texture_shape.toy_quality —
 seconds on a CPU. When a toy model is retrained, its README entry and the numbers here
 change together.
 """
@@ -37,6 +37,18 @@ def test_judges_read_what_they_were_trained_on(judges):
     assert ref["shape_on_shuffled"] >= 0.7             # and outlines on patterned ground
     assert ref["texture_on_patches"] >= 0.97          # the texture judge knows the textures
     assert ref["texture_on_silhouettes"] <= 0.3        # and sees none in a flat silhouette
+    # ... but it reads the palette: a pattern in another texture's colours is that texture
+    assert ref["texture_follows_palette"] >= 0.6 and ref["texture_follows_pattern"] <= 0.15
+    # the pattern judge reads the pattern, whatever its colours, and nothing in a silhouette
+    assert ref["pattern_on_patches"] >= 0.97 and ref["pattern_follows_pattern"] >= 0.95
+    assert ref["pattern_follows_palette"] <= 0.05 and ref["pattern_on_silhouettes"] <= 0.3
+
+
+def test_palette_swapped_set_crosses_every_pattern_with_every_other_palette():
+    x, pattern, palette = q.palette_swapped()
+    assert x.shape == (90, 3, 64, 64) and bool((pattern != palette).all())
+    assert sorted(set(zip(pattern.tolist(), palette.tolist()))) == [
+        (a, b) for a in range(10) for b in range(10) if a != b]
 
 
 def test_shipped_toy_adain_numbers(judges):
@@ -44,9 +56,11 @@ def test_shipped_toy_adain_numbers(judges):
     assert r["n"] == 100
     assert r["texture_accuracy"] == pytest.approx(0.99, abs=TOL)
     assert r["shape_accuracy"] == pytest.approx(0.16, abs=TOL)
+    assert r["pattern_accuracy"] == pytest.approx(0.18, abs=TOL)  # the colours, not the pattern
 
 
 def test_shipped_toy_tsit_numbers(judges):
     r = q.tsit_quality(judges=judges)
     assert r["shape_accuracy"] == pytest.approx(0.70, abs=TOL)
     assert r["texture_accuracy"] == pytest.approx(0.09, abs=TOL)
+    assert r["pattern_accuracy"] == pytest.approx(0.09, abs=TOL)

@@ -10,6 +10,7 @@ from studio.core.jobs import drive
 from studio.core.seeding import derive_seed
 from studio.toyworld.generate import (
     OWN_TEXTURE,
+    PALETTES,
     SHAPES,
     TEXTURES,
     ToyWorldParams,
@@ -18,6 +19,7 @@ from studio.toyworld.generate import (
     plan,
     render,
     shape_mask,
+    texture_pattern,
 )
 
 
@@ -91,7 +93,7 @@ def test_shapes_differ_by_outline_and_textures_by_pattern():
     assert iou(masks["circle"][0], masks["square"][0]) < 0.9
 
 
-@pytest.mark.parametrize("kind", ["scene", "shape", "texture", "shuffled"])
+@pytest.mark.parametrize("kind", ["scene", "shape", "texture", "pattern", "shuffled"])
 def test_each_kind_renders_in_all_sizes(kind):
     for size in (32, 128):
         item, img = next(iter_images(ToyWorldParams("x", per_class=1, size=size, kind=kind)))
@@ -117,6 +119,26 @@ def test_shuffled_kind_carries_the_label_only_in_the_outline():
     # mean colours inside the shape are spread alike in every class (no colour shortcut)
     spread = [np.std(v, axis=0).mean() for v in by_class.values()]
     assert min(spread) > 30
+
+
+def test_pattern_kind_keeps_the_pattern_and_randomises_the_palette():
+    """A colour-blind judge's data: the texture's own pattern, never its palette."""
+    p = ToyWorldParams("x", per_class=6, kind="pattern", seed=5)
+    items = plan(p)
+    assert {(it.shape, it.texture) for it in items} == {(None, t) for t in TEXTURES}
+    for item in items[:12]:
+        img = render("pattern", None, item.texture, p.size,
+                     np.random.default_rng(derive_seed(p.seed, "draw", item.key)))
+        colours = np.unique(img.reshape(-1, 3), axis=0)
+        assert len(colours) == 2 and np.abs(colours[0].astype(int) - colours[1]).max() >= 76
+        own = np.array(PALETTES[item.texture])
+        assert not any((np.abs(colours - c).max(1) < 10).any() for c in own), item.key
+    # the binary pattern is the texture's own one, drawn from the same RNG stream
+    rng_a, rng_b = np.random.default_rng(1), np.random.default_rng(1)
+    img = render("pattern", None, "stripes", 64, rng_a)
+    pat = texture_pattern("stripes", 64, rng_b) > 0.5
+    fg = img[pat][0]
+    assert (np.all(img == fg, axis=-1) == pat).all()
 
 
 def test_bad_parameters_are_rejected():

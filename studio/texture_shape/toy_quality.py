@@ -10,7 +10,12 @@ Two classifiers the project trains judge every stylised image:
   silhouettes: a stylised output, textured or tinted all over, was outside its world.)
 - a **shape-blind texture classifier** (``classifier_texture.pth``: ToyVGG trained on
   full-frame texture patches only, filed under the category whose own texture they are)
-  — did the output take the style's texture?
+  — did the output take the style's texture? Each toy texture has its own palette, and
+  this judge reads mostly the palette (``judge_reference``'s ``texture_follows_palette``),
+  so it also says "taken" when only the colours were;
+- a **colour-blind pattern classifier** (``classifier_pattern.pth``: the same, trained on
+  ``--kind pattern`` patches, each texture's pattern in random colours) — did the output
+  take the style's *pattern*, the part of a texture that is not its colours?
 
 The fixed evaluation set: one silhouette per shape class x one texture patch per texture
 class, drawn procedurally from fixed seeds (100 pairs at 64 px), so the numbers are
@@ -30,13 +35,23 @@ from PIL import Image
 
 from studio.core.checkpoints import resources_dir
 from studio.core.images import image_grid
-from studio.toyworld.generate import SHAPES, ToyWorldParams, draw, plan
+from studio.toyworld.generate import (
+    PALETTES,
+    SHAPES,
+    TEXTURES,
+    ToyWorldParams,
+    draw,
+    plan,
+    texture_pattern,
+)
 from studio.toyworld.models import normalize
 
 #: Seeds of the fixed evaluation set (not used by any shipped model's training data).
-EVAL_SEEDS = {"shape": 901, "texture": 902, "scene": 903}
+EVAL_SEEDS = {"shape": 901, "texture": 902, "scene": 903, "swap": 904}
 SHAPE_CLASSIFIER = "classifier_shape.pth"
 TEXTURE_CLASSIFIER = "classifier_texture.pth"
+PATTERN_CLASSIFIER = "classifier_pattern.pth"
+Judges = tuple[Any, Any, Any]
 
 
 def eval_pairs(per_class: int = 1, size: int = 64) -> tuple[torch.Tensor, torch.Tensor,
@@ -58,12 +73,13 @@ def drawn(p: ToyWorldParams) -> tuple[torch.Tensor, torch.Tensor]:
             torch.tensor([SHAPES.index(it.category) for it in items]))
 
 
-def load_judges(resources: str | Path | None = None) -> tuple[Any, Any]:
-    """(shape classifier, texture classifier) from ``resources/toy`` (eval mode)."""
+def load_judges(resources: str | Path | None = None) -> Judges:
+    """(shape, texture, pattern classifier) from ``resources/toy`` (eval mode)."""
     from studio.adain.toy import load_classifier  # noqa: PLC0415 (engine: loaded when used)
 
     root = Path(resources) if resources else resources_dir() / "toy"
-    return load_classifier(root / SHAPE_CLASSIFIER), load_classifier(root / TEXTURE_CLASSIFIER)
+    return tuple(load_classifier(root / name)  # type: ignore[return-value]
+                 for name in (SHAPE_CLASSIFIER, TEXTURE_CLASSIFIER, PATTERN_CLASSIFIER))
 
 
 @torch.no_grad()
@@ -75,14 +91,18 @@ def predict(classifier: Any, images01: torch.Tensor, batch: int = 100) -> torch.
 
 
 def judge(outputs01: torch.Tensor, content_labels: torch.Tensor, style_labels: torch.Tensor,
-          shape_clf: Any, texture_clf: Any) -> dict[str, float]:
-    """Shares of outputs whose shape / texture the two classifiers read as intended."""
+          judges: Judges) -> dict[str, float]:
+    """Shares of outputs whose shape / texture / pattern the judges read as intended."""
     outputs01 = (outputs01.clamp(0, 1) * 255).round() / 255  # judged as saved (8 bit)
-    shape = (predict(shape_clf, outputs01) == content_labels).float().mean().item()
-    texture = (predict(texture_clf, outputs01) == style_labels).float().mean().item()
-    conflict = content_labels != style_labels
-    return {"shape_accuracy": round(shape, 4), "texture_accuracy": round(texture, 4),
-            "n": int(len(outputs01)), "n_conflict": int(conflict.sum())}
+    shape_clf, texture_clf, pattern_clf = judges
+
+    def share(clf: Any, labels: torch.Tensor) -> float:
+        return round((predict(clf, outputs01) == labels).float().mean().item(), 4)
+
+    return {"shape_accuracy": share(shape_clf, content_labels),
+            "texture_accuracy": share(texture_clf, style_labels),
+            "pattern_accuracy": share(pattern_clf, style_labels),
+            "n": int(len(outputs01)), "n_conflict": int((content_labels != style_labels).sum())}
 
 
 def all_pairs(contents: torch.Tensor, c_labels: torch.Tensor, styles: torch.Tensor,
@@ -95,28 +115,26 @@ def all_pairs(contents: torch.Tensor, c_labels: torch.Tensor, styles: torch.Tens
 
 
 @torch.no_grad()
-def adain_quality(model: Any = None, alpha: float = 1.0, judges: tuple[Any, Any] | None = None,
+def adain_quality(model: Any = None, alpha: float = 1.0, judges: Judges | None = None,
                   per_class: int = 1) -> dict[str, float]:
-    """The toy AdaIN (default: the shipped one) on the fixed set, judged by both classifiers."""
+    """The toy AdaIN (default: the shipped one) on the fixed set, judged by the judges."""
     from studio.adain.model import AdaINModel  # noqa: PLC0415 (engine: loaded when used)
 
     model = (model or AdaINModel.load_toy()).eval()
-    shape_clf, texture_clf = judges or load_judges()
     c, cl, s, sl = all_pairs(*eval_pairs(per_class))
     out = torch.cat([model.stylize(c[i:i + 50], s[i:i + 50], alpha=alpha)
                      for i in range(0, len(c), 50)])
-    return {"alpha": alpha, **judge(out, cl, sl, shape_clf, texture_clf)}
+    return {"alpha": alpha, **judge(out, cl, sl, judges or load_judges())}
 
 
 @torch.no_grad()
-def tsit_quality(translator: Any = None, judges: tuple[Any, Any] | None = None,
+def tsit_quality(translator: Any = None, judges: Judges | None = None,
                  per_class: int = 1) -> dict[str, float]:
-    """The toy TSIT (default: the shipped one) on the fixed set, judged by both classifiers."""
+    """The toy TSIT (default: the shipped one) on the fixed set, judged by the judges."""
 
     from studio.tsit.translate import Translator  # noqa: PLC0415 (engine: loaded when used)
 
     tr = translator or Translator("toy", device="cpu")
-    shape_clf, texture_clf = judges or load_judges()
     c, cl, s, sl = all_pairs(*eval_pairs(per_class))
 
     def pil(x: torch.Tensor) -> Image.Image:
@@ -124,14 +142,33 @@ def tsit_quality(translator: Any = None, judges: tuple[Any, Any] | None = None,
 
     outs = [torch.from_numpy(np.asarray(tr.translate(pil(c[i]), pil(s[i])), np.float32)
                              / 255.0).permute(2, 0, 1) for i in range(len(c))]
-    return judge(torch.stack(outs), cl, sl, shape_clf, texture_clf)
+    return judge(torch.stack(outs), cl, sl, judges or load_judges())
 
 
-def judge_reference(judges: tuple[Any, Any] | None = None) -> dict[str, float]:
+def palette_swapped(per_pair: int = 1, size: int = 64) -> tuple[torch.Tensor, torch.Tensor,
+                                                                  torch.Tensor]:
+    """Every texture's pattern in every *other* texture's palette: (images in [0, 1],
+    pattern labels, palette labels) — which of the two cues does a texture judge read?"""
+    rng = np.random.default_rng(EVAL_SEEDS["swap"])
+    imgs, pattern, palette = [], [], []
+    for a, ta in enumerate(TEXTURES):
+        for b, tb in enumerate(TEXTURES):
+            for _ in range(per_pair if a != b else 0):
+                pat = texture_pattern(ta, size, rng)[..., None]
+                fg, bg = (np.array(c, np.float32) / 255.0 for c in PALETTES[tb])
+                imgs.append(pat * fg + (1 - pat) * bg)
+                pattern.append(a)
+                palette.append(b)
+    return (torch.from_numpy(np.stack(imgs)).permute(0, 3, 1, 2).contiguous(),
+            torch.tensor(pattern), torch.tensor(palette))
+
+
+def judge_reference(judges: Judges | None = None) -> dict[str, float]:
     """The judges on unstylised images: the shape classifier on shapes filled with random
     textures, on flat silhouettes and on its own kind of image (``shuffled``, held-out
-    seed); the texture classifier on texture patches and on silhouettes (no texture)."""
-    shape_clf, texture_clf = judges or load_judges()
+    seed); the texture and pattern classifiers on texture patches, on silhouettes (no
+    texture) and on palette-swapped patterns (which cue each one follows)."""
+    shape_clf, texture_clf, pattern_clf = judges or load_judges()
     c, cl, s, sl = eval_pairs(per_class=3)
     # shapes filled with a random texture (the procedural cue-conflict kind of image)
     x, xl = drawn(ToyWorldParams(Path("unused"), per_class=3, size=64,
@@ -139,6 +176,7 @@ def judge_reference(judges: tuple[Any, Any] | None = None) -> dict[str, float]:
                                  shape_texture_correlation=0.1))
     y, yl = drawn(ToyWorldParams(Path("unused"), per_class=3, size=64,
                                  seed=EVAL_SEEDS["scene"], kind="shuffled"))
+    w, w_pattern, w_palette = palette_swapped()
 
     def acc(clf: Any, images: torch.Tensor, labels: torch.Tensor) -> float:
         return round((predict(clf, images) == labels).float().mean().item(), 4)
@@ -147,7 +185,13 @@ def judge_reference(judges: tuple[Any, Any] | None = None) -> dict[str, float]:
             "shape_on_silhouettes": acc(shape_clf, c, cl),
             "shape_on_shuffled": acc(shape_clf, y, yl),
             "texture_on_patches": acc(texture_clf, s, sl),
-            "texture_on_silhouettes": acc(texture_clf, c, cl)}
+            "texture_on_silhouettes": acc(texture_clf, c, cl),
+            "texture_follows_palette": acc(texture_clf, w, w_palette),
+            "texture_follows_pattern": acc(texture_clf, w, w_pattern),
+            "pattern_on_patches": acc(pattern_clf, s, sl),
+            "pattern_on_silhouettes": acc(pattern_clf, c, cl),
+            "pattern_follows_pattern": acc(pattern_clf, w, w_pattern),
+            "pattern_follows_palette": acc(pattern_clf, w, w_palette)}
 
 
 def grid(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], n: int = 5) -> np.ndarray:
@@ -164,4 +208,4 @@ def grid(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], n: int = 5) -
 
 
 __all__ = ["eval_pairs", "drawn", "load_judges", "predict", "judge", "adain_quality", "tsit_quality",
-           "judge_reference", "grid", "EVAL_SEEDS"]
+           "palette_swapped", "judge_reference", "grid", "EVAL_SEEDS", "Judges"]

@@ -35,6 +35,10 @@ ENGINE = Engine(
                   "Toy-world texture classifier trained on texture patches only (shape-blind):"
                   " judges whether a stylised image took its style's texture", None, None,
                   _OURS, "toy", **_TOY),
+        ModelSpec("toy-classifier-pattern", "toy/classifier_pattern.pth",
+                  "Toy-world pattern classifier trained on texture patterns in random colours "
+                  "(colour- and shape-blind): judges whether a stylised image took its "
+                  "style's pattern, not only its palette", None, None, _OURS, "toy", **_TOY),
     ),
     pages=(PageSpec("studio.gui.pages.toyworld:ToyWorldPage", 60),),
 )

@@ -6,12 +6,14 @@ own ("circle" wears stripes, "square" checks, ...); otherwise it is one of the o
 When the correlation is close to 1, texture alone predicts the label and a CNN takes
 that shortcut — as ImageNet CNNs do (Geirhos et al. 2019).
 
-Three kinds of picture share one generator:
+The kinds of picture share one generator:
 
 - ``scene``   – shape filled with texture on a background (training / test data);
 - ``shape``   – the shape's silhouette in a flat neutral tone (content for cue-conflict);
 - ``texture`` – a full-frame texture patch (style for cue-conflict), filed under the
   category whose own texture it is;
+- ``pattern`` – a texture's pattern in two random colours, filed like ``texture``: only the
+  pattern names the category (training data of a colour-blind pattern judge);
 - ``shuffled`` – the shape and its background each wear an independent random appearance
   (any texture in random colours, a flat colour or a grey tone), so only the outline
   carries the label: training data of a texture-blind shape classifier that must read
@@ -207,6 +209,18 @@ def texture_rgb(texture: str, size: int, rng: np.random.Generator) -> np.ndarray
     return pat * fg + (1 - pat) * bg
 
 
+def recoloured_pattern(texture: str, size: int, rng: np.random.Generator,
+                       min_contrast: float = 0.0) -> np.ndarray:
+    """(H, W, 3) float RGB: the texture's pattern in two random colours, so that only the
+    pattern, not the palette, says which texture it is (colours ``min_contrast`` apart in
+    at least one channel)."""
+    pat = texture_pattern(texture, size, rng)[..., None]
+    a, b = rng.random(3).astype(np.float32), rng.random(3).astype(np.float32)
+    while float(np.abs(a - b).max()) < min_contrast:
+        b = rng.random(3).astype(np.float32)
+    return pat * a + (1 - pat) * b
+
+
 def random_appearance(size: int, rng: np.random.Generator, p_texture: float = 0.5
                       ) -> np.ndarray:
     """(H, W, 3) float RGB: one of the textures in two random colours (``p_texture`` of
@@ -214,9 +228,7 @@ def random_appearance(size: int, rng: np.random.Generator, p_texture: float = 0.
     the class."""
     u = rng.random()
     if u < p_texture:
-        pat = texture_pattern(TEXTURES[int(rng.integers(len(TEXTURES)))], size, rng)[..., None]
-        a, b = rng.random(3).astype(np.float32), rng.random(3).astype(np.float32)
-        return pat * a + (1 - pat) * b
+        return recoloured_pattern(TEXTURES[int(rng.integers(len(TEXTURES)))], size, rng)
     tone = rng.random(3) if rng.random() < 0.6 else np.full(3, rng.uniform(0.1, 0.9))
     return np.broadcast_to(tone.astype(np.float32), (size, size, 3)).copy()
 
@@ -232,6 +244,8 @@ def render(kind: str, shape: str | None, texture: str | None, size: int,
     """One toy image as (H, W, 3) uint8."""
     if kind == "texture":
         img = texture_rgb(texture, size, rng)
+    elif kind == "pattern":
+        img = recoloured_pattern(texture, size, rng, min_contrast=0.3)
     elif kind == "shuffled":
         mask = shape_mask(shape, size, rng)[..., None]
         # textured backgrounds a quarter of the time: a small net learns to read outlines
@@ -251,7 +265,8 @@ def render(kind: str, shape: str | None, texture: str | None, size: int,
         elif kind == "scene":
             fill = texture_rgb(texture, size, rng)
         else:
-            raise ValueError(f"unknown kind {kind!r}: scene, shape, texture or shuffled")
+            raise ValueError(f"unknown kind {kind!r}: scene, shape, texture, pattern or "
+                             "shuffled")
         img = mask * fill + (1 - mask) * bg
     return np.clip(np.round(img * 255.0), 0, 255).astype(np.uint8)
 
@@ -287,7 +302,7 @@ def plan(params: ToyWorldParams) -> list[ToyItem]:
         for ci, cat in enumerate(cats):
             for i in range(n):
                 rng = np.random.default_rng(derive_seed(params.seed, "plan", split, cat, i))
-                if params.kind == "texture":
+                if params.kind in ("texture", "pattern"):
                     shape, texture = None, textures[ci]
                 elif params.kind in ("shape", "shuffled"):
                     shape, texture = cat, None

@@ -24,9 +24,10 @@ class ToyWorldParams:
     shape_texture_correlation: float = param(
         0.95, "probability that a shape wears its own texture", "--correlation",
         check="unit")
-    kind: Literal["scene", "shape", "texture", "shuffled"] = param(
-        "scene", "scene: textured shapes; shape: silhouettes; texture: patches; shuffled: "
-        "shape and background in independent random appearances (outline = label)")
+    kind: Literal["scene", "shape", "texture", "pattern", "shuffled"] = param(
+        "scene", "scene: textured shapes; shape: silhouettes; texture: patches; pattern: "
+        "patches in random colours (pattern = label); shuffled: shape and background in "
+        "independent random appearances (outline = label)")
     splits: list[str] | None = param(None, "split folders, e.g. train,test (default: none)")
     test_per_class: int | None = param(None, "images per class in the splits after the "
                                        "first (default: --per-class)", check="nonneg")
