@@ -33,6 +33,7 @@ def main() -> int:
     adain = AdaINModel.load_toy(a.resources).eval()
     out = {"judges": q.judge_reference(judges),
            "adain": {str(al): q.adain_quality(adain, al, judges) for al in (1.0, 0.5)},
+           "adain_on_scenes": q.adain_scene_quality(adain, judges),
            "tsit": q.tsit_quality(judges=judges)}
     print(json.dumps(out, indent=2))
     if a.grids:

@@ -287,6 +287,28 @@ def test_shipped_toy_adain_moves_the_style_texture():
                 assert out.std() > 0.1  # a texture, not a flat colour
 
 
+def test_a_flat_region_stays_flat_whatever_the_style():
+    """Why the toy AdaIN cannot paint a style's pattern into a flat silhouette (issue 19):
+    AdaIN moves only each channel's mean and std, so a constant content gives a constant
+    target, and reflection-padded convs with nearest upsampling decode it to one colour —
+    the colour changes with the style, the pattern cannot appear."""
+    from studio.toyworld.generate import render
+
+    model = AdaINModel.load_toy().eval()
+    rng = np.random.default_rng(5)
+    flat = torch.full((1, 3, 64, 64), 0.5)
+    colours = []
+    with torch.inference_mode():
+        for t in ("stripes", "dots", "checks"):
+            s = torch.from_numpy(render("texture", None, t, 64, rng)).permute(2, 0, 1)
+            out = model.stylize(flat, s[None].float() / 255)[0]
+            assert out.std(dim=(1, 2)).max().item() < 1e-4  # one colour, no pattern
+            colours.append(out[:, 0, 0])
+    assert min((a - b).abs().max().item() for a, b in
+               ((colours[0], colours[1]), (colours[0], colours[2]), (colours[1], colours[2]))
+               ) > 0.02  # ... which is the style's
+
+
 def test_fused_conv_relu_gives_the_same_bits(monkeypatch):
     import studio.adain.fast as model_mod
 

@@ -59,6 +59,15 @@ def test_shipped_toy_adain_numbers(judges):
     assert r["pattern_accuracy"] == pytest.approx(0.18, abs=TOL)  # the colours, not the pattern
 
 
+def test_shipped_toy_adain_on_textured_scenes(judges):
+    r = q.adain_scene_quality(judges=judges)
+    assert r["n"] == 90  # every pair: two different textures
+    assert r["texture_accuracy"] == pytest.approx(1.0, abs=TOL)       # the style's colours
+    assert r["pattern_accuracy"] == pytest.approx(0.14, abs=TOL)      # not its pattern
+    assert r["content_pattern_kept"] == pytest.approx(0.03, abs=TOL)  # nor the content's
+    assert r["shape_accuracy"] == pytest.approx(0.17, abs=TOL)
+
+
 def test_shipped_toy_tsit_numbers(judges):
     r = q.tsit_quality(judges=judges)
     assert r["shape_accuracy"] == pytest.approx(0.70, abs=TOL)

@@ -128,6 +128,31 @@ def adain_quality(model: Any = None, alpha: float = 1.0, judges: Judges | None =
 
 
 @torch.no_grad()
+def adain_scene_quality(model: Any = None, judges: Judges | None = None) -> dict[str, float]:
+    """The toy AdaIN on textured contents, the closer analogue of Geirhos et al.'s
+    photographs: one scene per shape class (random textures, held-out seed) x each texture
+    patch of another texture. ``content_pattern_kept``: the pattern judge still names the
+    content's own pattern."""
+    from studio.adain.model import AdaINModel  # noqa: PLC0415 (engine: loaded when used)
+
+    model = (model or AdaINModel.load_toy()).eval()
+    p = ToyWorldParams(Path("unused"), per_class=1, size=64, seed=EVAL_SEEDS["scene"],
+                       kind="scene", shape_texture_correlation=0.1)
+    c, cl = drawn(p)
+    c_tex = torch.tensor([TEXTURES.index(it.texture) for it in plan(p)])
+    _, _, s, sl = eval_pairs()
+    ci, si = torch.arange(10).repeat_interleave(10), torch.arange(10).repeat(10)
+    keep = c_tex[ci] != sl[si]
+    ci, si = ci[keep], si[keep]
+    judges = judges or load_judges()
+    out = model.stylize(c[ci], s[si], alpha=1.0)
+    r = judge(out, cl[ci], sl[si], judges)
+    out = (out.clamp(0, 1) * 255).round() / 255
+    kept = (predict(judges[2], out) == c_tex[ci]).float().mean().item()
+    return {**r, "content_pattern_kept": round(kept, 4)}
+
+
+@torch.no_grad()
 def tsit_quality(translator: Any = None, judges: Judges | None = None,
                  per_class: int = 1) -> dict[str, float]:
     """The toy TSIT (default: the shipped one) on the fixed set, judged by the judges."""
@@ -208,4 +233,4 @@ def grid(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], n: int = 5) -
 
 
 __all__ = ["eval_pairs", "drawn", "load_judges", "predict", "judge", "adain_quality", "tsit_quality",
-           "palette_swapped", "judge_reference", "grid", "EVAL_SEEDS", "Judges"]
+           "adain_scene_quality", "palette_swapped", "judge_reference", "grid", "EVAL_SEEDS", "Judges"]
