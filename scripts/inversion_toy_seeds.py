@@ -24,22 +24,22 @@ import subprocess
 import sys
 from pathlib import Path
 
-COMMON = ["--num-images", "100", "--batch-size", "50", "--preset", "toy",
+COMMON = ["--batch-size", "50", "--preset", "toy",
           "--distill-epochs", "60", "--distill-eval-every", "10", "--distill-batch-size", "32",
           "--device", "cpu"]
 
 
-def run(out: Path, seed: int, deep_iterations: int) -> None:
+def run(out: Path, seed: int, deep_iterations: int, num_images: int = 100) -> None:
     real = out / "eqit_s0" / "toyworld"
     base = [sys.executable, "-m", "studio", "eval", "inversion-comparison", *COMMON,
-            "--seed", str(seed)]
+            "--num-images", str(num_images), "--seed", str(seed)]
     if seed != 0 or real.is_dir():
         base += ["--real", str(real)]
     if not (out / f"eqit_s{seed}" / "comparison.json").is_file():
         subprocess.run([*base, "--out", str(out / f"eqit_s{seed}")], check=True)
         if "--real" not in base:
             base += ["--real", str(real)]
-    if not (out / f"eqcpu_s{seed}" / "comparison.json").is_file():
+    if deep_iterations and not (out / f"eqcpu_s{seed}" / "comparison.json").is_file():
         subprocess.run([*base, "--out", str(out / f"eqcpu_s{seed}"), "--methods", "deep",
                         "--deep-iterations", str(deep_iterations)], check=True)
 
@@ -91,12 +91,15 @@ def main() -> int:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--deep-iterations", type=int, default=145,
-                    help="DeepInversion iterations at NaturalInversion's compute (80 it)")
+                    help="DeepInversion iterations at NaturalInversion's compute (80 it); "
+                    "0: equal iterations only")
+    ap.add_argument("--num-images", type=int, default=100,
+                    help="synthetic images per method and seed (the issue allows <= 1000)")
     ap.add_argument("--aggregate", action="store_true", help="only read finished runs")
     a = ap.parse_args()
     if not a.aggregate:
         for seed in a.seeds:
-            run(a.out, seed, a.deep_iterations)
+            run(a.out, seed, a.deep_iterations, a.num_images)
     print(aggregate(a.out, a.seeds))
     return 0
 

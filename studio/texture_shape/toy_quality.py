@@ -1,6 +1,6 @@
 """Does a toy style-transfer model keep the content and take the style? Measured, not eyeballed.
 
-Two classifiers the project trains judge every stylised image:
+Three classifiers the project trains judge every stylised image:
 
 - a **texture-blind shape classifier** (``classifier_shape.pth``: ToyVGG trained on
   ``--kind shuffled`` images, where the shape and its background each wear an independent
@@ -90,10 +90,15 @@ def predict(classifier: Any, images01: torch.Tensor, batch: int = 100) -> torch.
     return torch.cat(preds)
 
 
+def as_saved(images01: torch.Tensor) -> torch.Tensor:
+    """Images as they would be saved (clamped, 8 bit): what a user's tools would judge."""
+    return (images01.clamp(0, 1) * 255).round() / 255
+
+
 def judge(outputs01: torch.Tensor, content_labels: torch.Tensor, style_labels: torch.Tensor,
           judges: Judges) -> dict[str, float]:
     """Shares of outputs whose shape / texture / pattern the judges read as intended."""
-    outputs01 = (outputs01.clamp(0, 1) * 255).round() / 255  # judged as saved (8 bit)
+    outputs01 = as_saved(outputs01)
     shape_clf, texture_clf, pattern_clf = judges
 
     def share(clf: Any, labels: torch.Tensor) -> float:
@@ -147,8 +152,7 @@ def adain_scene_quality(model: Any = None, judges: Judges | None = None) -> dict
     judges = judges or load_judges()
     out = model.stylize(c[ci], s[si], alpha=1.0)
     r = judge(out, cl[ci], sl[si], judges)
-    out = (out.clamp(0, 1) * 255).round() / 255
-    kept = (predict(judges[2], out) == c_tex[ci]).float().mean().item()
+    kept = (predict(judges[2], as_saved(out)) == c_tex[ci]).float().mean().item()
     return {**r, "content_pattern_kept": round(kept, 4)}
 
 
