@@ -35,15 +35,7 @@ from PIL import Image
 
 from studio.core.checkpoints import resources_dir
 from studio.core.images import image_grid
-from studio.toyworld.generate import (
-    PALETTES,
-    SHAPES,
-    TEXTURES,
-    ToyWorldParams,
-    draw,
-    plan,
-    texture_pattern,
-)
+from studio.toyworld.generate import SHAPES, TEXTURES, ToyWorldParams, draw, plan, texture_rgb
 from studio.toyworld.models import normalize
 
 #: Seeds of the fixed evaluation set (not used by any shipped model's training data).
@@ -143,16 +135,16 @@ def adain_scene_quality(model: Any = None, judges: Judges | None = None) -> dict
     model = (model or AdaINModel.load_toy()).eval()
     p = ToyWorldParams(Path("unused"), per_class=1, size=64, seed=EVAL_SEEDS["scene"],
                        kind="scene", shape_texture_correlation=0.1)
-    c, cl = drawn(p)
-    c_tex = torch.tensor([TEXTURES.index(it.texture) for it in plan(p)])
-    _, _, s, sl = eval_pairs()
-    ci, si = torch.arange(10).repeat_interleave(10), torch.arange(10).repeat(10)
-    keep = c_tex[ci] != sl[si]
-    ci, si = ci[keep], si[keep]
+    scenes, labels = drawn(p)
+    _, _, styles, s_labels = eval_pairs()
+    c, cl, s, sl = all_pairs(scenes, labels, styles, s_labels)
+    c_tex = torch.tensor([TEXTURES.index(it.texture) for it in plan(p)]
+                         ).repeat_interleave(len(styles))
+    keep = c_tex != sl
     judges = judges or load_judges()
-    out = model.stylize(c[ci], s[si], alpha=1.0)
-    r = judge(out, cl[ci], sl[si], judges)
-    kept = (predict(judges[2], as_saved(out)) == c_tex[ci]).float().mean().item()
+    out = model.stylize(c[keep], s[keep], alpha=1.0)
+    r = judge(out, cl[keep], sl[keep], judges)
+    kept = (predict(judges[2], as_saved(out)) == c_tex[keep]).float().mean().item()
     return {**r, "content_pattern_kept": round(kept, 4)}
 
 
@@ -183,12 +175,10 @@ def palette_swapped(per_pair: int = 1, size: int = 64) -> tuple[torch.Tensor, to
     for a, ta in enumerate(TEXTURES):
         for b, tb in enumerate(TEXTURES):
             for _ in range(per_pair if a != b else 0):
-                pat = texture_pattern(ta, size, rng)[..., None]
-                fg, bg = (np.array(c, np.float32) / 255.0 for c in PALETTES[tb])
-                imgs.append(pat * fg + (1 - pat) * bg)
+                imgs.append(texture_rgb(ta, size, rng, palette=tb))
                 pattern.append(a)
                 palette.append(b)
-    return (torch.from_numpy(np.stack(imgs)).permute(0, 3, 1, 2).contiguous(),
+    return (torch.from_numpy(np.stack(imgs).astype(np.float32)).permute(0, 3, 1, 2).contiguous(),
             torch.tensor(pattern), torch.tensor(palette))
 
 

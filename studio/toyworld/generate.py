@@ -200,10 +200,12 @@ def texture_pattern(texture: str, size: int, rng: np.random.Generator) -> np.nda
     return v.astype(np.float32)
 
 
-def texture_rgb(texture: str, size: int, rng: np.random.Generator) -> np.ndarray:
-    """(H, W, 3) float RGB in [0, 1] of a texture in its palette (colours jittered)."""
+def texture_rgb(texture: str, size: int, rng: np.random.Generator,
+                palette: str | None = None) -> np.ndarray:
+    """(H, W, 3) float RGB in [0, 1] of a texture in its palette (colours jittered), or in
+    another texture's ``palette`` (the cue-conflict of pattern and colour)."""
     pat = texture_pattern(texture, size, rng)[..., None]
-    fg, bg = (np.array(c, np.float32) / 255.0 for c in PALETTES[texture])
+    fg, bg = (np.array(c, np.float32) / 255.0 for c in PALETTES[palette or texture])
     fg = np.clip(fg + rng.normal(0, 0.04, 3), 0, 1)
     bg = np.clip(bg + rng.normal(0, 0.04, 3), 0, 1)
     return pat * fg + (1 - pat) * bg
