@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ import torch
 from PIL import Image
 
 from studio.adain.model import AdaINModel
+from studio.core.checkpoints import CheckpointError
 from studio.texture_shape import toy_quality as q
 from studio.tsit.translate import Translator
 
@@ -29,8 +31,12 @@ def main() -> int:
     a = ap.parse_args()
     torch.set_num_threads(1)
 
-    judges = q.load_judges(a.resources)
-    adain = AdaINModel.load_toy(a.resources).eval()
+    try:
+        judges = q.load_judges(a.resources)
+        adain = AdaINModel.load_toy(a.resources).eval()
+    except CheckpointError as exc:  # names the file and the problem: one line, no traceback
+        print(f"toy_quality: {exc}", file=sys.stderr)
+        return 2
     out = {"judges": q.judge_reference(judges),
            "adain": {str(al): q.adain_quality(adain, al, judges) for al in (1.0, 0.5)},
            "adain_on_scenes": q.adain_scene_quality(adain, judges),
