@@ -175,3 +175,46 @@ def test_style_statistics_loss_option(tmp_path, toy_encoder):
     with pytest.raises(ValueError, match="--lambda_style needs"):
         drive(train_job(_params(tmp_path, toy_encoder, iterations=1, lambda_style=1.0,
                                 perceptual="none", out=tmp_path / "r2")))
+
+
+def test_target_folder_pairs_each_content_with_its_translation(tmp_path, toy_encoder,
+                                                                monkeypatch):
+    """--target (a named deviation): the image at the content's relative path is the
+    perceptual loss's target (not the content), the style image still feeds the style
+    stream, flips are shared, and content without a target is skipped by name."""
+    from studio.tsit.losses import PerceptualLoss
+
+    content = _folder(tmp_path / "data" / "trainA", 3, 1)
+    style = _folder(tmp_path / "data" / "trainB", 3, 2)
+    target = tmp_path / "target"
+    target.mkdir()
+    for i in range(2):  # im02 has no target
+        Image.fromarray(np.full((32, 32, 3), 255, np.uint8)).save(target / f"im{i:02d}.png")
+    ds = UnpairedFolders(content, style, (32, 32), pairing="fixed", flip=True, seed=3,
+                         target_dir=target)
+    assert len(ds) == 2 and ds.unmatched == [str(content / "im02.png")]
+    for i in range(2):
+        item = ds[i]
+        assert torch.equal(item["target"], torch.ones(3, 32, 32))
+        plain = UnpairedFolders(content, style, (32, 32), pairing="fixed", flip=True, seed=3)
+        torch.testing.assert_close(item["content"], plain[i]["content"])  # same flip
+
+    goals = []
+    real_forward = PerceptualLoss.forward
+
+    def spy(self, x, y):
+        goals.append(y.detach().clone())
+        return real_forward(self, x, y)
+
+    monkeypatch.setattr(PerceptualLoss, "forward", spy)
+    events = []
+    drive(train_job(_params(tmp_path, toy_encoder, iterations=1, target=target)),
+          events.append)
+    assert goals and all(torch.equal(g, torch.ones_like(g)) for g in goals)
+    assert any("1 content files without a target" in getattr(e, "message", "")
+               for e in events)
+    preview = next(e for e in events if isinstance(e, Preview))
+    assert preview.image.shape == (32, 128, 3)  # content | style | target | output
+    with pytest.raises(ValueError, match="--target is for style tasks"):
+        drive(train_job(_params(tmp_path, toy_encoder, iterations=1, target=target,
+                                task="ade20k", style=style, out=tmp_path / "r3")))

@@ -71,6 +71,11 @@ class UnpairedFolders(torch.utils.data.Dataset):
     ``pairing="fixed"`` is the official loader (sorted lists, the style list doubled, item
     i with item i); ``"random"`` draws the style of each item from the item's own seeded
     RNG (more combinations per epoch on small data; still deterministic).
+
+    ``target_dir`` (not in TSIT) adds, for each content image, the image at the same
+    relative path there: the translation it should become (exemplar-paired data such as
+    the toy world's silhouette -> textured scene). Content without a target is dropped
+    and named in ``unmatched``.
     """
 
     content_dir: Path
@@ -79,10 +84,29 @@ class UnpairedFolders(torch.utils.data.Dataset):
     pairing: str = "fixed"
     flip: bool = True
     seed: int = 0
+    target_dir: Path | None = None
 
     def __post_init__(self) -> None:
         self.content = _images(Path(self.content_dir), "content")
         self.style = _images(Path(self.style_dir), "style")
+        self.target: dict[Path, Path] = {}
+        self.unmatched: list[str] = []
+        if self.target_dir is not None:
+            root, troot = Path(self.content_dir), Path(self.target_dir)
+            by_rel = {p.relative_to(troot).with_suffix(""): p
+                      for p in _images(troot, "target")}
+            keep = []
+            for c in self.content:
+                t = by_rel.get(c.relative_to(root).with_suffix(""))
+                if t is None:
+                    self.unmatched.append(str(c))
+                else:
+                    keep.append(c)
+                    self.target[c] = t
+            if not keep:
+                raise FileNotFoundError(f"{self.content_dir} and {self.target_dir}: no "
+                                        "content image has a target at the same path")
+            self.content = keep
         if self.pairing == "fixed":
             styles = self.style + self.style
             n = min(len(self.content), len(styles))
@@ -107,7 +131,10 @@ class UnpairedFolders(torch.utils.data.Dataset):
         cpath, spath = self.item_paths(index)
         flip = self.flip and self._rng(index).random() > 0.5
         out = {}
-        for key, p in (("content", cpath), ("style", spath)):
+        paths = [("content", cpath), ("style", spath)]
+        if self.target:
+            paths.append(("target", self.target[cpath]))
+        for key, p in paths:
             img = resize(load_image(p), self.size_hw)
             if flip:
                 img = img.transpose(Image.FLIP_LEFT_RIGHT)

@@ -145,6 +145,11 @@ class TrainTSITParams:
     contain_dontcare: bool | None = param(None, "SIS: the label maps have a don't-care "
                                           "label (255)" + _PRESET)
     alpha: float = param(1.0, "FAdaIN strength in [0, 1]", check="unit")
+    target: Path | None = param(None, "extra (not in TSIT): folder of the translations the "
+                                "content images should become, matched by relative path; "
+                                "the perceptual loss and the discriminator's real images "
+                                "use them instead of the content and the style (exemplar-"
+                                "paired data such as the toy world's); style tasks only")
     pairing: Literal["fixed", "random"] = param(
         "fixed", "fixed: official index pairing; random: a seeded style per item")
     flip: bool = param(True, "random horizontal flips (--no_flip as the official code)",

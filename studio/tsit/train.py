@@ -113,6 +113,9 @@ def _grid(*images: torch.Tensor) -> np.ndarray:
 def load_data(p: TrainTSITParams, setup: _Setup) -> Generator[Log, None, Any]:
     """The training folders: paired labels/images (SIS) or unpaired content/style."""
     if setup.config.task == "SIS":
+        if p.target is not None:
+            raise ValueError("--target is for style tasks; SIS already pairs each label "
+                             "map with its image")
         if p.style is None:
             raise ValueError("SIS training needs --style (the image folder) besides the labels")
         ds = PairedFolders(Path(p.data), Path(p.style), setup.hw, p.flip, p.seed)
@@ -121,7 +124,11 @@ def load_data(p: TrainTSITParams, setup: _Setup) -> Generator[Log, None, Any]:
                       f"(e.g. {ds.unmatched[0]})", "warning")
         return ds
     cdir, sdir = resolve_unpaired(p.data, p.style)
-    return UnpairedFolders(cdir, sdir, setup.hw, p.pairing, p.flip, p.seed)
+    ds = UnpairedFolders(cdir, sdir, setup.hw, p.pairing, p.flip, p.seed, p.target)
+    if ds.unmatched:
+        yield Log(f"{len(ds.unmatched)} content files without a target in {p.target} "
+                  f"skipped (e.g. {ds.unmatched[0]})", "warning")
+    return ds
 
 
 @dataclass
@@ -200,10 +207,19 @@ def setup_training(p: TrainTSITParams, setup: _Setup, device: torch.device, dist
 
 
 def train_step(run: TSITRun, content: torch.Tensor, real: torch.Tensor, p: TrainTSITParams,
-               setup: _Setup) -> tuple[dict[str, float], torch.Tensor]:
+               setup: _Setup, target: torch.Tensor | None = None
+               ) -> tuple[dict[str, float], torch.Tensor]:
     """One generator step and one discriminator step (on a new fake, as the official
-    code); returns the loss terms and the generator step's output."""
+    code); returns the loss terms and the generator step's output.
+
+    ``real`` is the style image (style tasks) or the real image (SIS). With ``target``
+    (``--target``) the discriminator's real images and the perceptual loss's target are
+    the targets; the style image still feeds the style stream and the style loss.
+    """
     sis = setup.config.task == "SIS"
+    style_img = real
+    if target is not None:
+        real = target
 
     def generate(content: torch.Tensor, real: torch.Tensor) -> tuple[torch.Tensor, Any]:
         z, kld = None, None
@@ -211,7 +227,7 @@ def train_step(run: TSITRun, content: torch.Tensor, real: torch.Tensor, p: Train
             mu, logvar = run.E(real)
             z = torch.randn_like(mu) * torch.exp(0.5 * logvar) + mu
             kld = kld_loss(mu, logvar) * p.lambda_kld
-        style = None if sis else real
+        style = None if sis else style_img
         return run.G_train(content, style, noise=z), kld
 
     def discriminate(fake: torch.Tensor, real: torch.Tensor, cond: torch.Tensor) -> Any:
@@ -229,11 +245,11 @@ def train_step(run: TSITRun, content: torch.Tensor, real: torch.Tensor, p: Train
         if setup.lambda_feat > 0:
             g["GAN_Feat"] = feature_matching_loss(pred_fake, pred_real, setup.lambda_feat)
         if run.perceptual is not None and setup.lambda_vgg > 0:
-            target = real if sis else content
-            g["VGG"] = run.perceptual(fake.float(), target) * setup.lambda_vgg
+            goal = real if sis or target is not None else content
+            g["VGG"] = run.perceptual(fake.float(), goal) * setup.lambda_vgg
         if p.lambda_style > 0:
             g["Style"] = style_statistics_loss(run.perceptual.encoder, fake.float(),
-                                               real) * p.lambda_style
+                                               style_img) * p.lambda_style
         if kld is not None:
             g["KLD"] = kld
         g_loss = sum(g.values())
@@ -298,14 +314,15 @@ def train_job(p: TrainTSITParams, token: CancelToken | None = None) -> JobGen:
     niter_decay = p.epochs_decay if p.epochs_decay is not None else preset.niter_decay
     total = p.iterations if p.iterations is not None else (niter + niter_decay) * iters_per_epoch
 
-    files = [q for pair in ds.pairs for q in pair] if sis else ds.content + ds.style
+    files = [q for pair in ds.pairs for q in pair] if sis else \
+        ds.content + ds.style + list(ds.target.values())
     fingerprint = make_fingerprint(
         "train-tsit", {**_params_dict(p), "device_type": device.type, "world": dist.world_size,
                        # more constant-lr iterations continue a run exactly; a decay window
                        # fixes the length
                        "iterations": p.iterations if p.decay_iterations else
                        ("constant lr" if p.iterations is not None else None)},
-        ignore=("data", "style", "out", "perceptual_weights", "preview_every", "save_every",
+        ignore=("data", "style", "target", "out", "perceptual_weights", "preview_every", "save_every",
                 "log_every", "max_minutes", "device", "threads", "resume"),
         inputs={"data": file_list_digest(files)},
         models={"perceptual_sha256": sha256_file(p.perceptual_weights)
@@ -347,7 +364,8 @@ def train_job(p: TrainTSITParams, token: CancelToken | None = None) -> JobGen:
                 real = batch["image"].to(device)
             else:
                 content, real = batch["content"].to(device), batch["style"].to(device)
-            losses, fake = train_step(run, content, real, p, setup)
+            target = batch["target"].to(device) if "target" in batch else None
+            losses, fake = train_step(run, content, real, p, setup, target)
             it += 1
             if not all(math.isfinite(v) for v in losses.values()):
                 raise FloatingPointError(f"iteration {it}: non-finite loss {losses}")
@@ -357,9 +375,11 @@ def train_job(p: TrainTSITParams, token: CancelToken | None = None) -> JobGen:
             if dist.is_main and (it % p.preview_every == 0 or it == total or it == start + 1):
                 content_view = (batch["label"][0].float().repeat(3, 1, 1) /
                                 max(1, cfg.semantic_nc - 1) * 2 - 1) if sis else content[0]
-                grid = _grid(content_view, real[0], fake[0])
+                shown = (content_view, real[0]) + ((target[0],) if target is not None else ())
+                grid = _grid(*shown, fake[0])
                 save_image(grid, out / "preview.png", params={"iteration": it})
-                yield Preview(grid, f"content | {'real' if sis else 'style'} | output", it)
+                yield Preview(grid, f"content | {'real' if sis else 'style'} | "
+                                    f"{'target | ' if target is not None else ''}output", it)
             timed_out = p.max_minutes is not None and (time.monotonic() - t0) / 60 > p.max_minutes
             if dist.is_main and (it % p.save_every == 0 or it == total or timed_out):
                 save_checkpoint(out, run.G, run.D, run.E, run.opt_G, run.opt_D, it)
