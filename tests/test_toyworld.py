@@ -93,7 +93,8 @@ def test_shapes_differ_by_outline_and_textures_by_pattern():
     assert iou(masks["circle"][0], masks["square"][0]) < 0.9
 
 
-@pytest.mark.parametrize("kind", ["scene", "shape", "texture", "pattern", "shuffled"])
+@pytest.mark.parametrize("kind", ["scene", "shape", "texture", "pattern", "shuffled",
+                                  "scene_texture"])
 def test_each_kind_renders_in_all_sizes(kind):
     for size in (32, 128):
         item, img = next(iter_images(ToyWorldParams("x", per_class=1, size=size, kind=kind)))
@@ -139,6 +140,41 @@ def test_pattern_kind_keeps_the_pattern_and_randomises_the_palette():
     pat = texture_pattern("stripes", 64, rng_b) > 0.5
     fg = img[pat][0]
     assert (np.all(img == fg, axis=-1) == pat).all()
+
+
+def test_exemplar_triplets_share_silhouette_and_texture():
+    """shape, scene and scene_texture of one seed and name: the silhouette, pose and
+    background of the first two coincide, and the third wears the scene's texture in
+    another phase (the (content, target, style) triplets of `studio train tsit --target`)."""
+    kw = {"per_class": 2, "seed": 4, "shape_texture_correlation": 0.1}
+    worlds = [dict(iter_images(ToyWorldParams("x", kind=k, **kw)))
+              for k in ("shape", "scene", "scene_texture")]
+    keys = [sorted(it.key for it in w) for w in worlds]
+    assert keys[0] == keys[1] == keys[2]
+    textures = [{it.key: it.texture for it in w} for w in worlds[1:]]
+    assert textures[0] == textures[1] and len(set(textures[0].values())) > 3
+    for (c_it, content), (s_it, scene), (t_it, patch) in zip(*(sorted(
+            w.items(), key=lambda kv: kv[0].key) for w in worlds)):
+        same = np.all(content == scene, axis=-1)
+        assert 0.5 < same.mean() < 0.98, c_it.key  # all but the figure
+        fg, bg = (np.array(c) for c in PALETTES[t_it.texture])
+        near = lambda img, c: (np.abs(img.astype(int) - c).max(-1) < 30).mean()  # noqa: E731
+        assert near(patch, fg) + near(patch, bg) > 0.9
+        assert near(scene[~same], fg) + near(scene[~same], bg) > 0.8
+        assert not np.array_equal(texture_pattern(t_it.texture, 64, np.random.default_rng(0)),
+                                  patch)
+
+
+def test_scenes_filed_by_texture_give_a_shape_blind_label():
+    p = ToyWorldParams("x", per_class=20, seed=6, shape_texture_correlation=0.1,
+                       label="texture")
+    items = plan(p)
+    assert all(it.category == SHAPES[TEXTURES.index(it.texture)] for it in items)
+    assert all(it.key.startswith(f"{it.category}/{it.shape}") for it in items)
+    shapes_in = {c: {it.shape for it in items if it.category == c} for c in SHAPES}
+    assert min(len(v) for v in shapes_in.values()) >= 6  # every label wears many shapes
+    with pytest.raises(ValueError, match="--file-by texture needs"):
+        plan(ToyWorldParams("x", kind="shape", label="texture"))
 
 
 def test_bad_parameters_are_rejected():

@@ -17,7 +17,11 @@ The kinds of picture share one generator:
 - ``shuffled`` – the shape and its background each wear an independent random appearance
   (any texture in random colours, a flat colour or a grey tone), so only the outline
   carries the label: training data of a texture-blind shape classifier that must read
-  shapes in stylised images, where the background is textured too.
+  shapes in stylised images, where the background is textured too;
+- ``scene_texture`` – a full-frame patch of the texture that the ``scene`` of the same
+  seed, correlation and file name wears (another phase and period): with ``shape`` and
+  ``scene`` of that seed, whose silhouette, pose and background coincide, it makes
+  (content, style exemplar, target) triplets for exemplar-paired translation training.
 
 Every image is drawn from its own RNG seeded by (seed, split, class, index), so the same
 arguments give the same bytes on any machine and in any order.
@@ -244,7 +248,7 @@ def _distinct(a: np.ndarray, b: np.ndarray) -> bool:
 def render(kind: str, shape: str | None, texture: str | None, size: int,
            rng: np.random.Generator) -> np.ndarray:
     """One toy image as (H, W, 3) uint8."""
-    if kind == "texture":
+    if kind in ("texture", "scene_texture"):
         img = texture_rgb(texture, size, rng)
     elif kind == "pattern":
         img = recoloured_pattern(texture, size, rng, min_contrast=0.3)
@@ -267,8 +271,8 @@ def render(kind: str, shape: str | None, texture: str | None, size: int,
         elif kind == "scene":
             fill = texture_rgb(texture, size, rng)
         else:
-            raise ValueError(f"unknown kind {kind!r}: scene, shape, texture, pattern or "
-                             "shuffled")
+            raise ValueError(f"unknown kind {kind!r}: scene, shape, texture, pattern, "
+                             "shuffled or scene_texture")
         img = mask * fill + (1 - mask) * bg
     return np.clip(np.round(img * 255.0), 0, 255).astype(np.uint8)
 
@@ -295,6 +299,9 @@ def plan(params: ToyWorldParams) -> list[ToyItem]:
         raise ValueError("shape_texture_correlation must be in [0, 1]")
     if not 2 <= params.num_classes <= len(SHAPES):
         raise ValueError(f"num_classes must be in 2..{len(SHAPES)}")
+    if params.label == "texture" and params.kind in ("shape", "shuffled"):
+        raise ValueError(f"--file-by texture needs images that wear a texture; {params.kind} "
+                         "images are filed by their shape")
     cats = SHAPES[: params.num_classes]
     textures = TEXTURES[: params.num_classes]
     splits = params.splits or [None]
@@ -314,8 +321,11 @@ def plan(params: ToyWorldParams) -> list[ToyItem]:
                     others = [t for t in textures if t != textures[ci]]
                     shape, texture = cat, others[int(rng.integers(len(others)))]
                 prefix = f"{split}/" if split else ""
-                items.append(ToyItem(split, cat, i, shape, texture,
-                                     f"{prefix}{cat}/{cat}{i:05d}"))
+                folder = cat
+                if params.label == "texture" and shape is not None:
+                    folder = cats[textures.index(texture)]  # the texture's own category
+                items.append(ToyItem(split, folder, i, shape, texture,
+                                     f"{prefix}{folder}/{cat}{i:05d}"))
     return items
 
 
@@ -378,6 +388,6 @@ def generate_job(params: ToyWorldParams, token: CancelToken | None = None) -> Jo
     summary = writer.finalize({"generator": "toyworld", "params": {
         "per_class": params.per_class, "size": params.size, "seed": params.seed,
         "shape_texture_correlation": params.shape_texture_correlation, "kind": params.kind,
-        "splits": params.splits, "test_per_class": params.test_per_class,
+        "splits": params.splits, "test_per_class": params.test_per_class, "label": params.label,
         "num_classes": params.num_classes}, "textures": dict(zip(cats, TEXTURES))}, cats)
     return summary

@@ -24,10 +24,15 @@ class ToyWorldParams:
     shape_texture_correlation: float = param(
         0.95, "probability that a shape wears its own texture", "--correlation",
         check="unit")
-    kind: Literal["scene", "shape", "texture", "pattern", "shuffled"] = param(
+    kind: Literal["scene", "shape", "texture", "pattern", "shuffled", "scene_texture"] = param(
         "scene", "scene: textured shapes; shape: silhouettes; texture: patches; pattern: "
         "patches in random colours (pattern = label); shuffled: shape and background in "
-        "independent random appearances (outline = label)")
+        "independent random appearances (outline = label); scene_texture: a patch of the "
+        "texture the scene of the same seed and name wears (its style exemplar)")
+    label: Literal["shape", "texture"] = param(
+        "shape", "scene: file each image under its shape, or under the category whose own "
+        "texture it wears (with a low --correlation: a shape-blind texture label)",
+        "--file-by")
     splits: list[str] | None = param(None, "split folders, e.g. train,test (default: none)")
     test_per_class: int | None = param(None, "images per class in the splits after the "
                                        "first (default: --per-class)", check="nonneg")
