@@ -36,6 +36,7 @@ def test_judges_read_what_they_were_trained_on(judges):
     assert ref["shape_on_silhouettes"] >= 0.9          # and reads flat fills too
     assert ref["shape_on_shuffled"] >= 0.7             # and outlines on patterned ground
     assert ref["texture_on_patches"] >= 0.97          # the texture judge knows the textures
+    assert ref["texture_on_scenes"] >= 0.95           # also on a shape on a plain ground
     assert ref["texture_on_silhouettes"] <= 0.3        # and sees none in a flat silhouette
     # ... but it reads the palette: a pattern in another texture's colours is that texture
     assert ref["texture_follows_palette"] >= 0.6 and ref["texture_follows_pattern"] <= 0.15

@@ -9,8 +9,9 @@ Three classifiers the project trains judge every stylised image:
   ``classifier_shuffled.pth``, had seen only plain grey backgrounds and read 17 % of flat
   silhouettes: a stylised output, textured or tinted all over, was outside its world.)
 - a **shape-blind texture classifier** (``classifier_texture.pth``: ToyVGG trained on
-  full-frame texture patches only, filed under the category whose own texture they are)
-  — did the output take the style's texture? Each toy texture has its own palette, and
+  full-frame texture patches and on randomly textured shapes on a plain ground, each
+  filed under the category whose own texture it wears) — did the output take the style's
+  texture? Each toy texture has its own palette, and
   this judge reads mostly the palette (``judge_reference``'s ``texture_follows_palette``),
   so it also says "taken" when only the colours were;
 - a **colour-blind pattern classifier** (``classifier_pattern.pth``: the same, trained on
@@ -185,14 +186,16 @@ def palette_swapped(per_pair: int = 1, size: int = 64) -> tuple[torch.Tensor, to
 def judge_reference(judges: Judges | None = None) -> dict[str, float]:
     """The judges on unstylised images: the shape classifier on shapes filled with random
     textures, on flat silhouettes and on its own kind of image (``shuffled``, held-out
-    seed); the texture and pattern classifiers on texture patches, on silhouettes (no
+    seed); the texture and pattern classifiers on texture patches, on textured shapes on a
+    plain ground (what a translated silhouette should look like), on silhouettes (no
     texture) and on palette-swapped patterns (which cue each one follows)."""
     shape_clf, texture_clf, pattern_clf = judges or load_judges()
     c, cl, s, sl = eval_pairs(per_class=3)
     # shapes filled with a random texture (the procedural cue-conflict kind of image)
-    x, xl = drawn(ToyWorldParams(Path("unused"), per_class=3, size=64,
-                                 seed=EVAL_SEEDS["scene"], kind="scene",
-                                 shape_texture_correlation=0.1))
+    scenes = ToyWorldParams(Path("unused"), per_class=3, size=64, seed=EVAL_SEEDS["scene"],
+                            kind="scene", shape_texture_correlation=0.1)
+    x, xl = drawn(scenes)
+    xt = torch.tensor([TEXTURES.index(it.texture) for it in plan(scenes)])
     y, yl = drawn(ToyWorldParams(Path("unused"), per_class=3, size=64,
                                  seed=EVAL_SEEDS["scene"], kind="shuffled"))
     w, w_pattern, w_palette = palette_swapped()
@@ -204,10 +207,12 @@ def judge_reference(judges: Judges | None = None) -> dict[str, float]:
             "shape_on_silhouettes": acc(shape_clf, c, cl),
             "shape_on_shuffled": acc(shape_clf, y, yl),
             "texture_on_patches": acc(texture_clf, s, sl),
+            "texture_on_scenes": acc(texture_clf, x, xt),
             "texture_on_silhouettes": acc(texture_clf, c, cl),
             "texture_follows_palette": acc(texture_clf, w, w_palette),
             "texture_follows_pattern": acc(texture_clf, w, w_pattern),
             "pattern_on_patches": acc(pattern_clf, s, sl),
+            "pattern_on_scenes": acc(pattern_clf, x, xt),
             "pattern_on_silhouettes": acc(pattern_clf, c, cl),
             "pattern_follows_pattern": acc(pattern_clf, w, w_pattern),
             "pattern_follows_palette": acc(pattern_clf, w, w_palette)}
