@@ -469,14 +469,16 @@ class Demo:
             device=self.device, seed=0), "retrain-stylized")
         shutil.copyfile(root / "experiment" / "classifier_stylized" / "model.pth",
                         toy / "classifier_stylized.pth")
-        self.job("toyworld", ToyWorldParams(data / "tsit" / "trainA", per_class=60, kind="shape",
-                                            seed=11), "retrain-tsit-shapes")
-        self.job("toyworld", ToyWorldParams(data / "tsit" / "trainB", per_class=60, kind="scene",
-                                            seed=12, shape_texture_correlation=0.98),
-                 "retrain-tsit-scenes")
+        # exemplar triplets: silhouette, texture patch, the silhouette wearing that texture
+        t = data / "tsit"
+        for name, kind in (("content", "shape"), ("style", "scene_texture"), ("target", "scene")):
+            self.job("toyworld", ToyWorldParams(t / name, per_class=60, kind=kind, seed=41,
+                                                shape_texture_correlation=0.1),
+                     f"retrain-tsit-{name}")
         self.job("train-tsit", TrainTSITParams(
-            data=data / "tsit", out=root / "tsit", task="summer2winter", ngf=8, depth=5, size=64,
-            batch_size=4, iterations=1600, ndf=32, perceptual="toy", pairing="random",
+            data=t / "content", style=t / "style", target=t / "target", out=root / "tsit",
+            task="summer2winter", ngf=8, depth=5, size=64, batch_size=4, iterations=1600,
+            decay_iterations=600, ndf=32, lambda_vgg=10.0, perceptual="toy",
             device=self.device, seed=0), "retrain-tsit")
         shutil.copyfile(root / "tsit" / "latest_net_G.pth", toy / "tsit_toy_G.pth")
         os.environ["STUDIO_RESOURCES"] = str(root / "resources")

@@ -153,7 +153,7 @@ def test_exemplar_triplets_share_silhouette_and_texture():
     assert keys[0] == keys[1] == keys[2]
     textures = [{it.key: it.texture for it in w} for w in worlds[1:]]
     assert textures[0] == textures[1] and len(set(textures[0].values())) > 3
-    for (c_it, content), (s_it, scene), (t_it, patch) in zip(*(sorted(
+    for (c_it, content), (_, scene), (t_it, patch) in zip(*(sorted(
             w.items(), key=lambda kv: kv[0].key) for w in worlds)):
         same = np.all(content == scene, axis=-1)
         assert 0.5 < same.mean() < 0.98, c_it.key  # all but the figure

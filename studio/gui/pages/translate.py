@@ -50,7 +50,8 @@ class TranslatePage(JobPage):
         if job == "translate":
             return {"model": "toy", "out": toy.out("translated")}
         if job == "build-translated":
-            return {"model": "toy", "content": toy.shapes, "style": toy.world / "train",
+            # the toy TSIT takes its texture from texture patches (docs/tsit.md)
+            return {"model": "toy", "content": toy.shapes, "style": toy.textures,
                     "out": toy.out("translated-dataset")}
         if job == "train-tsit":
             # the toy TSIT's own settings (resources/toy/README.md): depth 5 fits 64 px
