@@ -255,3 +255,39 @@ def test_style_layer_deeper_than_the_adain_layer_adds_those_taps(tmp_path):
         drive(train_job(TrainParams(content_dir=str(cdir), style_dir=str(sdir), vgg=str(enc),
                                     save_dir=tmp_path / "run", max_iter=1, layer="relu2_1",
                                     style_layer="relu1_1", device="cpu")), lambda e: None)
+
+
+def test_exemplar_triplets_are_matched_by_path_and_cropped_together(tmp_path):
+    """--target_dir / --exemplar_weight (a named deviation): each content comes with the
+    style and target at its relative path, cropped at the same offsets; the loss is zero
+    for g(t) = target; unmatched contents are skipped by name; no target, no weight."""
+    from studio.adain.train import _Sampler, _triplets, exemplar_loss
+
+    cdir, sdir = _data(tmp_path, n=3)
+    tdir = tmp_path / "target" / "x"
+    tdir.mkdir(parents=True)
+    for i in range(2):  # content x/2.png has no target
+        (tdir / f"{i}.png").write_bytes((cdir / "x" / f"{i}.png").read_bytes())
+    p = TrainParams(content_dir=str(cdir), style_dir=str(sdir), target_dir=str(tdir.parent),
+                    batch_size=4, image_size=0, crop_size=16, seed=3)
+    from studio.adain.train import _scan
+
+    triples, unmatched = _triplets(_scan(p.content_dir, "c"), _scan(p.style_dir, "s"), p)
+    assert sorted(t[0].name for t in triples) == ["0.png", "1.png"]
+    assert all(t[1] == sdir / "x" / t[0].name for t in triples)
+    assert str(cdir / "x" / "2.png") in unmatched and str(cdir / "bad.png") in unmatched
+    (content, style, target), errors = _Sampler(triples, "content", p).batch(0)
+    assert content.shape == style.shape == target.shape == (4, 3, 16, 16) and not errors
+    assert torch.equal(content, target)  # same files, so the same crops
+    assert not torch.equal(content, style)
+
+    torch.manual_seed(0)
+    model = AdaINModel(TINY)
+    x, y = torch.rand(2, 3, 16, 16), torch.rand(2, 3, 16, 16)
+    assert exemplar_loss(model, x, x).item() == 0.0
+    assert exemplar_loss(model, x, y).item() > F.mse_loss(x, y).item()  # + the features
+    metrics = _one_step_metrics(tmp_path / "m", model, target_dir=str(tdir.parent),
+                                exemplar_weight=3.0)
+    assert metrics["loss_exemplar"] > 0
+    with pytest.raises(ValueError, match="--exemplar_weight needs --target_dir"):
+        _one_step_metrics(tmp_path / "n", model, exemplar_weight=1.0)

@@ -132,6 +132,15 @@ class TrainParams:
     structure_sigma: float = param(3.0, "Gaussian blur (px) of --structure_weight: "
                                    "larger than the style's pattern, smaller than the "
                                    "content's shapes", "--structure_sigma", check="positive")
+    target_dir: str = param("", "extra (not in the reference): folder of exemplar targets: "
+                            "each content image is paired with the style image and the "
+                            "target at its own path relative to its folder (toy-world "
+                            "triplets; unmatched contents are skipped)", "--target_dir",
+                            path="path")
+    exemplar_weight: float = param(0.0, "extra (not in the reference): weight of the "
+                                   "exemplar loss, the pixel and encoder-feature MSE "
+                                   "between g(t) and the target (needs --target_dir)",
+                                   "--exemplar_weight", check="nonneg")
     image_size: int = param(512, "resize to SIZE x SIZE before cropping (0 keeps the size)",
                             "--image_size", check="nonneg")
     crop_size: int = param(256, "random crop side", "--crop_size", check="positive")

@@ -75,48 +75,86 @@ def _scan(spec: str, what: str) -> list[Path]:
     return files
 
 
-class _Sampler:
-    """Batch i = images and crop offsets from a generator seeded by (seed, what, i)."""
+def _triplets(contents: list[Path], styles: list[Path], p: TrainParams
+              ) -> tuple[list[tuple[Path, ...]], list[str]]:
+    """(content, style, target) with the same path relative to their folders, and the
+    contents that lack a partner."""
+    def rel(f: Path, roots: list[Path]) -> Path:
+        return f.relative_to(next(r for r in roots if f.is_relative_to(r))).with_suffix("")
 
-    def __init__(self, files: list[Path], what: str, p: TrainParams):
+    cdirs, sdirs, tdirs = _dirs(p.content_dir), _dirs(p.style_dir), _dirs(p.target_dir)
+    style_at = {rel(f, sdirs): f for f in reversed(styles)}  # the first folder wins
+    target_at = {rel(f, tdirs): f for f in reversed(_scan(p.target_dir, "target"))}
+    triples, unmatched = [], []
+    for c in contents:  # several content folders may share one target (a figure, a scene)
+        r = rel(c, cdirs)
+        if r in style_at and r in target_at:
+            triples.append((c, style_at[r], target_at[r]))
+        else:
+            unmatched.append(str(c))
+    if not triples:
+        raise ValueError(f"no content image has a style and a target at the same relative "
+                         f"path ({p.content_dir!r}, {p.style_dir!r}, {p.target_dir!r})")
+    return triples, unmatched
+
+
+class _Sampler:
+    """Batch i = images and crop offsets from a generator seeded by (seed, what, i).
+
+    Each entry is a group of files (one, or a content/style/target triplet) that is
+    loaded together and cropped at the same offsets.
+    """
+
+    def __init__(self, files: list[tuple[Path, ...]], what: str, p: TrainParams):
         self.files, self.what, self.p = files, what, p
         self.bad: set[int] = set()
-        self.cache: dict[int, Image.Image] = {}
-        self.small = len(files) * max(p.image_size, 64) ** 2 < 3e8 / 3  # keep decoded
+        self.cache: dict[int, tuple[Image.Image, ...]] = {}
+        self.small = len(files) * len(files[0]) * max(p.image_size, 64) ** 2 < 3e8 / 3
 
-    def _image(self, idx: int) -> Image.Image | None:
+    def _image(self, idx: int) -> tuple[Image.Image, ...] | str:
         if idx in self.cache:
             return self.cache[idx]
-        try:
-            img = load_image(self.files[idx])
-        except ImageError:
-            self.bad.add(idx)
-            return None
-        if self.p.image_size:
-            img = TF.resize(img, [self.p.image_size, self.p.image_size])
+        imgs = []
+        for path in self.files[idx]:
+            try:
+                img = load_image(path)
+            except ImageError:
+                self.bad.add(idx)
+                return str(path)
+            if self.p.image_size:
+                img = TF.resize(img, [self.p.image_size, self.p.image_size])
+            imgs.append(img)
         if self.small:
-            self.cache[idx] = img
-        return img
+            self.cache[idx] = tuple(imgs)
+        return tuple(imgs)
 
-    def batch(self, i: int) -> tuple[torch.Tensor, list[str]]:
+    def batch(self, i: int) -> tuple[list[torch.Tensor], list[str]]:
+        """One (B, 3, crop, crop) tensor per member of the groups, and unreadable files."""
         g = np.random.default_rng(derive_seed(self.p.seed, self.what, i))
-        out, errors = [], []
+        out: list[list[torch.Tensor]] = []
+        errors = []
         while len(out) < self.p.batch_size:
             idx = int(g.integers(len(self.files)))
-            img = self._image(idx)
-            if img is None:
-                errors.append(str(self.files[idx]))
+            imgs = self._image(idx)
+            if isinstance(imgs, str):
+                errors.append(imgs)
                 if len(self.bad) == len(self.files):
                     raise ValueError(f"no readable {self.what} image")
                 continue
-            w, h = img.size
             c = self.p.crop_size
-            if w < c or h < c:
-                img = TF.resize(img, c)
+            x = y = None
+            crops = []
+            for img in imgs:
                 w, h = img.size
-            x, y = int(g.integers(w - c + 1)), int(g.integers(h - c + 1))
-            out.append(TF.to_tensor(img.crop((x, y, x + c, y + c))))
-        return torch.stack(out), errors
+                if w < c or h < c:
+                    img = TF.resize(img, c)
+                    w, h = img.size
+                if x is None:
+                    x, y = int(g.integers(w - c + 1)), int(g.integers(h - c + 1))
+                xi, yi = min(x, w - c), min(y, h - c)
+                crops.append(TF.to_tensor(img.crop((xi, yi, xi + c, yi + c))))
+            out.append(crops)
+        return [torch.stack(member) for member in zip(*out)], errors
 
 
 def calc_style_loss(g_feat: torch.Tensor, s_feat: torch.Tensor) -> torch.Tensor:
@@ -175,6 +213,38 @@ def structure_loss(g_t: torch.Tensor, content: torch.Tensor, sigma: float) -> to
         return y / (y.std(dim=(2, 3), keepdim=True) + 1e-3)
 
     return F.mse_loss(layout(g_t), layout(content))
+
+
+def exemplar_loss(model: AdaINModel, g_t: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Pixel MSE plus the encoder-feature MSE (relu1_1 up to the AdaIN layer) between g(t)
+    and the image the content should become with this style.
+
+    Not part of AdaIN's training; an option (``exemplar_weight`` > 0) for worlds that have
+    that image (the toy world: the content's silhouette wearing the style's texture on its
+    own ground), where AdaIN's own objective cannot keep a flat figure and take the style
+    at once (docs/adain.md).
+    """
+    with torch.no_grad():
+        f_target = model.encode_with_intermediate(target)
+    f_g = model.encode_with_intermediate(g_t)
+    return F.mse_loss(g_t, target) + sum(F.mse_loss(a, b) for a, b in zip(f_g, f_target))
+
+
+def training_losses(model: AdaINModel, p: TrainParams, content: torch.Tensor,
+                    style: torch.Tensor, target: torch.Tensor | None = None
+                    ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """The weighted loss terms of one batch (AdaIN's content and style losses, then the
+    optional extras with a non-zero weight) and g(t)."""
+    loss_c, loss_s, g_t = adain_losses(model, content, style, p.style_layer)
+    terms = {"loss_content": p.content_weight * loss_c, "loss_style": p.style_weight * loss_s}
+    if p.identity_weight:
+        terms["loss_identity"] = p.identity_weight * identity_loss(model, content)
+    if p.structure_weight:
+        terms["loss_structure"] = p.structure_weight * structure_loss(g_t, content,
+                                                                      p.structure_sigma)
+    if p.exemplar_weight:
+        terms["loss_exemplar"] = p.exemplar_weight * exemplar_loss(model, g_t, target)
+    return terms, g_t
 
 
 def build_model(p: TrainParams) -> tuple[AdaINModel, dict]:
@@ -288,14 +358,19 @@ def train_job(p: TrainParams, token: CancelToken | None = None) -> JobGen:
     save_dir.mkdir(parents=True, exist_ok=True)
     contents = _scan(p.content_dir, "content")
     styles = _scan(p.style_dir, "style")
+    if p.exemplar_weight and not p.target_dir:
+        raise ValueError("--exemplar_weight needs --target_dir (the images to compare with)")
+    triples, unmatched = _triplets(contents, styles, p) if p.target_dir else ([], [])
     model, info = build_model(p)
     state_path = save_dir / "state.pth"
     fingerprint = make_fingerprint(
         "adain.train", {**dataclasses.asdict(p), "device_type": device.type},
-        ignore=("content_dir", "style_dir", "vgg", "from_classifier", "decoder", "save_dir",
+        ignore=("content_dir", "style_dir", "target_dir", "vgg", "from_classifier", "decoder", "save_dir",
                 "device", "n_threads", "resume", "max_iter", "save_model_interval",
                 "preview_interval", "log_interval", "log_dir"),
-        inputs={"content": file_list_digest(contents), "style": file_list_digest(styles)},
+        inputs={"content": file_list_digest(contents), "style": file_list_digest(styles),
+                **({"triplets": file_list_digest([f for t in triples for f in t])}
+                   if triples else {})},
         models={"encoder_sha256": state_sha256(model.encoder),
                 "decoder_init_sha256": state_sha256(model.decoder)})
     lock = claim_run_folder(save_dir, fingerprint,
@@ -315,11 +390,19 @@ def train_job(p: TrainParams, token: CancelToken | None = None) -> JobGen:
             yield Log(f"resumed at iteration {start} from {state_path}")
         yield Log(f"{len(contents)} content and {len(styles)} style images; "
                   f"config {info['config']['name']}; device {device}")
-        csamp, ssamp = _Sampler(contents, "content", p), _Sampler(styles, "style", p)
+        if triples:
+            yield Log(f"{len(triples)} content / style / target triplets from {p.target_dir}")
+            if unmatched:
+                yield Log(f"{len(unmatched)} content images without a style and a target "
+                          f"at the same relative path skipped (e.g. {unmatched[0]})", "warning")
+            samplers = [_Sampler(triples, "content", p)]
+        else:
+            samplers = [_Sampler([(f,) for f in contents], "content", p),
+                        _Sampler([(f,) for f in styles], "style", p)]
         pool = ThreadPoolExecutor(max(1, p.n_threads))
 
         def fetch(i: int):
-            return pool.submit(csamp.batch, i), pool.submit(ssamp.batch, i)
+            return [pool.submit(sampler.batch, i) for sampler in samplers]
 
         def save_state(i: int) -> None:
             buf = io.BytesIO()
@@ -341,33 +424,25 @@ def train_job(p: TrainParams, token: CancelToken | None = None) -> JobGen:
                 lr = p.lr / (1.0 + p.lr_decay * i)
                 for group in opt.param_groups:
                     group["lr"] = lr
-                (cf, sf), pending = pending, (fetch(i + 1) if i + 1 < p.max_iter else None)
-                (content, c_err), (style, s_err) = cf.result(), sf.result()
-                for e in c_err + s_err:
+                futures, pending = pending, (fetch(i + 1) if i + 1 < p.max_iter else None)
+                batches, errors = [], []
+                for f in futures:
+                    tensors, errs = f.result()
+                    batches += [t.to(device) for t in tensors]
+                    errors += errs
+                for e in errors:
                     if e not in reported:
                         reported.add(e)
                         yield Log(f"skipped unreadable training image {e}", "warning")
-                content, style = content.to(device), style.to(device)
-                loss_c, loss_s, g_t = adain_losses(model, content, style, p.style_layer)
-                loss_c = p.content_weight * loss_c
-                loss_s = p.style_weight * loss_s
-                loss = loss_c + loss_s
-                if p.identity_weight:
-                    loss_id = p.identity_weight * identity_loss(model, content)
-                    loss = loss + loss_id
-                if p.structure_weight:
-                    loss_st = p.structure_weight * structure_loss(g_t, content,
-                                                                  p.structure_sigma)
-                    loss = loss + loss_st
+                content, style, *rest = batches
+                target = rest[0] if rest else None
+                terms, g_t = training_losses(model, p, content, style, target)
+                loss = sum(terms.values())
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
                 n = done = i + 1
-                last = {"loss_content": loss_c.item(), "loss_style": loss_s.item(), "lr": lr}
-                if p.identity_weight:
-                    last["loss_identity"] = loss_id.item()
-                if p.structure_weight:
-                    last["loss_structure"] = loss_st.item()
+                last = {**{k: v.item() for k, v in terms.items()}, "lr": lr}
                 if n % p.log_interval == 0 or n == p.max_iter:
                     log.write(n, last)
                     yield Metrics(n, last)
@@ -375,8 +450,10 @@ def train_job(p: TrainParams, token: CancelToken | None = None) -> JobGen:
                                f"Ls {last['loss_style']:.3f}")
                 if p.preview_interval and (n % p.preview_interval == 0 or n == start + 1):
                     k = min(4, content.shape[0])
-                    yield Preview(_grid(content[:k], style[:k], g_t[:k].detach()),
-                                  "content / style / output", n)
+                    shown = [content[:k], style[:k]] + ([target[:k]] if target is not None
+                                                        else []) + [g_t[:k].detach()]
+                    yield Preview(_grid(*shown), "content / style / "
+                                  f"{'target / ' if target is not None else ''}output", n)
                 if n % p.save_model_interval == 0 or n == p.max_iter:
                     reference_name(save_state_dict(model.decoder,
                                                    save_dir / f"decoder_iter_{n}.pth"))
