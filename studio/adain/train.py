@@ -46,6 +46,7 @@ from studio.core.images import (
     list_images,
     load_image,
     quantize,
+    relative_key,
 )
 from studio.core.jobs import (
     CancelToken,
@@ -79,15 +80,12 @@ def _triplets(contents: list[Path], styles: list[Path], p: TrainParams
               ) -> tuple[list[tuple[Path, ...]], list[str]]:
     """(content, style, target) with the same path relative to their folders, and the
     contents that lack a partner."""
-    def rel(f: Path, roots: list[Path]) -> Path:
-        return f.relative_to(next(r for r in roots if f.is_relative_to(r))).with_suffix("")
-
     cdirs, sdirs, tdirs = _dirs(p.content_dir), _dirs(p.style_dir), _dirs(p.target_dir)
-    style_at = {rel(f, sdirs): f for f in reversed(styles)}  # the first folder wins
-    target_at = {rel(f, tdirs): f for f in reversed(_scan(p.target_dir, "target"))}
+    style_at = {relative_key(f, sdirs): f for f in reversed(styles)}  # the first folder wins
+    target_at = {relative_key(f, tdirs): f for f in reversed(_scan(p.target_dir, "target"))}
     triples, unmatched = [], []
     for c in contents:  # several content folders may share one target (a figure, a scene)
-        r = rel(c, cdirs)
+        r = relative_key(c, cdirs)
         if r in style_at and r in target_at:
             triples.append((c, style_at[r], target_at[r]))
         else:
@@ -365,8 +363,8 @@ def train_job(p: TrainParams, token: CancelToken | None = None) -> JobGen:
     state_path = save_dir / "state.pth"
     fingerprint = make_fingerprint(
         "adain.train", {**dataclasses.asdict(p), "device_type": device.type},
-        ignore=("content_dir", "style_dir", "target_dir", "vgg", "from_classifier", "decoder", "save_dir",
-                "device", "n_threads", "resume", "max_iter", "save_model_interval",
+        ignore=("content_dir", "style_dir", "target_dir", "vgg", "from_classifier", "decoder",
+                "save_dir", "device", "n_threads", "resume", "max_iter", "save_model_interval",
                 "preview_interval", "log_interval", "log_dir"),
         inputs={"content": file_list_digest(contents), "style": file_list_digest(styles),
                 **({"triplets": file_list_digest([f for t in triples for f in t])}

@@ -361,6 +361,13 @@ def walk_images(folder: str | os.PathLike, *, recursive: bool = True,
     return sorted(out)
 
 
+def relative_key(path: Path, roots: list[Path]) -> Path:
+    """``path`` relative to the first of ``roots`` that holds it, without its suffix: the
+    key that pairs files across folders (a content image with its style and target)."""
+    root = next(r for r in roots if path.is_relative_to(r))
+    return path.relative_to(root).with_suffix("")
+
+
 def list_images(folder: str | os.PathLike, *, recursive: bool = False,
                 skipped: list[tuple[str, str]] | None = None) -> list[Path]:
     """Image files in ``folder`` sorted by name (the order every job relies on).

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from studio.core.images import ImageError, list_images, load_image, quantize
+from studio.core.images import ImageError, list_images, load_image, quantize, relative_key
 
 
 def to_tensor(img: Image.Image) -> torch.Tensor:
@@ -92,12 +92,11 @@ class UnpairedFolders(torch.utils.data.Dataset):
         self.target: dict[Path, Path] = {}
         self.unmatched: list[str] = []
         if self.target_dir is not None:
-            root, troot = Path(self.content_dir), Path(self.target_dir)
-            by_rel = {p.relative_to(troot).with_suffix(""): p
-                      for p in _images(troot, "target")}
+            root, troot = [Path(self.content_dir)], [Path(self.target_dir)]
+            by_rel = {relative_key(p, troot): p for p in _images(troot[0], "target")}
             keep = []
             for c in self.content:
-                t = by_rel.get(c.relative_to(root).with_suffix(""))
+                t = by_rel.get(relative_key(c, root))
                 if t is None:
                     self.unmatched.append(str(c))
                 else:
