@@ -69,6 +69,10 @@ FULL = DemoSize(train_per_class=20, test_per_class=100, shapes_per_class=4, synt
 
 #: Synthesis settings of the demo: the toy preset (a named deviation, docs/inversion.md).
 SYNTH_PRESET = "toy"
+#: The toy AdaIN's exemplar fine-tuning (resources/toy/README.md) and classifier B's style
+#: pool: bare texture patches, which that decoder puts on the figure only.
+ADAIN_EXEMPLAR_ITERATIONS = 10_000
+B_STYLE_POOL = "texture"
 
 
 class Demo:
@@ -460,15 +464,32 @@ class Demo:
             batch_size=8, image_size=0, crop_size=32, max_iter=8000, save_model_interval=500,
             preview_interval=250, n_threads=1, device=self.device, seed=0,
             save_dir=root / "adain"), "retrain-adain")
-        shutil.copyfile(root / "adain" / "encoder.pth", toy / "adain_encoder.pth")
-        shutil.copyfile(root / "adain" / "decoder_iter_8000.pth", toy / "adain_decoder.pth")
+        # that decoder fine-tuned on exemplar triplets (figure or scene, texture patch, the
+        # figure wearing that texture on its own ground), a named deviation
+        e = data / "adain_exemplar"
+        for name, kind, corr in (("shapes", "shape", 0.95), ("scenes", "scene", 0.98),
+                                 ("style", "scene_texture", 0.1), ("target", "scene", 0.1)):
+            self.job("toyworld", ToyWorldParams(e / name, per_class=120, kind=kind, seed=51,
+                                                shape_texture_correlation=corr),
+                     f"retrain-adain-exemplar-{name}")
+        self.job("adain.train", AdaINTrainParams(
+            content_dir=f"{e / 'shapes'},{e / 'scenes'}", style_dir=str(e / "style"),
+            target_dir=str(e / "target"), exemplar_weight=10.0,
+            from_classifier=str(toy / "teacher.pth"), config="toy",
+            decoder=str(root / "adain" / "decoder_iter_8000.pth"), lr=2e-4, style_weight=1.0,
+            batch_size=8, image_size=0, crop_size=64, max_iter=ADAIN_EXEMPLAR_ITERATIONS,
+            save_model_interval=500, preview_interval=1000, n_threads=1, device=self.device,
+            seed=0, save_dir=root / "adain_exemplar"), "retrain-adain-exemplar")
+        shutil.copyfile(root / "adain_exemplar" / "encoder.pth", toy / "adain_encoder.pth")
+        shutil.copyfile(root / "adain_exemplar" / f"decoder_iter_{ADAIN_EXEMPLAR_ITERATIONS}.pth",
+                        toy / "adain_decoder.pth")
         # classifier B of the paper's protocol: trained on the AdaIN-stylised toy world
         self.job("texture-bias-experiment", ExperimentParams(
             out=root / "experiment", epochs=6, adain_encoder=toy / "adain_encoder.pth",
             adain_decoder=toy / "adain_decoder.pth", methods=["procedural"],
-            device=self.device, seed=0), "retrain-stylized")
-        shutil.copyfile(root / "experiment" / "classifier_stylized" / "model.pth",
-                        toy / "classifier_stylized.pth")
+            style_pool=B_STYLE_POOL, device=self.device, seed=0), "retrain-stylized")
+        b_dir = "classifier_stylized" if B_STYLE_POOL == "scene" else "classifier_stylized_textures"
+        shutil.copyfile(root / "experiment" / b_dir / "model.pth", toy / "classifier_stylized.pth")
         # exemplar triplets: silhouette, texture patch, the silhouette wearing that texture
         t = data / "tsit"
         for name, kind in (("content", "shape"), ("style", "scene_texture"), ("target", "scene")):

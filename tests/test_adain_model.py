@@ -254,12 +254,11 @@ def test_derived_toy_encoder_computes_the_classifier_features():
     assert model.encode(images).shape == (12, 16, 4, 4)
 
 
-def test_shipped_toy_adain_moves_the_style_texture():
-    """The embedded default is a texture-transfer model: on held-out toy images the
-    output's feature statistics come within a few percent of its style's (the content
-    starts far away) and lie nearer its own style than any other style's."""
-    from studio.adain.train import calc_style_loss
-    from studio.toyworld.generate import render
+def test_shipped_toy_adain_paints_the_figure_and_keeps_the_ground():
+    """The embedded default is exemplar-trained (resources/toy/README.md): on held-out
+    silhouettes the figure takes a colour that changes with the style while the ground
+    stays grey (the judges' numbers are pinned in test_toy_quality.py)."""
+    from studio.toyworld.generate import TEXTURES, render
 
     model = AdaINModel.load_toy()
     assert model.config == TOY and model.config.layer == "relu3_1"
@@ -268,23 +267,20 @@ def test_shipped_toy_adain_moves_the_style_texture():
     def tensor(a):
         return torch.from_numpy(a).permute(2, 0, 1).float()[None] / 255
 
-    contents = [tensor(render("shape", s, None, 64, rng)) for s in ("heart", "star")]
-    contents.append(tensor(render("scene", "circle", "stripes", 64, rng)))
-    styles = [tensor(render("texture", None, t, 64, rng)) for t in ("stripes", "checks",
-                                                                      "waves", "dots")]
-
-    def distance(a, b):
-        fa, fb = model.encode_with_intermediate(a), model.encode_with_intermediate(b)
-        return sum(calc_style_loss(x, y).item() for x, y in zip(fa, fb))
-
+    contents = [tensor(render("shape", s, None, 64, rng)) for s in ("heart", "star", "arrow")]
+    styles = [tensor(render("texture", None, t, 64, rng)) for t in TEXTURES]
     with torch.inference_mode():
         for c in contents:
-            for i, s in enumerate(styles):
-                out = model.stylize(c, s).clamp(0, 1)
-                d = [distance(out, t) for t in styles]
-                assert d[i] < 0.1 * distance(c, s)
-                assert int(np.argmin(d)) == i
-                assert out.std() > 0.1  # a texture, not a flat colour
+            grey = c[0].mean(0)
+            figure = (grey - grey.median()).abs() > 0.1
+            colours = []
+            for s in styles:
+                out = model.stylize(c, s).clamp(0, 1)[0]
+                ground = out[:, ~figure].mean(1)
+                assert float(ground.max() - ground.min()) < 0.1  # no tint on the ground
+                colours.append(out[:, figure].mean(1))
+            spread = torch.stack(colours).std(0).mean().item()
+            assert spread > 0.1, spread  # the figure's colour follows the style
 
 
 def test_a_flat_region_stays_flat_whatever_the_style():
