@@ -162,10 +162,9 @@ class ExperimentParams:
                                  check="positive")
     style_pool: Literal["scene", "texture"] = param(
         "scene", "the style pool: scene = toy scenes with uniformly random textures, the "
-        "analogue of SIN's paintings (objects and flat regions as well as texture: AdaIN "
-        "keeps the content's outline); texture = bare texture patches (at alpha 1 the toy "
-        "AdaIN then keeps little of a shape; classifier B barely learns, "
-        "docs/texture_bias.md)")
+        "analogue of SIN's paintings; texture = bare texture patches, the styles the "
+        "shipped (exemplar-trained) toy AdaIN was trained on and the pool of the shipped "
+        "classifier B (docs/texture_bias.md)")
     epochs: int = param(6, "classifier B (stylised) epochs", check="positive")
     teacher_epochs: int = param(2, "classifier A epochs when retraining it",
                                 check="positive")
