@@ -18,9 +18,16 @@ def test_retrain_runs_every_training_job_with_valid_recipes(tmp_path, monkeypatc
     monkeypatch.setenv("STUDIO_RESOURCES", str(resources_dir()))
     result = demo.s_retrain()
     names = [n for n, _ in calls]
-    assert names.count("train-classifier") == 2 and names.count("adain.train") == 1
+    assert names.count("train-classifier") == 2 and names.count("adain.train") == 2
     assert names.count("texture-bias-experiment") == 1  # classifier B on AdaIN-stylised data
-    assert names.index("adain.train") < names.index("texture-bias-experiment")
+    first, exemplar = (p for n, p in calls if n == "adain.train")
+    # the exemplar stage fine-tunes the first stage's last decoder on matched triplets
+    assert exemplar.decoder == str(first.save_dir / f"decoder_iter_{first.max_iter}.pth")
+    assert exemplar.exemplar_weight > 0 and exemplar.target_dir and not first.target_dir
+    b = next(p for n, p in calls if n == "texture-bias-experiment")
+    assert b.style_pool == "texture"  # the styles the exemplar stage was trained on
+    assert len(names) - 1 - names[::-1].index("adain.train") < names.index(
+        "texture-bias-experiment")
     assert names[-1] == "train-tsit" and "toyworld" in names
     for name, params in calls:  # each would replay through `studio run`
         jt, back = parse_recipe(tomllib.loads(recipe_text(name, params)), name)
