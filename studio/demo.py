@@ -426,7 +426,7 @@ class Demo:
         import shutil
 
         from studio.adain.train import TrainParams as AdaINTrainParams
-        from studio.texture_shape.experiment import ExperimentParams
+        from studio.texture_shape.experiment import ExperimentParams, classifier_b_folder
         from studio.toyworld.generate import SHAPES, ToyWorldParams
         from studio.toyworld.standard import world_params
         from studio.trainer.trainer import TrainParams
@@ -484,12 +484,13 @@ class Demo:
         shutil.copyfile(root / "adain_exemplar" / f"decoder_iter_{ADAIN_EXEMPLAR_ITERATIONS}.pth",
                         toy / "adain_decoder.pth")
         # classifier B of the paper's protocol: trained on the AdaIN-stylised toy world
-        self.job("texture-bias-experiment", ExperimentParams(
+        bp = ExperimentParams(
             out=root / "experiment", epochs=6, adain_encoder=toy / "adain_encoder.pth",
             adain_decoder=toy / "adain_decoder.pth", methods=["procedural"],
-            style_pool=B_STYLE_POOL, device=self.device, seed=0), "retrain-stylized")
-        b_dir = "classifier_stylized" if B_STYLE_POOL == "scene" else "classifier_stylized_textures"
-        shutil.copyfile(root / "experiment" / b_dir / "model.pth", toy / "classifier_stylized.pth")
+            style_pool=B_STYLE_POOL, device=self.device, seed=0)
+        self.job("texture-bias-experiment", bp, "retrain-stylized")
+        shutil.copyfile(root / "experiment" / classifier_b_folder(bp) / "model.pth",
+                        toy / "classifier_stylized.pth")
         # exemplar triplets: silhouette, texture patch, the silhouette wearing that texture
         t = data / "tsit"
         for name, kind in (("content", "shape"), ("style", "scene_texture"), ("target", "scene")):

@@ -78,6 +78,14 @@ def _train(params: ExperimentParams, data: Path, val: Path, out: Path, epochs: i
     return Path(result["model"])
 
 
+def classifier_b_folder(params: ExperimentParams) -> str:
+    """The folder under ``params.out`` that classifier B is trained into (one per way of
+    making its training set, so runs with another pool never mix)."""
+    if params.stylization != "adain":
+        return "classifier_shuffled"
+    return "classifier_stylized" if params.style_pool == "scene" else "classifier_stylized_textures"
+
+
 def texture_bias_experiment(params: ExperimentParams, token: CancelToken | None = None
                             ) -> JobGen:
     """Run the whole experiment under ``params.out``; resumable step by step."""
@@ -152,9 +160,7 @@ def texture_bias_experiment(params: ExperimentParams, token: CancelToken | None 
         model_b = Path(params.stylized_model)
         yield Log(f"step 4/6: classifier B = {model_b}")
     else:
-        b_dir = out / ("classifier_shuffled" if params.stylization != "adain" else
-                       "classifier_stylized" if params.style_pool == "scene" else
-                       "classifier_stylized_textures")
+        b_dir = out / classifier_b_folder(params)
         model_b = b_dir / "model.pth"
         yield Log(f"step 4/6: training classifier B on {stylized.name}")
         if not (b_dir / "train.json").is_file():  # else done
