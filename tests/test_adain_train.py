@@ -291,3 +291,29 @@ def test_exemplar_triplets_are_matched_by_path_and_cropped_together(tmp_path):
     assert metrics["loss_exemplar"] > 0
     with pytest.raises(ValueError, match="--exemplar_weight needs --target_dir"):
         _one_step_metrics(tmp_path / "n", model, exemplar_weight=1.0)
+
+
+def test_exemplar_alpha_trains_the_trade_off(tmp_path):
+    """--exemplar_alpha (a named deviation): some iterations train at an alpha below 1,
+    drawn from the iteration's own seed; at alpha 0 the exemplar target is the content
+    itself and the style loss drops out; without an exemplar weight it is refused."""
+    from studio.adain.train import batch_alpha, exemplar_loss, training_losses
+
+    p = TrainParams(exemplar_alpha=0.5, exemplar_weight=2.0, seed=4)
+    alphas = [batch_alpha(p, i) for i in range(400)]
+    assert alphas == [batch_alpha(p, i) for i in range(400)]  # resumable: same draws
+    low = [a for a in alphas if a < 1.0]
+    assert 0.4 < len(low) / 400 < 0.6 and min(low) >= 0.0 and len(set(low)) == len(low)
+    assert {batch_alpha(TrainParams(), i) for i in range(50)} == {1.0}  # off by default
+
+    torch.manual_seed(0)
+    model = AdaINModel(TINY)
+    c, s, t = torch.rand(2, 3, 16, 16), torch.rand(2, 3, 16, 16), torch.rand(2, 3, 16, 16)
+    terms, g = training_losses(model, p, c, s, t, alpha=0.0)
+    assert terms["loss_style"].item() == 0.0
+    assert terms["loss_exemplar"].item() == pytest.approx(2.0 * exemplar_loss(model, g, c).item())
+    assert torch.allclose(g, model.decode(model.encode(c)))  # t = f(c) at alpha 0
+    terms1, _ = training_losses(model, p, c, s, t, alpha=1.0)
+    assert terms1["loss_style"].item() > 0
+    with pytest.raises(ValueError, match="--exemplar_alpha needs --exemplar_weight"):
+        _one_step_metrics(tmp_path / "n", model, exemplar_alpha=0.5)

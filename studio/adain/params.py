@@ -141,6 +141,13 @@ class TrainParams:
                                    "exemplar loss, the pixel and encoder-feature MSE "
                                    "between g(t) and the target (needs --target_dir)",
                                    "--exemplar_weight", check="nonneg")
+    exemplar_alpha: float = param(0.0, "extra (not in the reference): share of iterations "
+                                  "trained at an alpha drawn uniformly from [0, 1) instead "
+                                  "of 1: t = alpha AdaIN + (1 - alpha) f(c), the target "
+                                  "(1 - alpha) c + alpha exemplar, the style loss times "
+                                  "alpha, so the decoder learns the trade-off it is used "
+                                  "with (needs --exemplar_weight)", "--exemplar_alpha",
+                                  check="unit")
     image_size: int = param(512, "resize to SIZE x SIZE before cropping (0 keeps the size)",
                             "--image_size", check="nonneg")
     crop_size: int = param(256, "random crop side", "--crop_size", check="positive")

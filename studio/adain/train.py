@@ -162,17 +162,22 @@ def calc_style_loss(g_feat: torch.Tensor, s_feat: torch.Tensor) -> torch.Tensor:
 
 
 def adain_losses(model: AdaINModel, content: torch.Tensor, style: torch.Tensor,
-                 style_layer: str = "") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                 style_layer: str = "", alpha: float = 1.0
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(loss_c, loss_s, g(t)) of one batch, as net.Net.forward in the reference.
 
     ``style_layer`` deeper than the AdaIN layer (a named deviation) adds the style loss of
     the encoder's deeper taps: a shallow AdaIN layer keeps a small image's outline, the
-    deeper statistics ask the decoder for the style's larger-scale pattern.
+    deeper statistics ask the decoder for the style's larger-scale pattern. ``alpha`` < 1
+    (``--exemplar_alpha``, a named deviation) blends t with f(c) as test.py does.
     """
     depth = model.config.depth
     with torch.no_grad():
         style_feats = model.encode_with_intermediate(style, style_layer)
-        t = ops.adain(model.encode(content), style_feats[depth - 1])
+        f_c = model.encode(content)
+        t = ops.adain(f_c, style_feats[depth - 1])
+        if alpha < 1.0:
+            t = alpha * t + (1.0 - alpha) * f_c
     g_t = model.decode(t)
     g_feats = model.encode_with_intermediate(g_t, style_layer)
     loss_c = F.mse_loss(g_feats[depth - 1], t)
@@ -228,19 +233,32 @@ def exemplar_loss(model: AdaINModel, g_t: torch.Tensor, target: torch.Tensor) ->
     return F.mse_loss(g_t, target) + sum(F.mse_loss(a, b) for a, b in zip(f_g, f_target))
 
 
+def batch_alpha(p: TrainParams, iteration: int) -> float:
+    """The alpha iteration ``iteration`` trains at: 1, or with probability
+    ``exemplar_alpha`` a uniform draw from [0, 1) (seeded by the iteration: a resumed run
+    draws the same)."""
+    if not p.exemplar_alpha:
+        return 1.0
+    g = np.random.default_rng(derive_seed(p.seed, "alpha", iteration))
+    return float(g.random()) if g.random() < p.exemplar_alpha else 1.0
+
+
 def training_losses(model: AdaINModel, p: TrainParams, content: torch.Tensor,
-                    style: torch.Tensor, target: torch.Tensor | None = None
-                    ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+                    style: torch.Tensor, target: torch.Tensor | None = None,
+                    alpha: float = 1.0) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     """The weighted loss terms of one batch (AdaIN's content and style losses, then the
     optional extras with a non-zero weight) and g(t)."""
-    loss_c, loss_s, g_t = adain_losses(model, content, style, p.style_layer)
-    terms = {"loss_content": p.content_weight * loss_c, "loss_style": p.style_weight * loss_s}
+    loss_c, loss_s, g_t = adain_losses(model, content, style, p.style_layer, alpha)
+    terms = {"loss_content": p.content_weight * loss_c,
+             "loss_style": p.style_weight * alpha * loss_s}
     if p.identity_weight:
         terms["loss_identity"] = p.identity_weight * identity_loss(model, content)
     if p.structure_weight:
         terms["loss_structure"] = p.structure_weight * structure_loss(g_t, content,
                                                                       p.structure_sigma)
     if p.exemplar_weight:
+        if alpha < 1.0:
+            target = alpha * target + (1.0 - alpha) * content
         terms["loss_exemplar"] = p.exemplar_weight * exemplar_loss(model, g_t, target)
     return terms, g_t
 
@@ -358,6 +376,9 @@ def train_job(p: TrainParams, token: CancelToken | None = None) -> JobGen:
     styles = _scan(p.style_dir, "style")
     if p.exemplar_weight and not p.target_dir:
         raise ValueError("--exemplar_weight needs --target_dir (the images to compare with)")
+    if p.exemplar_alpha and not p.exemplar_weight:
+        raise ValueError("--exemplar_alpha needs --exemplar_weight (its targets define what "
+                         "an alpha below 1 should give)")
     triples, unmatched = _triplets(contents, styles, p) if p.target_dir else ([], [])
     model, info = build_model(p)
     state_path = save_dir / "state.pth"
@@ -434,7 +455,8 @@ def train_job(p: TrainParams, token: CancelToken | None = None) -> JobGen:
                         yield Log(f"skipped unreadable training image {e}", "warning")
                 content, style, *rest = batches
                 target = rest[0] if rest else None
-                terms, g_t = training_losses(model, p, content, style, target)
+                terms, g_t = training_losses(model, p, content, style, target,
+                                             batch_alpha(p, i))
                 loss = sum(terms.values())
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
