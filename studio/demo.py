@@ -72,6 +72,7 @@ SYNTH_PRESET = "toy"
 #: The toy AdaIN's exemplar fine-tuning (resources/toy/README.md) and classifier B's style
 #: pool: bare texture patches, which that decoder puts on the figure only.
 ADAIN_EXEMPLAR_ITERATIONS = 10_000
+ADAIN_ALPHA_ITERATIONS = 2_000
 B_STYLE_POOL = "texture"
 
 
@@ -472,16 +473,23 @@ class Demo:
             self.job("toyworld", ToyWorldParams(e / name, per_class=120, kind=kind, seed=51,
                                                 shape_texture_correlation=corr),
                      f"retrain-adain-exemplar-{name}")
-        self.job("adain.train", AdaINTrainParams(
+        exemplar = AdaINTrainParams(
             content_dir=f"{e / 'shapes'},{e / 'scenes'}", style_dir=str(e / "style"),
             target_dir=str(e / "target"), exemplar_weight=10.0,
             from_classifier=str(toy / "teacher.pth"), config="toy",
             decoder=str(root / "adain" / "decoder_iter_8000.pth"), lr=2e-4, style_weight=1.0,
             batch_size=8, image_size=0, crop_size=64, max_iter=ADAIN_EXEMPLAR_ITERATIONS,
             save_model_interval=500, preview_interval=1000, n_threads=1, device=self.device,
-            seed=0, save_dir=root / "adain_exemplar"), "retrain-adain-exemplar")
-        shutil.copyfile(root / "adain_exemplar" / "encoder.pth", toy / "adain_encoder.pth")
-        shutil.copyfile(root / "adain_exemplar" / f"decoder_iter_{ADAIN_EXEMPLAR_ITERATIONS}.pth",
+            seed=0, save_dir=root / "adain_exemplar")
+        self.job("adain.train", exemplar, "retrain-adain-exemplar")
+        # and then for alpha below 1 as well (--exemplar_alpha)
+        self.job("adain.train", dataclasses.replace(
+            exemplar, decoder=str(root / "adain_exemplar" /
+                                          f"decoder_iter_{ADAIN_EXEMPLAR_ITERATIONS}.pth"),
+            exemplar_alpha=0.5, max_iter=ADAIN_ALPHA_ITERATIONS,
+            save_dir=root / "adain_alpha"), "retrain-adain-alpha")
+        shutil.copyfile(root / "adain_alpha" / "encoder.pth", toy / "adain_encoder.pth")
+        shutil.copyfile(root / "adain_alpha" / f"decoder_iter_{ADAIN_ALPHA_ITERATIONS}.pth",
                         toy / "adain_decoder.pth")
         # classifier B of the paper's protocol: trained on the AdaIN-stylised toy world
         bp = ExperimentParams(

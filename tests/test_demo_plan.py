@@ -18,12 +18,14 @@ def test_retrain_runs_every_training_job_with_valid_recipes(tmp_path, monkeypatc
     monkeypatch.setenv("STUDIO_RESOURCES", str(resources_dir()))
     result = demo.s_retrain()
     names = [n for n, _ in calls]
-    assert names.count("train-classifier") == 2 and names.count("adain.train") == 2
+    assert names.count("train-classifier") == 2 and names.count("adain.train") == 3
     assert names.count("texture-bias-experiment") == 1  # classifier B on AdaIN-stylised data
-    first, exemplar = (p for n, p in calls if n == "adain.train")
-    # the exemplar stage fine-tunes the first stage's last decoder on matched triplets
-    assert exemplar.decoder == str(first.save_dir / f"decoder_iter_{first.max_iter}.pth")
+    first, exemplar, alpha = (p for n, p in calls if n == "adain.train")
+    # each stage fine-tunes the previous stage's last decoder; then on matched triplets
+    for before, after in ((first, exemplar), (exemplar, alpha)):
+        assert after.decoder == str(before.save_dir / f"decoder_iter_{before.max_iter}.pth")
     assert exemplar.exemplar_weight > 0 and exemplar.target_dir and not first.target_dir
+    assert alpha.exemplar_alpha > 0 == exemplar.exemplar_alpha
     b = next(p for n, p in calls if n == "texture-bias-experiment")
     assert b.style_pool == "texture"  # the styles the exemplar stage was trained on
     assert len(names) - 1 - names[::-1].index("adain.train") < names.index(
