@@ -483,10 +483,9 @@ class Demo:
             seed=0, save_dir=root / "adain_exemplar")
         self.job("adain.train", exemplar, "retrain-adain-exemplar")
         # and then for alpha below 1 as well (--exemplar_alpha)
+        stage2 = root / "adain_exemplar" / f"decoder_iter_{ADAIN_EXEMPLAR_ITERATIONS}.pth"
         self.job("adain.train", dataclasses.replace(
-            exemplar, decoder=str(root / "adain_exemplar" /
-                                          f"decoder_iter_{ADAIN_EXEMPLAR_ITERATIONS}.pth"),
-            exemplar_alpha=0.5, max_iter=ADAIN_ALPHA_ITERATIONS,
+            exemplar, decoder=str(stage2), exemplar_alpha=0.5, max_iter=ADAIN_ALPHA_ITERATIONS,
             save_dir=root / "adain_alpha"), "retrain-adain-alpha")
         shutil.copyfile(root / "adain_alpha" / "encoder.pth", toy / "adain_encoder.pth")
         shutil.copyfile(root / "adain_alpha" / f"decoder_iter_{ADAIN_ALPHA_ITERATIONS}.pth",

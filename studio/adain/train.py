@@ -175,9 +175,8 @@ def adain_losses(model: AdaINModel, content: torch.Tensor, style: torch.Tensor,
     with torch.no_grad():
         style_feats = model.encode_with_intermediate(style, style_layer)
         f_c = model.encode(content)
-        t = ops.adain(f_c, style_feats[depth - 1])
-        if alpha < 1.0:
-            t = alpha * t + (1.0 - alpha) * f_c
+        t = ops.adain_target(f_c, ops.StyleStats(*ops.calc_mean_std(style_feats[depth - 1])),
+                             alpha=alpha)
     g_t = model.decode(t)
     g_feats = model.encode_with_intermediate(g_t, style_layer)
     loss_c = F.mse_loss(g_feats[depth - 1], t)
