@@ -317,3 +317,49 @@ def test_exemplar_alpha_trains_the_trade_off(tmp_path):
     assert terms1["loss_style"].item() > 0
     with pytest.raises(ValueError, match="--exemplar_alpha needs --exemplar_weight"):
         _one_step_metrics(tmp_path / "n", model, exemplar_alpha=0.5)
+
+
+def test_exemplar_texture_loss_asks_for_the_pattern_not_its_phase(tmp_path):
+    """--exemplar_texture_weight (a named deviation): statistics over the pixels where the
+    target differs from the content; a shifted copy of the target's stripes costs far less
+    than the stripes' mean colour (which the phase-sensitive exemplar loss prefers); images
+    whose target equals the content are left out; without an exemplar weight it is refused."""
+    from studio.adain.train import (
+        exemplar_loss,
+        exemplar_texture_loss,
+        figure_mask,
+        masked_mean_std,
+    )
+
+    feat = torch.rand(2, 5, 8, 8)
+    mean, std = masked_mean_std(feat, torch.ones(2, 1, 16, 16))
+    ref_mean, ref_std = ops.calc_mean_std(feat)
+    assert torch.allclose(mean, ref_mean, atol=1e-6)
+    assert torch.allclose(std, ref_std, rtol=0.02)  # biased vs unbiased variance, n = 64
+    half = torch.zeros(1, 1, 8, 8)
+    half[..., :4] = 1
+    m_half, _ = masked_mean_std(feat[:1], half)
+    assert torch.allclose(m_half, feat[:1, :, :, :4].mean(dim=(2, 3), keepdim=True), atol=1e-6)
+
+    content = torch.full((2, 3, 32, 32), 0.5)
+    target = content.clone()
+    stripes = (torch.arange(32) // 2 % 2).float().view(1, 32, 1).expand(3, 32, 32)
+    target[0, :, 8:24, 8:24] = stripes[:, 8:24, 8:24]  # image 1 keeps target == content
+    mask = figure_mask(content, target)
+    assert mask[0, 0, 8:24, 8:24].mean() > 0.4 and mask[0, 0, :8].sum() == 0
+    assert mask[1].sum() == 0
+    shifted, flat = target.clone(), target.clone()
+    shifted[0, :, 8:24, 8:24] = stripes[:, 9:25, 8:24]  # the same stripes, other phase
+    flat[0, :, 8:24, 8:24] = stripes[:, 8:24, 8:24].mean()
+    torch.manual_seed(0)
+    model = AdaINModel(TINY)
+    with torch.no_grad():
+        assert exemplar_texture_loss(model, target, target, mask).item() == 0.0
+        l_shift = exemplar_texture_loss(model, shifted, target, mask).item()
+        l_flat = exemplar_texture_loss(model, flat, target, mask).item()
+        assert l_shift < 0.2 * l_flat
+        # the exemplar loss ranks them the other way round
+        assert exemplar_loss(model, flat, target) < exemplar_loss(model, shifted, target)
+        assert exemplar_texture_loss(model, flat[1:], target[1:], mask[1:]).item() == 0.0
+    with pytest.raises(ValueError, match="--exemplar_texture_weight needs --exemplar_weight"):
+        _one_step_metrics(tmp_path / "n", model, exemplar_texture_weight=1.0)

@@ -141,6 +141,13 @@ class TrainParams:
                                    "exemplar loss, the pixel and encoder-feature MSE "
                                    "between g(t) and the target (needs --target_dir)",
                                    "--exemplar_weight", check="nonneg")
+    exemplar_texture_weight: float = param(0.0, "extra (not in the reference): weight of a "
+                                           "phase-free texture loss inside the figure: "
+                                           "mean and std of the encoder features (relu1_1 "
+                                           "to the style layer) of g(t) and of the target "
+                                           "over the pixels where target and content "
+                                           "differ (needs --exemplar_weight)",
+                                           "--exemplar_texture_weight", check="nonneg")
     exemplar_alpha: float = param(0.0, "extra (not in the reference): share of iterations "
                                   "trained at an alpha drawn uniformly from [0, 1) instead "
                                   "of 1: t = alpha AdaIN + (1 - alpha) f(c), the target "

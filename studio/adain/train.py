@@ -232,6 +232,49 @@ def exemplar_loss(model: AdaINModel, g_t: torch.Tensor, target: torch.Tensor) ->
     return F.mse_loss(g_t, target) + sum(F.mse_loss(a, b) for a, b in zip(f_g, f_target))
 
 
+def figure_mask(content: torch.Tensor, target: torch.Tensor, threshold: float = 0.02
+                ) -> torch.Tensor:
+    """(B, 1, H, W): 1 where the target differs from the content (any channel by more than
+    ``threshold``): the figure that changes texture, the shared ground excluded."""
+    return ((target - content).abs().amax(dim=1, keepdim=True) > threshold).float()
+
+
+def masked_mean_std(feat: torch.Tensor, mask: torch.Tensor, eps: float = 1e-5
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and std of ``feat`` (B, C, h, w) weighted by ``mask`` (B, 1, H, W),
+    resized to the features by area (the biased variance)."""
+    w = F.interpolate(mask, size=feat.shape[-2:], mode="area")
+    n = w.sum(dim=(2, 3), keepdim=True).clamp_min(eps)
+    mean = (w * feat).sum(dim=(2, 3), keepdim=True) / n
+    var = (w * (feat - mean) ** 2).sum(dim=(2, 3), keepdim=True) / n
+    return mean, (var + eps).sqrt()
+
+
+def exemplar_texture_loss(model: AdaINModel, g_t: torch.Tensor, target: torch.Tensor,
+                          mask: torch.Tensor, style_layer: str = "") -> torch.Tensor:
+    """AdaIN's style loss restricted to the figure: MSE of the masked feature means and
+    stds of g(t) and the target, each encoder tap to ``style_layer``.
+
+    Not part of AdaIN's training; an option (``exemplar_texture_weight`` > 0). The
+    exemplar loss is phase-sensitive: a decoder that cannot know where the style's stripes
+    fall minimises it with the pattern's mean colour. Statistics do not care where the
+    pattern lies, so this term asks for the pattern itself. Images whose mask is empty
+    (content equal to the target) do not count.
+    """
+    with torch.no_grad():
+        f_target = model.encode_with_intermediate(target, style_layer)
+    f_g = model.encode_with_intermediate(g_t, style_layer)
+    keep = (mask.sum(dim=(1, 2, 3)) > 0).float().view(-1, 1, 1, 1)
+    if not keep.any():
+        return g_t.new_zeros(())
+    loss = g_t.new_zeros(())
+    for a, b in zip(f_g, f_target):
+        (am, asd), (bm, bsd) = masked_mean_std(a, mask), masked_mean_std(b, mask)
+        per = ((am - bm) ** 2 + (asd - bsd) ** 2) * keep
+        loss = loss + per.sum() / (keep.sum() * a.shape[1])  # as calc_style_loss
+    return loss
+
+
 def batch_alpha(p: TrainParams, iteration: int) -> float:
     """The alpha iteration ``iteration`` trains at: 1, or with probability
     ``exemplar_alpha`` a uniform draw from [0, 1) (seeded by the iteration: a resumed run
@@ -259,6 +302,10 @@ def training_losses(model: AdaINModel, p: TrainParams, content: torch.Tensor,
         if alpha < 1.0:
             target = alpha * target + (1.0 - alpha) * content
         terms["loss_exemplar"] = p.exemplar_weight * exemplar_loss(model, g_t, target)
+        if p.exemplar_texture_weight:
+            mask = figure_mask(content, target)
+            terms["loss_exemplar_texture"] = p.exemplar_texture_weight * exemplar_texture_loss(
+                model, g_t, target, mask, p.style_layer)
     return terms, g_t
 
 
@@ -375,6 +422,9 @@ def train_job(p: TrainParams, token: CancelToken | None = None) -> JobGen:
     styles = _scan(p.style_dir, "style")
     if p.exemplar_weight and not p.target_dir:
         raise ValueError("--exemplar_weight needs --target_dir (the images to compare with)")
+    if p.exemplar_texture_weight and not p.exemplar_weight:
+        raise ValueError("--exemplar_texture_weight needs --exemplar_weight (and its "
+                         "--target_dir)")
     if p.exemplar_alpha and not p.exemplar_weight:
         raise ValueError("--exemplar_alpha needs --exemplar_weight (its targets define what "
                          "an alpha below 1 should give)")
