@@ -328,17 +328,19 @@ def test_exemplar_texture_loss_asks_for_the_pattern_not_its_phase(tmp_path):
         exemplar_loss,
         exemplar_texture_loss,
         figure_mask,
-        masked_mean_std,
+        training_losses,
     )
 
     feat = torch.rand(2, 5, 8, 8)
-    mean, std = masked_mean_std(feat, torch.ones(2, 1, 16, 16))
+    mean, std = ops.masked_mean_std(feat, torch.ones(2, 1, 8, 8), correction=0)
     ref_mean, ref_std = ops.calc_mean_std(feat)
     assert torch.allclose(mean, ref_mean, atol=1e-6)
     assert torch.allclose(std, ref_std, rtol=0.02)  # biased vs unbiased variance, n = 64
+    assert torch.allclose(ops.masked_mean_std(feat, torch.ones(2, 1, 8, 8))[1], ref_std,
+                          atol=1e-6)  # correction 1: AdaIN's own statistics
     half = torch.zeros(1, 1, 8, 8)
     half[..., :4] = 1
-    m_half, _ = masked_mean_std(feat[:1], half)
+    m_half, _ = ops.masked_mean_std(feat[:1], half, correction=0)
     assert torch.allclose(m_half, feat[:1, :, :, :4].mean(dim=(2, 3), keepdim=True), atol=1e-6)
 
     content = torch.full((2, 3, 32, 32), 0.5)
@@ -361,5 +363,12 @@ def test_exemplar_texture_loss_asks_for_the_pattern_not_its_phase(tmp_path):
         # the exemplar loss ranks them the other way round
         assert exemplar_loss(model, flat, target) < exemplar_loss(model, shifted, target)
         assert exemplar_texture_loss(model, flat[1:], target[1:], mask[1:]).item() == 0.0
+        # training shares one encoding of g(t) and the target between both exemplar terms
+        p = TrainParams(exemplar_weight=2.0, exemplar_texture_weight=3.0)
+        terms, g = training_losses(model, p, content, shifted, target)
+        assert terms["loss_exemplar"].item() == pytest.approx(
+            2.0 * exemplar_loss(model, g, target).item(), rel=1e-6)
+        assert terms["loss_exemplar_texture"].item() == pytest.approx(
+            3.0 * exemplar_texture_loss(model, g, target, mask).item(), rel=1e-6)
     with pytest.raises(ValueError, match="--exemplar_texture_weight needs --exemplar_weight"):
         _one_step_metrics(tmp_path / "n", model, exemplar_texture_weight=1.0)

@@ -21,7 +21,7 @@ from studio.models.adain_norm import EPS, adain, adain_from_stats, calc_mean_std
 
 #: the shared statistics, re-exported: ``ops`` is where the AdaIN engine looks for them
 __all__ = ["EPS", "adain", "adain_from_stats", "calc_mean_std", "StyleStats",
-           "normalize_weights", "adain_target", "region_masks", "masked_adain", "coral",
+           "normalize_weights", "adain_target", "region_masks", "masked_mean_std", "masked_adain", "coral",
            "luminance", "match_luminance", "combine_luminance"]
 
 # ---------------------------------------------------------------------------------------
@@ -129,6 +129,18 @@ def region_masks(masks: torch.Tensor, n: int, size: tuple[int, int]) -> torch.Te
     return onehot & (best >= 0.5)
 
 
+def masked_mean_std(feat: torch.Tensor, weight: torch.Tensor, *, correction: int = 1,
+                    eps: float = EPS) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and ``sqrt(var + eps)`` of ``feat`` (N, C, h, w) over the positions
+    ``weight`` (N, 1, h, w) covers: AdaIN's statistics of a region (``correction`` 1, the
+    unbiased variance as calc_mean_std) or of a soft mask (0)."""
+    count = weight.sum(dim=(2, 3), keepdim=True)
+    mean = (feat * weight).sum(dim=(2, 3), keepdim=True) / count.clamp_min(eps)
+    var = (((feat - mean) ** 2) * weight).sum(dim=(2, 3), keepdim=True)
+    var = var / (count - correction).clamp_min(eps)
+    return mean, (var + eps).sqrt()
+
+
 def masked_adain(content_feat: torch.Tensor, styles: Sequence[StyleStats],
                  masks: torch.Tensor, eps: float = EPS) -> torch.Tensor:
     """AdaIN per region: region k is normalised with its own statistics, styled by k."""
@@ -136,20 +148,16 @@ def masked_adain(content_feat: torch.Tensor, styles: Sequence[StyleStats],
     if masks.shape[-3] != len(styles):
         raise ValueError(f"{masks.shape[-3]} masks for {len(styles)} styles")
     regions = region_masks(masks.to(content_feat.device), n, (h, w))
-    out = content_feat.clone()
-    flat = content_feat.reshape(n, c, -1)
+    out = content_feat
     for k, s in enumerate(styles):
         s = s.expand(n)
-        m = regions[:, k:k + 1].reshape(n, 1, -1).to(content_feat.dtype)
-        count = m.sum(dim=2, keepdim=True)
+        m = regions[:, k:k + 1].to(content_feat.dtype)
+        count = m.sum(dim=(2, 3), keepdim=True)
         if bool((count < 2).all()):
             continue  # region absent at this resolution
-        mean = (flat * m).sum(dim=2, keepdim=True) / count.clamp_min(1)
-        var = (((flat - mean) ** 2) * m).sum(dim=2, keepdim=True) / (count - 1).clamp_min(1)
-        std = (var + eps).sqrt()
-        styled = (flat - mean) / std * s.std.reshape(n, c, 1) + s.mean.reshape(n, c, 1)
-        keep = (m > 0) & (count >= 2)
-        out = torch.where(keep.reshape(n, 1, h, w), styled.reshape(n, c, h, w), out)
+        mean, std = masked_mean_std(content_feat, m, eps=eps)
+        styled = (content_feat - mean) / std * s.std + s.mean
+        out = torch.where((m > 0) & (count >= 2), styled, out)
     return out
 
 

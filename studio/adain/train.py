@@ -217,19 +217,30 @@ def structure_loss(g_t: torch.Tensor, content: torch.Tensor, sigma: float) -> to
     return F.mse_loss(layout(g_t), layout(content))
 
 
-def exemplar_loss(model: AdaINModel, g_t: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+def exemplar_features(model: AdaINModel, g_t: torch.Tensor, target: torch.Tensor,
+                      upto: str = "") -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Encoder taps (relu1_1 to the AdaIN layer, or to ``upto``) of g(t) and of the
+    target, which the exemplar losses share: each image is encoded once per batch."""
+    with torch.no_grad():
+        f_target = model.encode_with_intermediate(target, upto)
+    return model.encode_with_intermediate(g_t, upto), f_target
+
+
+def exemplar_loss(model: AdaINModel, g_t: torch.Tensor, target: torch.Tensor,
+                  feats: tuple[list[torch.Tensor], list[torch.Tensor]] | None = None
+                  ) -> torch.Tensor:
     """Pixel MSE plus the encoder-feature MSE (relu1_1 up to the AdaIN layer) between g(t)
     and the image the content should become with this style.
 
     Not part of AdaIN's training; an option (``exemplar_weight`` > 0) for worlds that have
     that image (the toy world: the content's silhouette wearing the style's texture on its
     own ground), where AdaIN's own objective cannot keep a flat figure and take the style
-    at once (docs/adain.md).
+    at once (docs/adain.md). ``feats``: :func:`exemplar_features`, when already computed.
     """
-    with torch.no_grad():
-        f_target = model.encode_with_intermediate(target)
-    f_g = model.encode_with_intermediate(g_t)
-    return F.mse_loss(g_t, target) + sum(F.mse_loss(a, b) for a, b in zip(f_g, f_target))
+    f_g, f_target = feats or exemplar_features(model, g_t, target)
+    depth = model.config.depth
+    return F.mse_loss(g_t, target) + sum(F.mse_loss(a, b)
+                                         for a, b in zip(f_g[:depth], f_target[:depth]))
 
 
 def figure_mask(content: torch.Tensor, target: torch.Tensor, threshold: float = 0.02
@@ -239,19 +250,10 @@ def figure_mask(content: torch.Tensor, target: torch.Tensor, threshold: float = 
     return ((target - content).abs().amax(dim=1, keepdim=True) > threshold).float()
 
 
-def masked_mean_std(feat: torch.Tensor, mask: torch.Tensor, eps: float = 1e-5
-                    ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-channel mean and std of ``feat`` (B, C, h, w) weighted by ``mask`` (B, 1, H, W),
-    resized to the features by area (the biased variance)."""
-    w = F.interpolate(mask, size=feat.shape[-2:], mode="area")
-    n = w.sum(dim=(2, 3), keepdim=True).clamp_min(eps)
-    mean = (w * feat).sum(dim=(2, 3), keepdim=True) / n
-    var = (w * (feat - mean) ** 2).sum(dim=(2, 3), keepdim=True) / n
-    return mean, (var + eps).sqrt()
-
-
 def exemplar_texture_loss(model: AdaINModel, g_t: torch.Tensor, target: torch.Tensor,
-                          mask: torch.Tensor, style_layer: str = "") -> torch.Tensor:
+                          mask: torch.Tensor, style_layer: str = "",
+                          feats: tuple[list[torch.Tensor], list[torch.Tensor]] | None = None
+                          ) -> torch.Tensor:
     """AdaIN's style loss restricted to the figure: MSE of the masked feature means and
     stds of g(t) and the target, each encoder tap to ``style_layer``.
 
@@ -259,17 +261,18 @@ def exemplar_texture_loss(model: AdaINModel, g_t: torch.Tensor, target: torch.Te
     exemplar loss is phase-sensitive: a decoder that cannot know where the style's stripes
     fall minimises it with the pattern's mean colour. Statistics do not care where the
     pattern lies, so this term asks for the pattern itself. Images whose mask is empty
-    (content equal to the target) do not count.
+    (content equal to the target) do not count. ``feats``: :func:`exemplar_features` to
+    ``style_layer``, when already computed.
     """
-    with torch.no_grad():
-        f_target = model.encode_with_intermediate(target, style_layer)
-    f_g = model.encode_with_intermediate(g_t, style_layer)
+    f_g, f_target = feats or exemplar_features(model, g_t, target, style_layer)
     keep = (mask.sum(dim=(1, 2, 3)) > 0).float().view(-1, 1, 1, 1)
     if not keep.any():
         return g_t.new_zeros(())
     loss = g_t.new_zeros(())
     for a, b in zip(f_g, f_target):
-        (am, asd), (bm, bsd) = masked_mean_std(a, mask), masked_mean_std(b, mask)
+        w = F.interpolate(mask, size=a.shape[-2:], mode="area")
+        (am, asd) = ops.masked_mean_std(a, w, correction=0)
+        (bm, bsd) = ops.masked_mean_std(b, w, correction=0)
         per = ((am - bm) ** 2 + (asd - bsd) ** 2) * keep
         loss = loss + per.sum() / (keep.sum() * a.shape[1])  # as calc_style_loss
     return loss
@@ -301,11 +304,15 @@ def training_losses(model: AdaINModel, p: TrainParams, content: torch.Tensor,
     if p.exemplar_weight:
         if alpha < 1.0:
             target = alpha * target + (1.0 - alpha) * content
-        terms["loss_exemplar"] = p.exemplar_weight * exemplar_loss(model, g_t, target)
+        # one encoding of g(t) and the target for both exemplar terms; to the AdaIN layer
+        # only without the texture term, so that term's absence changes no bit
+        feats = exemplar_features(model, g_t, target,
+                                  p.style_layer if p.exemplar_texture_weight else "")
+        terms["loss_exemplar"] = p.exemplar_weight * exemplar_loss(model, g_t, target, feats)
         if p.exemplar_texture_weight:
             mask = figure_mask(content, target)
             terms["loss_exemplar_texture"] = p.exemplar_texture_weight * exemplar_texture_loss(
-                model, g_t, target, mask, p.style_layer)
+                model, g_t, target, mask, p.style_layer, feats)
     return terms, g_t
 
 
