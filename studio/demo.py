@@ -199,7 +199,7 @@ class Demo:
         alphas = [0.0, 0.25, 0.5, 0.75, 1.0]
         s = load_tensor(textures[0], size=0)[None]
         with torch.inference_mode():
-            feats = model.encode(c[:1])
+            feats = model.encode_content(c[:1])
             stats = model.style_stats(s)
             sweep = [to_uint8(model.decode(model.target(feats, stats, alpha=a)))[0]
                      for a in alphas]

@@ -15,7 +15,7 @@ Public API (what the dataset builders, the cue-conflict builder and the GUI buil
     out = model.stylize(c, s, alpha=1.0)             # (N, 3, H, W), NOT clamped
     # the cacheable pieces, for speed:
     stats = model.style_stats(s)        # StyleStats(mean, std) (N, C, 1, 1): cache per style
-    feats = model.encode(c)             # relu4_1 features: cache per content
+    feats = model.encode_content(c)     # relu4_1 features: cache per content
     t = model.target(feats, stats, alpha=0.5)   # AdaIN + alpha blend (cheap)
     out = model.decode(t)               # decoder only: the GUI alpha slider re-runs this
     # interpolation / spatial control / colour:

@@ -55,7 +55,7 @@ def reference_path(model: AdaINModel, contents: torch.Tensor, style: torch.Tenso
     outs = []
     with torch.no_grad():
         for c in contents:
-            f_c = model.encode(c.unsqueeze(0))
+            f_c = model.encode_content(c.unsqueeze(0))
             f_s = model.encode(style)
             outs.append(model.decode(adain(f_c, f_s)))
     return outs
@@ -70,7 +70,7 @@ def our_path(model: AdaINModel, contents: torch.Tensor, style: torch.Tensor, bat
         stats = model.style_stats(style.contiguous(memory_format=cl))
         for i in range(0, len(contents), batch):
             x = contents[i:i + batch].contiguous(memory_format=cl)
-            feats = model.encode(x)
+            feats = model.encode_content(x)
             t = model.target(feats, stats.to(device, feats.dtype).expand(len(x)))
             outs.append(model.decode(t))
     return outs

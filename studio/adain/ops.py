@@ -11,18 +11,20 @@ recolouring of the style image as the port does it; luminance-only as the paper 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from torchvision.transforms import functional as TF
 
 from studio.models.adain_norm import EPS, adain, adain_from_stats, calc_mean_std
 
 #: the shared statistics, re-exported: ``ops`` is where the AdaIN engine looks for them
 __all__ = ["EPS", "adain", "adain_from_stats", "calc_mean_std", "StyleStats",
            "normalize_weights", "adain_target", "region_masks", "masked_mean_std", "masked_adain", "coral",
-           "luminance", "match_luminance", "combine_luminance"]
+           "luminance", "match_luminance", "combine_luminance", "low_pass"]
 
 # ---------------------------------------------------------------------------------------
 # Style statistics: everything AdaIN needs to know about a style image
@@ -231,3 +233,12 @@ def combine_luminance(stylized: torch.Tensor, content: torch.Tensor) -> torch.Te
     yiq = torch.cat([luminance(stylized), _yiq(content)[:, 1:]], dim=1)
     inv = torch.linalg.inv(_YIQ.double()).to(stylized.device, stylized.dtype)
     return torch.einsum("ij,njhw->nihw", inv, yiq)
+
+
+def low_pass(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Gaussian blur of (N, C, H, W) images (kernel 2 ceil(3 sigma) + 1, reflected edges);
+    ``sigma`` 0 returns ``x`` itself."""
+    if sigma <= 0:
+        return x
+    k = 2 * math.ceil(3 * sigma) + 1
+    return TF.gaussian_blur(x, [k, k], [sigma, sigma])

@@ -79,7 +79,7 @@ class StylizeSession:
             c = self._image(content_path, size)
             src = ops.luminance(c).expand_as(c) if preserve == "luminance" else c
             feat = self._feat.get((content_path, size, preserve == "luminance"),
-                                  lambda: m.encode(_cl(src)))
+                                  lambda: m.encode_content(_cl(src)))
             stats = []
             for s_path in styles:
                 def style_stats(s_path: str = s_path) -> Any:

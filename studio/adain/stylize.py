@@ -363,7 +363,7 @@ def _stylize_body(p: StylizeParams, token: CancelToken, model: AdaINModel,  # no
         results = []
         with torch.inference_mode(), autocast(device, p.precision):
             if mode == "pairs" and color is None:
-                feats = model.encode(x)
+                feats = model.encode_content(x)
                 for sp in good_styles:
                     t = model.target(feats, style_stats[sp].to(device, feats.dtype)
                                      .expand(len(paths)), alpha=p.alpha)

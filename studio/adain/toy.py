@@ -35,7 +35,7 @@ def toy_config_for(classifier: ToyVGGConfig, base: AdaINConfig | None = None) ->
     return AdaINConfig(name=base.name, encoder_widths=tuple(classifier.widths),
                        encoder_convs=tuple(classifier.convs),
                        decoder_widths=base.decoder_widths, decoder_convs=base.decoder_convs,
-                       layer=base.layer)
+                       layer=base.layer, content_sigma=base.content_sigma)
 
 
 def load_classifier(path: str | os.PathLike) -> ToyVGG:

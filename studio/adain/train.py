@@ -174,7 +174,7 @@ def adain_losses(model: AdaINModel, content: torch.Tensor, style: torch.Tensor,
     depth = model.config.depth
     with torch.no_grad():
         style_feats = model.encode_with_intermediate(style, style_layer)
-        f_c = model.encode(content)
+        f_c = model.encode_content(content)
         t = ops.adain_target(f_c, ops.StyleStats(*ops.calc_mean_std(style_feats[depth - 1])),
                              alpha=alpha)
     g_t = model.decode(t)
@@ -195,7 +195,7 @@ def identity_loss(model: AdaINModel, content: torch.Tensor) -> torch.Tensor:
     its own style.
     """
     with torch.no_grad():
-        f_c = model.encode(content)
+        f_c = model.encode_content(content)
     return F.mse_loss(model.decode(f_c), content)
 
 
@@ -207,10 +207,8 @@ def structure_loss(g_t: torch.Tensor, content: torch.Tensor, sigma: float) -> to
     Gaussian wider than the style's pattern leaves the pattern free and asks only that the
     figure stay lighter or darker than its ground, as in the content.
     """
-    k = 2 * int(np.ceil(3 * sigma)) + 1
-
     def layout(x: torch.Tensor) -> torch.Tensor:
-        y = TF.gaussian_blur(ops.luminance(x), [k, k], [sigma, sigma])
+        y = ops.low_pass(ops.luminance(x), sigma)
         y = y - y.mean(dim=(2, 3), keepdim=True)
         return y / (y.std(dim=(2, 3), keepdim=True) + 1e-3)
 
@@ -339,6 +337,8 @@ def build_model(p: TrainParams) -> tuple[AdaINModel, dict]:
     if p.layer and p.layer != config.layer:  # another depth: the decoder mirrors it
         config = dataclasses.replace(config, layer=p.layer, decoder_widths=None,
                                      decoder_convs=None)
+    if p.content_sigma >= 0:
+        config = dataclasses.replace(config, content_sigma=p.content_sigma)
     if p.decoder_widths or p.decoder_convs:
         config = dataclasses.replace(
             config, name=config.name,

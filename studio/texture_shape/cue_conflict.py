@@ -206,7 +206,7 @@ def _adain_stimuli(params: CueConflictParams, token: CancelToken, device: torch.
                 _skip(writer, group, f"shape image {p0.shape.path} unreadable")
                 done += len(group)
                 continue
-            feat = model.encode(c[None].to(device))
+            feat = model.encode_content(c[None].to(device))
             preview = None
             for b in range(0, len(group), params.batch_size):
                 chunk = group[b:b + params.batch_size]

@@ -699,7 +699,7 @@ def _build_body(params: StylizedParams, token: CancelToken, net: StyleNet, dist:
             def stylise(xb: torch.Tensor) -> torch.Tensor:
                 n = xb.shape[0]
                 s = stats if n == len(stats) else StyleStats.cat([stats, stats])
-                return net.model.decode(adain_target(net.model.encode(xb), s,
+                return net.model.decode(adain_target(net.model.encode_content(xb), s,
                                                      alpha=params.alpha))
 
             with torch.inference_mode():

@@ -70,7 +70,7 @@ def baseline(content_root: Path, prepared_styles: list[Path], out: Path, model: 
         for s, si in zip(scan.samples, choice):
             c = tf(Image.open(s.path).convert("RGB")).unsqueeze(0).to(device)
             st = to_t(Image.open(prepared_styles[si]).convert("RGB")).unsqueeze(0).to(device)
-            y = model.decode(adain(model.encode(c), model.encode(st)))
+            y = model.decode(adain(model.encode_content(c), model.encode(st)))
             target = out / Path(s.stem_rel + ".png")
             target.parent.mkdir(parents=True, exist_ok=True)
             Image.fromarray(quantize(y)[0]).save(target)
