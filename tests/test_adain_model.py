@@ -194,6 +194,27 @@ def test_the_adain_layer_is_a_named_option(tmp_path):
         AdaINConfig(layer="relu5_1")
 
 
+def test_content_low_pass_is_a_named_option():
+    """``content_sigma`` (the toy AdaIN's deviation) blurs the content, not the style,
+    before encoding; 0 (the paper) changes no bit; the stylised output follows it."""
+    import dataclasses
+
+    torch.manual_seed(0)
+    m = AdaINModel(TINY).eval()
+    blur = AdaINModel(dataclasses.replace(TINY, content_sigma=2.0)).eval()
+    blur.load_state_dict(m.state_dict())
+    c = torch.zeros(1, 3, 32, 32)
+    c[..., ::2, :] = 1.0  # 1 px stripes: gone after a sigma-2 low-pass
+    s = torch.rand(1, 3, 32, 32)
+    assert torch.equal(m.encode_content(c), m.encode(c))
+    assert torch.equal(blur.encode_content(c), m.encode(ops.low_pass(c, 2.0)))
+    assert ops.low_pass(c, 2.0).std() < 0.05 * c.std()
+    assert torch.equal(blur.style_stats(s).mean, m.style_stats(s).mean)  # styles untouched
+    assert torch.allclose(blur.stylize(c, s), m.stylize(ops.low_pass(c, 2.0), s))
+    with pytest.raises(ValueError, match="content_sigma must be >= 0"):
+        AdaINConfig(content_sigma=-1.0)
+
+
 def test_interpolation_masks_and_colour_through_the_model():
     torch.manual_seed(3)
     model = AdaINModel(TINY).eval()
