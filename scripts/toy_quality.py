@@ -5,11 +5,15 @@ tests/test_toy_quality.py pins), and writes the grids (top row: content silhouet
 first column: styles, cells: outputs) of the fixed evaluation set::
 
     OMP_NUM_THREADS=1 python scripts/toy_quality.py --grids docs/screenshots
+
+``--encoder/--decoder`` measure a trained AdaIN pair instead (a probe: the config read
+from the files, ``--content-sigma`` as it was trained with).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -18,8 +22,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from studio.adain.model import AdaINModel
-from studio.core.checkpoints import CheckpointError
+from studio.adain.model import AdaINModel, infer_config
+from studio.core.checkpoints import CheckpointError, load_state_dict
 from studio.texture_shape import toy_quality as q
 from studio.tsit.translate import Translator
 
@@ -28,12 +32,23 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--grids", type=Path, default=None, help="folder for the grid PNGs")
     ap.add_argument("--resources", type=Path, default=None, help="resources/toy to measure")
+    ap.add_argument("--encoder", type=Path, default=None, help="AdaIN encoder of a probe")
+    ap.add_argument("--decoder", type=Path, default=None, help="AdaIN decoder of a probe")
+    ap.add_argument("--content-sigma", type=float, default=0.0,
+                    help="the probe's content low-pass (studio train adain --content_sigma)")
     a = ap.parse_args()
     torch.set_num_threads(1)
 
     try:
         judges = q.load_judges(a.resources)
-        adain = AdaINModel.load_toy(a.resources).eval()
+        if a.decoder:
+            enc = a.encoder or Path(a.decoder).parent / "encoder.pth"
+            config = dataclasses.replace(
+                infer_config(load_state_dict(enc), load_state_dict(a.decoder)),
+                content_sigma=a.content_sigma)
+            adain = AdaINModel.from_files(enc, a.decoder, config).eval()
+        else:
+            adain = AdaINModel.load_toy(a.resources).eval()
     except CheckpointError as exc:  # names the file and the problem: one line, no traceback
         print(f"toy_quality: {exc}", file=sys.stderr)
         return 2

@@ -185,6 +185,20 @@ def _one_step_metrics(tmp_path, model: AdaINModel, **extra) -> dict:
     return [e for e in events if isinstance(e, Metrics)][0].values
 
 
+def test_content_sigma_trains_on_low_passed_contents(tmp_path):
+    """--content_sigma (a named deviation): the content is blurred before encoding in
+    training as at inference, the run records it in its config, -1 keeps the config's."""
+    torch.manual_seed(0)
+    model = AdaINModel(TINY)
+    plain = _one_step_metrics(tmp_path / "a", model)
+    blurred = _one_step_metrics(tmp_path / "b", model, content_sigma=1.5)
+    assert blurred["loss_content"] != pytest.approx(plain["loss_content"], rel=1e-3)
+    state = torch.load(tmp_path / "b" / "run" / "state.pth", weights_only=True)
+    assert state["config"]["content_sigma"] == 1.5
+    state = torch.load(tmp_path / "a" / "run" / "state.pth", weights_only=True)
+    assert state["config"]["content_sigma"] == 0.0
+
+
 def test_structure_loss_sees_the_layout_not_the_pattern(tmp_path):
     from studio.adain.train import structure_loss
 

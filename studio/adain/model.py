@@ -222,8 +222,7 @@ OFFICIAL = AdaINConfig()
 #: coarser than a toy texture's period, and a decoder from it loses both the texture and
 #: the outline (docs/adain.md); relu3_1 is 16x16 at stride 4.
 TOY = AdaINConfig(name="toy", encoder_widths=(32, 64, 128, 256), encoder_convs=(2, 2, 1, 1),
-                  decoder_widths=(32, 64), decoder_convs=(2, 1), layer="relu2_1",
-                  content_sigma=2.0)
+                  decoder_widths=(32, 64, 128), decoder_convs=(2, 2, 2), layer="relu3_1")
 
 OFFICIAL_HINT = ("The official files are vgg_normalised.pth and decoder.pth from "
                  "https://github.com/naoto0804/pytorch-AdaIN/releases/tag/v0.0.0 "
