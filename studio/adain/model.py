@@ -146,9 +146,9 @@ class AdaINConfig:
     ``layer`` is relu4_1 in the paper; a shallower layer (the toy AdaIN's relu3_1) is a
     named deviation for small images, where relu4_1 is too coarse to carry a texture. The
     decoder defaults to the mirror of the stages that run. ``content_sigma`` > 0 (a named
-    deviation, the toy AdaIN's) low-passes the content before it is encoded: a shallow
-    AdaIN layer keeps the content's own fine pattern, which a classifier trained on the
-    stylised world would learn as a texture shortcut; the blur leaves the outline.
+    deviation, a probe of the toy AdaIN; 0 in every shipped config) low-passes the
+    content before it is encoded: a shallow AdaIN layer keeps the content's own fine
+    pattern, which a classifier trained on the stylised world learns as a shortcut.
     """
 
     name: str = "vgg19"
