@@ -103,8 +103,10 @@ class TrainParams:
         "", "AdaIN layer (default: the config's; the paper's relu4_1, toy relu3_1); the "
         "decoder mirrors the encoder up to it")
     content_sigma: float = param(-1.0, "extra (not in the reference): Gaussian low-pass (px) "
-                                 "of the content before encoding, here and at inference; -1 = "
-                                 "the config's (0, as the paper)", "--content_sigma",
+                                 "of the content before encoding (a decoder trained with it "
+                                 "expects it at inference: AdaINConfig.content_sigma, "
+                                 "scripts/toy_quality.py --content-sigma); -1 = the "
+                                 "config's (0, as the paper)", "--content_sigma",
                                  check=(-1, None))
     style_layer: Literal["", "relu1_1", "relu2_1", "relu3_1", "relu4_1"] = param(
         "", "extra (not in the reference): the style loss's deepest tap (default: the AdaIN "
