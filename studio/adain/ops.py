@@ -23,8 +23,9 @@ from studio.models.adain_norm import EPS, adain, adain_from_stats, calc_mean_std
 
 #: the shared statistics, re-exported: ``ops`` is where the AdaIN engine looks for them
 __all__ = ["EPS", "adain", "adain_from_stats", "calc_mean_std", "StyleStats",
-           "normalize_weights", "adain_target", "region_masks", "masked_mean_std", "masked_adain", "coral",
-           "luminance", "match_luminance", "combine_luminance", "low_pass"]
+           "normalize_weights", "adain_target", "region_masks", "masked_mean_std",
+           "masked_adain", "coral", "luminance", "match_luminance", "combine_luminance",
+           "low_pass"]
 
 # ---------------------------------------------------------------------------------------
 # Style statistics: everything AdaIN needs to know about a style image
