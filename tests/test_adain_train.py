@@ -197,6 +197,8 @@ def test_content_sigma_trains_on_low_passed_contents(tmp_path):
     assert state["config"]["content_sigma"] == 1.5
     state = torch.load(tmp_path / "a" / "run" / "state.pth", weights_only=True)
     assert state["config"]["content_sigma"] == 0.0
+    with pytest.raises(ValueError, match="--content_sigma must be -1"):
+        _one_step_metrics(tmp_path / "c", model, content_sigma=-0.5)
 
 
 def test_structure_loss_sees_the_layout_not_the_pattern(tmp_path):

@@ -427,6 +427,9 @@ def train_job(p: TrainParams, token: CancelToken | None = None) -> JobGen:
     save_dir.mkdir(parents=True, exist_ok=True)
     contents = _scan(p.content_dir, "content")
     styles = _scan(p.style_dir, "style")
+    if -1 < p.content_sigma < 0:
+        raise ValueError(f"--content_sigma must be -1 (the config's) or >= 0, "
+                         f"got {p.content_sigma}")
     if p.exemplar_weight and not p.target_dir:
         raise ValueError("--exemplar_weight needs --target_dir (the images to compare with)")
     if p.exemplar_texture_weight and not p.exemplar_weight:
