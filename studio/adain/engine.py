@@ -31,10 +31,14 @@ ENGINE = Engine(
                   "derived by this project (resources/toy/README.md)", "toy", bundled=True,
                   layout="studio.adain.model:TOY.build_encoder"),
         ModelSpec("toy-adain-decoder", "toy/adain_decoder.pth",
-                  "Toy AdaIN decoder (AdaIN at relu3_1) trained on the toy world (the "
+                  "Toy AdaIN decoder (AdaIN at relu2_1) trained on the toy world (the "
                   "embedded default)", None, None,
                   "trained by this project (resources/toy/README.md)", "toy", bundled=True,
                   layout="studio.adain.model:TOY.build_decoder"),
+        ModelSpec("toy-adain-decoder-relu3_1", "toy/adain_decoder_relu3_1.pth",
+                  "Toy AdaIN decoder at relu3_1: builds classifier B's stylised world",
+                  None, None, "trained by this project (resources/toy/README.md)", "toy",
+                  bundled=True, layout="studio.adain.model:TOY_RELU3_1.build_decoder"),
     ),
     pages=(PageSpec("studio.gui.pages.stylize:StylizePage", 10),),
 )

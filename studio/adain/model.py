@@ -218,11 +218,17 @@ class AdaINConfig:
 #: The published pytorch-AdaIN networks.
 OFFICIAL = AdaINConfig()
 #: The toy world's encoder (a ToyVGG with BN folded and activations normalised), AdaIN at
-#: relu3_1 and a mirror decoder with one extra conv in stage 3. At 64 px relu4_1 is 8x8,
-#: coarser than a toy texture's period, and a decoder from it loses both the texture and
-#: the outline (docs/adain.md); relu3_1 is 16x16 at stride 4.
+#: relu2_1 and the mirror decoder. At 64 px relu4_1 is 8x8, coarser than a toy texture's
+#: period, and a decoder from it loses both the texture and the outline; relu3_1 (16x16)
+#: still softens the outline; relu2_1 (32x32) keeps it (docs/adain.md).
 TOY = AdaINConfig(name="toy", encoder_widths=(32, 64, 128, 256), encoder_convs=(2, 2, 1, 1),
-                  decoder_widths=(32, 64, 128), decoder_convs=(2, 2, 2), layer="relu3_1")
+                  layer="relu2_1")
+#: The earlier toy AdaIN at relu3_1 (one extra conv in decoder stage 3): it builds
+#: classifier B's stylised world, as SIN was built by another stylisation than the
+#: paper's cue-conflict stimuli (resources/toy/README.md).
+TOY_RELU3_1 = AdaINConfig(name="toy", encoder_widths=TOY.encoder_widths,
+                          encoder_convs=TOY.encoder_convs, decoder_widths=(32, 64, 128),
+                          decoder_convs=(2, 2, 2), layer="relu3_1")
 
 OFFICIAL_HINT = ("The official files are vgg_normalised.pth and decoder.pth from "
                  "https://github.com/naoto0804/pytorch-AdaIN/releases/tag/v0.0.0 "
@@ -437,7 +443,7 @@ def infer_config(enc_sd: dict, dec_sd: dict) -> AdaINConfig:
     d_widths = tuple(s[0][1] if len(s) > 1 else s[0][2] for s in dec_stages)
     cand = AdaINConfig("custom", widths, convs, d_widths, d_convs,
                        layer=TAP_NAMES[len(dec_stages) - 1])
-    for known in (OFFICIAL, TOY):
+    for known in (OFFICIAL, TOY, TOY_RELU3_1):
         if (known.encoder_widths, known.encoder_convs, known.layer) == \
                 (widths, convs, cand.layer) and known.mirror() == cand.mirror():
             return known

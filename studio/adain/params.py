@@ -100,7 +100,7 @@ class TrainParams:
     config: Literal["auto", "vgg19", "toy"] = param(
         "auto", "decoder shape: the encoder's mirror (vgg19) or the wider toy decoder")
     layer: Literal["", "relu1_1", "relu2_1", "relu3_1", "relu4_1"] = param(
-        "", "AdaIN layer (default: the config's; the paper's relu4_1, toy relu3_1); the "
+        "", "AdaIN layer (default: the config's; the paper's relu4_1, toy relu2_1); the "
         "decoder mirrors the encoder up to it")
     content_sigma: float = param(-1.0, "extra (not in the reference): Gaussian low-pass (px) "
                                  "of the content before encoding (a decoder trained with it "

@@ -33,14 +33,18 @@ from studio.toyworld.standard import SIZE, shapes_params, textures_params, world
 
 
 def _adain_net(params: ExperimentParams):
-    from studio.texture_shape.stylized import StyleNet, load_style_net  # noqa: PLC0415 (loaded when used)
+    """The AdaIN that stylises B's training world: the given pair, else the shipped
+    relu3_1 toy decoder (the stimuli come from the toy AdaIN at relu2_1: as in the paper,
+    B is tested on another stylisation than it was trained on)."""
+    from studio.adain import AdaINModel  # noqa: PLC0415 (engine: loaded when used)
+    from studio.texture_shape.stylized import StyleNet  # noqa: PLC0415 (loaded when used)
 
     if params.adain_encoder and params.adain_decoder:
-        from studio.adain import AdaINModel  # noqa: PLC0415 (engine: loaded when used)
-
         return StyleNet.from_model(AdaINModel.from_files(params.adain_encoder,
                                                          params.adain_decoder), "given")
-    return load_style_net("toy")
+    return StyleNet.from_model(AdaINModel.from_files(
+        find_model("toy-adain-encoder"), find_model("toy-adain-decoder-relu3_1")),
+        "toy relu3_1")
 
 
 def test_accuracy(arch: str, weights: Path, world: Path, device: str | torch.device = "cpu",
@@ -174,7 +178,8 @@ def texture_bias_experiment(params: ExperimentParams, token: CancelToken | None 
         if not (cc / "dataset.json").is_file():
             cp = CueConflictParams(shapes=out / "toy" / "shapes",
                                    textures=out / "toy" / "textures", out=cc, size=64,
-                                   vgg=params.adain_encoder, decoder=params.adain_decoder,
+                                   vgg=params.stimuli_encoder,
+                                   decoder=params.stimuli_decoder,
                                    model="toy", device=params.device, seed=params.seed)
             yield from cue_conflict_job(cp, token)
         stimuli["adain"] = cc

@@ -172,9 +172,14 @@ class ExperimentParams:
                                   "resources/toy/teacher.pth)")
     batch_size: int = param(64, "training batch size", check="positive")
     lr: float = param(0.4, "base learning rate (x batch / 256)", check="positive")
-    adain_encoder: Path | None = param(None, "AdaIN encoder file (default: the shipped toy "
-                                       "AdaIN)")
-    adain_decoder: Path | None = param(None, "AdaIN decoder file (with --adain-encoder)")
+    adain_encoder: Path | None = param(None, "AdaIN encoder file that stylises B's "
+                                       "training world (default: the shipped toy encoder)")
+    adain_decoder: Path | None = param(None, "its decoder (with --adain-encoder; default: "
+                                       "the shipped relu3_1 toy decoder, B's world builder)")
+    stimuli_encoder: Path | None = param(None, "AdaIN encoder file of the cue-conflict "
+                                         "stimuli (default: the shipped toy AdaIN; the paper "
+                                         "made its stimuli with another stylisation than SIN)")
+    stimuli_decoder: Path | None = param(None, "its decoder (with --stimuli-encoder)")
     stylized_model: Path | None = param(None, "reuse an already trained classifier B")
     methods: list[str] = param(help="cue-conflict stimuli to measure on: adain, procedural",
                                factory=lambda: ["adain", "procedural"])
