@@ -69,11 +69,16 @@ FULL = DemoSize(train_per_class=20, test_per_class=100, shapes_per_class=4, synt
 
 #: Synthesis settings of the demo: the toy preset (a named deviation, docs/inversion.md).
 SYNTH_PRESET = "toy"
-#: The toy AdaIN's exemplar fine-tuning (resources/toy/README.md) and classifier B's style
-#: pool: bare texture patches, which that decoder puts on the figure only.
+#: The relu3_1 toy AdaIN's exemplar fine-tuning (it builds classifier B's world), the
+#: relu2_1 toy AdaIN's two stages (resources/toy/README.md), and classifier B's style pool:
+#: bare texture patches, which those decoders put on the figure only.
 ADAIN_EXEMPLAR_ITERATIONS = 10_000
 ADAIN_ALPHA_ITERATIONS = 2_000
+ADAIN_RELU2_ITERATIONS = 4_000
+ADAIN_TEXTURE_ITERATIONS = 1_500
 B_STYLE_POOL = "texture"
+#: the relu3_1 decoder's shape (the config is the relu2_1 toy AdaIN's)
+RELU3_1 = dict(layer="relu3_1", decoder_widths=[32, 64, 128], decoder_convs=[2, 2, 2])
 
 
 class Demo:
@@ -464,7 +469,7 @@ class Demo:
             from_classifier=str(toy / "teacher.pth"), config="toy", lr=2e-4, style_weight=10.0,
             batch_size=8, image_size=0, crop_size=32, max_iter=8000, save_model_interval=500,
             preview_interval=250, n_threads=1, device=self.device, seed=0,
-            save_dir=root / "adain"), "retrain-adain")
+            save_dir=root / "adain", **RELU3_1), "retrain-adain")
         # that decoder fine-tuned on exemplar triplets (figure or scene, texture patch, the
         # figure wearing that texture on its own ground), a named deviation
         e = data / "adain_exemplar"
@@ -480,7 +485,7 @@ class Demo:
             decoder=str(root / "adain" / "decoder_iter_8000.pth"), lr=2e-4, style_weight=1.0,
             batch_size=8, image_size=0, crop_size=64, max_iter=ADAIN_EXEMPLAR_ITERATIONS,
             save_model_interval=500, preview_interval=1000, n_threads=1, device=self.device,
-            seed=0, save_dir=root / "adain_exemplar")
+            seed=0, save_dir=root / "adain_exemplar", **RELU3_1)
         self.job("adain.train", exemplar, "retrain-adain-exemplar")
         # and then for alpha below 1 as well (--exemplar_alpha)
         stage2 = root / "adain_exemplar" / f"decoder_iter_{ADAIN_EXEMPLAR_ITERATIONS}.pth"
@@ -489,11 +494,25 @@ class Demo:
             save_dir=root / "adain_alpha"), "retrain-adain-alpha")
         shutil.copyfile(root / "adain_alpha" / "encoder.pth", toy / "adain_encoder.pth")
         shutil.copyfile(root / "adain_alpha" / f"decoder_iter_{ADAIN_ALPHA_ITERATIONS}.pth",
+                        toy / "adain_decoder_relu3_1.pth")
+        # the shipped toy AdaIN: relu2_1 on the same triplets from scratch, then the
+        # figure's texture statistics (--exemplar_texture_weight)
+        relu2 = dataclasses.replace(
+            exemplar, decoder="", layer="", decoder_widths=[], decoder_convs=[],
+            style_layer="relu3_1", lr=5e-4, max_iter=ADAIN_RELU2_ITERATIONS,
+            save_dir=root / "adain_relu2_1")
+        self.job("adain.train", relu2, "retrain-adain-relu2_1")
+        self.job("adain.train", dataclasses.replace(
+            relu2, decoder=str(root / "adain_relu2_1" / f"decoder_iter_{ADAIN_RELU2_ITERATIONS}.pth"),
+            exemplar_texture_weight=3.0, lr=2e-4, max_iter=ADAIN_TEXTURE_ITERATIONS,
+            save_dir=root / "adain_texture"), "retrain-adain-texture")
+        shutil.copyfile(root / "adain_texture" / f"decoder_iter_{ADAIN_TEXTURE_ITERATIONS}.pth",
                         toy / "adain_decoder.pth")
-        # classifier B of the paper's protocol: trained on the AdaIN-stylised toy world
+        # classifier B of the paper's protocol: trained on the toy world stylised by the
+        # relu3_1 decoder (the stimuli come from the relu2_1 one: another stylisation)
         bp = ExperimentParams(
             out=root / "experiment", epochs=6, adain_encoder=toy / "adain_encoder.pth",
-            adain_decoder=toy / "adain_decoder.pth", methods=["procedural"],
+            adain_decoder=toy / "adain_decoder_relu3_1.pth", methods=["procedural"],
             style_pool=B_STYLE_POOL, device=self.device, seed=0)
         self.job("texture-bias-experiment", bp, "retrain-stylized")
         shutil.copyfile(root / "experiment" / classifier_b_folder(bp) / "model.pth",

@@ -300,7 +300,7 @@ def test_one_pixel_content_is_one_line_and_the_rest_goes_on(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "Traceback" not in err
     [line] = [ln for ln in err.splitlines() if "tiny.png" in ln]
-    assert "1x1 is smaller than the 5 px per side the AdaIN encoder (toy, relu3_1) needs" \
+    assert "1x1 is smaller than the 3 px per side the AdaIN encoder (toy, relu2_1) needs" \
         in line
 
 

@@ -55,21 +55,21 @@ def test_palette_swapped_set_crosses_every_pattern_with_every_other_palette():
 def test_shipped_toy_adain_numbers(judges):
     r = q.adain_quality(alpha=1.0, judges=judges)
     assert r["n"] == 100
-    assert r["texture_accuracy"] == pytest.approx(0.99, abs=TOL)  # target >= 0.80
-    assert r["shape_accuracy"] == pytest.approx(0.78, abs=TOL)    # target >= 0.90: missed
-    assert r["pattern_accuracy"] == pytest.approx(0.15, abs=TOL)  # the colours, not the pattern
-    half = q.adain_quality(alpha=0.5, judges=judges)  # trained for the trade-off too
-    assert half["shape_accuracy"] == pytest.approx(0.73, abs=TOL)
-    assert half["texture_accuracy"] == pytest.approx(0.48, abs=TOL)
+    assert r["texture_accuracy"] == pytest.approx(0.91, abs=TOL)  # target >= 0.80
+    assert r["shape_accuracy"] == pytest.approx(0.91, abs=TOL)    # target >= 0.90
+    assert r["pattern_accuracy"] == pytest.approx(0.10, abs=TOL)  # the colours, not the pattern
+    half = q.adain_quality(alpha=0.5, judges=judges)  # the trade-off: mostly the content
+    assert half["shape_accuracy"] == pytest.approx(0.95, abs=TOL)
+    assert half["texture_accuracy"] == pytest.approx(0.19, abs=TOL)
 
 
 def test_shipped_toy_adain_on_textured_scenes(judges):
     r = q.adain_scene_quality(judges=judges)
     assert r["n"] == 90  # every pair: two different textures
-    assert r["texture_accuracy"] == pytest.approx(0.99, abs=TOL)      # the style's colours
-    assert r["pattern_accuracy"] == pytest.approx(0.21, abs=TOL)      # not its pattern
-    assert r["content_pattern_kept"] == pytest.approx(0.08, abs=TOL)  # nor the content's
-    assert r["shape_accuracy"] == pytest.approx(0.74, abs=TOL)
+    assert r["texture_accuracy"] == pytest.approx(0.92, abs=TOL)      # the style's colours
+    assert r["pattern_accuracy"] == pytest.approx(0.11, abs=TOL)      # not its pattern
+    assert r["content_pattern_kept"] == pytest.approx(0.27, abs=TOL)  # the content's leftover
+    assert r["shape_accuracy"] == pytest.approx(0.92, abs=TOL)
 
 
 def test_shipped_toy_tsit_numbers(judges):
