@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 
 from studio.adain.model import AdaINConfig, AdaINModel
@@ -34,3 +35,28 @@ def test_experiment_small(tmp_path):
     pool = json.loads((tmp_path / "run" / "toy" / "style_scenes" / "dataset.json").read_text())
     assert pool["params"]["kind"] == "scene" and pool["num_items"] == 10  # SIN's paintings
     assert (tmp_path / "run" / "shape_bias_procedural" / "shape_bias.png").is_file()
+
+
+def test_b_is_trained_on_one_toy_stylisation_and_tested_on_another(tmp_path, monkeypatch):
+    """By default B's world is stylised by the relu3_1 toy decoder and the AdaIN stimuli
+    come from the shipped toy AdaIN (relu2_1), as the paper trained on AdaIN images and
+    tested on another stylisation; given files replace the world builder only."""
+    from studio.adain.model import TOY, TOY_RELU3_1
+    from studio.texture_shape import cue_conflict, experiment
+
+    net = experiment._adain_net(ExperimentParams(out=tmp_path))
+    assert net.model.config == TOY_RELU3_1 and net.name == "toy relu3_1"
+    seen = []
+
+    def stop(params, token=None):
+        seen.append(params)
+        raise RuntimeError("stop")
+
+    monkeypatch.setattr(cue_conflict, "cue_conflict_job", stop)
+    params = ExperimentParams(out=tmp_path / "run", per_class=1, test_per_class=1,
+                              style_per_class=1, methods=["adain"], device="cpu",
+                              stylized_model=tmp_path / "b.pth")
+    with pytest.raises(RuntimeError, match="stop"):
+        drive(texture_bias_experiment(params))
+    assert seen[0].vgg is None and seen[0].decoder is None and seen[0].model == "toy"
+    assert cue_conflict.load_adain(seen[0]).config == TOY
