@@ -459,7 +459,9 @@ class StylizePage(Page):
         # leave the page in its everyday state: one mix, full style, side by side
         n = self.renders
         self.mask.setCurrentIndex(0)
-        d.wait(lambda: self.renders > n and not self.runner.busy(), 30, "the final render")
+        self.alpha.setValue(100)
+        d.wait(lambda: self.renders > n and not self.runner.busy()
+               and (self.last_spec or {}).get("alpha") == 1.0, 30, "the final render")
         self.view.setCurrentIndex(self.view.findData("side"))
         return (f"{self.session.model_name}; alpha re-render {self.session.last_ms:.0f} ms "
                 "decoder only")
