@@ -551,7 +551,9 @@ def targets(metrics: dict, quick: bool) -> list[dict]:
 
     ``met`` is None when the stage did not measure it (failed or skipped). The full demo
     is held to the issue's values; the quick one to "above chance" (teacher accuracy
-    > 0.1 on 10 classes, students above the noise student).
+    > 0.1 on 10 classes, students above the noise student, stimuli mostly decided by
+    shape or texture: its 270 conflicts, one silhouette per shape, measure "other" only
+    to about +-0.05).
     """
     st = metrics.get("stages", {})
     q = st.get("5. How in-distribution is the synthetic data?", {})
@@ -589,7 +591,9 @@ def targets(metrics: dict, quick: bool) -> list[dict]:
         (lambda v: v > (bias.get("teacher (toy world)") or 0)) if quick else
         (lambda v: v >= 0.8))
     row("'other' decisions of classifier B on toy-AdaIN stimuli",
-        _get(other, b_name, "other") if b_name else None, "<= 0.20", lambda v: v <= 0.2)
+        _get(other, b_name, "other") if b_name else None,
+        "< 0.50 (mostly shape or texture)" if quick else "<= 0.20",
+        (lambda v: v < 0.5) if quick else (lambda v: v <= 0.2))
     for stage, name, bars in (("2. Style transfer (AdaIN)", "toy AdaIN (alpha 1)",
                                (0.9, 0.8)),
                               ("8. Image-to-image translation (TSIT)", "toy TSIT", (0.9, 0.7))):
