@@ -202,11 +202,13 @@ class StylizePage(Page):
 
     # -- inputs ------------------------------------------------------------------------
     def use_toy_examples(self) -> None:
+        # a silhouette, as the toy cue-conflict stimuli start from (a textured scene keeps
+        # some of its own pattern: resources/toy/README.md); a scene if there is none
         toy = self.ctx.toy
-        scenes = toy.world_images("test")
+        contents = toy.shape_images() or toy.world_images("test")
         textures = toy.texture_images()
-        if scenes:
-            self.content.set_files([scenes[0]])
+        if contents:
+            self.content.set_files([contents[0]])
         if textures:
             # two textures of different categories
             cats: dict[str, Path] = {}
