@@ -143,7 +143,7 @@ class AdaINConfig:
 
     ``encoder_widths/convs`` describe every stage in the encoder *file* (VGG-19 keeps
     relu5_x so ``vgg_normalised.pth`` loads strictly); only the stages up to ``layer`` run.
-    ``layer`` is relu4_1 in the paper; a shallower layer (the toy AdaIN's relu3_1) is a
+    ``layer`` is relu4_1 in the paper; a shallower layer (the toy AdaIN's relu2_1) is a
     named deviation for small images, where relu4_1 is too coarse to carry a texture. The
     decoder defaults to the mirror of the stages that run. ``content_sigma`` > 0 (a named
     deviation, a probe of the toy AdaIN; 0 in every shipped config) low-passes the
