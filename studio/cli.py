@@ -175,12 +175,13 @@ def _cmd_models(args: argparse.Namespace) -> int:
         set_result(args, {"dir": str(mdir), "models": [
             {k: r[k] for k in ("name", "state", "filename", "family", "description",
                                "licence", "url")} for r in rows]})
+        w = max((len(r["name"]) for r in rows), default=0)
         for r in rows:
-            print(f"  {r['name']:24s} {r['state']:8s} {r['filename']}")
-            print(f"  {'':24s} {r['description']}")
-            print(f"  {'':24s} licence: {r['licence']}")
+            print(f"  {r['name']:{w}s} {r['state']:8s} {r['filename']}")
+            print(f"  {'':{w}s} {r['description']}")
+            print(f"  {'':{w}s} licence: {r['licence']}")
             if r["url"] and r["state"] == "missing":
-                print(f"  {'':24s} source: {r['url']}")
+                print(f"  {'':{w}s} source: {r['url']}")
         return 0
     if action == "import":
         params = mf.ModelTaskParams([Path(f) for f in args.files], name=args.name, dest=mdir)
