@@ -77,8 +77,6 @@ ADAIN_ALPHA_ITERATIONS = 2_000
 ADAIN_RELU2_ITERATIONS = 4_000
 ADAIN_TEXTURE_ITERATIONS = 1_500
 B_STYLE_POOL = "texture"
-#: the relu3_1 decoder's shape (the config is the relu2_1 toy AdaIN's)
-RELU3_1 = dict(layer="relu3_1", decoder_widths=[32, 64, 128], decoder_convs=[2, 2, 2])
 
 
 class Demo:
@@ -431,6 +429,7 @@ class Demo:
         import os
         import shutil
 
+        from studio.adain.model import TOY_RELU3_1
         from studio.adain.train import TrainParams as AdaINTrainParams
         from studio.texture_shape.experiment import ExperimentParams, classifier_b_folder
         from studio.toyworld.generate import SHAPES, ToyWorldParams
@@ -438,6 +437,9 @@ class Demo:
         from studio.trainer.trainer import TrainParams
         from studio.tsit.train import TrainTSITParams
 
+        # the relu3_1 decoder's shape (`--config toy` is the relu2_1 toy AdaIN's)
+        relu3_1 = dict(layer=TOY_RELU3_1.layer, decoder_widths=list(TOY_RELU3_1.decoder_widths),
+                       decoder_convs=list(TOY_RELU3_1.decoder_convs))
         root = self.out / "retrain"
         toy = root / "resources" / "toy"
         toy.mkdir(parents=True, exist_ok=True)
@@ -469,7 +471,7 @@ class Demo:
             from_classifier=str(toy / "teacher.pth"), config="toy", lr=2e-4, style_weight=10.0,
             batch_size=8, image_size=0, crop_size=32, max_iter=8000, save_model_interval=500,
             preview_interval=250, n_threads=1, device=self.device, seed=0,
-            save_dir=root / "adain", **RELU3_1), "retrain-adain")
+            save_dir=root / "adain", **relu3_1), "retrain-adain")
         # that decoder fine-tuned on exemplar triplets (figure or scene, texture patch, the
         # figure wearing that texture on its own ground), a named deviation
         e = data / "adain_exemplar"
@@ -485,7 +487,7 @@ class Demo:
             decoder=str(root / "adain" / "decoder_iter_8000.pth"), lr=2e-4, style_weight=1.0,
             batch_size=8, image_size=0, crop_size=64, max_iter=ADAIN_EXEMPLAR_ITERATIONS,
             save_model_interval=500, preview_interval=1000, n_threads=1, device=self.device,
-            seed=0, save_dir=root / "adain_exemplar", **RELU3_1)
+            seed=0, save_dir=root / "adain_exemplar", **relu3_1)
         self.job("adain.train", exemplar, "retrain-adain-exemplar")
         # and then for alpha below 1 as well (--exemplar_alpha)
         stage2 = root / "adain_exemplar" / f"decoder_iter_{ADAIN_EXEMPLAR_ITERATIONS}.pth"

@@ -39,12 +39,11 @@ def _adain_net(params: ExperimentParams):
     from studio.adain import AdaINModel  # noqa: PLC0415 (engine: loaded when used)
     from studio.texture_shape.stylized import StyleNet  # noqa: PLC0415 (loaded when used)
 
-    if params.adain_encoder and params.adain_decoder:
-        return StyleNet.from_model(AdaINModel.from_files(params.adain_encoder,
-                                                         params.adain_decoder), "given")
-    return StyleNet.from_model(AdaINModel.from_files(
-        find_model("toy-adain-encoder"), find_model("toy-adain-decoder-relu3_1")),
-        "toy relu3_1")
+    given = bool(params.adain_encoder and params.adain_decoder)
+    enc, dec = ((params.adain_encoder, params.adain_decoder) if given else
+                (find_model("toy-adain-encoder"), find_model("toy-adain-decoder-relu3_1")))
+    return StyleNet.from_model(AdaINModel.from_files(enc, dec),
+                               "given" if given else "toy relu3_1")
 
 
 def test_accuracy(arch: str, weights: Path, world: Path, device: str | torch.device = "cpu",
