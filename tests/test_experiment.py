@@ -60,3 +60,6 @@ def test_b_is_trained_on_one_toy_stylisation_and_tested_on_another(tmp_path, mon
         drive(texture_bias_experiment(params))
     assert seen[0].vgg is None and seen[0].decoder is None and seen[0].model == "toy"
     assert cue_conflict.load_adain(seen[0]).config == TOY
+    for half in ({"stimuli_encoder": tmp_path / "e.pth"}, {"adain_decoder": tmp_path / "d.pth"}):
+        with pytest.raises(ValueError, match="go together: give both files or neither"):
+            drive(texture_bias_experiment(ExperimentParams(out=tmp_path / "x", **half)))

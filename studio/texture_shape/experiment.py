@@ -39,7 +39,7 @@ def _adain_net(params: ExperimentParams):
     from studio.adain import AdaINModel  # noqa: PLC0415 (engine: loaded when used)
     from studio.texture_shape.stylized import StyleNet  # noqa: PLC0415 (loaded when used)
 
-    given = bool(params.adain_encoder and params.adain_decoder)
+    given = params.adain_encoder is not None
     enc, dec = ((params.adain_encoder, params.adain_decoder) if given else
                 (find_model("toy-adain-encoder"), find_model("toy-adain-decoder-relu3_1")))
     return StyleNet.from_model(AdaINModel.from_files(enc, dec),
@@ -101,6 +101,9 @@ def texture_bias_experiment(params: ExperimentParams, token: CancelToken | None 
     from studio.texture_shape.shape_bias import ShapeBiasParams, shape_bias_job  # noqa: PLC0415 (loaded when used)
     from studio.texture_shape.stylized import TOY_PRESET, StylizedParams, build_stylized  # noqa: PLC0415 (loaded when used)
 
+    for a, b in (("adain_encoder", "adain_decoder"), ("stimuli_encoder", "stimuli_decoder")):
+        if (getattr(params, a) is None) != (getattr(params, b) is None):
+            raise ValueError(f"{a} and {b} go together: give both files or neither")
     token = job_context(token)
     out = Path(params.out)
     out.mkdir(parents=True, exist_ok=True)
