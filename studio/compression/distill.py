@@ -117,7 +117,7 @@ def distill_job(p: DistillParams, token: CancelToken | None = None,
     token = job_context(token)
     device = token.device(p.device)
     if teacher is None:
-        teacher = load_teacher(p.teacher, p.arch, p.data)
+        teacher = load_teacher(p.teacher, p.arch, p.data, mean=p.mean, std=p.std)
     teacher.to(device)
     data = load_labelled(p.synthetic, teacher.class_names, teacher.image_size)
     real = load_real(p.real_test, teacher, p.real_split)

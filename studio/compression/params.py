@@ -23,7 +23,13 @@ class KDParams:
     teacher: str = param("toy", "teacher checkpoint: a path, a registry name or 'toy'",
                          "--teacher_weights", path="path-or-name")
     arch: str = param("auto", "teacher architecture (auto: read from the file)")
-    data: str = param("auto", "teacher's data: cifar10, cifar100, imagenet, toy or auto")
+    data: str = param("auto", "teacher's data: auto (the registry entry's, else from the "
+                      "arch), cifar10, cifar100, cifar10_akamaster, cifar100_chenyaofo, "
+                      "imagenet or toy")
+    mean: list[float] | None = param(None, "input normalisation mean, R G B (default: the "
+                                     "teacher's, from the registry or --data)")
+    std: list[float] | None = param(None, "input normalisation std, R G B (default: the "
+                                    "teacher's, from the registry or --data)")
     real_test: Path | None = param(None, "real ImageFolder to report top-1 on (root with "
                                    "test/ or the split itself)")
     real_split: str = param("test", "split folder of --real-test to read")

@@ -114,7 +114,7 @@ def prune_job(p: PruneParams, token: CancelToken | None = None,
     token = job_context(token)
     device = token.device(p.device)
     if teacher is None:
-        teacher = load_teacher(p.teacher, p.arch, p.data)
+        teacher = load_teacher(p.teacher, p.arch, p.data, mean=p.mean, std=p.std)
     teacher.to(device)
     for s in p.sparsities:
         if not 0.0 <= s < 1.0:

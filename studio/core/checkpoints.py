@@ -150,8 +150,19 @@ def find_model(name_or_path: str | os.PathLike) -> Path:
         raise CheckpointError(
             cand, f"model {spec.name!r} ({spec.description}) is not installed.{where} then run "
             f"`studio models import FILE`, or `studio models fetch {spec.name}` when online.")
-    raise CheckpointError(p, "no such file, and not a known model name "
-                          f"(known: {', '.join(sorted(REGISTRY))})")
+    if p.name and not p.is_absolute() and len(p.parts) == 1:
+        mdir = models_dir()
+        for cand in (mdir / p.name, *sorted(mdir.glob(glob_escape(p.name) + ".*"))):
+            if cand.is_file():  # imported by `studio models import` under this name
+                return cand
+    raise CheckpointError(p, "no such file, and not a known model name or a file in the "
+                          f"model folder {models_dir()} (known names: "
+                          f"{', '.join(sorted(REGISTRY))})")
+
+
+def glob_escape(name: str) -> str:
+    """``name`` with glob's special characters taken literally."""
+    return re.sub(r"([*?\[])", r"[\1]", name)
 
 
 # ---------------------------------------------------------------------------------------
@@ -179,6 +190,8 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         head = fh.read(8)
     if not head:
         raise CheckpointError(path, "file is empty (0 bytes)")
+    if path.suffix == ".safetensors":
+        return _load_safetensors(path)
     if not (head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"):
         kind = "a Lua Torch .t7 file? " if path.suffix == ".t7" else ""
         raise CheckpointError(path, f"not a PyTorch checkpoint ({kind}it starts with "
@@ -204,6 +217,20 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         if path.suffix == ".t7":
             first += " — this looks like a Lua Torch .t7 file; convert it first"
         raise CheckpointError(path, f"not a readable PyTorch checkpoint ({first})") from exc
+
+
+def _load_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    """A ``.safetensors`` file: tensors only by design (no pickle, nothing to refuse)."""
+    try:
+        from safetensors.torch import load_file  # noqa: PLC0415 (optional format)
+    except ImportError as exc:
+        raise CheckpointError(path, "reading .safetensors needs the safetensors package "
+                              "(pip install safetensors)") from exc
+    try:
+        return load_file(str(path), device="cpu")
+    except Exception as exc:  # SafetensorError and friends: a damaged file
+        first = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise CheckpointError(path, f"not a readable .safetensors file ({first})") from exc
 
 
 def _foreign_globals(path: Path) -> list[str]:
@@ -287,18 +314,36 @@ def check_state_dict(model: nn.Module, sd: Mapping[str, torch.Tensor],
     ``model`` may live on the meta device (only its keys and shapes are read).
     """
     own = model.state_dict()
-    missing = sorted(k for k in own if k not in sd)
-    unexpected = sorted(k for k in sd if k not in own)
+    missing = sorted(k for k in own if k not in sd and not _counter(k))
+    unexpected = sorted(k for k in sd if k not in own and not _counter(k))
     shapes = [(k, tuple(sd[k].shape), tuple(own[k].shape)) for k in own
               if k in sd and tuple(sd[k].shape) != tuple(own[k].shape)]
     if missing or unexpected or shapes:
         raise CheckpointMismatch(path, missing, unexpected, shapes, hint, what)
 
 
+def _counter(key: str) -> bool:
+    """BatchNorm's step counter: files from before torch 0.4.1 lack it, and it is not a
+    weight, so it never makes a file the wrong one."""
+    return key.endswith("num_batches_tracked")
+
+
+def fill_bn_counters(model: nn.Module, sd: Mapping[str, torch.Tensor]
+                     ) -> dict[str, torch.Tensor]:
+    """``sd`` with the BatchNorm counters the model has and the file lacks (set to 0), and
+    without counters the model does not have, so a strict load accepts older files."""
+    own = model.state_dict()
+    out = {k: v for k, v in sd.items() if not (_counter(k) and k not in own)}
+    for k, v in own.items():
+        if _counter(k) and k not in out:
+            out[k] = torch.zeros_like(v, device="cpu")
+    return out
+
+
 def load_into(model: nn.Module, path: str | os.PathLike, *, hint: str = "",
               **load_kwargs: Any) -> nn.Module:
     """Load ``path`` into ``model`` strictly; mismatches are reported key by key."""
-    sd = load_state_dict(path, **load_kwargs)
+    sd = fill_bn_counters(model, load_state_dict(path, **load_kwargs))
     check_state_dict(model, sd, path, hint)
     model.load_state_dict(sd, strict=True)
     return model
@@ -432,11 +477,16 @@ class VerifyResult:
     error: str | None = None
     #: Tensors in the file (0 when it could not be read).
     tensors: int = 0
+    #: The torch.hub hash prefix in the file name (``resnet20-12fca82f.th``), if any.
+    prefix: str | None = None
 
     @property
     def hash_ok(self) -> bool | None:
-        """True/False when a hash is known, None when there is nothing to compare to."""
-        return None if self.expected is None else self.sha256 == self.expected
+        """True/False when a hash (or the file name's hash prefix) is known, None when
+        there is nothing to compare to."""
+        if self.expected is not None:
+            return self.sha256 == self.expected
+        return None if self.prefix is None else self.sha256.startswith(self.prefix)
 
     @property
     def ok(self) -> bool:
@@ -446,9 +496,13 @@ class VerifyResult:
 
     def line(self) -> str:
         """One line of output: OK / FAIL, the file, its hash and the layout result."""
-        hash_note = {True: " (matches the published hash)",
-                     False: f" (expected {self.expected})",
-                     None: " (no published hash to compare)"}[self.hash_ok]
+        if self.expected is None and self.prefix is not None:
+            hash_note = (f" (matches the hash prefix {self.prefix} in its name)" if self.hash_ok
+                         else f" (its name says the hash starts with {self.prefix})")
+        else:
+            hash_note = {True: " (matches the published hash)",
+                         False: f" (expected {self.expected})",
+                         None: " (no published hash to compare)"}[self.hash_ok]
         return (f"{'OK  ' if self.ok else 'FAIL'} {self.path} sha256={self.sha256}{hash_note}; "
                 f"{self.error or self.layout}")
 
@@ -463,6 +517,12 @@ def spec_for_file(path: str | os.PathLike) -> ModelSpec | None:
     return None
 
 
+def hub_prefix(filename: str) -> str | None:
+    """The hash prefix torch.hub reads from a file name (``name-<hex>.ext``), if any."""
+    m = re.search(r"-([a-f0-9]{8,64})\.", filename)
+    return m.group(1) if m else None
+
+
 def verify(path: str | os.PathLike, expected: str | None = None) -> VerifyResult:
     """Hash a file, compare with ``expected`` or the registry's hash for its name, and
     check its contents are the registry entry's network (keys and shapes).
@@ -475,7 +535,8 @@ def verify(path: str | os.PathLike, expected: str | None = None) -> VerifyResult
         raise CheckpointError(path, "no such file")
     spec = spec_for_file(path)
     expected = (expected or (spec.sha256 if spec else None) or None)
-    result = VerifyResult(path, sha256_file(path), expected and expected.lower(), spec)
+    result = VerifyResult(path, sha256_file(path), expected and expected.lower(), spec,
+                          prefix=hub_prefix(path.name))
     try:
         obj = load_checkpoint(path)
         result.tensors = _count_tensors(obj)
@@ -496,21 +557,33 @@ def import_model(src: str | os.PathLike, dest_dir: str | os.PathLike | None = No
     OK (...)" or "layout not checked (...)"). Nothing is copied when a check fails.
     """
     src = Path(src)
-    if name and name not in REGISTRY:
-        raise CheckpointError(src, f"unknown model name {name!r} (known: "
-                              f"{', '.join(sorted(REGISTRY))})")
-    spec = REGISTRY[name] if name else spec_for_file(src)
+    spec = REGISTRY.get(name) if name else spec_for_file(src)
+    if name and spec is None and (Path(name).name != name or name.startswith(".")):
+        raise CheckpointError(src, f"--name {name!r} must be a plain file name (no folders)")
     obj = load_checkpoint(src)  # refuses pickles with code and non-checkpoints
     note = check_layout(obj, spec, src)
     del obj
-    if spec and spec.sha256:
-        got = sha256_file(src)
-        if got != spec.sha256:
-            raise CheckpointError(src, f"SHA-256 {got} does not match the published "
-                                  f"{spec.sha256} of {spec.name}")
+    got = sha256_file(src)
+    if spec and spec.sha256 and got != spec.sha256:
+        raise CheckpointError(src, f"SHA-256 {got} does not match the published "
+                              f"{spec.sha256} of {spec.name}")
+    prefix = hub_prefix(spec.filename if spec else src.name)
+    if prefix and not got.startswith(prefix):
+        raise CheckpointError(src, f"SHA-256 {got} does not start with {prefix}, the hash "
+                              "prefix its name promises (a damaged or different file)")
     dest_dir = Path(dest_dir) if dest_dir else models_dir()
-    dest = dest_dir / (spec.filename if spec else src.name)
-
+    if spec:
+        dest = dest_dir / spec.filename
+    else:  # a name of the user's own: the file is then found by it (`--teacher NAME`)
+        dest = dest_dir / (name if name and Path(name).suffix else (name or src.stem) + src.suffix)
+    if dest.is_file():
+        if sha256_file(dest) == got:
+            if report is not None:
+                report(f"{note}; already in the model folder (identical)")
+            return dest
+        raise CheckpointError(src, f"{dest} already holds a different file (sha256 "
+                              f"{sha256_file(dest)[:12]}…); remove it first or import under "
+                              "another --name")
     with open(src, "rb") as fin, atomic_write(dest) as fout:
         shutil.copyfileobj(fin, fout, 1 << 20)
     if report is not None:
@@ -547,8 +620,11 @@ def fetch(url: str, dest: str | os.PathLike, sha256: str | None = None, *,
             raise FetchError(dest, f"download of {url} failed: HTTP {exc.code} {exc.reason}"
                              ) from exc
     except (urllib.error.URLError, OSError) as exc:
-        raise FetchError(dest, f"download of {url} failed: {getattr(exc, 'reason', exc)}"
-                         ) from exc
+        why = getattr(exc, "reason", exc)
+        offline = isinstance(why, OSError) and not isinstance(why, TimeoutError)
+        raise FetchError(dest, f"download of {url} failed: {why}" + (
+            " (no network connection? copy the file here and run `studio models import "
+            "FILE`)" if offline else "")) from exc
     if resp is not None:
         with resp:
             status = getattr(resp, "status", 200)
@@ -575,11 +651,13 @@ def fetch(url: str, dest: str | os.PathLike, sha256: str | None = None, *,
             if total is not None and done < total:
                 raise FetchError(dest, f"download incomplete ({done} of {total} bytes); "
                                  "run again to resume")
-    if sha256:
+    prefix = None if sha256 else hub_prefix(dest.name)
+    if sha256 or prefix:
         got = sha256_file(part)
-        if got != sha256.lower():
+        if not got.startswith((sha256 or prefix or "").lower()) or (sha256 and got != sha256.lower()):
             part.unlink(missing_ok=True)
-            raise FetchError(dest, f"SHA-256 mismatch: got {got}, expected {sha256.lower()}; "
+            want = sha256.lower() if sha256 else f"a hash starting with {prefix} (its name)"
+            raise FetchError(dest, f"SHA-256 mismatch: got {got}, expected {want}; "
                              "the partial download was deleted")
     os.replace(part, dest)
     return dest

@@ -48,6 +48,11 @@ class ModelSpec:
     #: ``module.``), as the engine that loads it reads them.
     unwrap: tuple[str, ...] = ()
     strip_prefixes: tuple[str, ...] = ()
+    #: A classifier file's architecture (the zoo's name, ``--arch``) and the data it was
+    #: trained on: a data preset name (image size, mean/std, class names; ``--data``).
+    #: The normalisation travels with the file, so no command has to guess it.
+    arch: str | None = None
+    data: str | None = None
 
     @property
     def kind(self) -> str:

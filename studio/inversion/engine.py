@@ -2,6 +2,7 @@
 DeepInversion (Yin et al. 2020) and Gaussian noise as baselines."""
 
 from studio.core.engines import Engine, JobSpec, ModelSpec, PageSpec
+from studio.models.zoo import COMMUNITY_MODELS
 
 ENGINE = Engine(
     name="inversion",
@@ -20,7 +21,9 @@ ENGINE = Engine(
                   "CIFAR-10 ResNet-34 teacher (DAFL / DeepInversion layout)", None, None,
                   "train your own or take DAFL's; no stable public link", "inversion",
                   layout="studio.models.cifar:resnet34(num_classes=10)",
-                  unwrap=("state_dict", "net", "model"), strip_prefixes=("module.",)),
+                  unwrap=("state_dict", "net", "model"), strip_prefixes=("module.",),
+                  arch="cifar_resnet34", data="cifar10"),
+        *COMMUNITY_MODELS,
     ),
     pages=(PageSpec("studio.gui.pages.synthesize:SynthesizePage", 40),),
 )

@@ -150,7 +150,7 @@ def quality_job(p: QualityParams, token: CancelToken | None = None,
     token = job_context(token)
     device = token.device(p.device)
     if teacher is None:
-        teacher = load_teacher(p.teacher, p.arch, p.data)
+        teacher = load_teacher(p.teacher, p.arch, p.data, mean=p.mean, std=p.std)
     teacher.to(device)
     yield Progress(0, 3, "loading synthetic images")
     syn = load_labelled(p.synthetic, teacher.class_names, teacher.image_size,

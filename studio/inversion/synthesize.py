@@ -206,7 +206,7 @@ def synthesize_job(p: SynthesizeParams, token: CancelToken | None = None,
     dist = dist_info()
     device = token.device(p.device)
     if teacher is None:
-        teacher = load_teacher(p.teacher, p.arch, p.data)
+        teacher = load_teacher(p.teacher, p.arch, p.data, mean=p.mean, std=p.std)
     teacher.to(device)
     if p.method == "natural" and teacher.image_size % 4:
         raise ValueError(f"NaturalInversion needs an image size divisible by 4, "

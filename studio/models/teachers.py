@@ -11,29 +11,20 @@ image size, normalisation mean/std (outputs are de-normalised with them), class 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from studio.core.checkpoints import (
-    CheckpointError,
-    check_state_dict,
-    find_model,
-    load_state_dict,
-    resources_dir,
-    sha256_file,
-)
-from studio.models.cifar import CifarResNet, CifarVGG
+from studio.core.checkpoints import REGISTRY, CheckpointError, find_model, resources_dir
+from studio.models.cifar import CifarResNet, CifarResNet6n2, CifarVGG
 from studio.models.classifiers import (
     PRESETS,
     Classifier,
     DataPreset,
-    build_network,
-    canonical_arch,
-    family,
-    infer_arch,
+    default_data,
+    load_classifier,
 )
 from studio.toyworld.models import ToyVGG
 
@@ -95,13 +86,6 @@ def resolve_teacher_path(name_or_path: str | Path) -> Path:
     return find_model(name_or_path)
 
 
-def _guess_preset(arch: str, num_classes: int) -> str:
-    fam = family(arch)
-    if fam != "cifar":
-        return fam
-    return "cifar100" if num_classes == 100 else "cifar10"
-
-
 def teacher_from_model(model: nn.Module, arch: str, preset: str | DataPreset,
                        class_names: tuple[str, ...] = (), sha256: str = "", path: str = ""
                        ) -> Teacher:
@@ -121,50 +105,19 @@ def _num_classes(model: nn.Module) -> int:
 
 
 def load_teacher(name_or_path: str | Path, arch: str = "auto", data: str = "auto",
-                 image_size: int | None = None) -> Teacher:
-    """Load a teacher checkpoint (plain state_dict, ``state_dict``/``net``-wrapped, DDP).
-
-    ``arch`` and ``data`` default to what the keys say (class count from the head).
-    """
+                 image_size: int | None = None, mean: Sequence[float] | None = None,
+                 std: Sequence[float] | None = None) -> Teacher:
+    """Load a teacher file (any layout the zoo knows; ``toy`` is the shipped toy teacher)
+    through the one classifier loader, with its normalisation from the registry or the
+    architecture unless ``data``/``mean``/``std``/``image_size`` say otherwise."""
     path = resolve_teacher_path(name_or_path)
-    sd = load_state_dict(path, unwrap=("state_dict", "net", "model"),
-                         strip_prefixes=("module.",))
-    toy_cfg = None
-    try:
-        guessed, nc, toy_cfg = infer_arch(sd)
-    except ValueError as exc:
-        if arch == "auto":
-            raise CheckpointError(path, str(exc)) from exc
-        guessed, nc = arch, _head_classes(sd)
-    arch = guessed if arch == "auto" else canonical_arch(arch)
-    try:
-        model = build_network(arch, nc, toy_cfg)
-    except ValueError as exc:
-        raise CheckpointError(path, str(exc)) from exc
-    # an arch the keys contradict: say what the file is first, the key lists after
-    what = (f"a {arch} — the file looks like a {guessed} (omit --arch or pass --arch "
-            f"{guessed})") if guessed != arch else ""
-    check_state_dict(model, sd, path, hint=f"expected a {arch} with {nc} classes",
-                     what=what)
-    model.load_state_dict(sd, strict=True)
-    preset = PRESETS[_guess_preset(arch, nc) if data == "auto" else data]
-    if preset.num_classes != nc and data != "auto":
-        raise CheckpointError(path, f"has {nc} classes but --data {data} has "
-                              f"{preset.num_classes}")
-    if image_size:
-        preset = DataPreset(preset.name, image_size, preset.mean, preset.std, nc,
-                            preset.class_names)
-    return teacher_from_model(model, arch, preset, sha256=sha256_file(path), path=str(path))
-
-
-def _head_classes(sd: Mapping[str, torch.Tensor]) -> int:
-    for k in ("linear.weight", "fc.weight", "classifier.6.weight", "classifier.1.weight"):
-        if k in sd:
-            return int(sd[k].shape[0])
-    heads = [v for k, v in sd.items() if k.endswith("weight") and v.dim() == 2]
-    if not heads:
-        raise ValueError("no linear head in the state_dict")
-    return int(heads[-1].shape[0])
+    clf = load_classifier(arch, name_or_path if str(name_or_path) in REGISTRY else path,
+                          data=data, mean=mean, std=std, image_size=image_size)
+    nc = _num_classes(clf.net)
+    pre = PRESETS[clf.data] if clf.data in PRESETS else PRESETS[default_data(clf.arch, nc)]
+    pre = DataPreset(pre.name, clf.input_size, clf.mean, clf.std, nc,
+                     tuple(clf.classes) if len(clf.classes) == nc else ())
+    return teacher_from_model(clf.net, clf.arch, pre, sha256=clf.sha256, path=clf.path)
 
 
 # ---------------------------------------------------------------------------------------
@@ -174,12 +127,12 @@ def _head_classes(sd: Mapping[str, torch.Tensor]) -> int:
 def feature_stages(model: nn.Module, image_size: int | None = None) -> list[nn.Module]:
     """Modules whose outputs are the teacher's multi-scale features, finest first.
 
-    Known architectures have an explicit mapping (CIFAR ResNet ``layer1..4``, the ReLU
-    before each VGG max-pool, ToyVGG's last ReLU per stage, torchvision ResNet
-    ``layer1..4``); any other network is probed once: the last ReLU (or last 4-D
+    Known architectures have an explicit mapping (CIFAR ResNet ``layer1..4``, the 6n+2
+    CIFAR ResNets' ``layer1..3``, the ReLU before each VGG max-pool, ToyVGG's last ReLU
+    per stage, torchvision ResNet ``layer1..4``); any other network is probed once: the last ReLU (or last 4-D
     producing leaf module) at each spatial resolution, up to four, finest first.
     """
-    if isinstance(model, (CifarResNet, CifarVGG)):
+    if isinstance(model, (CifarResNet, CifarResNet6n2, CifarVGG)):
         return model.stages()
     if isinstance(model, ToyVGG):
         return list(model.stages().values())
