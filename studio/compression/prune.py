@@ -4,10 +4,14 @@ Two criteria:
 
 - ``global-magnitude``: the smallest-|w| weights of all conv and linear layers together
   (one global threshold) are set to zero;
-- ``l1-filter``: in every conv layer (the stem excepted: it sees only 3 channels), the
-  filters with the smallest L1 norm (Li et al., ICLR 2017) are removed; the following
-  BatchNorm channel is masked too, so the channel outputs exactly zero — the same network
-  as physically cutting the channel out.
+- ``l1-filter``: in every prunable conv layer, the filters with the smallest L1 norm (Li
+  et al., ICLR 2017) are removed; the following BatchNorm channel is masked too, so the
+  channel outputs exactly zero — the same network as physically cutting the channel out.
+  Not prunable: the stem (it sees only 3 channels) and, in residual networks, every conv
+  whose output joins a shortcut sum (a block's last conv, projection shortcuts): its
+  channels must match the shortcut's, which for option-A blocks is the zero-padded input
+  itself. So in a ResNet only the inner convs of each block are cut — Li et al.'s rule
+  for ResNet-56/110 ("we only prune the first layer of each residual block").
 
 Masks stay fixed while the pruned network is fine-tuned with distillation from the
 unpruned teacher (data-free: synthetic images only), then are made permanent. Accuracy on
@@ -47,6 +51,31 @@ def _conv_bn_pairs(model: nn.Module) -> list[tuple[nn.Conv2d, nn.BatchNorm2d | N
     return pairs
 
 
+def _joins_residual_sum(model: nn.Module) -> set[int]:
+    """ids of the convs whose output is added to a shortcut: a residual block's last conv
+    and its projection convs (``shortcut`` / ``downsample``)."""
+    ids: set[int] = set()
+    for m in model.modules():
+        if not (isinstance(getattr(m, "conv2", None), nn.Conv2d) and hasattr(m, "bn2")
+                and (hasattr(m, "shortcut") or hasattr(m, "downsample"))):
+            continue
+        last = m.conv3 if isinstance(getattr(m, "conv3", None), nn.Conv2d) else m.conv2
+        ids.add(id(last))
+        for name in ("shortcut", "downsample"):
+            sc = getattr(m, name, None)
+            if isinstance(sc, nn.Module):
+                ids.update(id(c) for c in sc.modules() if isinstance(c, nn.Conv2d))
+    return ids
+
+
+def prunable_convs(model: nn.Module, skip_stem: bool = True
+                   ) -> list[tuple[nn.Conv2d, nn.BatchNorm2d | None]]:
+    """The (conv, following BN) pairs whose filters ``l1-filter`` may remove."""
+    fixed = _joins_residual_sum(model)
+    return [(c, bn) for c, bn in _conv_bn_pairs(model)
+            if id(c) not in fixed and not (skip_stem and c.in_channels == 3)]
+
+
 def prune_global_magnitude(model: nn.Module, sparsity: float) -> None:
     """Zero the ``sparsity`` fraction of smallest-magnitude conv + linear weights (global)."""
     params = [(m, "weight") for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
@@ -56,9 +85,7 @@ def prune_global_magnitude(model: nn.Module, sparsity: float) -> None:
 def prune_l1_filters(model: nn.Module, sparsity: float, skip_stem: bool = True) -> int:
     """Mask the ``sparsity`` fraction of lowest-L1 filters per conv; returns filters cut."""
     cut = 0
-    for conv, bn in _conv_bn_pairs(model):
-        if skip_stem and conv.in_channels == 3:
-            continue
+    for conv, bn in prunable_convs(model, skip_stem):
         n = conv.out_channels
         k = min(n - 1, int(round(sparsity * n)))
         if k <= 0:
@@ -99,9 +126,7 @@ def weight_sparsity(model: nn.Module) -> float:
 def filter_sparsity(model: nn.Module, skip_stem: bool = True) -> float:
     """Fraction of all-zero filters over the prunable conv layers."""
     zero = total = 0
-    for conv, _ in _conv_bn_pairs(model):
-        if skip_stem and conv.in_channels == 3:
-            continue
+    for conv, _ in prunable_convs(model, skip_stem):
         w = conv.weight.detach().flatten(1)
         zero += int((w.abs().sum(1) == 0).sum())
         total += w.shape[0]

@@ -623,8 +623,8 @@ def fetch(url: str, dest: str | os.PathLike, sha256: str | None = None, *,
         why = getattr(exc, "reason", exc)
         offline = isinstance(why, OSError) and not isinstance(why, TimeoutError)
         raise FetchError(dest, f"download of {url} failed: {why}" + (
-            " (no network connection? copy the file here and run `studio models import "
-            "FILE`)" if offline else "")) from exc
+            " (no network connection? get the file elsewhere and run `studio models "
+            "import FILE`)" if offline else "")) from exc
     if resp is not None:
         with resp:
             status = getattr(resp, "status", 200)

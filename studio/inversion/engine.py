@@ -14,6 +14,10 @@ ENGINE = Engine(
         JobSpec("synthetic-quality", "studio.inversion.params:QualityParams",
                 "studio.inversion.quality:quality_job",
                 "Class balance, teacher accuracy, diversity and energy of a synthetic dataset"),
+        JobSpec("synthesize-preflight", "studio.inversion.preflight.params:PreflightParams",
+                "studio.inversion.preflight.job:preflight_job",
+                "Check a teacher before a synthesis: what loaded, top-1 on real images, "
+                "the run's length from a few timed iterations"),
     ),
     cli="studio.inversion.cli",
     models=(

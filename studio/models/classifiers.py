@@ -279,7 +279,7 @@ def infer_arch(sd: Mapping[str, torch.Tensor]) -> tuple[str, int, ToyVGGConfig |
         if "layer1.0.conv3.weight" in sd:
             return "resnet50", nc, None
         return ("resnet34" if "layer3.5.conv1.weight" in sd else "resnet18"), nc, None
-    raise ValueError(f"unknown layout: the file looks like {describe_layout(sd)}. "
+    raise ValueError(f"cannot tell the architecture: the file looks like {describe_layout(sd)}. "
                      f"Studio knows {known_archs()}; pass --arch if it is one of these")
 
 
@@ -301,7 +301,7 @@ def _infer_6n2(sd: Mapping[str, torch.Tensor]) -> tuple[str, int, None]:
     option = "B" if head == "fc" and all(".shortcut." not in k for k in sd) else "A"
     if (len(set(blocks)) != 1 or widths != (16, 32, 64) or "layer1.0.conv3.weight" in sd
             or (option == "A" and projections) or (option == "B" and not projections)):
-        raise ValueError(f"unknown layout: the file looks like {describe_layout(sd)}. "
+        raise ValueError(f"cannot tell the architecture: the file looks like {describe_layout(sd)}. "
                          f"Studio knows {known_archs()}; pass --arch if it is one of these")
     depth = 6 * blocks[0] + 2
     name = f"cifar_resnet{depth}" + ("_b" if option == "B" else "")
