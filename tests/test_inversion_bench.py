@@ -55,3 +55,28 @@ def test_summarize_pairs_reference_and_ours():
     (s,) = summarize(rows)
     assert s["speedup"] == pytest.approx(1.5) and s["memory_metric"] == "peak_rss_mb"
     assert (s["ref_peak_mb"], s["ours_peak_mb"]) == (900.0, 800.0)
+
+
+def test_bench_times_the_users_own_teacher_file(tmp_path):
+    """`studio bench inversion --teacher FILE`: the user's teacher (here an option-A
+    ResNet-20 in akamaster's file format), ours vs the reference-style loop."""
+    import json
+    import subprocess
+    import sys
+
+    from studio.models.cifar import resnet_6n2
+
+    f = tmp_path / "resnet20-mine.th"
+    torch.save({"state_dict": {f"module.{k}": v for k, v in resnet_6n2(20).state_dict().items()},
+                "best_prec1": 90.0}, f)
+    r = subprocess.run([sys.executable, "-m", "studio", "bench", "inversion", "--teacher", str(f),
+                        "--methods", "deep", "--batch", "4", "--iters", "1", "--warmup", "0",
+                        "--device", "cpu", "--json"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    (row,) = json.loads(r.stdout)["summary"]
+    assert row["case"] == str(f) and row["method"] == "deep" and row["speedup"] > 0
+    assert "resnet20-mine.th deep" in r.stderr + r.stdout
+    r = subprocess.run([sys.executable, "-m", "studio", "bench", "inversion", "--teacher",
+                        str(tmp_path / "nope.th")], capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0 and "nope.th: no such file" in r.stderr
+    assert "Traceback" not in r.stderr

@@ -174,17 +174,26 @@ class RefDeepInversion:
 
 
 def _case_teacher(case: str) -> Teacher:
+    """``resnet34`` (random weights), ``toy``, or the user's own teacher: a file or a
+    registry name (``--teacher``), loaded with its own normalisation."""
     torch.manual_seed(0)
     if case == "resnet34":
         return teacher_from_model(resnet34(10), "cifar_resnet34", "cifar10")
     from studio.models.teachers import load_teacher
 
+    if case != "toy":
+        return load_teacher(case)
     try:
         return load_teacher("toy")
     except Exception:
         from studio.toyworld.models import ToyVGG
 
         return teacher_from_model(ToyVGG(), "toyvgg", "toy")
+
+
+def case_label(case: str) -> str:
+    """A teacher case as a table shows it: a file by its name."""
+    return os.path.basename(case) or case
 
 
 def _rss_mb() -> float:
@@ -253,7 +262,7 @@ def run_bench(cases: list[str], methods: list[str], batch: int, iters: int, warm
                                        f"{proc.stderr[-2000:]}")
                 row = json.loads(proc.stdout.strip().splitlines()[-1])
                 rows.append(row)
-                log(f"  {case:9s} {method:8s} {variant:9s} {row['seconds']:.3f} s/iter "
+                log(f"  {case_label(case):9s} {method:8s} {variant:9s} {row['seconds']:.3f} s/iter "
                     f"({row['metric']})  wall {statistics.median(row['wall_times']):.3f} s  "
                     f"peak RSS {row['peak_rss_mb']:.0f} MB" +
                     (f"  peak CUDA {row['peak_cuda_mb']:.0f} MB" if "peak_cuda_mb" in row else ""))

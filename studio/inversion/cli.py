@@ -67,9 +67,15 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     import torch
 
     from studio.core.devices import resolve_device
-    from studio.inversion.bench import run_bench, summarize
+    from studio.inversion.bench import case_label, run_bench, summarize
 
     dev = resolve_device(device_arg(args))
+    if args.teacher:  # the user's own teacher: it alone unless --cases names others too
+        from studio.models.teachers import resolve_teacher_path
+
+        for t in args.teacher:
+            resolve_teacher_path(t)  # a missing file is one line now, not a child's trace
+        args.cases = [c for c in args.cases if args.cases_given] + list(args.teacher)
     print(f"studio bench inversion: one synthesis iteration, batch {args.batch}, median of "
           f"{args.iters} after {args.warmup} warm-up (CPU: process CPU time, "
           f"{args.threads or 'default'} thread(s)); device {dev} "
@@ -79,13 +85,21 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     summary = summarize(rows)
     print("\ncase      method   reference   ours     speed-up  peak memory ref -> ours")
     for s in summary:
-        print(f"{s['case']:9s} {s['method']:8s} {s['ref_seconds']:8.3f} s {s['ours_seconds']:7.3f} s"
+        print(f"{case_label(s['case']):9s} {s['method']:8s} {s['ref_seconds']:8.3f} s {s['ours_seconds']:7.3f} s"
               f"  {s['speedup']:6.2f}x   {s['ref_peak_mb']:.0f} -> {s['ours_peak_mb']:.0f} MB "
               f"({s['memory_metric']})")
     if args.json_out:
         Path(args.json_out).write_text(json.dumps({"rows": rows, "summary": summary}, indent=2))
     set_result(args, {"rows": rows, "summary": summary})
     return 0
+
+
+class _Given(argparse.Action):
+    """Stores the value and remembers that the option was given on the command line."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, values)
+        namespace.cases_given = True
 
 
 def register(g: Any) -> None:
@@ -102,8 +116,12 @@ def register(g: Any) -> None:
     p = g.add(g.bench, "inversion", "one synthesis iteration: ours vs a reference-style loop "
               "(time and peak memory)", _cmd_bench)
     p.add_argument("--cases", nargs="+", default=["resnet34", "toy"],
-                   choices=["resnet34", "toy"],
+                   choices=["resnet34", "toy"], action=_Given,
                    help="teachers: a CIFAR ResNet-34 (random weights) and the toy teacher")
+    p.add_argument("--teacher", nargs="+", metavar="FILE_OR_NAME",
+                   help="time your own teacher(s) instead (a file or a registry name, with "
+                        "its own normalisation); with --cases too, both")
+    p.set_defaults(cases_given=False)
     p.add_argument("--methods", nargs="+", default=["natural", "deep"],
                    choices=["natural", "deep"], help="synthesis methods to time")
     p.add_argument("--batch", type=positive_int, default=64, help="images per iteration")
