@@ -48,13 +48,13 @@ def test_every_page_opens_and_has_shortcuts(window):
 
     w = window()
     keys = w.page_keys()
-    assert keys == ["stylize", "build", "texture", "synthesize", "translate", "toyworld",
-                    "models", "jobs"]
+    assert keys == ["stylize", "build", "texture", "synthesize", "evaluate", "translate",
+                    "toyworld", "models", "jobs"]
     assert not [k for k, p in w.pages.items() if isinstance(p, BrokenPage)]
     sc = w.shortcuts()
     assert sc["run"] == "Ctrl+Return" and sc["cancel"] == "Esc"
     assert sc["load"] == "Ctrl+O" and sc["save"] == "Ctrl+S"
-    assert sc["page-stylize"] == "Ctrl+1" and sc["page-jobs"] == "Ctrl+8"
+    assert sc["page-stylize"] == "Ctrl+1" and sc["page-jobs"] == "Ctrl+9"
     w.actions_by_name["page-models"].trigger()
     assert w.current_page().key == "models"
     assert w.nav.item(0).toolTip() and not w.windowIcon().isNull()

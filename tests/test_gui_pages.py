@@ -66,6 +66,15 @@ def test_toyworld_page_generates_previews_and_cancels(win):
     assert page.browser.count() > 0
 
 
+def test_evaluate_page_shows_accuracy_per_class_and_the_confusion_matrix(win):
+    page, note = run_page(win, "evaluate")
+    res = page.last_result
+    assert note.startswith("top-1 ") and res["num_images"] > 0
+    assert page.per_class.rowCount() == len(res["per_class"]) == 10
+    assert page.per_class.item(0, 0).text() == next(iter(res["per_class"]))
+    assert page.confusion.has_image() and page.result_view.value_text("top1") is not None
+
+
 def test_models_page_imports_verifies_and_names_bad_files(win):
     page, note = run_page(win, "models")
     assert "models listed" in note

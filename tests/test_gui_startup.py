@@ -41,8 +41,8 @@ def test_deferred_window_shows_loading_then_the_same_pages(qtbot, tmp_path, monk
     w.show()
     probe.attach()
     qtbot.waitUntil(lambda: bool(w.pages), timeout=120_000)
-    assert w.page_keys() == ["stylize", "build", "texture", "synthesize", "translate",
-                             "toyworld", "models", "jobs"]
+    assert w.page_keys() == ["stylize", "build", "texture", "synthesize", "evaluate",
+                             "translate", "toyworld", "models", "jobs"]
     assert w.stack.count() == len(w.pages)          # the loading page is gone
     assert not any(isinstance(w.stack.widget(i), LoadingPage) for i in range(w.stack.count()))
     assert w.shortcuts()["page-stylize"] == "Ctrl+1"

@@ -71,3 +71,44 @@ class TrainParams:
     threads: int = param(0, "CPU threads (0 = torch default)", check="nonneg")
     max_steps: int = param(0, "stop after this many steps (smoke tests); 0 = all",
                            check="nonneg")
+
+
+@dataclass
+class EvalClassifierParams:
+    """Parameters of `studio eval classifier`: any classifier the zoo loads, measured on
+    an image folder whose class folders are matched to the model's classes by name."""
+
+    images: Path = param(help="the images: an ImageFolder (its root or one split folder), "
+                         "WebDataset shards or a manifest.jsonl; class folders are matched "
+                         "to the model's classes by name", flags=("--data-dir",))
+    model: str = param("toy", "weights file, registry name (cifar10-resnet20, ...), a file "
+                       "in the model folder, or toy (the shipped toy teacher: the default of "
+                       "recipes and the window; the command line requires it)", "--weights", path="path-or-name")
+    split: str = param("test", "split to read: <images>/<split> when that folder exists "
+                       "(else --images itself)")
+    arch: str = param("auto", "architecture (auto: the registry entry's or what the file's "
+                      "keys say); any --arch of the zoo")
+    data: str = param("auto", "the model's data preset (normalisation, input size, class "
+                      "names): auto (the registry entry's or the architecture's usual), "
+                      "cifar10, cifar10_akamaster, cifar100, imagenet, toy, ...")
+    mean: list[float] | None = param(None, "input normalisation mean (R G B, or one value) "
+                                     "instead of the preset's")
+    std: list[float] | None = param(None, "input normalisation std (R G B, or one value) "
+                                    "instead of the preset's")
+    image_size: int | None = param(None, "input side in px (default: the preset's)",
+                                   check="positive")
+    resize: Literal["auto", "stretch", "crop"] = param(
+        "auto", "how images reach the input size: stretch (bilinear resize to a square, as "
+        "the synthesis and distillation tools read images), crop (shorter side to "
+        "size/0.875, centre crop: torchvision's ImageNet evaluation); auto: crop for the "
+        "imagenet preset, else stretch")
+    batch_size: int = param(256, "images per forward pass", check="positive")
+    limit: int | None = param(None, "evaluate at most this many images, taken in turn from "
+                              "each class (the first files of each, sorted)",
+                              check="positive")
+    workers: int = param(0, "image decoding processes (0: decode in this process)",
+                         "-j", check="nonneg")
+    out: Path | None = param(None, "write eval.json and confusion.png here (default: write "
+                             "nothing); never inside the images folder")
+    device: str = param("auto", "auto, cpu, cuda or cuda:N")
+    seed: int = param(0, "global random seed (the evaluation itself draws nothing random)")
