@@ -25,11 +25,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.core.params import help_of
+from studio.core.params import PATH_META, help_of
 from studio.gui.widgets import PathEdit
 from studio.recipes import RecipeError, coerce
 
 _NONE = type(None)
+#: How a field whose text cannot be read is marked (a theme-independent red border).
+INVALID_STYLE = "border: 1px solid #d14343;"
 
 
 def field_docs(cls: type) -> dict[str, str]:
@@ -98,12 +100,24 @@ class FieldEditor:
             mode = "dir" if _is_dir_field(self.name) else "file"
             w = PathEdit(mode=mode, parent=parent, key=f"field/{self.name}")
         elif origin in (list, tuple):
+            # numbers may be separated by commas, spaces or both ("0.485 0.456 0.406" is
+            # "0.485, 0.456, 0.406"): people paste them from papers and code
             item = (typing.get_args(base) or (str,))[0]
             self.item_tp = item
             self.kind = "pathlist" if item is Path else "list"
             w = QLineEdit(parent)
-            w.setPlaceholderText("separate paths with ;" if item is Path
-                                 else "comma-separated values")
+            if item is Path:
+                w.setPlaceholderText("separate paths with ;")
+            elif item in (int, float):
+                w.setPlaceholderText(("empty = default; " if self.optional else "")
+                                     + "numbers, separated by commas or spaces")
+            else:
+                w.setPlaceholderText(("empty = default; " if self.optional else "")
+                                     + "comma-separated values")
+        elif f.metadata.get(PATH_META) == "path-or-name" and base is str:
+            # a model file or a registry name ("toy"): typed, dropped or browsed for
+            w = PathEdit(mode="file", parent=parent, key=f"field/{self.name}")
+            w.edit.setPlaceholderText("a file, or a registry name")
         else:
             w = QLineEdit(parent)
         if self.optional and self.kind in ("int", "float"):
@@ -113,8 +127,32 @@ class FieldEditor:
         self.widget = w
         tip = help_text or ""
         type_line = f"type: {_type_text(tp)}"
-        w.setToolTip(f"<b>{_label(self.name)}</b><br>{tip}<br><i>{type_line}</i>"
-                     if tip else f"<b>{_label(self.name)}</b><br><i>{type_line}</i>")
+        self.tooltip = (f"<b>{_label(self.name)}</b><br>{tip}<br><i>{type_line}</i>"
+                        if tip else f"<b>{_label(self.name)}</b><br><i>{type_line}</i>")
+        w.setToolTip(self.tooltip)
+        #: Extra check of the value (the page's: "three numbers"): message or None.
+        self.validator: Any = None
+        #: Why the current text cannot be used ("" when it can); shown on the widget.
+        self.error = ""
+        if self.kind in ("list", "text") and isinstance(w, QLineEdit):
+            w.textChanged.connect(lambda *_: self.check())
+
+    def check(self) -> str:
+        """Read the field now and mark it when its text cannot be used (a red border and
+        the reason in its tooltip): a bad entry is shown where it was typed, not dropped
+        and not found only when Run is pressed. Returns the reason ("" when fine)."""
+        try:
+            self.get()
+            error = ""
+        except RecipeError as exc:
+            error = str(exc)
+        if error != self.error:
+            self.error = error
+            w = self.widget
+            w.setProperty("invalid", bool(error))
+            w.setStyleSheet(f"QLineEdit {{ {INVALID_STYLE} }}" if error else "")
+            w.setToolTip(self.tooltip + (f"<br><b>Not valid:</b> {error}" if error else ""))
+        return error
 
     def set(self, value: Any) -> None:
         w = self.widget
@@ -169,15 +207,24 @@ class FieldEditor:
                 return None if self.optional else []
             if self.kind == "pathlist":
                 return [Path(p.strip()).expanduser() for p in text.split(";") if p.strip()]
-            raw = [t.strip() for t in text.split(",") if t.strip()]
-            vals: list[Any] = []
-            for t in raw:
-                vals.append(_parse_scalar(t, self.item_tp, where))
-            return coerce(vals, self.base, where)
+            parts = [t.strip() for t in text.split(",")]
+            if "" in parts[:-1]:  # "1,,2" or ", 2": an entry was lost, not meant
+                raise RecipeError(f"{where}: an empty entry in {text!r}")
+            numbers = self.item_tp in (int, float)
+            raw = [t for part in parts for t in (part.split() if numbers else [part]) if t]
+            vals = [_parse_scalar(t, self.item_tp, where) for t in raw]
+            return self._validated(coerce(vals, self.base, where))
         text = w.text()
         if self.optional and not text.strip():
             return None
-        return coerce(_parse_scalar(text, self.base, where), self.base, where)
+        return self._validated(coerce(_parse_scalar(text, self.base, where), self.base, where))
+
+    def _validated(self, value: Any) -> Any:
+        if self.validator is not None and value is not None:
+            problem = self.validator(value)
+            if problem:
+                raise RecipeError(f"{_label(self.name)}: {problem}")
+        return value
 
 
 def _parse_scalar(text: str, tp: Any, where: str) -> Any:
@@ -244,6 +291,13 @@ class ParamsForm(QWidget):
             _connect_changed(ed.widget, self.changed.emit)
         for k, v in (defaults or {}).items():
             self.set_value(k, v)
+
+    def set_validator(self, name: str, check: Any) -> None:
+        """Add a check of one field's value (``check(value) -> reason or None``), applied
+        while typing and by :meth:`params` (e.g. "mean needs three numbers")."""
+        if name in self.editors:
+            self.editors[name].validator = check
+            self.editors[name].check()
 
     def set_value(self, name: str, value: Any) -> None:
         if name in self.editors:

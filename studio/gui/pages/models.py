@@ -1,4 +1,9 @@
-"""Models: which weights are present (official and toy), import, verify, fetch, licences."""
+"""Models: which weights are present (official and toy), import, verify, fetch, licences.
+
+A classifier's row says how its inputs must look (architecture, normalisation, size,
+classes: the registry entry's ``arch`` and data preset), because a real teacher fed with
+the wrong mean/std still runs — it just answers wrongly.
+"""
 
 from __future__ import annotations
 
@@ -35,7 +40,50 @@ from studio.gui.widgets import Banner, FlowLayout, LogView
 from studio.gui.workers import JobRecord
 from studio.gui.workspace import toy_checkpoints
 
-COLUMNS = ["Model", "State", "File", "Family", "Licence", "Source"]
+COLUMNS = ["Model", "State", "Arch", "Input", "File", "Family", "Licence", "Source"]
+#: How data presets are called in the Input column (a preset's own name otherwise).
+DATA_NAMES = {"imagenet": "ImageNet", "cifar10": "CIFAR-10", "cifar100": "CIFAR-100",
+              "toy": "toy-world"}
+
+
+def input_text(data: str | None) -> str:
+    """A data preset in words: "ImageNet mean/std, 32 px, CIFAR-10 classes". The presets
+    live with the classifier zoo (torch), so they are read here, when a row is shown —
+    the window's shell starts without torch."""
+    if not data:
+        return ""
+    try:
+        from studio.models.classifiers import PRESETS
+    except Exception:  # the zoo cannot load: say what the registry says
+        return data
+    pre = PRESETS.get(data)
+    if pre is None:
+        return data
+    base = [n for n in DATA_NAMES if n in PRESETS]
+    norm = next((n for n in base if (PRESETS[n].mean, PRESETS[n].std) == (pre.mean, pre.std)),
+                None)
+    norm_text = f"{DATA_NAMES[norm] if norm else pre.name} mean/std"  # numbers: the detail
+    same = next((n for n in base if PRESETS[n].num_classes == pre.num_classes
+                 and PRESETS[n].class_names == pre.class_names and pre.class_names), None)
+    classes = (f"{DATA_NAMES[same]} classes" if same else f"{pre.num_classes} classes")
+    return f"{norm_text}, {pre.image_size} px, {classes}"
+
+
+def input_detail(data: str | None) -> str:
+    """The preset with its numbers (for the row's tooltip and the detail line)."""
+    if not data:
+        return ""
+    try:
+        from studio.models.classifiers import PRESETS
+    except Exception:
+        return f"data preset {data}"
+    pre = PRESETS.get(data)
+    if pre is None:
+        return f"data preset {data} (unknown here)"
+    names = ", ".join(pre.class_names[:10]) + (", …" if len(pre.class_names) > 10 else "")
+    return (f"data preset {pre.name}: mean {', '.join(f'{v:g}' for v in pre.mean)}, std "
+            f"{', '.join(f'{v:g}' for v in pre.std)}, {pre.image_size} px, "
+            f"{pre.num_classes} classes" + (f" ({names})" if names else ""))
 
 
 class ModelTable(QTableWidget):
@@ -55,6 +103,12 @@ class ModelTable(QTableWidget):
         # of pushing the other columns off the edge
         for name in ("File", "Licence", "Source"):
             hh.setSectionResizeMode(COLUMNS.index(name), QHeaderView.ResizeMode.Stretch)
+        # the normalisation column is as wide as its common text; a longer one is elided
+        # (whole in the tooltip and the detail line under the table)
+        col = COLUMNS.index("Input")
+        hh.setSectionResizeMode(col, QHeaderView.ResizeMode.Interactive)
+        self.setColumnWidth(col, self.fontMetrics().horizontalAdvance(
+            "ImageNet mean/std, 32 px, CIFAR-10 classes") + 30)
         hh.setStretchLastSection(False)
         self.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.setWordWrap(False)
@@ -119,6 +173,12 @@ class ModelsPage(Page):
         split.setStretchFactor(0, 3)
         split.setStretchFactor(1, 1)
         lay.addWidget(split, 1)
+        self.detail = QLabel("Select a model to see what its inputs must look like.", self)
+        self.detail.setObjectName("hint")
+        self.detail.setWordWrap(True)
+        self.detail.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.detail.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        lay.addWidget(self.detail)
         self.import_button.clicked.connect(self.import_dialog)
         self.verify_button.clicked.connect(self.verify_selected)
         self.fetch_button.clicked.connect(self.fetch_selected)
@@ -126,6 +186,7 @@ class ModelsPage(Page):
         self.refresh_button.clicked.connect(self.refresh)
         self.table.files_dropped.connect(self.import_files)
         self.table.itemSelectionChanged.connect(self._update_buttons)
+        self.table.itemSelectionChanged.connect(self._show_detail)
         self.rows: list[dict[str, Any]] = []
         self.last: JobRecord | None = None
         self._errors: dict[Any, list[str]] = {}
@@ -137,8 +198,13 @@ class ModelsPage(Page):
     def model_rows(self) -> list[dict[str, Any]]:
         """Registry models (present / bundled / missing) then the shipped toy models."""
         mdir = self._mdir()
-        rows = [{**r, "file": r["filename"], "source": r["url"] or ""}
-                for r in model_states(mdir)]
+        rows = []
+        for r in model_states(mdir):
+            spec = r["spec"]
+            arch, data = getattr(spec, "arch", None), getattr(spec, "data", None)
+            rows.append({**r, "file": r["filename"], "source": r["url"] or "",
+                         "arch": arch or "", "input": input_text(data),
+                         "input_detail": input_detail(data)})
         known = {r["path"] for r in rows if r["path"]}
         for p in toy_checkpoints():
             if p in known:
@@ -146,13 +212,15 @@ class ModelsPage(Page):
             rows.append({"name": f"toy/{p.stem}", "state": "bundled (toy)", "path": p,
                          "file": p.name, "family": "toy world", "licence": "MIT (Studio)",
                          "source": "trained by the project: see resources/toy/README.md",
-                         "description": "toy-world model shipped with Studio", "spec": None})
+                         "description": "toy-world model shipped with Studio", "spec": None,
+                         "arch": "", "input": "", "input_detail": ""})
         if mdir.is_dir():
             for p in sorted(mdir.iterdir()):
                 if p.is_file() and p not in known and not p.name.endswith(".part"):
                     rows.append({"name": p.stem, "state": "present (imported)", "path": p,
                                  "file": p.name, "family": "", "licence": "unknown",
-                                 "source": "imported by you", "description": "", "spec": None})
+                                 "source": "imported by you", "description": "", "spec": None,
+                                 "arch": "", "input": "", "input_detail": ""})
         return rows
 
     def refresh(self) -> None:
@@ -162,11 +230,13 @@ class ModelsPage(Page):
         t = self.table
         t.setRowCount(len(self.rows))
         for i, r in enumerate(self.rows):
-            vals = [r["name"], r["state"], str(r["path"] or r["file"]), r["family"],
-                    r["licence"], r["source"]]
+            vals = [r["name"], r["state"], r["arch"], r["input"], str(r["path"] or r["file"]),
+                    r["family"], r["licence"], r["source"]]
             for j, v in enumerate(vals):
                 it = QTableWidgetItem(v)
-                it.setToolTip(f"{r['description']}\n{v}" if r["description"] else v)
+                tip = r["input_detail"] if COLUMNS[j] in ("Arch", "Input") and \
+                    r["input_detail"] else v
+                it.setToolTip(f"{r['description']}\n{tip}" if r["description"] else tip)
                 t.setItem(i, j, it)
         n_toy = sum(1 for r in self.rows if r["family"] in ("toy", "toy world")
                     and r["path"] is not None)
@@ -184,6 +254,22 @@ class ModelsPage(Page):
     def _selected(self) -> list[dict[str, Any]]:
         rows = sorted({i.row() for i in self.table.selectedIndexes()})
         return [self.rows[i] for i in rows if i < len(self.rows)]
+
+    def _show_detail(self) -> None:
+        sel = self._selected()
+        if len(sel) != 1:
+            self.detail.setText("Select a model to see what its inputs must look like."
+                                if not sel else f"{len(sel)} models selected")
+            return
+        r = sel[0]
+        parts = [f"{r['name']} ({r['state']})"]
+        if r["description"]:
+            parts.append(r["description"])
+        if r["arch"]:
+            parts.append(f"arch {r['arch']}")
+        if r["input_detail"]:
+            parts.append(r["input_detail"])
+        self.detail.setText(" · ".join(parts))
 
     def _update_buttons(self) -> None:
         sel = self._selected()

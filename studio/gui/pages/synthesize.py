@@ -3,6 +3,14 @@
 The batch being optimised is shown as a grid every N iterations and the loss terms are
 plotted as they arrive; when a synthesis ends, one click distils a student on the
 images or prunes the teacher with them (fine-tuned on synthetic data only).
+
+*Check teacher* runs the `synthesize-preflight` job on the synthesis form's teacher: what
+was loaded (layout, data preset, mean/std, size, classes), its top-1 on real images when
+a folder is given, and the run's length from a few timed iterations — before hours of
+synthesis start with a wrongly normalised or mis-read teacher. It is a button, not an
+automatic check, because a check costs seconds to a minute of CPU and the queue runs one
+job at a time: checking while the user types a path would queue stale checks ahead of
+the work they came for.
 """
 
 from __future__ import annotations
@@ -10,7 +18,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
     QLabel,
     QPushButton,
     QSizePolicy,
@@ -20,9 +31,19 @@ from PySide6.QtWidgets import (
 )
 
 from studio.core.jobs import Metrics
-from studio.gui.pages.base import JobPage
-from studio.gui.widgets import ThumbGrid
+from studio.gui.pages.base import AppContext, JobPage
+from studio.gui.widgets import PathEdit, ThumbGrid
 from studio.gui.workers import JobRecord
+from studio.recipes import RecipeError
+from studio.registry import job_types
+
+PREFLIGHT = "synthesize-preflight"
+#: What a check reads from the synthesis form (the rest of PreflightParams is the page's).
+CHECK_FIELDS = ("teacher", "arch", "data", "mean", "std", "method", "preset", "num_images",
+                "batch_size", "iterations", "seed", "device")
+#: What a distillation / pruning takes over from the synthesis that made its data: the
+#: same teacher, loaded the same way (a real teacher must not become the toy one).
+TEACHER_FIELDS = ("teacher", "arch", "data", "mean", "std")
 
 LABELS = {
     "synthesize": "Synthesize (NaturalInversion / DeepInversion / noise)",
@@ -37,7 +58,56 @@ HELP = {
     "metrics_every": "Plot the loss terms every N iterations",
     "synthetic": "The synthetic dataset (output of a synthesis)",
     "real_test": "Real test images (ImageFolder) to report accuracy on",
+    "mean": "Input normalisation mean, R G B, e.g. 0.485 0.456 0.406 or 0.485, 0.456, "
+            "0.406; empty = the model's own (registry entry or data preset)",
+    "std": "Input normalisation std, R G B, e.g. 0.229 0.224 0.225; empty = the model's "
+           "own (registry entry or data preset)",
 }
+
+
+def check_rgb(value: list[float]) -> str | None:
+    """Mean / std are one number per colour channel."""
+    if len(value) != 3:
+        return f"needs three numbers (R G B), got {len(value)}"
+    return None
+
+
+def check_std(value: list[float]) -> str | None:
+    """A std is three positive numbers (it divides)."""
+    return check_rgb(value) or (None if all(v > 0 for v in value)
+                                else "every std must be > 0")
+
+
+def _triple(v: Any) -> str:
+    return ", ".join(f"{float(x):.4g}" for x in v)
+
+
+def preflight_text(res: dict[str, Any]) -> str:
+    """What a teacher check found, in the words a person decides with."""
+    t = res.get("teacher") or {}
+    classes = list(t.get("classes") or [])
+    names = ", ".join(classes[:4]) + (", …" if len(classes) > 4 else "")
+    lines = [f"{t.get('arch')} · {t.get('data')} · mean {_triple(t.get('mean', ()))} · "
+             f"std {_triple(t.get('std', ()))} · {t.get('image_size')} px · "
+             f"{t.get('num_classes')} classes ({names})"
+             + (f" · sha256 {t['sha256'][:12]}…" if t.get("sha256") else "")]
+    if res.get("accuracy") is not None:
+        lines.append(f"Top-1 {100 * res['accuracy']:.1f} % on {res.get('real_images')} real "
+                     f"images of {res.get('real')} (compare with models on these files, "
+                     "not with papers)")
+        if res.get("class_match") is False:
+            lines.append("The folder's class names are not the teacher's: this accuracy "
+                         "pairs classes by folder order.")
+    else:
+        lines.append("Top-1 not measured: choose real test images to measure it.")
+    if res.get("method") == "noise":
+        lines.append("Noise: nothing to optimise, the images are written at once.")
+    else:
+        lines.append(f"{res.get('seconds_per_iteration', 0):.2f} s per {res.get('method')} "
+                     f"iteration at batch {res.get('batch_size')} → about "
+                     f"{res.get('estimate')} for {res.get('num_images')} images × "
+                     f"{res.get('iterations')} iterations on {res.get('device')}")
+    return "\n".join(lines)
 
 
 class SynthesizePage(JobPage):
@@ -49,6 +119,12 @@ class SynthesizePage(JobPage):
     engine = "inversion engine (studio.inversion)"
     labels = LABELS
     help = HELP
+
+    def __init__(self, ctx: AppContext, parent: QWidget | None = None):
+        super().__init__(ctx, parent)
+        # the check's recipes open here too (the window finds a page by its job names),
+        # but it is the button's job, not one of the form's choices
+        self.job_names = (*type(self).job_names, PREFLIGHT)
 
     def defaults(self, job: str) -> dict[str, Any]:
         toy = self.ctx.toy
@@ -65,6 +141,40 @@ class SynthesizePage(JobPage):
             return {"synthetic": toy.out("synthetic"), "teacher": "toy",
                     "real": toy.world, "out": toy.out("synthetic-quality")}
         return {}
+
+    def build_left(self, lay: QVBoxLayout) -> None:
+        box = QFrame(self)
+        box.setFrameShape(QFrame.Shape.StyledPanel)
+        self.check_box = box
+        bl = QVBoxLayout(box)
+        bl.setContentsMargins(6, 6, 6, 6)
+        row = QHBoxLayout()
+        self.check_button = QPushButton("Check teacher", box)
+        self.check_button.setToolTip(
+            "Load the teacher as the synthesis will, measure its top-1 on the real images "
+            "(when chosen) and time a few iterations to estimate the run's length")
+        self.check_button.clicked.connect(self.check_teacher)
+        self.check_button.setEnabled(PREFLIGHT in job_types())
+        row.addWidget(self.check_button)
+        self.check_real = PathEdit(mode="dir", parent=box, key="field/real")
+        self.check_real.edit.setPlaceholderText("real test images (optional ImageFolder)")
+        self.check_real.setToolTip("Real images (ImageFolder, or its root with test/) to "
+                                   "measure the teacher's top-1 on; also the real test set "
+                                   "of a distillation or pruning that follows")
+        self.check_real.setMinimumWidth(160)
+        row.addWidget(self.check_real, 1)
+        bl.addLayout(row)
+        self.check_label = QLabel("Check a real teacher before a long synthesis: what "
+                                  "loaded, its accuracy, and how long the run takes.", box)
+        self.check_label.setObjectName("hint")
+        self.check_label.setWordWrap(True)
+        self.check_label.setSizePolicy(QSizePolicy.Policy.Ignored,
+                                       QSizePolicy.Policy.Preferred)
+        self.check_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        bl.addWidget(self.check_label)
+        lay.addWidget(box)
+        self.check_record: JobRecord | None = None
+        self.check_result: dict[str, Any] | None = None
 
     def build_right(self, tabs: QTabWidget) -> None:
         self.curves.log_y = True
@@ -93,6 +203,86 @@ class SynthesizePage(JobPage):
         lay.addWidget(self.kept, 1)
         tabs.insertTab(1, w, "Images / next")
         self.synthetic_out: Path | None = None
+        self.synthetic_params: Any = None
+        self._set_up: set[str] = set()
+        self.panel.combo.currentIndexChanged.connect(self._job_changed)
+        self._job_changed()
+
+    def _setup_form(self, name: str | None) -> None:
+        """Mean / std are three numbers (a typo is marked while typing); a new teacher
+        makes the last check stale. Forms are made when first shown, so this runs then."""
+        if name is None or name in self._set_up or name not in self.panel.available:
+            return
+        self._set_up.add(name)
+        f = self.panel.form(name)
+        f.set_validator("mean", check_rgb)
+        f.set_validator("std", check_std)
+        if name == "synthesize":
+            for k in TEACHER_FIELDS:
+                if k in f.editors:
+                    f.editors[k].widget.textChanged.connect(self._teacher_edited)
+
+    def _job_changed(self) -> None:
+        name = self.panel.job_name()
+        self._setup_form(name)
+        self.check_box.setVisible(name in (None, "synthesize"))
+
+    def _teacher_edited(self, *_: Any) -> None:
+        if self.check_result is not None:
+            self.check_result = None
+            self.check_label.setText("The teacher settings changed: press Check teacher to "
+                                     "check them again.")
+
+    # -- the teacher check -------------------------------------------------------------
+    def preflight_params(self) -> Any:
+        """The check of what the synthesis form is set up to run (RecipeError names a bad
+        field)."""
+        from studio.inversion.preflight.params import PreflightParams
+
+        f = self.panel.form("synthesize")
+        if f is None:
+            raise RecipeError("the synthesis engine is not in this build")
+        kw = {k: f.value(k) for k in CHECK_FIELDS if k in f.editors}
+        if kw.get("teacher") in (None, ""):
+            raise RecipeError("Teacher: choose a checkpoint file, a registry name or toy")
+        text = self.check_real.text().strip()
+        real = Path(text).expanduser() if text else None
+        if real is not None and not real.is_dir():
+            raise RecipeError(f"Real test images: {real} is not a folder")
+        return PreflightParams(real=real, **kw)
+
+    def check_teacher(self, params: Any = None) -> JobRecord | None:
+        """Run the teacher check in the job queue (a worker thread) and show what it finds
+        in the panel above the form."""
+        try:
+            params = params if params is not None else self.preflight_params()
+        except (RecipeError, ValueError, TypeError) as exc:
+            self.check_label.setText(f"Not checked: {exc}")
+            return None
+        self.check_result = None
+        self.check_label.setText(f"Checking {params.teacher}… (loading, "
+                                 + ("top-1 on real images, " if params.real else "")
+                                 + f"{params.warmup_iterations} timed iterations)")
+        rec = self.ctx.queue.submit(PREFLIGHT, params, title=f"check {params.teacher}",
+                                    page=self.key)
+        self.check_record = rec
+        self.check_button.setEnabled(False)
+        rec.handle.log.connect(self.log.add)
+        rec.handle.finished.connect(self._check_finished)
+        return rec
+
+    def _check_finished(self, rec: JobRecord) -> None:
+        if rec is not self.check_record:
+            return
+        self.check_button.setEnabled(True)
+        st = rec.state.value
+        if st == "done" and isinstance(rec.result, dict):
+            self.check_result = rec.result
+            self.check_label.setText(preflight_text(rec.result))
+        elif st == "failed":
+            self.check_label.setText(f"The teacher did not load or run: {rec.error}")
+        else:
+            self.check_label.setText("Check cancelled.")
 
     def _on_metrics(self, ev: Metrics) -> None:
         self.clear_curves_once()
@@ -104,6 +294,7 @@ class SynthesizePage(JobPage):
         if rec.job == "synthesize":
             out = Path(rec.params.out)
             self.synthetic_out = out
+            self.synthetic_params = rec.params
             from studio.core.images import list_images
 
             files = list_images(out, recursive=True) if out.is_dir() else []
@@ -125,6 +316,20 @@ class SynthesizePage(JobPage):
                 f"{k.replace('_', ' ')} {format_value(k, v)}" for k, v in rows[:8])
                 if rows else f"{rec.job} finished (see Result)")
 
+    def load_recipe(self, job: str, params: Any) -> bool:
+        """A check's recipe (the Jobs page's *Edit in page*) fills the synthesis form with
+        its teacher and plan, and the real-image folder."""
+        if job != PREFLIGHT:
+            return super().load_recipe(job, params)
+        if not self.panel.select("synthesize"):
+            return False
+        f = self.panel.form("synthesize")
+        for k in CHECK_FIELDS:
+            if k in f.editors and not (k == "preset" and params.preset == "auto"):
+                f.set_value(k, getattr(params, k))
+        self.check_real.setText("" if params.real is None else str(params.real))
+        return True
+
     def follow_up(self, job: str, review: bool = False, **overrides: Any
                   ) -> JobRecord | None:
         """Distil or prune with the last synthetic dataset. With ``review`` (the buttons)
@@ -134,6 +339,16 @@ class SynthesizePage(JobPage):
             return None
         f = self.panel.form(job)
         f.set_value("synthetic", self.synthetic_out)
+        sp = self.synthetic_params
+        if sp is not None:  # the teacher that made the data, loaded the same way
+            for k in TEACHER_FIELDS:
+                if hasattr(sp, k):
+                    f.set_value(k, getattr(sp, k))
+            real = self.check_real.text().strip()
+            if real:
+                f.set_value("real_test", Path(real))
+            elif str(sp.teacher) != "toy":  # the toy world is no test set of another teacher
+                f.set_value("real_test", None)
         for k, v in overrides.items():
             f.set_value(k, v)
         if review:
