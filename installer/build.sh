@@ -92,8 +92,8 @@ grep -h "studio.spec:" "$WORK.log" || true
 BUNDLE="$DIST/studio"
 # Desktop integration sits at the top of the bundle, next to the executable.
 cp installer/studio.desktop "$BUNDLE/studio.desktop"
-cp resources/icons/app.svg "$BUNDLE/studio.svg"
-[ -f resources/icons/app.png ] && cp resources/icons/app.png "$BUNDLE/studio.png"  # 256 px
+cp studio/resources/icons/app.svg "$BUNDLE/studio.svg"
+[ -f studio/resources/icons/app.png ] && cp studio/resources/icons/app.png "$BUNDLE/studio.png"  # 256 px
 cp installer/install-desktop.sh "$BUNDLE/install-desktop.sh"
 chmod +x "$BUNDLE/install-desktop.sh"
 rm -rf "$WORK"  # intermediate files (~1 GB); the log stays

@@ -60,7 +60,7 @@ def test_desktop_entry_names_the_app_the_gui_sets():
         proc = subprocess.run(["desktop-file-validate", str(INSTALLER / "studio.desktop")],
                               capture_output=True, text=True)
         assert proc.returncode == 0 and not proc.stdout.strip(), proc.stdout
-    assert (ROOT / "resources" / "icons" / "app.svg").is_file()
+    assert (ROOT / "studio" / "resources" / "icons" / "app.svg").is_file()
 
 
 def test_entry_point_calls_freeze_support_before_the_cli():
@@ -71,7 +71,10 @@ def test_entry_point_calls_freeze_support_before_the_cli():
 
 def test_spec_bundles_resources_and_keeps_docstrings():
     spec = (INSTALLER / "studio.spec").read_text()
-    assert '(str(ROOT / "resources"), "resources")' in spec
+    # studio/resources (icons, stylesheet, toy checkpoints) is package data: collected once,
+    # with the package's other data files, where resources_dir() looks when frozen.
+    assert 'collect_data_files("studio")' in spec
+    assert '"resources")' not in spec
     assert "optimize=0" in spec
     assert 'collect_submodules("studio")' in spec
 

@@ -11,6 +11,7 @@ a one-line warning on stderr (once per kind of folder and process) saying what t
 from __future__ import annotations
 
 import contextlib
+import importlib.resources
 import os
 import sys
 import tempfile
@@ -132,11 +133,20 @@ __all__ = ["home", "can_create", "temp_root", "warn", "data_dir", "cache_dir",
 
 def resources_dir() -> Path:
     """The project's own bundled files (icons, stylesheet, toy checkpoints); torch-free,
-    so that the window's theme and workspace can name it before torch is loaded."""
+    so that the window's theme and workspace can name it before torch is loaded.
+
+    ``$STUDIO_RESOURCES`` when set (a retrained set, tests); else ``studio/resources``,
+    package data of the ``studio`` package, found through :mod:`importlib.resources` — the
+    same folder in a checkout, an editable install, an installed wheel and the desktop
+    bundle (PyInstaller collects ``studio``'s data files under ``_internal/studio``).
+    """
     env = os.environ.get("STUDIO_RESOURCES")
     if env:
         return Path(env)
     frozen = getattr(sys, "_MEIPASS", None)  # PyInstaller bundle
     if frozen:
-        return Path(frozen) / "resources"
-    return Path(__file__).resolve().parents[2] / "resources"
+        return Path(frozen) / "studio" / "resources"
+    root = importlib.resources.files("studio") / "resources"
+    if isinstance(root, Path):
+        return root
+    return Path(__file__).resolve().parents[1] / "resources"  # e.g. a zip import

@@ -7,18 +7,20 @@ rendered here, with links between the documents followed inside the window.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, Qt, QUrl
 from PySide6.QtGui import QImage, QTextDocument
 from PySide6.QtWidgets import QComboBox, QDialog, QHBoxLayout, QLabel, QTextBrowser, QVBoxLayout
 
-from studio.core.checkpoints import resources_dir
-
 
 def docs_dir() -> Path:
-    """``docs/`` beside ``resources/`` (the source tree and the desktop bundle)."""
-    return resources_dir().parent / "docs"
+    """``docs/`` at the top of the source tree (a checkout or an editable install) or of the
+    desktop bundle. An installed wheel has none (the guides travel in the sdist and
+    online); the window then says where it looked."""
+    frozen = getattr(sys, "_MEIPASS", None)  # PyInstaller bundle
+    return (Path(frozen) if frozen else Path(__file__).resolve().parents[2]) / "docs"
 
 
 class DocBrowser(QTextBrowser):
