@@ -415,7 +415,8 @@ def _head_size(sd: Mapping[str, torch.Tensor], path: str | os.PathLike | None = 
     return int(heads[-1].shape[0])
 
 
-def _triple(v: Sequence[float] | None, what: str) -> tuple[float, float, float] | None:
+def rgb_triple(v: Sequence[float] | None, what: str) -> tuple[float, float, float] | None:
+    """A ``--mean``/``--std`` value as (R, G, B): three numbers, or one for all three."""
     if v is None:
         return None
     t = tuple(float(x) for x in v)
@@ -479,14 +480,17 @@ def load_classifier(arch: str = "auto", weights: str | os.PathLike | None = None
                          what=what)
         net.load_state_dict(sd, strict=True)
     preset = _preset(data, spec, arch, num_classes, path)
-    if classes is None and path is not None:
-        classes = _trainer_classes(path, num_classes)
+    trained = _trainer_meta(path, num_classes) if path is not None and data == "auto" else {}
+    if classes is None:
+        classes = trained.get("classes")
     if classes is None and len(preset.class_names) == num_classes:
         classes = list(preset.class_names)
-    return Classifier(net.to(device).eval(), arch, _triple(mean, "mean") or preset.mean,
-                      _triple(std, "std") or preset.std, list(classes or []),
-                      int(image_size or preset.image_size), preset.name,
-                      sha256_file(path) if path else "", str(path or ""))
+    return Classifier(net.to(device).eval(), arch,
+                      rgb_triple(mean, "mean") or trained.get("mean") or preset.mean,
+                      rgb_triple(std, "std") or trained.get("std") or preset.std,
+                      list(classes or []),
+                      int(image_size or trained.get("image_size") or preset.image_size),
+                      preset.name, sha256_file(path) if path else "", str(path or ""))
 
 
 def _spec_of(weights: str | os.PathLike | None, path: Path | None):
@@ -513,16 +517,26 @@ def _preset(data: str, spec, arch: str, num_classes: int, path: Path | None) -> 
     return pre
 
 
-def _trainer_classes(weights: Path, num_classes: int) -> list[str] | None:
-    """Class names `studio train classifier` recorded next to its ``model.pth``."""
+def _trainer_meta(weights: Path, num_classes: int) -> dict:
+    """What `studio train classifier` recorded next to its ``model.pth``: class names and
+    the normalisation and image size it trained with."""
     meta = weights.with_name("train.json")
     if weights.name != "model.pth" or not meta.is_file():
-        return None
+        return {}
     try:
-        classes = json.loads(meta.read_text("utf-8")).get("classes")
+        rec = json.loads(meta.read_text("utf-8"))
     except (OSError, ValueError):
-        return None
-    return list(classes) if isinstance(classes, list) and len(classes) == num_classes else None
+        return {}
+    out: dict = {}
+    classes = rec.get("classes")
+    if isinstance(classes, list) and len(classes) == num_classes:
+        out["classes"] = list(classes)
+    for key in ("mean", "std"):
+        if isinstance(rec.get(key), list) and len(rec[key]) == 3:
+            out[key] = tuple(float(v) for v in rec[key])
+    if isinstance(rec.get("image_size"), int):
+        out["image_size"] = rec["image_size"]
+    return out
 
 
 def zero_init_last_bn(net: nn.Module) -> int:

@@ -142,6 +142,10 @@ class ShapeBiasParams:
     classes: list[str] = param(help="class names of non-ImageNet models, comma-separated "
                                "(default: the categories, or the toy shapes for toyvgg)",
                                factory=list)
+    mean: list[float] | None = param(None, "input normalisation mean, R G B, for every "
+                                     "model (default: each model's own)")
+    std: list[float] | None = param(None, "input normalisation std, R G B, for every model "
+                                    "(default: each model's own)")
     batch_size: int = param(64, "images per forward pass", check="positive")
     device: str = param("auto", _DEVICE)
     plot: bool = param(True, "draw the model-vs-human matrix plot")

@@ -443,7 +443,8 @@ def shape_bias_job(params: ShapeBiasParams, token: CancelToken | None = None) ->
     for k, spec in enumerate(params.models):
         arch, weights = parse_model_spec(spec)
         name = params.names[k] if k < len(params.names) else weights.name.split(".")[0]
-        clf = load_classifier(arch, weights, classes=params.classes or None, device=device)
+        clf = load_classifier(arch, weights, classes=params.classes or None, device=device,
+                              mean=params.mean, std=params.std)
         yield Log(f"{name}: {arch} from {weights} ({len(clf.classes) or 'ImageNet'} classes)")
         errors: list = []
         decisions = yield from classify_stimuli(clf, stimuli, categories,

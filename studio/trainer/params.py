@@ -60,6 +60,11 @@ class TrainParams:
         "imagenet", "imagenet: random-resized crop + flip; cifar: 4-px padded crop + flip; "
         "none: resize only")
     init: Path | None = param(None, "fine-tune from this weights file (either format)")
+    mean: list[float] | None = param(None, "input normalisation mean, R G B (default: the "
+                                     "architecture's data: e.g. ImageNet's for torchvision "
+                                     "and option-A CIFAR ResNets)")
+    std: list[float] | None = param(None, "input normalisation std, R G B (default: the "
+                                    "architecture's data)")
     reset_head: bool = param(False, "drop a classifier head whose class count differs")
     workers: int = param(4, "data loading processes", "-j", check="nonneg")
     eval_every: int = param(1, "epochs between evaluations", check="positive")

@@ -58,7 +58,13 @@ from studio.datasets.writers import (
     file_list_digest,
     make_fingerprint,
 )
-from studio.models.classifiers import build_network, norm_for, read_weights, zero_init_last_bn
+from studio.models.classifiers import (
+    build_network,
+    norm_for,
+    read_weights,
+    rgb_triple,
+    zero_init_last_bn,
+)
 from studio.trainer.params import TrainParams
 
 EVAL_SPLITS = ("val", "validation", "test")
@@ -390,6 +396,8 @@ def setup_training(params: TrainParams, num_classes: int, device: torch.device,
     use_amp = params.amp and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda") if use_amp else None
     mean, std = norm_for(params.arch)
+    mean = rgb_triple(params.mean, "mean") or mean
+    std = rgb_triple(params.std, "std") or std
     run = Training(net, net, opt, scaler, base_lr, mean, std, use_amp)
     if params.resume and ckpt_path.is_file():
         state = load_checkpoint(ckpt_path)
@@ -538,7 +546,8 @@ def train_job(params: TrainParams, token: CancelToken | None = None) -> JobGen:
             if ep["stopped"]:
                 break
         result = {"out": str(out), "model": str(out / "model.pth"), "classes": classes,
-                  "arch": params.arch, "epochs": len(history), "steps": run.step,
+                  "arch": params.arch, "mean": list(run.mean), "std": list(run.std),
+                  "image_size": params.image_size, "epochs": len(history), "steps": run.step,
                   "history": history, "final": history[-1] if history else {},
                   "seconds": round(time.monotonic() - t0, 1), "world_size": info.world_size}
         if info.is_main:
