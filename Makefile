@@ -14,11 +14,12 @@ run: setup
 demo: setup
 	$(STUDIO) demo
 
-# Everything, including the slower end-to-end checks (torchrun DDP, the quick demo);
-# `.venv/bin/pytest` alone skips those for a fast loop.
+# Everything, including the slower end-to-end checks (torchrun DDP, the quick demo, the
+# sdist/wheel installed into a fresh venv); `.venv/bin/pytest` alone skips those for a fast loop.
 test: setup
 	$(VENV)/bin/ruff check studio tests
-	QT_QPA_PLATFORM=offscreen STUDIO_TEST_DDP=1 STUDIO_TEST_DEMO=1 STUDIO_TEST_FAULTS=1 $(VENV)/bin/python -m pytest
+	QT_QPA_PLATFORM=offscreen STUDIO_TEST_DDP=1 STUDIO_TEST_DEMO=1 STUDIO_TEST_FAULTS=1 \
+	STUDIO_TEST_WHEEL=1 $(VENV)/bin/python -m pytest
 
 # The speed benchmarks (tens of minutes on a 2-core CPU; run on an idle machine).
 bench: setup
