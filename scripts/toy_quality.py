@@ -1,6 +1,6 @@
 """Measure the shipped toy style-transfer models and draw their before/after grids.
 
-Prints one JSON document with the numbers resources/toy/README.md quotes (and
+Prints one JSON document with the numbers studio/resources/toy/README.md quotes (and
 tests/test_toy_quality.py pins), and writes the grids (top row: content silhouettes,
 first column: styles, cells: outputs) of the fixed evaluation set::
 
@@ -31,7 +31,7 @@ from studio.tsit.translate import Translator
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--grids", type=Path, default=None, help="folder for the grid PNGs")
-    ap.add_argument("--resources", type=Path, default=None, help="resources/toy to measure")
+    ap.add_argument("--resources", type=Path, default=None, help="studio/resources/toy to measure")
     ap.add_argument("--encoder", type=Path, default=None, help="AdaIN encoder of a probe")
     ap.add_argument("--decoder", type=Path, default=None, help="AdaIN decoder of a probe")
     ap.add_argument("--content-sigma", type=float, default=0.0,

@@ -13,8 +13,8 @@ number can be reproduced on its own):
 6. the teacher pruned and fine-tuned on synthetic data only;
 7. a TSIT translation with the toy model.
 
-It uses the shipped toy models (``resources/toy/``) and retrains nothing unless asked
-(``--retrain`` rebuilds them first, with the settings of ``resources/toy/README.md``).
+It uses the shipped toy models (``studio/resources/toy/``) and retrains nothing unless asked
+(``--retrain`` rebuilds them first, with the settings of ``studio/resources/toy/README.md``).
 A stage that fails is reported (in the terminal and the report) and the rest go on;
 the exit status is 1 when any stage failed.
 """
@@ -70,7 +70,7 @@ FULL = DemoSize(train_per_class=20, test_per_class=100, shapes_per_class=4, synt
 #: Synthesis settings of the demo: the toy preset (a named deviation, docs/inversion.md).
 SYNTH_PRESET = "toy"
 #: The relu3_1 toy AdaIN's exemplar fine-tuning (it builds classifier B's world), the
-#: relu2_1 toy AdaIN's two stages (resources/toy/README.md), and classifier B's style pool:
+#: relu2_1 toy AdaIN's two stages (studio/resources/toy/README.md), and classifier B's style pool:
 #: bare texture patches, which those decoders put on the figure only.
 ADAIN_EXEMPLAR_ITERATIONS = 10_000
 ADAIN_ALPHA_ITERATIONS = 2_000
@@ -422,7 +422,7 @@ class Demo:
     def s_retrain(self) -> dict:
         """Rebuild every shipped toy model from scratch (about an hour on 2 CPU cores).
 
-        The settings are those recorded in resources/toy/README.md. The new files go to
+        The settings are those recorded in studio/resources/toy/README.md. The new files go to
         ``<out>/retrain/resources/toy`` and STUDIO_RESOURCES points there, so every later
         stage (and every engine) uses them instead of the shipped ones.
         """

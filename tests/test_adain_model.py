@@ -276,7 +276,7 @@ def test_derived_toy_encoder_computes_the_classifier_features():
 
 
 def test_shipped_toy_adain_paints_the_figure_and_keeps_the_ground():
-    """The embedded default is exemplar-trained (resources/toy/README.md): on held-out
+    """The embedded default is exemplar-trained (studio/resources/toy/README.md): on held-out
     silhouettes the figure takes a colour that changes with the style while the ground
     stays grey but for a faint tint (bricks: 0.12 between channels; the judges' numbers
     are pinned in test_toy_quality.py)."""

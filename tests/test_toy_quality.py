@@ -1,4 +1,4 @@
-"""The shipped toy models' quality numbers (resources/toy/README.md), pinned on a fixed set.
+"""The shipped toy models' quality numbers (studio/resources/toy/README.md), pinned on a fixed set.
 
 Each test runs the project's judges (a texture-blind shape classifier, a shape-blind
 texture classifier and a colour-blind pattern classifier) on the fixed 10 x 10 evaluation pairs of studio.texture_shape.toy_quality —

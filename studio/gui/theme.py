@@ -1,4 +1,4 @@
-"""Light and dark themes: a Fusion palette plus ``resources/style/studio.qss``.
+"""Light and dark themes: a Fusion palette plus ``studio/resources/style/studio.qss``.
 
 The stylesheet is one template; ``light.colors`` / ``dark.colors`` fill its ``colour names``,
 so both themes keep the same spacing and only the colours differ. Icons are line SVGs

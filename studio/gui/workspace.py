@@ -2,7 +2,7 @@
 
 On a fresh machine nothing is configured, so every page opens on the toy world: small
 procedural images (shapes, textures, scenes) drawn into the workspace on first start,
-and the toy checkpoints shipped in ``resources/toy/``.
+and the toy checkpoints shipped in ``studio/resources/toy/``.
 """
 
 from __future__ import annotations
@@ -112,7 +112,7 @@ def outside_toy_world(paths: list[str | Path], root: Path) -> list[Path]:
 
 
 def toy_checkpoints() -> list[Path]:
-    """The toy models shipped in resources/toy/ (empty until they are trained)."""
+    """The toy models shipped in studio/resources/toy/ (empty until they are trained)."""
     d = resources_dir() / "toy"
     if not d.is_dir():
         return []
@@ -120,7 +120,7 @@ def toy_checkpoints() -> list[Path]:
 
 
 def toy_model(name: str) -> Path | None:
-    """``resources/toy/<name>`` if shipped."""
+    """``studio/resources/toy/<name>`` if shipped."""
     p = resources_dir() / "toy" / name
     return p if p.is_file() else None
 
@@ -135,7 +135,7 @@ def adain_missing() -> str:
     if all((models_dir() / REGISTRY[n].filename).is_file()
            for n in ("adain-vgg", "adain-decoder") if n in REGISTRY):
         return ""
-    return ("No AdaIN weights yet: the toy AdaIN (resources/toy/adain_encoder.pth and "
+    return ("No AdaIN weights yet: the toy AdaIN (studio/resources/toy/adain_encoder.pth and "
             "adain_decoder.pth) is not shipped in this build and the official "
             "vgg_normalised.pth + decoder.pth are not installed (import them on the Models "
             "page).")

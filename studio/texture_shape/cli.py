@@ -76,7 +76,7 @@ def _cmd_shape_bias(args: argparse.Namespace) -> int:
     if not models:
         raise CLIError("give at least one --model ARCH=WEIGHTS (e.g. "
                        "resnet50=resnet50_train_60_epochs-c8e5653e.pth.tar or "
-                       "toyvgg=resources/toy/teacher.pth)")
+                       "toyvgg=studio/resources/toy/teacher.pth)")
     params = params_from_args(ShapeBiasParams, args, models=models,
                               names=list(args.name or []))
     result = run_cli_job(shape_bias_job(params, None), args)

@@ -67,7 +67,7 @@ def drawn(p: ToyWorldParams) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def load_judges(resources: str | Path | None = None) -> Judges:
-    """(shape, texture, pattern classifier) from ``resources/toy`` (eval mode)."""
+    """(shape, texture, pattern classifier) from ``studio/resources/toy`` (eval mode)."""
     from studio.adain.toy import load_classifier  # noqa: PLC0415 (engine: loaded when used)
 
     root = Path(resources) if resources else resources_dir() / "toy"

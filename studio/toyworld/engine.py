@@ -5,7 +5,7 @@ from studio.core.engines import Engine, JobSpec, ModelSpec, PageSpec
 #: The toy classifiers, read like studio.models.classifiers.read_weights.
 _TOY = dict(layout="studio.toyworld.models:ToyVGG", unwrap=("state_dict", "model"),
             strip_prefixes=("module.",), bundled=True)
-_OURS = "trained by this project (resources/toy/README.md)"
+_OURS = "trained by this project (studio/resources/toy/README.md)"
 
 ENGINE = Engine(
     name="toyworld",

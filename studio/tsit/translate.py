@@ -54,7 +54,7 @@ from studio.tsit.data import load_label_map, one_hot, to_tensor, to_uint8
 from studio.tsit.model import TSITGenerator, load_generator
 from studio.tsit.params import BuildTranslatedParams, TranslateParams
 
-#: The toy TSIT shipped in resources/toy (silhouettes -> textured toy scenes).
+#: The toy TSIT shipped in studio/resources/toy (silhouettes -> textured toy scenes).
 TOY_MODEL = "tsit_toy_G.pth"
 
 

@@ -54,7 +54,7 @@ class TranslatePage(JobPage):
             return {"model": "toy", "content": toy.shapes, "style": toy.textures,
                     "out": toy.out("translated-dataset")}
         if job == "train-tsit":
-            # the toy TSIT's own settings (resources/toy/README.md): depth 5 fits 64 px
+            # the toy TSIT's own settings (studio/resources/toy/README.md): depth 5 fits 64 px
             # images (the official depth 7 needs 128 px); ~0.5 s per iteration on a CPU
             return {"data": toy.shapes, "style": toy.world / "train",
                     "out": toy.out("tsit-run"), "ngf": 8, "depth": 5, "size": 64,
