@@ -195,7 +195,13 @@ def _cmd_models(args: argparse.Namespace) -> int:
         if args.files:
             targets = [Path(f) for f in args.files]
         else:
-            targets = sorted(p for p in mdir.glob("*") if p.is_file()) if mdir.is_dir() else []
+            if not mdir.is_dir():
+                raise CLIError(f"{mdir}: the model folder does not exist, so there is nothing "
+                               "to verify (studio models import FILE creates it; or pass "
+                               "files)")
+            targets = sorted(p for p in mdir.glob("*") if p.is_file())
+            if not targets:
+                print(f"no model files in {mdir}")
         res = _print_logs(mf.verify_job(mf.ModelTaskParams(targets, sha256=args.sha256)))
         set_result(args, {"files": res["verified"]})
         return 1 if res["failed"] else 0

@@ -338,3 +338,26 @@ def test_real_teacher_synthesis_and_distillation_by_command(tmp_path):
     assert 0.6 < res["teacher_real_acc"] <= 1.0 and 0.0 <= res["final_real_acc"] <= 1.0
     student = load_classifier("cifar_resnet20", tmp_path / "student" / "student.pth")
     assert student.arch == "cifar_resnet20"
+
+
+def test_non_finite_weights_are_refused_naming_the_tensor(tmp_path):
+    net = resnet_6n2(20, 10, "A")
+    sd = dict(net.state_dict())
+    sd["layer2.1.conv1.weight"] = sd["layer2.1.conv1.weight"].clone()
+    sd["layer2.1.conv1.weight"][0, 0, 0, 0] = float("nan")
+    torch.save(sd, tmp_path / "nan.pth")
+    with pytest.raises(ck.CheckpointError) as err:
+        load_teacher(tmp_path / "nan.pth")
+    assert str(err.value) == (f"{tmp_path / 'nan.pth'}: tensor 'layer2.1.conv1.weight' holds 1 "
+                              "non-finite value(s) (NaN or inf): the weights are damaged or "
+                              "diverged")
+    with pytest.raises(ck.CheckpointError, match="non-finite"):
+        ck.import_model(tmp_path / "nan.pth", tmp_path / "models")
+    assert not (tmp_path / "models").exists()
+
+
+def test_verify_with_a_missing_model_folder_says_so(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "studio", "models", "verify", "--dir",
+                        str(tmp_path / "nowhere")], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2
+    assert "nowhere: the model folder does not exist, so there is nothing to verify" in r.stderr

@@ -300,10 +300,25 @@ def state_dict_of(obj: Any, path: str | os.PathLike | None = None, *,
             hint = f" It holds a {type(obj).__name__}."
         raise CheckpointError(path, "not a plain state_dict (name -> tensor)." + hint)
     sd = dict(obj)
+    check_finite(sd, path)
     for prefix in strip_prefixes:
         if sd and all(k.startswith(prefix) for k in sd):
             sd = {k[len(prefix):]: v for k, v in sd.items()}
     return sd
+
+
+def check_finite(obj: Any, path: str | os.PathLike | None = None, _key: str = "") -> None:
+    """Refuse weights with NaN or inf, naming the first such tensor: a diverged or
+    damaged file would otherwise only make black images with exit status 0."""
+    if isinstance(obj, torch.Tensor):
+        if obj.is_floating_point() and obj.device.type != "meta" and not bool(
+                torch.isfinite(obj).all()):
+            bad = int((~torch.isfinite(obj)).sum())
+            raise CheckpointError(path, f"tensor {_key!r} holds {bad} non-finite value(s) "
+                                  "(NaN or inf): the weights are damaged or diverged")
+    elif isinstance(obj, Mapping):
+        for k, v in obj.items():
+            check_finite(v, path, f"{_key}.{k}" if _key else str(k))
 
 
 def check_state_dict(model: nn.Module, sd: Mapping[str, torch.Tensor],
@@ -446,6 +461,7 @@ def check_layout(obj: Any, spec: ModelSpec | None, path: str | os.PathLike | Non
         raise CheckpointError(path, f"not model weights: it holds no tensors ("
                               f"{_what_it_holds(obj)})")
     tensors = f"{n} tensor{'s' if n != 1 else ''}"
+    check_finite(obj, path)
     if spec is None:
         return f"layout not checked (no registry entry has this file name; {tensors})"
     try:

@@ -81,7 +81,7 @@ def resolve_teacher_path(name_or_path: str | Path) -> Path:
         p = resources_dir() / "toy" / "teacher.pth"
         if not p.is_file():
             raise CheckpointError(p, "the toy teacher is not there yet; train it "
-                                  "(see resources/toy/README.md) or pass a checkpoint path")
+                                  "(see studio/resources/toy/README.md) or pass a checkpoint path")
         return p
     return find_model(name_or_path)
 

@@ -135,7 +135,7 @@ class ShapeBiasParams:
     stimuli: Path = param(help="cue-conflict folder: <shape>/<shape><i>-<texture><j>.png")
     out: Path = param(help="output folder (decisions.csv, summary.json, plots)")
     models: list[str] = param(help="ARCH=WEIGHTS per model, e.g. resnet50=resnet50_sin.pth."
-                              "tar or toyvgg=resources/toy/teacher.pth; WEIGHTS may be a "
+                              "tar or toyvgg=toy-teacher; WEIGHTS may be a "
                               "registry name", factory=list)
     names: list[str] = param(help="plot label per model (default: the weights' stems)",
                              factory=list)
@@ -173,7 +173,7 @@ class ExperimentParams:
     teacher_epochs: int = param(2, "classifier A epochs when retraining it",
                                 check="positive")
     retrain_teacher: bool = param(False, "retrain classifier A (else the shipped "
-                                  "resources/toy/teacher.pth)")
+                                  "the toy-teacher)")
     batch_size: int = param(64, "training batch size", check="positive")
     lr: float = param(0.4, "base learning rate (x batch / 256)", check="positive")
     adain_encoder: Path | None = param(None, "AdaIN encoder file that stylises B's "
