@@ -173,7 +173,7 @@ class ExperimentParams:
     teacher_epochs: int = param(2, "classifier A epochs when retraining it",
                                 check="positive")
     retrain_teacher: bool = param(False, "retrain classifier A (else the shipped "
-                                  "the toy-teacher)")
+                                  "toy-teacher)")
     batch_size: int = param(64, "training batch size", check="positive")
     lr: float = param(0.4, "base learning rate (x batch / 256)", check="positive")
     adain_encoder: Path | None = param(None, "AdaIN encoder file that stylises B's "
