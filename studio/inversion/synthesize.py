@@ -293,6 +293,12 @@ def _synthesize_body(p: SynthesizeParams, token: CancelToken, teacher: Teacher, 
         images = torch.from_numpy(images_np).permute(0, 3, 1, 2).to(device)
         with torch.no_grad():
             logits = teacher.model(teacher.normalize(images.float() / 255.0))
+            # what the optimiser saw, before [0, 1] clipping and 8 bits (the saved images
+            # are what users train on; the gap says how much saving costs)
+            raw_acc = (None if p.method == "noise" else float(
+                (teacher.model(best.detach().float()).argmax(1).cpu() == labels).float().mean()))
+            rgb = teacher.denormalize_unclamped(best.detach().float())
+            clipped = float(((rgb < 0) | (rgb > 1)).float().mean())
         prob = F.softmax(logits.float(), dim=1)
         conf = prob.gather(1, labels.to(device).view(-1, 1)).squeeze(1).cpu()
         pred = prob.argmax(1).cpu()
@@ -313,7 +319,9 @@ def _synthesize_body(p: SynthesizeParams, token: CancelToken, teacher: Teacher, 
                 writer.write(item, None, record=rec, png=png, index=start + j)
         acc = float((pred == labels).float().mean())
         yield Log(f"batch {b}: teacher accuracy {acc:.3f}, mean confidence "
-                  f"{float(conf.mean()):.3f}" + (f", loss {terms['loss']:.4f}" if terms else ""))
+                  f"{float(conf.mean()):.3f}" + (f", loss {terms['loss']:.4f}" if terms else "")
+                  + (f"; before saving: accuracy {raw_acc:.3f}, {clipped:.1%} of values "
+                     "outside [0, 1] clipped" if raw_acc is not None else ""))
         yield Preview(to_grid(images.float() / 255.0), f"{p.method} batch {b} (kept)", iters)
         if adi:
             kd = _train_adi_student(student, buffer, p.adi_student_epochs,

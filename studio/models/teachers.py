@@ -58,9 +58,13 @@ class Teacher(Classifier):
 
     def denormalize(self, x: torch.Tensor) -> torch.Tensor:
         """Normalised space -> [0, 1] RGB with the teacher's mean/std (then clamped)."""
+        return self.denormalize_unclamped(x).clamp(0.0, 1.0)
+
+    def denormalize_unclamped(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalised space -> RGB, values outside [0, 1] kept (how much saving clips)."""
         m = torch.tensor(self.mean, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
         s = torch.tensor(self.std, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-        return (x * s + m).clamp(0.0, 1.0)
+        return x * s + m
 
     def to(self, device: torch.device | str) -> Teacher:
         self.model.to(device)
