@@ -139,24 +139,22 @@ def test_synthesize_page_batch_grid_curves_and_distil_offer(win):
     assert (out / "manifest.jsonl").is_file()
     assert page.distill_button.isEnabled() and page.synthetic_out == out
 
-    # a rerun with other settings into the same folder: refused with the difference named,
-    # and the window offers what --overwrite does; declining leaves the folder untouched
+    # a rerun with other settings into the same folder: the window asks first what
+    # --overwrite does (issue 32); declining queues nothing and leaves the folder untouched
     before = (out / "manifest.jsonl").read_bytes()
     f.set_value("iterations", 3)
     w.ctx.headless_answer = False
-    rec = page.panel.run()
-    d.wait_job(rec, 300, state="failed")
-    assert rec.resume_refused and "iterations: 2 -> 3" in rec.error
+    n = len(w.ctx.queue.records)
+    assert page.panel.run() is None and len(w.ctx.queue.records) == n
     assert page.panel.record is rec and (out / "manifest.jsonl").read_bytes() == before
     w.ctx.headless_answer = True
     try:
-        rec = page.panel.run()
-        d.wait(lambda: page.panel.record is not rec, 60, "the start-afresh job")
-        again = page.panel.record
+        again = page.panel.run()
         assert again.params.overwrite and again.params.iterations == 3
         d.wait_job(again, 300)
     finally:
         w.ctx.headless_answer = False
+    assert not [r for r in w.ctx.queue.records[n:] if r.state.value == "failed"]
     info = __import__("json").loads((out / "dataset.json").read_text())
     assert info["fingerprint"]["params"]["iterations"] == 3 and info["num_items"] == 4
 

@@ -12,9 +12,7 @@ import time
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
-from studio.core.images import load_image
 from studio.core.memo import Memo
 
 
@@ -85,7 +83,9 @@ class StylizeSession:
                 def style_stats(s_path: str = s_path) -> Any:
                     s = self._image(s_path, size)
                     if preserve == "coral":
-                        s = ops.coral(s[0], c[0])[None]
+                        # against the content as the job holds it (channels-last): its
+                        # statistics then sum in the same order, and the pixels match
+                        s = ops.coral(s[0], _cl(c)[0])[None]
                     elif preserve == "luminance":
                         s = ops.match_luminance(s, c)
                     return m.style_stats(_cl(s))
@@ -120,7 +120,9 @@ def _cl(x: Any) -> Any:
 
 
 def make_masks(kind: str, n_styles: int, shape: tuple[int, int], mask_file: str = "") -> Any:
-    """(K, H, W) region masks: 'split' = vertical bands, 'file' = a grey image for 2 styles."""
+    """(K, H, W) region masks: 'split' = vertical bands at ``shape``, 'file' = a grey image
+    for 2 styles, read exactly as ``studio stylize --masks`` reads it (at its own size, so
+    the preview and the saved recipe's replay pick the same feature cells)."""
     import torch  # noqa: PLC0415 (heavy: loaded when used)
 
     h, w = shape
@@ -131,10 +133,11 @@ def make_masks(kind: str, n_styles: int, shape: tuple[int, int], mask_file: str 
             m[k, :, edges[k]:edges[k + 1]] = 1
         return m
     if kind == "file":
-        g = np.asarray(load_image(mask_file).convert("L").resize((w, h), Image.Resampling.NEAREST),
-                       dtype=np.float32) / 255.0
-        g = torch.from_numpy(g)
+        from studio.adain.stylize import load_masks  # noqa: PLC0415 (loaded when used)
+
         if n_styles != 2:
             raise ValueError(f"a mask image splits the picture between 2 styles, not {n_styles}")
-        return torch.stack([(g >= 0.5).float(), (g < 0.5).float()])
+        if not mask_file:
+            raise ValueError("choose a mask image (Regions ▸ mask image…)")
+        return load_masks([mask_file], 2)
     return None

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -22,7 +22,7 @@ import torch
 from studio.adain.model import AdaINModel
 from studio.adain.ops import StyleStats, normalize_weights
 from studio.adain.params import StylizeParams
-from studio.adain.transforms import load_tensor, to_uint8
+from studio.adain.transforms import load_tensor, pil_to_tensor, to_uint8
 from studio.core.checkpoints import find_model, sha256_file, state_sha256
 from studio.core.errors import NoInputError, is_out_of_memory
 from studio.core.images import (
@@ -76,6 +76,23 @@ class StyleCache:
 
     def __len__(self) -> int:
         return len(self._memo)
+
+
+def load_masks(paths: Sequence[str | os.PathLike], n_styles: int) -> torch.Tensor:
+    """(K, H, W) region masks as ``--masks`` gives them, at the files' own resolution.
+
+    The one reader of mask files for the job and the window's preview: mapping a mask onto
+    the features is left to :func:`studio.adain.ops.region_masks` (one nearest resize), so
+    a preview that resized the mask first would pick other feature cells than the job.
+    One grey mask serves two styles: white = the first, black = the second.
+    """
+    if len(paths) != n_styles and not (len(paths) == 1 and n_styles == 2):
+        raise ValueError(f"{len(paths)} masks for {n_styles} styles (one grey mask serves "
+                         "two styles, else one mask per style)")
+    masks = torch.stack([pil_to_tensor(load_image(m).convert("L"))[0] for m in paths])
+    if len(masks) == 1:
+        masks = torch.cat([masks, 1 - masks])
+    return masks
 
 
 def _fmt(x: torch.Tensor, model: AdaINModel) -> torch.Tensor:
@@ -341,13 +358,7 @@ def _stylize_body(p: StylizeParams, token: CancelToken, model: AdaINModel,  # no
     good_styles = [s for s in styles if s in style_stats or s in style_imgs]
     if mode != "pairs" and len(good_styles) != len(styles):
         raise ValueError("a style of the interpolation / mask set could not be read")
-    masks = None
-    if mode == "masked":
-        from studio.adain.transforms import pil_to_tensor  # noqa: PLC0415 (loaded when used)
-
-        masks = torch.stack([pil_to_tensor(load_image(m).convert("L"))[0] for m in mask_paths])
-        if len(masks) == 1:  # one grey mask for two styles: white = first, black = second
-            masks = torch.cat([masks, 1 - masks])
+    masks = load_masks(mask_paths, len(styles)) if mode == "masked" else None
 
     total = len(todo)
     done = 0

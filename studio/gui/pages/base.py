@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -168,6 +169,39 @@ def summarize_result(result: Any, limit: int = 3000) -> str:
     return text if len(text) <= limit else text[:limit] + "\n…"
 
 
+def output_of(params: Any) -> Path | None:
+    """The output folder a job's params name (``out`` or ``output``), if any."""
+    v = getattr(params, "out", None) or getattr(params, "output", None)
+    return Path(v).expanduser() if isinstance(v, (str, os.PathLike)) and str(v) else None
+
+
+def settings_changed(params: Any, job: str = "") -> list[tuple[str, Any, Any]]:
+    """(setting, the folder's, these) where ``params`` differ from the build already in
+    their output folder, read from its fingerprint without writing anything: what the
+    writer refuses once the job runs, known before it is queued. Only settings the
+    fingerprint holds as they are compared; input lists, model hashes and derived values
+    stay with the job's own check (and :meth:`JobPanel.offer_overwrite`)."""
+    if (not dataclasses.is_dataclass(params) or getattr(params, "overwrite", True)
+            or getattr(params, "dry_run", False)):
+        return []
+    out = output_of(params)
+    if out is None or not out.is_dir():
+        return []
+    from studio.core.jobs import params_dict
+    from studio.datasets.writers import DatasetWriter, fingerprint_diff
+
+    stored = DatasetWriter(out).stored_fingerprint() or {}
+    if job and stored.get("job") not in (None, job):
+        return [("job", stored["job"], job)]
+    old = stored.get("params")
+    if not isinstance(old, dict):
+        return []
+    new = json.loads(json.dumps(params_dict(params), default=str))
+    same_kind = [k for k, v in old.items() if k in new and type(v) is type(new[k])]
+    return fingerprint_diff({"params": {k: old[k] for k in same_kind}},
+                            {"params": {k: new[k] for k in same_kind}})
+
+
 class JobPanel(QWidget):
     """Params form + controls for a set of job types; the view of the latest run's events."""
 
@@ -308,6 +342,18 @@ class JobPanel(QWidget):
             self.page.message("Check the parameters", str(exc), error=True)
             self.controls.set_status(f"not started: {exc}")
             return None
+        diffs = settings_changed(params, name)
+        if diffs:  # the writer would refuse it: ask now, so no failed job is left behind
+            shown = "; ".join(f"{k}: {str(a)[:40]} -> {str(b)[:40]}" for k, a, b in diffs[:8])
+            if not self.page.ask("The output folder holds other settings",
+                                 f"{output_of(params)} holds a build made with other "
+                                 f"settings ({shown}).\n\nStart afresh? The earlier build's "
+                                 "files in that folder are removed; choose another output "
+                                 "folder to keep them.", "Start afresh"):
+                self.controls.set_status("not started: the output folder holds a build "
+                                         "made with other settings")
+                return None
+            params = dataclasses.replace(params, overwrite=True)
         return self.start(name, params)
 
     def start(self, name: str, params: Any, fn: Callable | None = None,

@@ -115,8 +115,24 @@ class StylizePage(Page):
                              "splits left to right; a mask image gives white to style 1 and "
                              "black to style 2")
         self.mask_file = ""
+        self.mask_button = QPushButton("Choose…", box)
+        self.mask_button.setToolTip("Choose another mask image (white = style 1, black = "
+                                    "style 2)")
+        self.mask_button.clicked.connect(lambda: self.choose_mask_file())
         mrow.addWidget(self.mask, 1)
         form.addRow("Regions", mrow)
+        # the mask in use: its name in the list, its full path on the line below; a recipe
+        # or PNG whose mask is gone says so in the page's banner (always in view)
+        self.mask_warning = ""
+        self.mask_path = QLineEdit(box)  # a long path scrolls; it can be selected and copied
+        self.mask_path.setReadOnly(True)
+        self.mask_path.setPlaceholderText("no mask image chosen")
+        self.mask_path.setMinimumWidth(60)
+        frow = QHBoxLayout()
+        frow.addWidget(self.mask_path, 1)
+        frow.addWidget(self.mask_button)
+        form.addRow("", frow)
+        self._show_mask()
         self.size = QSpinBox(box)
         self.size.setRange(0, 2048)
         self.size.setSingleStep(32)
@@ -172,7 +188,8 @@ class StylizePage(Page):
         for sig in (self.content.files_changed, self.styles.files_changed):
             sig.connect(lambda *_: self.update_preview())
         self.preserve.currentIndexChanged.connect(lambda *_: self.update_preview())
-        self.mask.currentIndexChanged.connect(self._on_mask)
+        self.mask.currentIndexChanged.connect(self._on_mask_mode)
+        self.mask.activated.connect(self._on_mask_activated)
         self.size.editingFinished.connect(self.update_preview)
         self.weights.editingFinished.connect(self.update_preview)
         self.view.currentIndexChanged.connect(
@@ -229,17 +246,81 @@ class StylizePage(Page):
         self.alpha_label.setText(f"{v / 100:.2f}")
         self.update_preview()
 
-    def _on_mask(self) -> None:
-        if self.mask.currentData() == "file" and not self.ctx.headless:
+    # -- regions (spatial control) ------------------------------------------------------
+    def _show_mask(self) -> None:
+        """Name the mask in the Regions list; the path line and the Choose… button belong
+        to the mask-image mode only."""
+        i = self.mask.findData("file")
+        name = Path(self.mask_file).name
+        short = self.mask.fontMetrics().elidedText(name, Qt.TextElideMode.ElideMiddle, 150)
+        self.mask.setItemText(i, f"mask: {short}" if name else "mask image…")
+        self.mask.setItemData(i, self.mask_file, Qt.ItemDataRole.ToolTipRole)
+        file_mode = self.mask.currentData() == "file"
+        self.mask_button.setVisible(file_mode)
+        self.mask_path.setText(self.mask_file)
+        self.mask_path.setCursorPosition(len(self.mask_file))  # the file name end in view
+        self.mask_path.setToolTip(self.mask_file)
+        self.mask_path.setVisible(file_mode)
+
+    def say_mask(self, text: str) -> None:
+        """The one line about a mask that could not be restored, in the page's banner (in
+        view at any window size) until the regions are set again; "" takes it away."""
+        if not text and self.banner.text() == self.mask_warning:
+            self.banner.set(self.model_error, "warning")
+        self.mask_warning = text
+        if text:
+            self.banner.set(text, "warning")
+
+    def _on_mask_mode(self) -> None:
+        self.say_mask("")
+        self._show_mask()
+        if self.mask.currentData() != "file" or self.mask_file:
+            self.update_preview()
+
+    def _on_mask_activated(self, index: int) -> None:
+        # picked in the list (even when it was already chosen): ask for the image
+        if self.mask.itemData(index) == "file":
+            self.choose_mask_file()
+
+    def choose_mask_file(self, path: str | Path | None = None) -> bool:
+        """Regions ▸ mask image…: use ``path``, or ask for one (not in a headless run);
+        without an image the regions fall back to none. True when a mask is in use."""
+        if path is None and not self.ctx.headless:
             path, _ = QFileDialog.getOpenFileName(self, "Mask image", prefs.last_dir("masks"),
-                                                  "Images (*.png *.jpg *.bmp)")
+                                                  "Images (*.png *.jpg *.jpeg *.bmp)")
             if path:
                 prefs.remember_dir("masks", path)
-                self.mask_file = path
-            else:
-                self.mask.setCurrentIndex(0)
-                return
-        self.update_preview()
+        if path:
+            self.set_mask_file(path)
+            return True
+        if not self.mask_file:
+            self.mask.setCurrentIndex(max(0, self.mask.findData("")))
+        return bool(self.mask_file)
+
+    def set_mask_file(self, path: str | Path) -> None:
+        """Split the picture between the two styles by this grey image and render."""
+        self.mask_file = str(path)
+        self.say_mask("")
+        i = self.mask.findData("file")
+        if self.mask.currentIndex() != i:
+            self.mask.setCurrentIndex(i)  # renders (_on_mask_mode)
+        else:
+            self._show_mask()
+            self.update_preview()
+
+    def restore_mask(self, kind: str, path: str = "") -> None:
+        """Set Regions as a recipe or a saved PNG had it. A mask image that is gone is
+        said in one line (and Regions fall back to none), never dropped silently."""
+        self.say_mask("")
+        if kind != "file":
+            self.mask.setCurrentIndex(max(0, self.mask.findData(kind or "")))
+            return
+        if path and Path(path).is_file():
+            self.set_mask_file(path)
+            return
+        self.mask.setCurrentIndex(max(0, self.mask.findData("")))
+        self.say_mask(f"Mask {Path(path).name or '(none named)'} no longer exists ({path}); "
+                      "Regions set to none: choose it again for the masked picture.")
 
     def spec(self) -> dict[str, Any]:
         """What to render, from the widgets (raises ValueError on bad input)."""
@@ -248,6 +329,8 @@ class StylizePage(Page):
         if not self.styles.files:
             raise ValueError("choose at least one style image")
         styles = self.styles.files
+        if self.mask.currentData() == "file" and not self.mask_file:
+            raise ValueError("choose a mask image (Regions ▸ mask image…)")
         weights = None
         text = self.weights.text().strip()
         if text:
@@ -291,10 +374,14 @@ class StylizePage(Page):
             self.renders += 1
             self.last_image, self.last_spec = arr, spec
             self.image.set_before(before)
-            self.image.set_image(img, f"alpha {spec['alpha']:.2f}")
+            mask = f" · mask {Path(spec['mask_file']).name}" if spec["mask"] == "file" else ""
+            self.image.set_image(img, f"alpha {spec['alpha']:.2f}{mask}")
             self.image.set_mode(self.view.currentData())
             self.save_button.setEnabled(True)
-            self.banner.set(self.model_error or self.toy_note(spec), "info")
+            if self.mask_warning:
+                self.banner.set(self.mask_warning, "warning")
+            else:
+                self.banner.set(self.model_error or self.toy_note(spec), "info")
             s = self.session
             self.status.setText(f"{s.model_name} · {arr.shape[1]}×{arr.shape[0]} px · "
                                 f"{s.last_ms:.0f} ms · encoder runs {s.encoder_runs}, "
@@ -355,6 +442,8 @@ class StylizePage(Page):
 
         meta = read_params(path) or {}
         sp = meta.get("adain")
+        if sp is None and meta.get("method") == "adain":
+            sp = _job_png_spec(meta)  # written by `studio stylize` / `studio run`
         if not isinstance(sp, dict) or "content" not in sp:
             raise ValueError(f"{path}: no Stylize parameters embedded in this image")
         self.content.set_files([sp["content"]])
@@ -364,8 +453,7 @@ class StylizePage(Page):
         i = self.preserve.findData(sp.get("preserve") or "")
         self.preserve.setCurrentIndex(max(0, i))
         self.size.setValue(int(sp.get("size", 0)))
-        if sp.get("mask") != "file":
-            self.mask.setCurrentIndex(max(0, self.mask.findData(sp.get("mask") or "")))
+        self.restore_mask(sp.get("mask") or "", str(sp.get("mask_file") or ""))
         self.alpha.setValue(int(round(float(sp.get("alpha", 1.0)) * 100)))
         self.update_preview()
         return sp
@@ -413,6 +501,13 @@ class StylizePage(Page):
         method = getattr(params, "color_method", "coral") if params.preserve_color else ""
         self.preserve.setCurrentIndex(max(0, self.preserve.findData(method)))
         self.size.setValue(int(params.content_size))
+        masks = [str(m) for m in getattr(params, "masks", []) or []]
+        if len(masks) > 1:  # the page draws one grey mask for two styles
+            self.restore_mask("")
+            self.say_mask(f"This recipe has {len(masks)} mask images (one per style); the "
+                          "page splits by one grey mask only: Regions set to none.")
+        else:
+            self.restore_mask("file" if masks else "", masks[0] if masks else "")
         self.alpha.setValue(int(round(params.alpha * 100)))
         self.update_preview()
         return True
@@ -467,3 +562,17 @@ class StylizePage(Page):
         self.view.setCurrentIndex(self.view.findData("side"))
         return (f"{self.session.model_name}; alpha re-render {self.session.last_ms:.0f} ms "
                 "decoder only")
+
+
+def _job_png_spec(meta: dict[str, Any]) -> dict[str, Any]:
+    """The page's settings from the parameters the ``adain.stylize`` job writes into its
+    PNGs, so *Load from PNG…* takes `studio run`'s images as well as the window's."""
+    if "content" not in meta:
+        return {}
+    masks = [str(m) for m in meta.get("masks") or []]
+    styles = meta.get("styles") or ([meta["style"]] if meta.get("style") else [])
+    return {"content": meta["content"], "styles": list(styles),
+            "alpha": meta.get("alpha", 1.0), "weights": meta.get("weights"),
+            "preserve": meta.get("preserve_color") or "",
+            "size": meta.get("content_size", 0),
+            "mask": "file" if masks else "", "mask_file": masks[0] if masks else ""}
