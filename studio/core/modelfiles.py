@@ -62,7 +62,10 @@ def import_job(params: ModelTaskParams, token: CancelToken | None = None) -> Job
             yield Log(str(exc), "error")
         else:
             done.append(str(dest))
-            yield Log(f"imported {f} -> {dest}" + "".join(f"; {n}" for n in notes))
+            spec = ck.REGISTRY.get(params.name or "") or ck.spec_for_file(dest)
+            use = spec.name if spec else (params.name or dest.name)
+            yield Log(f"imported {f} -> {dest}" + "".join(f"; {n}" for n in notes)
+                      + f"; use it by the name {use!r}")
         yield Progress(i + 1, len(params.files), Path(f).name)
     if failed and not done:
         raise ck.CheckpointError(None, "; ".join(failed))
