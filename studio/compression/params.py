@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from studio.core.params import param
+from studio.core.params import norm_param, param
 
 
 @dataclass
@@ -26,10 +26,8 @@ class KDParams:
     data: str = param("auto", "teacher's data: auto (the registry entry's, else from the "
                       "arch), cifar10, cifar100, cifar10_akamaster, cifar100_chenyaofo, "
                       "imagenet or toy")
-    mean: list[float] | None = param(None, "input normalisation mean, R G B (default: the "
-                                     "teacher's, from the registry or --data)")
-    std: list[float] | None = param(None, "input normalisation std, R G B (default: the "
-                                    "teacher's, from the registry or --data)")
+    mean: list[float] | None = norm_param("mean", "the teacher's, from the registry or --data")
+    std: list[float] | None = norm_param("std", "the teacher's, from the registry or --data")
     real_test: Path | None = param(None, "real ImageFolder to report top-1 on (root with "
                                    "test/ or the split itself)")
     real_split: str = param("test", "split folder of --real-test to read")

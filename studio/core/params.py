@@ -25,7 +25,7 @@ CHECK = "check"
 VALUES = "values"
 SEP = "sep"
 
-__all__ = ["CHECK", "FLAGS", "HELP", "SEP", "VALUES", "PATH_LIST", "PATH_META", "flags_of", "help_of", "param"]
+__all__ = ["CHECK", "FLAGS", "HELP", "SEP", "VALUES", "PATH_LIST", "PATH_META", "flags_of", "help_of", "norm_param", "param"]
 
 
 def param(default: Any = dataclasses.MISSING, help: str = "", *spellings: str,
@@ -59,6 +59,13 @@ def param(default: Any = dataclasses.MISSING, help: str = "", *spellings: str,
     if factory is not None:
         return dataclasses.field(default_factory=factory, metadata=md)
     return dataclasses.field(default=default, metadata=md)
+
+
+def norm_param(which: str, default_is: str = "the model's, from the registry or --data") -> Any:
+    """The ``--mean`` / ``--std`` override every command that takes a classifier has: a
+    model's normalisation travels with it (registry, architecture), this replaces it."""
+    return param(None, f"input normalisation {which}, R G B or one value (default: "
+                 f"{default_is})")
 
 
 def help_of(f: dataclasses.Field) -> str:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from studio.core.params import param
+from studio.core.params import norm_param, param
 
 _TEACHER = "teacher checkpoint: a path, a registry name (studio models list) or 'toy'"
 _ARCH = ("auto (read from the file), toyvgg, cifar_resnet18/34, cifar_vgg11/16 or a "
@@ -18,8 +18,6 @@ _ARCH = ("auto (read from the file), toyvgg, cifar_resnet18/34, cifar_vgg11/16 o
 _DATA = ("the teacher's data: auto (the registry entry's, else from the arch and class "
          "count), cifar10, cifar100, cifar10_akamaster, cifar100_chenyaofo, imagenet or toy; "
          "sets image size, mean/std and class names")
-_MEAN = "input normalisation mean, R G B (default: the model's, from the registry or --data)"
-_STD = "input normalisation std, R G B (default: the model's, from the registry or --data)"
 
 
 @dataclass
@@ -30,8 +28,8 @@ class SynthesizeParams:
     teacher: str = param("toy", _TEACHER, "--teacher_weights", path="path-or-name")
     arch: str = param("auto", _ARCH)
     data: str = param("auto", _DATA)
-    mean: list[float] | None = param(None, _MEAN)
-    std: list[float] | None = param(None, _STD)
+    mean: list[float] | None = norm_param("mean")
+    std: list[float] | None = norm_param("std")
     method: Literal["natural", "deep", "noise"] = param(
         "natural", "natural: NaturalInversion (Kim et al. 2021); deep: DeepInversion (Yin "
         "et al. 2020); noise: Gaussian noise, the baseline")
@@ -90,8 +88,8 @@ class QualityParams:
     teacher: str = param("toy", _TEACHER, "--teacher_weights", path="path-or-name")
     arch: str = param("auto", _ARCH)
     data: str = param("auto", _DATA)
-    mean: list[float] | None = param(None, _MEAN)
-    std: list[float] | None = param(None, _STD)
+    mean: list[float] | None = norm_param("mean")
+    std: list[float] | None = norm_param("std")
     real: Path | None = param(None, "real images to compare with (ImageFolder or its root)")
     real_split: str = param("test", "split folder of --real to read")
     num_noise: int = param(512, "Gaussian-noise images for the energy baseline",

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from studio.core.params import param
+from studio.core.params import norm_param, param
 
 _OVERWRITE = ("start afresh when the output folder holds a build made with other settings "
               "(removes only what Studio wrote)")
@@ -142,10 +142,8 @@ class ShapeBiasParams:
     classes: list[str] = param(help="class names of non-ImageNet models, comma-separated "
                                "(default: the categories, or the toy shapes for toyvgg)",
                                factory=list)
-    mean: list[float] | None = param(None, "input normalisation mean, R G B, for every "
-                                     "model (default: each model's own)")
-    std: list[float] | None = param(None, "input normalisation std, R G B, for every model "
-                                    "(default: each model's own)")
+    mean: list[float] | None = norm_param("mean", "each model's own")
+    std: list[float] | None = norm_param("std", "each model's own")
     batch_size: int = param(64, "images per forward pass", check="positive")
     device: str = param("auto", _DEVICE)
     plot: bool = param(True, "draw the model-vs-human matrix plot")

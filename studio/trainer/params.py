@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from studio.core.params import param
+from studio.core.params import norm_param, param
 
 
 @dataclass
@@ -60,11 +60,9 @@ class TrainParams:
         "imagenet", "imagenet: random-resized crop + flip; cifar: 4-px padded crop + flip; "
         "none: resize only")
     init: Path | None = param(None, "fine-tune from this weights file (either format)")
-    mean: list[float] | None = param(None, "input normalisation mean, R G B (default: the "
-                                     "architecture's data: e.g. ImageNet's for torchvision "
-                                     "and option-A CIFAR ResNets)")
-    std: list[float] | None = param(None, "input normalisation std, R G B (default: the "
-                                    "architecture's data)")
+    mean: list[float] | None = norm_param("mean", "the architecture's data: e.g. ImageNet's "
+                                          "for torchvision and option-A CIFAR ResNets")
+    std: list[float] | None = norm_param("std", "the architecture's data")
     reset_head: bool = param(False, "drop a classifier head whose class count differs")
     workers: int = param(4, "data loading processes", "-j", check="nonneg")
     eval_every: int = param(1, "epochs between evaluations", check="positive")
@@ -96,10 +94,8 @@ class EvalClassifierParams:
     data: str = param("auto", "the model's data preset (normalisation, input size, class "
                       "names): auto (the registry entry's or the architecture's usual), "
                       "cifar10, cifar10_akamaster, cifar100, imagenet, toy, ...")
-    mean: list[float] | None = param(None, "input normalisation mean (R G B, or one value) "
-                                     "instead of the preset's")
-    std: list[float] | None = param(None, "input normalisation std (R G B, or one value) "
-                                    "instead of the preset's")
+    mean: list[float] | None = norm_param("mean")
+    std: list[float] | None = norm_param("std")
     image_size: int | None = param(None, "input side in px (default: the preset's)",
                                    check="positive")
     resize: Literal["auto", "stretch", "crop"] = param(

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from studio.core.params import param
+from studio.core.params import norm_param, param
 
 
 @dataclass
@@ -23,10 +23,8 @@ class PreflightParams:
     arch: str = param("auto", "teacher architecture (auto: read from the file)")
     data: str = param("auto", "teacher's data preset (auto: the registry entry's, else "
                       "from the arch and class count): image size, mean/std, class names")
-    mean: list[float] | None = param(None, "input normalisation mean, R G B (default: the "
-                                     "model's, from the registry or --data)")
-    std: list[float] | None = param(None, "input normalisation std, R G B (default: the "
-                                    "model's, from the registry or --data)")
+    mean: list[float] | None = norm_param("mean")
+    std: list[float] | None = norm_param("std")
     real: Path | None = param(None, "real ImageFolder to measure the teacher's top-1 on "
                               "(root with test/ or the split itself); none: not measured")
     real_split: str = param("test", "split folder of --real to read when it has one")
