@@ -110,7 +110,7 @@ def test_directory_run_names_params_and_bad_files(tmp_path, tiny_files):
     names = sorted(p.name for p in out.iterdir())
     expect = sorted(f"{c}_stylized_{s}.png" for c in ("one", "grey", "alpha", "cmyk", "deep")
                     for s in ("paint", "ink"))
-    bookkeeping = ["README.md", "dataset.json", "errors.jsonl", "manifest.jsonl", "metadata.jsonl"]
+    bookkeeping = ["README.md", "dataset.json", "errors.jsonl", "manifest.jsonl", "provenance.jsonl"]
     assert names == sorted(expect + bookkeeping)
     info = json.loads((out / "dataset.json").read_text())
     assert info["num_items"] == 10 and info["fingerprint"]["params"]["alpha"] == 1.0

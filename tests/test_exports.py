@@ -1,5 +1,6 @@
 """Every export loads right in the users' own tools: torchvision's ImageFolder, Hugging Face
-``datasets.load_dataset`` and a 4-worker WebDataset DataLoader / WebLoader.
+``datasets.load_dataset`` (the folder, and ``"imagefolder"`` with ``data_dir``) and a
+4-worker WebDataset DataLoader / WebLoader, through the README's own snippets.
 
 Labels are checked against the folder names, provenance columns against the manifest,
 and splits against each other.
@@ -8,6 +9,7 @@ and splits against each other.
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -26,6 +28,36 @@ def _manifest(out: Path) -> list[dict]:
 
 def _info(out: Path) -> dict:
     return json.loads((out / "dataset.json").read_text())
+
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def readme_snippets() -> dict[str, str]:
+    """The README's two loading snippets ("imagefolder", "webdataset"), as written."""
+    text = README.read_text(encoding="utf-8")
+    section = text[text.index("## Loading what Studio writes"):]
+    section = section[:section.index("\n## ", 3)]
+    blocks = re.findall(r"```python\n(.*?)```", section, re.S)
+    assert len(blocks) == 2, "the loading section has one ImageFolder and one WebDataset block"
+    return dict(zip(("imagefolder", "webdataset"), blocks, strict=True))
+
+
+def run_snippet(code: str, where: Path, info: dict, monkeypatch, hf_cache: Path) -> dict:
+    """Run a README snippet in the folder that holds ``out`` (the export); returns its
+    variables. An export without splits has no ``train`` split folder or shard set: the
+    snippet's one ``"out/train"`` / ``["train"]`` then names the whole folder / ``data``
+    (the only change, so the text cannot drift from what runs)."""
+    if not info["splits"]:
+        for a, b in (('"out/train"', '"out"'), ('["train"]', '["data"]')):
+            if a in code:
+                assert code.count(a) == 1, a
+                code = code.replace(a, b)
+    monkeypatch.chdir(where)
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", str(hf_cache))
+    ns: dict = {}
+    exec(compile(code, str(README), "exec"), ns)  # the README's own code, as written
+    return ns
 
 
 @pytest.fixture(scope="module")
@@ -68,8 +100,9 @@ WEBDATASET = ["cue-conflict", "stylized", "synthesize", "translated"]
 
 
 @pytest.mark.parametrize("kind", IMAGEFOLDER)
-def test_imagefolder_exports_load_in_torchvision_and_datasets(kind, inputs, tmp_path):
-    out = tmp_path / kind
+def test_imagefolder_exports_load_in_torchvision_and_datasets(kind, inputs, tmp_path,
+                                                              monkeypatch):
+    out = tmp_path / "out"
     _build(kind, inputs, out, "imagefolder")
     info, rows = _info(out), _manifest(out)
     assert info["classes"] == sorted(info["classes"])
@@ -100,13 +133,25 @@ def test_imagefolder_exports_load_in_torchvision_and_datasets(kind, inputs, tmp_
         if info.get("teacher_classes"):
             assert part.features["teacher_label"].names == info["teacher_classes"]
             assert info["teacher_classes"][row["teacher_label"]] == row["class"]
+    # the README's snippet as written: both HF calls give label a ClassLabel of the folders
+    ns = run_snippet(readme_snippets()["imagefolder"], tmp_path, info, monkeypatch,
+                     tmp_path / "hf-readme")
+    assert ns["tv"].class_to_idx == info["class_to_idx"]
+    for name in ("hf", "hf_folders"):
+        got = ns[name]
+        assert sorted(got) == sorted(sp or "train" for sp in splits), name
+        for split, part in got.items():
+            want = [r for r in rows if (r.get("split") or "train") == split]
+            assert part.features["label"].names == info["classes"], name
+            assert Counter(part["label"]) == Counter(r["label"] for r in want), name
+    assert set(ns["hf_folders"]["train"].column_names) == {"image", "label"}
 
 
 @pytest.mark.parametrize("kind", WEBDATASET)
-def test_webdataset_exports_load_with_four_workers(kind, inputs, tmp_path):
+def test_webdataset_exports_load_with_four_workers(kind, inputs, tmp_path, monkeypatch):
     import torch
 
-    out = tmp_path / kind
+    out = tmp_path / "out"
     _build(kind, inputs, out, "webdataset")
     info, rows = _info(out), _manifest(out)
     per_split = Counter(r.get("split") for r in rows)
@@ -129,3 +174,42 @@ def test_webdataset_exports_load_with_four_workers(kind, inputs, tmp_path):
         web = wds.WebLoader(wds.WebDataset(url, shardshuffle=False).to_tuple("cls"),
                             batch_size=None, num_workers=4)
         assert sum(1 for _ in web) == n
+    _check_webdataset_snippet(out, info, rows, tmp_path, monkeypatch)
+
+
+def _check_webdataset_snippet(out: Path, info: dict, rows: list[dict], where: Path,
+                              monkeypatch) -> None:
+    """The README's WebDataset block as written: its 4-worker loader yields the train
+    split once, and ``load_dataset(out)`` reads the shards (``cls`` a ClassLabel)."""
+    ns = run_snippet(readme_snippets()["webdataset"], where, info, monkeypatch,
+                     where / "hf-readme")
+    split = "train" if info["splits"] else None
+    want = Counter(r["key"] for r in rows if r.get("split") == split)
+    seen = Counter(meta["key"] for _img, _cls, meta in ns["loader"])
+    assert seen == want and max(seen.values()) == 1
+    hf = ns["hf"]
+    assert sorted(hf) == sorted(info["splits"] or ["train"])
+    for name, part in hf.items():
+        assert part.features["cls"].names == info["classes"]
+        assert part.features["json"]["label"].names == info["classes"]
+        n = sum(1 for r in rows if (r.get("split") or "train") == name)
+        assert part.num_rows == n
+        for row in part.select(range(min(3, n))):
+            assert row["cls"] == row["json"]["label"] == info["class_to_idx"][row["json"]["class"]]
+            assert row["png"].size[0] > 0
+
+
+def test_a_small_webdataset_beside_its_records_loads_everywhere(tmp_path, monkeypatch):
+    """Issue 31's case: 3 shards (fewer than the snippet's 4 workers) next to
+    dataset.json, manifest.jsonl and errors.jsonl, which outvoted 2 shards and made HF
+    pick its JSON builder (CastError) before the WebDataset card."""
+    out = tmp_path / "out"
+    assert main(["synthesize", "--teacher", "toy", "--method", "noise", "--num-images", "9",
+                 "--batch-size", "3", "--shards", "3", "--format", "webdataset",
+                 "--out", str(out),
+                 "--device", "cpu", "-q"]) == 0
+    info, rows = _info(out), _manifest(out)
+    assert len(info["shards"]) == 3
+    assert {p.name for p in out.iterdir()} >= {"dataset.json", "manifest.jsonl",
+                                               "errors.jsonl", "README.md"}
+    _check_webdataset_snippet(out, info, rows, tmp_path, monkeypatch)

@@ -384,7 +384,7 @@ def test_torchrun_and_a_plain_run_at_default_threads(data, tmp_path, net):
                            env=env, capture_output=True, text=True, timeout=300)
         assert r.returncode == 0, r.stderr[-2000:]
     one, two = tmp_path / "one", tmp_path / "two"
-    for f in ("manifest.jsonl", "train/metadata.jsonl", "errors.jsonl", "README.md"):
+    for f in ("manifest.jsonl", "train/provenance.jsonl", "errors.jsonl", "README.md"):
         assert (one / f).read_bytes() == (two / f).read_bytes()
     a, b = json.loads((one / "dataset.json").read_text()), json.loads(
         (two / "dataset.json").read_text())

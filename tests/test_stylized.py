@@ -154,7 +154,7 @@ def test_build_layout_manifest_params_and_errors(data, tmp_path, net):
     assert rec["seed"] == 7 and rec["alpha"] == 1.0
     assert rec["encoder_sha256"] == net.encoder_sha256
     for split in ("train", "val"):  # HF metadata beside each split's images
-        meta = (out / split / "metadata.jsonl").read_text().splitlines()
+        meta = (out / split / "provenance.jsonl").read_text().splitlines()
         assert len(meta) == sum(r["file_name"].startswith(split + "/") for r in manifest)
     params = read_params(out / "train/cat/cat0.png")
     assert params["content"] == "train/cat/cat0.jpg" and params["style"] == rec["style"]

@@ -40,11 +40,13 @@ def test_imagefolder_resume_finishes_only_the_missing(tmp_path):
     recs = [json.loads(x) for x in (tmp_path / "manifest.jsonl").read_text().splitlines()]
     assert [r["file_name"] for r in recs] == sorted(f"{it.key}.png" for it in items)
     assert recs[0]["src"] == "s0" and summary["num_items"] == 7
-    # HF reads metadata.jsonl beside the split's images: the same rows, paths relative
-    meta = [json.loads(x) for x in (tmp_path / "train" / "metadata.jsonl").read_text()
+    # HF reads provenance.jsonl beside the split's images (the card names it): the
+    # same rows, paths relative
+    meta = [json.loads(x) for x in (tmp_path / "train" / "provenance.jsonl").read_text()
             .splitlines()]
     assert [m["file_name"] for m in meta] == [r["file_name"][len("train/"):] for r in recs]
-    assert all(m["split"] == "train" for m in meta) and not (tmp_path / "metadata.jsonl").exists()
+    assert all(m["split"] == "train" for m in meta)
+    assert not (tmp_path / "provenance.jsonl").exists()
     assert not (tmp_path / ".studio").exists()
     # a rerun after completion has nothing to do and keeps the manifest intact
     w3 = ImageFolderWriter(tmp_path).open()

@@ -10,8 +10,10 @@ ranks, batch sizes or resume points.
 Layout of an output folder::
 
     <out>/<split>/<class>/<name>.png      ImageFolder images (or shards/*.tar)
-    <out>/manifest.jsonl                  one record per output (HF metadata.jsonl columns)
-    <out>/metadata.jsonl                  the same records, for `datasets.load_dataset`
+    <out>/manifest.jsonl                  one record per output (every provenance column)
+    <out>/<split>/provenance.jsonl        the same records per split, paths relative to it:
+                                          the HF metadata the dataset card names
+    <out>/README.md                       the dataset card: splits, features, ClassLabels
     <out>/errors.jsonl                    inputs that were skipped, with the reason
     <out>/dataset.json                    class map, counts, tool version, params, hashes,
                                           and the build's fingerprint
@@ -55,8 +57,16 @@ from studio.datasets.folders import SPLIT_NAMES, resolve_inside, safe_relpath
 PARTS = ".studio/parts"
 FINGERPRINT = ".studio/fingerprint.json"
 #: Files a build writes at the top of its folder (everything else is under class folders).
-_TOP_FILES = ("dataset.json", "manifest.jsonl", "metadata.jsonl", "errors.jsonl",
-              "README.md")
+_TOP_FILES = ("dataset.json", "manifest.jsonl", "provenance.jsonl", "errors.jsonl",
+              "README.md", "metadata.jsonl")
+#: The per-split metadata rows HF reads through the dataset card. Not HF's default name
+#: (``metadata.jsonl``): with that file present ``load_dataset("imagefolder",
+#: data_dir=out)`` stops inferring ``label`` from the class folders and gives the plain
+#: int column instead of a ClassLabel; under this name it infers the ClassLabel, and
+#: ``load_dataset(out)`` reads the rows because the card lists the name.
+HF_METADATA = "provenance.jsonl"
+#: The name Studio wrote before: removed when a build is finalised or wiped.
+_LEGACY_METADATA = "metadata.jsonl"
 #: WebDataset shards per split by default (enough for a DataLoader with 8 workers)
 DEFAULT_SHARDS = 8
 #: What the fingerprint says about pixels across processes (README, docs, dataset.json).
@@ -430,17 +440,17 @@ def _class_label(names: list[str]) -> dict[str, Any]:
     return {"dtype": {"class_label": {"names": {str(i): n for i, n in enumerate(names)}}}}
 
 
-def dataset_card(records: list[dict], classes: list[str], splits: list[str],
-                 teacher_classes: list[str] | None, title: str) -> str:
-    """README.md with the `datasets` header: named splits, ``label`` as a ClassLabel with
-    the class names, and every provenance column typed, so ``load_dataset(out)`` gives
-    them all (the header is JSON, which YAML parsers read as it is)."""
+def _column_features(records: list[dict], classes: list[str],
+                     teacher_classes: list[str] | None, skip: tuple[str, ...] = ()
+                     ) -> list[dict[str, Any]]:
+    """The typed record columns (less ``skip``): ``label`` and ``teacher_label`` as
+    ClassLabels with their class names; a column no type fits is left out."""
     columns: dict[str, list[Any]] = {}
     for r in records:
         for k, v in r.items():
-            if k != "file_name":
+            if k not in skip:
                 columns.setdefault(k, []).append(v)
-    features: list[dict[str, Any]] = [{"name": "image", "dtype": "image"}]
+    features: list[dict[str, Any]] = []
     for k in columns:
         if k == "label" and classes:
             f = _class_label(classes)
@@ -450,11 +460,45 @@ def dataset_card(records: list[dict], classes: list[str], splits: list[str],
             f = _hf_feature(columns[k])
         if f is not None:
             features.append({"name": k, **f})
-    files = [{"split": sp, "path": f"{sp}/**"} for sp in splits] or [
-        {"split": "train", "path": "**"}]
-    header = {"configs": [{"config_name": "default", "data_files": files,
-                           "features": features, "drop_labels": True}],
-              "dataset_info": {"features": features}}
+    return features
+
+
+def dataset_card(records: list[dict], classes: list[str], splits: list[str],
+                 teacher_classes: list[str] | None, title: str, *,
+                 fmt: str = "imagefolder") -> str:
+    """README.md with the `datasets` header, so ``load_dataset(out)`` needs no arguments
+    and picks the right builder whatever else lies in the folder (``dataset.json``,
+    ``manifest.jsonl``, ``errors.jsonl`` would otherwise outvote a few shards and make
+    HF choose its JSON builder). The header is JSON, which YAML parsers read as it is.
+
+    ImageFolder (``fmt="imagefolder"``): named splits, the images and the per-split
+    :data:`HF_METADATA` rows, ``label`` a ClassLabel and every provenance column typed.
+    WebDataset: the split's shards; ``png``, ``cls`` (the label, a ClassLabel) and
+    ``json`` (the record, its ``label``/``teacher_label`` ClassLabels)."""
+    if fmt == "webdataset":  # the sample's json is the whole record, file_name included
+        columns = _column_features(records, classes, teacher_classes)
+        prefixes = splits or ["data"]
+        files = [{"split": sp if splits else "train", "path": f"shards/{sp}-*.tar"}
+                 for sp in prefixes]
+        features: list[dict[str, Any]] = [
+            {"name": "png", "dtype": "image"},
+            {"name": "cls", **(_class_label(classes) if classes else {"dtype": "int64"})},
+            {"name": "json", "struct": columns},
+            {"name": "__key__", "dtype": "string"}, {"name": "__url__", "dtype": "string"}]
+        config: dict[str, Any] = {"config_name": "default", "data_files": files}
+        columns_text = ("`png` is the image, `cls` the label (a ClassLabel) and `json` the "
+                        "record with every provenance column")
+    else:
+        columns = _column_features(records, classes, teacher_classes, skip=("file_name",))
+        features = [{"name": "image", "dtype": "image"}, *columns]
+        files = [{"split": sp, "path": f"{sp}/**"} for sp in splits] or [
+            {"split": "train", "path": "**"}]
+        config = {"config_name": "default", "data_files": files, "features": features,
+                  "drop_labels": True, "metadata_filenames": [HF_METADATA]}
+        columns_text = (f"`{HF_METADATA}` beside the images holds every provenance column; "
+                        "`datasets.load_dataset(\"imagefolder\", data_dir=...)` gives the "
+                        "image and `label` alone")
+    header = {"configs": [config], "dataset_info": {"features": features}}
     names = ", ".join(classes[:20]) + (" ..." if len(classes) > 20 else "")
     return ("---\n" + json.dumps(header, indent=2) + "\n---\n\n"
             f"# {title}\n\nMade by Studio {__version__}. `label` is the index "
@@ -462,8 +506,8 @@ def dataset_card(records: list[dict], classes: list[str], splits: list[str],
             f"{names}.\n" + ("`teacher_label` is the class index of the model that made "
                              "or is meant to classify the images.\n" if teacher_classes
                              else "") +
-            "`dataset.json` holds the recipe, its fingerprint and the class map; "
-            "`manifest.jsonl` every record.\n\n```python\nimport datasets\n"
+            f"{columns_text}. `dataset.json` holds the recipe, its fingerprint and the "
+            "class map; `manifest.jsonl` every record.\n\n```python\nimport datasets\n"
             "ds = datasets.load_dataset(\"path/to/this/folder\")\n```\n")
 
 
@@ -593,7 +637,8 @@ class DatasetWriter:
         for f in _TOP_FILES:
             (self.out / f).unlink(missing_ok=True)
         for sp in SPLIT_NAMES:
-            (self.out / sp / "metadata.jsonl").unlink(missing_ok=True)
+            for name in (HF_METADATA, _LEGACY_METADATA):
+                (self.out / sp / name).unlink(missing_ok=True)
         for p in self.out.rglob(".*.part"):
             p.unlink(missing_ok=True)
         for entry in (self.out / ".studio").iterdir():  # parts, fingerprint, job state
@@ -791,25 +836,30 @@ class ImageFolderWriter(DatasetWriter):
 
     def _write_loaders(self, records: list[dict], splits: list[str], info: dict[str, Any]
                        ) -> dict[str, Any]:
-        """HF ``imagefolder``: ``metadata.jsonl`` in every split folder (a root one is
-        ignored when there are splits) and a dataset card typing every column."""
+        """HF ``imagefolder``: :data:`HF_METADATA` in every split folder (at the top
+        without splits) and a dataset card that names it and types every column."""
         columns = sorted({k for r in records for k in r})
         rows = [{k: r.get(k) for k in columns} for r in records]  # same columns per split
+        for sp in ["", *splits]:  # what an earlier Studio or layout left would shadow it
+            (self.out / sp / _LEGACY_METADATA).unlink(missing_ok=True)
         if splits:
-            (self.out / "metadata.jsonl").unlink(missing_ok=True)
+            (self.out / HF_METADATA).unlink(missing_ok=True)
             for sp in splits:
                 part = [{**r, "file_name": r["file_name"][len(sp) + 1:]} for r in rows
                         if r.get("split") == sp]
-                write_jsonl(self.out / sp / "metadata.jsonl", part)
+                write_jsonl(self.out / sp / HF_METADATA, part)
         else:
-            write_jsonl(self.out / "metadata.jsonl", rows)
-        title = str(info.get("job") or info.get("builder") or info.get("generator")
-                    or "Studio dataset")
+            write_jsonl(self.out / HF_METADATA, rows)
         with atomic_write(self.out / "README.md") as fh:
             fh.write(dataset_card(rows, self.classes or [], splits, self.teacher_classes,
-                                  title).encode())
-        return {"metadata_files": [f"{sp}/metadata.jsonl" for sp in splits]
-                or ["metadata.jsonl"]}
+                                  _card_title(info)).encode())
+        return {"metadata_files": [f"{sp}/{HF_METADATA}" for sp in splits]
+                or [HF_METADATA]}
+
+
+def _card_title(info: dict[str, Any]) -> str:
+    return str(info.get("job") or info.get("builder") or info.get("generator")
+               or "Studio dataset")
 
 
 class WebDatasetWriter(DatasetWriter):
@@ -995,7 +1045,8 @@ class WebDatasetWriter(DatasetWriter):
     def _write_loaders(self, records: list[dict], splits: list[str], info: dict[str, Any]
                        ) -> dict[str, Any]:
         """The shard list, brace patterns and per-shard counts (what ``wds.WebDataset``
-        and a DataLoader's worker count need)."""
+        and a DataLoader's worker count need), and the dataset card that makes
+        ``load_dataset(out)`` read the shards (see :func:`dataset_card`)."""
         counts: dict[str, int] = {}
         for r in records:
             counts[r["file_name"].split("/", 1)[0]] = counts.get(
@@ -1010,6 +1061,14 @@ class WebDatasetWriter(DatasetWriter):
             last = len(group) - 1
             patterns[prefix] = (f"shards/{prefix}-{{000000..{last:06d}}}.tar" if last
                                 else f"shards/{group[0]}")
+        if sets:  # the card names the shard sets that exist (a pattern must match)
+            with atomic_write(self.out / "README.md") as fh:
+                fh.write(dataset_card(records, self.classes or [],
+                                      sorted(p for p in sets if p != "data"),
+                                      self.teacher_classes, _card_title(info),
+                                      fmt="webdataset").encode())
+        else:
+            (self.out / "README.md").unlink(missing_ok=True)
         return {"shards": [{"name": f"shards/{n}", "samples": counts.get(n, 0),
                             "split": None if n.startswith("data-") else n.rsplit("-", 1)[0]}
                            for n in names],
