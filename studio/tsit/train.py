@@ -346,6 +346,10 @@ def train_job(p: TrainTSITParams, token: CancelToken | None = None) -> JobGen:
         it = start = run.start
         run.G.train()
         run.D.train()
+        # a progress event before the first step and after every step (not only every
+        # log_every): at seconds per iteration a run that updates every 10 looks hung, and
+        # the ETA needs two points to exist
+        yield Progress(it, total, "first iteration…")
         while it < total:
             token.check()
             epoch = it // iters_per_epoch
@@ -371,7 +375,7 @@ def train_job(p: TrainTSITParams, token: CancelToken | None = None) -> JobGen:
                 raise FloatingPointError(f"iteration {it}: non-finite loss {losses}")
             if it % p.log_every == 0 or it == total:
                 yield Metrics(it, {**losses, "lr": lr})
-                yield Progress(it, total, " ".join(f"{k} {v:.3f}" for k, v in losses.items()))
+            yield Progress(it, total, " ".join(f"{k} {v:.3f}" for k, v in losses.items()))
             if dist.is_main and (it % p.preview_every == 0 or it == total or it == start + 1):
                 content_view = (batch["label"][0].float().repeat(3, 1, 1) /
                                 max(1, cfg.semantic_nc - 1) * 2 - 1) if sis else content[0]
