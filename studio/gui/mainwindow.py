@@ -116,6 +116,8 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         ctx.queue.job_changed.connect(lambda r: self._update_status())
         ctx.queue.job_finished.connect(self._on_job_finished)
+        ctx.queue.job_added.connect(self._clear_failure)
+        self.failure_shown: JobRecord | None = None
         self._status_timer = QTimer(self)
         self._status_timer.setInterval(1000)
         self._status_timer.timeout.connect(self._update_status)
@@ -210,9 +212,21 @@ class MainWindow(QMainWindow):
                 self.notify(f"Toy world could not be drawn: {rec.error}")
         elif rec.state.value == "failed":
             self.notify(f"{rec.title} failed: {rec.error}", 10000)
+            self.failure_shown = rec
+        elif rec.state.value == "done":
+            self._clear_failure(rec)
         if rec is not self.toy_job:
             self.save_history()
         self._update_status()
+
+    def _clear_failure(self, rec: JobRecord) -> None:
+        """A retry of the job whose failure the status bar shows (same job on the same
+        page) started or succeeded: the old failure no longer describes anything."""
+        old = getattr(self, "failure_shown", None)
+        if old is not None and old is not rec and (old.job, old.page) == (rec.job, rec.page):
+            self.statusBar().clearMessage()
+            self.statusBar().setToolTip("")
+            self.failure_shown = None
 
     def save_history(self) -> None:
         """Keep the Jobs history across restarts (a disk error is reported, not fatal)."""

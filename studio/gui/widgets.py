@@ -725,6 +725,9 @@ class JobControls(QWidget):
         self.cancel_button.clicked.connect(self.cancel)
         self.record = None
         self.queue = None
+        #: what the bar counts ("written"), said on the bar and the status line when a
+        #: job's message counts something else ("16 stylised" while 9 are written)
+        self.unit = ""
         self._timer = QTimer(self)
         self._timer.setInterval(500)
         self._timer.timeout.connect(self._refresh)
@@ -749,23 +752,44 @@ class JobControls(QWidget):
         self.pause_button.setText("Pause")
         self.pause_button.blockSignals(False)
 
-    def bind(self, record: Any, queue: Any) -> None:
-        """Follow ``record`` (a JobRecord) in ``queue``."""
-        if self.record is not None and self.record is not record:
+    def _unbind(self) -> None:
+        if self.record is not None:
             for sig, slot in ((self.record.handle.progress, self._on_progress),
                               (self.record.handle.state_changed, self._on_state)):
                 with contextlib.suppress(RuntimeError, TypeError):
                     sig.disconnect(slot)
+        self.record = None
+
+    def bind(self, record: Any, queue: Any) -> None:
+        """Follow ``record`` (a JobRecord) in ``queue``; a finished one is shown as it
+        ended (the page's job choice went back to it)."""
+        if self.record is not record:
+            self._unbind()
         self.record, self.queue = record, queue
         self.bar.setRange(0, 0)
         self.bar.setValue(0)
         self.bar.setFormat("%p%")
-        self.pause_button.setEnabled(True)
-        self.cancel_button.setEnabled(True)
+        live = not record.state.finished
+        self.pause_button.setEnabled(live)
+        self.cancel_button.setEnabled(live)
         record.handle.progress.connect(self._on_progress)
         record.handle.state_changed.connect(self._on_state)
+        if live and record.total:
+            self._on_progress(record)  # a job followed again mid-run: its step at once
         self._on_state(record.state.value)
-        self._timer.start()
+        if live:
+            self._timer.start()
+
+    def reset(self, text: str = "ready") -> None:
+        """Show no job: the page now sets up another job than the one last shown, whose
+        bar and "done"/"failed" would read as the new job's."""
+        self._unbind()
+        self._timer.stop()
+        self._set_idle()
+        self.bar.setRange(0, 1)
+        self.bar.setValue(0)
+        self.bar.setFormat("")
+        self.set_status(text)
 
     def _on_progress(self, ev: Any) -> None:
         if self.record is not None and self.record.cancelling:
@@ -773,7 +797,8 @@ class JobControls(QWidget):
         if ev.total:
             self.bar.setRange(0, int(ev.total))
             self.bar.setValue(min(int(ev.step), int(ev.total)))
-            self.bar.setFormat(f"{ev.step}/{ev.total}  %p%")
+            unit = f" {self.unit}" if self.unit else ""
+            self.bar.setFormat(f"{ev.step}/{ev.total}{unit}  %p%")
         else:
             self.bar.setRange(0, 0)
         self._refresh()
@@ -815,10 +840,11 @@ class JobControls(QWidget):
         elif st in ("running", "paused"):
             eta = rec.eta()
             msg = f" · {rec.message}" if rec.message else ""
+            if self.unit and rec.total:  # the bar's count named, beside the job's own
+                msg = f" · {rec.step}/{rec.total} {self.unit}{msg}"
             text = f"{st} · {fmt_seconds(rec.duration)} elapsed · ETA {fmt_seconds(eta)}{msg}"
         elif st == "queued":
-            pos = [r for r in self.queue.records if r.state.value == "queued"].index(rec) + 1 \
-                if self.queue is not None and rec in self.queue.records else 0
+            pos = self.queue.queue_position(rec) if self.queue is not None else 0
             text = f"queued (position {pos})"
         else:
             text = f"{rec.status_text()} in {fmt_seconds(rec.duration)}"

@@ -42,6 +42,10 @@ PREVIEW_INTERVAL = 0.25
 PREVIEW_MAX_SIDE = 512
 #: Progress reaches the GUI at most this often (the last step of a job always does).
 PROGRESS_INTERVAL = 0.1
+#: Jobs of seconds that a user waits for (an import, a verify, a teacher check): they run
+#: in a lane of their own, beside a training of minutes or hours instead of behind it.
+LIGHT_JOBS = frozenset({"models-import", "models-verify", "models-fetch",
+                        "synthesize-preflight"})
 
 
 def qimage_from_array(image: np.ndarray, max_side: int | None = PREVIEW_MAX_SIDE) -> QImage:
@@ -121,6 +125,8 @@ class JobRecord:
     first_step: tuple[int, float] | None = None
     #: loaded from an earlier session's history (not run in this one)
     restored: bool = False
+    #: "main" (one long job after another) or "quick" (light jobs, beside the main one)
+    lane: str = "main"
 
     @property
     def duration(self) -> float | None:
@@ -292,9 +298,11 @@ class JobQueue(QObject):
     job_finished = Signal(object)  # JobRecord
 
     def __init__(self, parent: QObject | None = None, max_parallel: int = 1,
-                 history_limit: int = 500):
+                 history_limit: int = 500, max_quick: int = 2):
         super().__init__(parent)
         self.max_parallel = max_parallel
+        #: light jobs (:data:`LIGHT_JOBS`) run in their own lane, this many at a time
+        self.max_quick = max_quick
         self.history_limit = history_limit
         self.records: list[JobRecord] = []
         self._threads: dict[int, JobThread] = {}
@@ -302,16 +310,19 @@ class JobQueue(QObject):
 
     # -- submitting --------------------------------------------------------------------
     def submit(self, job: str, params: Any, *, fn: Callable | None = None, title: str = "",
-               page: str = "", before_start: Callable[[JobRecord], None] | None = None
-               ) -> JobRecord:
+               page: str = "", before_start: Callable[[JobRecord], None] | None = None,
+               light: bool | None = None) -> JobRecord:
         """Queue a registered job type (or a GUI-internal ``fn``) with its params.
 
         ``before_start(record)`` runs before the worker can emit anything, so a view that
         connects to the record's signals there sees every event, even of a job that ends
-        within a millisecond."""
+        within a millisecond. ``light`` (default: the job is in :data:`LIGHT_JOBS`) puts
+        it in the quick lane, where it starts at once even while a long job runs."""
         if fn is None:
             fn = get_job_type(job).fn
-        rec = JobRecord(next(self._ids), job, title or job, params, fn, page=page)
+        quick = job in LIGHT_JOBS if light is None else light
+        rec = JobRecord(next(self._ids), job, title or job, params, fn, page=page,
+                        lane="quick" if quick else "main")
         h = rec.handle
         h.progress.connect(lambda ev, r=rec: self._on_progress(r, ev))
         h.log.connect(lambda msg, lvl, r=rec: r.log.append((time.time(), lvl, msg)))
@@ -338,12 +349,17 @@ class JobQueue(QObject):
             keep.append(r)
         self.records = keep
 
+    def lane_limit(self, lane: str) -> int:
+        return self.max_quick if lane == "quick" else self.max_parallel
+
     def _schedule(self) -> None:
-        running = sum(1 for r in self.records if r.state in (JobState.RUNNING, JobState.PAUSED))
+        running = {"main": 0, "quick": 0}
+        for r in self.records:
+            if r.state in (JobState.RUNNING, JobState.PAUSED):
+                running[r.lane] = running.get(r.lane, 0) + 1
         for rec in self.records:
-            if running >= self.max_parallel:
-                break
-            if rec.state != JobState.QUEUED:
+            if rec.state != JobState.QUEUED or \
+                    running.get(rec.lane, 0) >= self.lane_limit(rec.lane):
                 continue
             rec.state = JobState.RUNNING
             rec.started = time.time()
@@ -351,7 +367,7 @@ class JobQueue(QObject):
             th.finished.connect(lambda r=rec: self._on_thread_finished(r))
             self._threads[rec.id] = th
             th.start()
-            running += 1
+            running[rec.lane] = running.get(rec.lane, 0) + 1
             rec.handle.state_changed.emit(rec.state.value)
             self.job_changed.emit(rec)
 
@@ -418,8 +434,15 @@ class JobQueue(QObject):
             rec.handle.state_changed.emit(rec.state.value)
             self.job_changed.emit(rec)
 
-    def rerun(self, rec: JobRecord) -> JobRecord:
-        return self.submit(rec.job, rec.params, fn=rec.fn, title=rec.title, page=rec.page)
+    def rerun(self, rec: JobRecord, params: Any = None) -> JobRecord:
+        """Queue ``rec`` again (with ``params`` instead of its own, e.g. overwrite on)."""
+        return self.submit(rec.job, rec.params if params is None else params, fn=rec.fn,
+                           title=rec.title, page=rec.page, light=rec.lane == "quick")
+
+    def queue_position(self, rec: JobRecord) -> int:
+        """1 for the next job of its lane to start, 0 when it is not waiting."""
+        waiting = [r for r in self.records if r.state == JobState.QUEUED and r.lane == rec.lane]
+        return waiting.index(rec) + 1 if rec in waiting else 0
 
     def clear_finished(self) -> None:
         self.records = [r for r in self.records if not r.state.finished]

@@ -202,6 +202,23 @@ def settings_changed(params: Any, job: str = "") -> list[tuple[str, Any, Any]]:
                             {"params": {k: new[k] for k in same_kind}})
 
 
+def confirm_fresh_start(page: Page, params: Any, job: str) -> Any:
+    """``params`` as they may be queued: unchanged, with ``overwrite`` on when the user
+    chose to start afresh over a build made with other settings, or None when they did
+    not. Asked before queuing (every way a job is queued: Run, Rerun, Run recipe), so no
+    failed job with the command line's "pass --overwrite" is left in the history."""
+    diffs = settings_changed(params, job)
+    if not diffs:
+        return params
+    shown = "; ".join(f"{k}: {str(a)[:40]} -> {str(b)[:40]}" for k, a, b in diffs[:8])
+    if not page.ask("The output folder holds other settings",
+                    f"{output_of(params)} holds a build made with other settings ({shown})."
+                    "\n\nStart afresh? The earlier build's files in that folder are removed;"
+                    " choose another output folder to keep them.", "Start afresh"):
+        return None
+    return dataclasses.replace(params, overwrite=True)
+
+
 class JobPanel(QWidget):
     """Params form + controls for a set of job types; the view of the latest run's events."""
 
@@ -317,6 +334,21 @@ class JobPanel(QWidget):
             f.setVisible(True)
         if name:
             self.desc.setText(job_types()[name].description)
+        self.follow_choice()
+
+    def follow_choice(self) -> None:
+        """The bar and state line belong to the chosen job: a finished run of another job
+        (Synthesize's "done" under Distil) is not shown as this one's; a running one stays
+        in view (it is what the window is busy with)."""
+        rec = self.record
+        if rec is None or not rec.state.finished:
+            return
+        if rec.job == self.job_name():
+            self.controls.bind(rec, self.ctx.queue)
+            self.open_button.setEnabled(bool(rec.outputs()))
+        else:
+            self.controls.reset()
+            self.open_button.setEnabled(False)
 
     def select(self, name: str) -> bool:
         i = self.combo.findData(name)
@@ -342,18 +374,11 @@ class JobPanel(QWidget):
             self.page.message("Check the parameters", str(exc), error=True)
             self.controls.set_status(f"not started: {exc}")
             return None
-        diffs = settings_changed(params, name)
-        if diffs:  # the writer would refuse it: ask now, so no failed job is left behind
-            shown = "; ".join(f"{k}: {str(a)[:40]} -> {str(b)[:40]}" for k, a, b in diffs[:8])
-            if not self.page.ask("The output folder holds other settings",
-                                 f"{output_of(params)} holds a build made with other "
-                                 f"settings ({shown}).\n\nStart afresh? The earlier build's "
-                                 "files in that folder are removed; choose another output "
-                                 "folder to keep them.", "Start afresh"):
-                self.controls.set_status("not started: the output folder holds a build "
-                                         "made with other settings")
-                return None
-            params = dataclasses.replace(params, overwrite=True)
+        params = confirm_fresh_start(self.page, params, name)
+        if params is None:
+            self.controls.set_status("not started: the output folder holds a build "
+                                     "made with other settings")
+            return None
         return self.start(name, params)
 
     def start(self, name: str, params: Any, fn: Callable | None = None,
@@ -470,6 +495,7 @@ class JobPage(Page):
         sp.setStretchFactor(1, 1)
         pvl.addWidget(sp)
         self.tabs.addTab(pv, "Preview")
+        self.preview_tab = pv
         self.curves = CurvePlot(self, "metrics")
         self.tabs.addTab(self.curves, "Curves")
         self.log = LogView(self)
@@ -496,6 +522,15 @@ class JobPage(Page):
 
     def result_ready(self, rec: JobRecord) -> None:
         """A job of this page finished successfully."""
+
+    def clear_outputs(self, rec: JobRecord) -> None:
+        """A new job started: take the page's own result views of the last one away (a
+        Train TSIT run must not show the last translation's outputs as its own)."""
+
+    def live_tab(self) -> QWidget:
+        """The tab that shows a running job: its preview and live grid."""
+        return self.preview_tab if self.tabs.indexOf(self.preview_tab) >= 0 \
+            else self.tabs.widget(0)
 
     def missing_text(self) -> str:
         return ""
@@ -526,6 +561,14 @@ class JobPage(Page):
         self.preview.set_before(None)
         self.preview.placeholder = f"waiting for the first preview of {rec.title}…"
         self.curves.clear()
+        # the new job is shown where it runs: not a stale plan, error list or result of
+        # the last one (Curves stays when chosen: it is live too)
+        if self.tabs.currentWidget() not in (self.live_tab(), self.curves):
+            self.tabs.setCurrentWidget(self.live_tab())
+        try:
+            self.clear_outputs(rec)
+        except Exception as exc:  # clearing a view must never stop the job being shown
+            self.log.add(f"could not clear the last results: {exc}", "warning")
         old = getattr(self, "_bound", None)
         if old is not None and old is not rec:  # a late event of the last run stays out
             for sig, slot in ((old.handle.preview, self._on_preview),

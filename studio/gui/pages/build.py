@@ -73,10 +73,15 @@ class BuildPage(JobPage):
         self.dry_button = QPushButton("Dry run", self)
         self.dry_button.setToolTip("Plan only: counts, styles, FLOPs and the time estimate")
         self.dry_button.clicked.connect(self.dry_run)
-        self.resume_button = QPushButton("Resume", self)
+        # not "Resume": that is the pause button's word while a build is paused; this one
+        # starts a stopped build again, so it is shown only when none runs
+        self.resume_button = QPushButton("Finish last build", self)
         self.resume_button.setToolTip("Run the last build again: only missing images are made")
         self.resume_button.clicked.connect(self.resume)
         self.resume_button.setEnabled(False)
+        self.resume_button.setVisible(False)
+        # the bar counts images written to disk; the job's line counts those stylised
+        self.panel.controls.unit = "written"
         row.insertWidget(0, self.dry_button)
         row.insertWidget(1, self.resume_button)
         self.dry_button.setEnabled(bool(self.panel.available))
@@ -112,11 +117,17 @@ class BuildPage(JobPage):
     def _on_started(self, rec: JobRecord) -> None:
         super()._on_started(rec)
         rec.handle.log.connect(self._on_log)
-        if not getattr(rec.params, "dry_run", False):
+        self.resume_button.setVisible(False)
+        if getattr(rec.params, "dry_run", False):
+            self.plan_label.setText("planning…")
+        else:
             self.last_params = rec.params
             self.errors.clear()
             self.tabs.setTabText(self.tabs.indexOf(self.errors), "Errors")
             self.outputs.clear()
+            # the plan of a dry run is not this build's: the live grid is on Preview
+            self.plan_label.setText(f"building into {rec.params.out}… (newest images on "
+                                    "the Preview tab)")
 
     def _on_log(self, msg: str, level: str) -> None:
         if level in ("warning", "error"):
@@ -124,8 +135,13 @@ class BuildPage(JobPage):
 
     def _on_finished(self, rec: JobRecord) -> None:
         super()._on_finished(rec)
-        self.resume_button.setEnabled(self.last_params is not None and
-                                      rec.state.value in ("cancelled", "failed", "done"))
+        again = self.last_params is not None and (
+            rec.state.value in ("cancelled", "failed") or bool(rec.skipped))
+        self.resume_button.setEnabled(again)
+        self.resume_button.setVisible(again)
+        text = self.plan_label.text()
+        if text == "planning…" or text.startswith("building into"):  # no result came
+            self.plan_label.setText(f"{rec.title} {rec.status_text()}")
         if rec.state.value == "failed":
             self.errors.add(rec.error, "error")
 

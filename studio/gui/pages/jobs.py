@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from studio.gui import settings as prefs
-from studio.gui.pages.base import AppContext, Page, open_location
+from studio.gui.pages.base import AppContext, Page, confirm_fresh_start, open_location
 from studio.gui.widgets import Banner, FlowLayout, ImageView, LogView, fmt_seconds
 from studio.gui.workers import JobRecord, JobState
 from studio.recipes import RecipeError, load_recipe, save_recipe
@@ -266,8 +266,17 @@ class JobsPage(Page):
             self.ctx.queue.pause(r)
 
     def rerun(self) -> JobRecord | None:
+        """Queue the selected job again — asking first, as a page's Run does, when its
+        output folder now holds a build made with other settings."""
         r = self.selected()
-        return self.ctx.queue.rerun(r) if r is not None else None
+        if r is None:
+            return None
+        params = confirm_fresh_start(self, r.params, r.job)
+        if params is None:
+            self.banner.set(f"{r.title} not queued: its output folder holds a build made "
+                            "with other settings", "warning")
+            return None
+        return self.ctx.queue.rerun(r, params)
 
     def open_output(self) -> bool:
         r = self.selected()
@@ -302,6 +311,11 @@ class JobsPage(Page):
         except RecipeError as exc:
             self.message("Cannot run this recipe", str(exc), error=True)
             self.banner.set(str(exc), "error")
+            return None
+        params = confirm_fresh_start(self, params, jt.name)
+        if params is None:
+            self.banner.set(f"{Path(path).name} not queued: its output folder holds a build "
+                            "made with other settings", "warning")
             return None
         return self.ctx.queue.submit(jt.name, params, title=f"{jt.name} ({Path(path).name})")
 

@@ -265,6 +265,10 @@ class SynthesizePage(JobPage):
                                  + f"{params.warmup_iterations} timed iterations)")
         rec = self.ctx.queue.submit(PREFLIGHT, params, title=f"check {params.teacher}",
                                     page=self.key)
+        # a check runs at once, beside a long job (the quick lane): its timing then shares
+        # the CPU, which the result must say
+        self.check_beside = [r.title for r in self.ctx.queue.active()
+                             if r.lane == "main" and r.state.value in ("running", "paused")]
         self.check_record = rec
         self.check_button.setEnabled(False)
         rec.handle.log.connect(self.log.add)
@@ -278,7 +282,10 @@ class SynthesizePage(JobPage):
         st = rec.state.value
         if st == "done" and isinstance(rec.result, dict):
             self.check_result = rec.result
-            self.check_label.setText(preflight_text(rec.result))
+            beside = getattr(self, "check_beside", [])
+            self.check_label.setText(preflight_text(rec.result) + (
+                f"\nTimed while {beside[0]} ran: alone the run is faster."
+                if beside and rec.result.get("method") != "noise" else ""))
         elif st == "failed":
             self.check_label.setText(f"The teacher did not load or run: {rec.error}")
         else:

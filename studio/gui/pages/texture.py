@@ -171,10 +171,14 @@ class TextureBiasPage(JobPage):
         self.clear_detail()
         self.count_label.setText("")
 
-    def clear_detail(self) -> None:
+    def clear_detail(self, note: str = "select a stimulus") -> None:
+        """No stimulus selected: no picture, no decisions, and no late probabilities of
+        the last one (they are dropped by path)."""
         self.detail.set_image(None)
-        self.detail.placeholder = "select a stimulus"
+        self.detail.placeholder = note
+        self.detail.update()
         self.detail_info.setText("")
+        self.detail_path = None
 
     def result_ready(self, rec: JobRecord) -> None:
         if rec.job in ("toy-cue-conflict", "cue-conflict"):
@@ -265,8 +269,9 @@ class TextureBiasPage(JobPage):
         self._plotter.submit("plot", work)
 
     def refresh_browser(self) -> None:
-        self.clear_detail()
         rows = self.filtered()
+        self.clear_detail("select a stimulus" if rows or not self.rows
+                          else "no stimulus matches these filters")
         self.count_label.setText(f"{len(rows)} / {len(self.rows)}")
         self.count_label.setToolTip(f"{len(rows)} of {len(self.rows)} stimuli shown")
         if self.stimuli_root is None:
@@ -282,7 +287,8 @@ class TextureBiasPage(JobPage):
 
     def _show_detail(self, item: Any, _prev: Any = None) -> None:
         if item is None:
-            self.clear_detail()
+            self.clear_detail("select a stimulus" if self.filtered() or not self.rows
+                              else "no stimulus matches these filters")
             return
         path = item.data(Qt.ItemDataRole.UserRole)
         try:

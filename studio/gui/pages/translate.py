@@ -106,6 +106,9 @@ class TranslatePage(JobPage):
         self.panel.combo.currentIndexChanged.connect(
             lambda *_: self.pickers.setVisible(self.panel.job_name() == "translate"))
 
+    def clear_outputs(self, rec: JobRecord) -> None:
+        self.outputs.clear()  # the last run's translations are not this job's
+
     def update_banner(self) -> None:
         super().update_banner()
         if self.panel.available and toy_tsit_missing():
