@@ -321,7 +321,7 @@ def test_cue_conflict_huge_size_refused_before_allocating(tmp_path, monkeypatch,
 
     for d in ("shapes", "textures"):
         _img(tmp_path / d / "cat" / "a.png", (16, 16))
-    monkeypatch.setattr(cc, "available_memory", lambda device: 8 * 2**30)
+    monkeypatch.setattr(cc, "free_memory", lambda device: 8 * 2**30)
 
     def no_alloc(*a, **kw):
         raise AssertionError("an image was made at the huge size")

@@ -28,7 +28,8 @@ import torch
 import torch.nn.functional as F
 
 from studio.core.checkpoints import find_model, state_sha256
-from studio.core.devices import available_memory, format_bytes
+from studio.core.devices import format_bytes
+from studio.core.guards import free_memory
 from studio.core.images import ImageError, load_image, quantize
 from studio.core.jobs import (
     CancelToken,
@@ -323,8 +324,10 @@ def memory_needed(config, params: CueConflictParams, size: int | None = None) ->
 
 
 def check_memory(config, params: CueConflictParams, device: torch.device) -> None:
-    """Refuse a size that cannot fit, naming what it would need, before allocating it."""
-    avail = available_memory(device)
+    """Refuse a size that cannot fit, naming what it would need, before allocating it.
+    (Per image nothing more is needed: :func:`_square` crops to a square before it
+    resizes, so a 1x3000 strip never grows past ``size`` x ``size``.)"""
+    avail = free_memory(device)
     need = memory_needed(config, params)
     if avail is None or need <= avail:
         return

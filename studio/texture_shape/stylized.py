@@ -51,6 +51,7 @@ from studio.core.checkpoints import (
     state_sha256,
 )
 from studio.core.distributed import DistInfo, barrier, dist_info, init_distributed
+from studio.core.guards import ImageBudget, free_memory, safe_name, shorter_side_to
 from studio.core.images import ImageError, encode_png, list_images, load_image, quantize
 from studio.core.jobs import (
     CancelToken,
@@ -115,13 +116,20 @@ def prepare_style(path: str | os.PathLike, style_size: int = 224, min_size: int 
 
 
 def prepare_content(path: str | os.PathLike, content_size: int = 256, crop: int = 224,
-                    min_size: int = 0) -> np.ndarray:
+                    min_size: int = 0, budget: ImageBudget | None = None) -> np.ndarray:
     """``Resize(content_size)`` + ``CenterCrop(crop)`` as torchvision does them; HWC uint8
-    (written on PIL: importing torchvision costs every worker ~2 s)."""
+    (written on PIL: importing torchvision costs every worker ~2 s). With ``budget``, an
+    image whose resize would not fit (a 1x3000 strip becomes 256 x 768,000 px) is refused
+    with an :class:`ImageError` before anything is allocated."""
     from studio.adain.transforms import center_crop, resize_shorter  # noqa: PLC0415 (engine: loaded when used)
 
     img = load_image(path, min_size=min_size)
     if content_size:
+        if budget is not None:
+            why = budget.reason(img.size, shorter_side_to(*img.size, content_size),
+                                (crop, crop) if crop else None)
+            if why:
+                raise ImageError(path, why)
         img = resize_shorter(img, content_size)
     if crop:
         img = center_crop(img, crop)
@@ -137,9 +145,9 @@ def to_tensor(arrays: list[np.ndarray], channels_last: bool = False) -> torch.Te
 
 
 def _content_task(task: tuple) -> tuple[int, np.ndarray | None, str | None]:
-    index, path, content_size, crop, min_size = task
+    index, path, content_size, crop, min_size, budget = task
     try:
-        return index, prepare_content(path, content_size, crop, min_size), None
+        return index, prepare_content(path, content_size, crop, min_size, budget), None
     except ImageError as exc:
         return index, None, exc.reason
     except Exception as exc:  # a bad file must never stop the build
@@ -613,6 +621,46 @@ def stylized_fingerprint(params: StylizedParams, net: StyleNet, device: torch.de
                 "adain_layer": net.model.config.layer})
 
 
+#: Skipped inputs a build names on screen; every one is in errors.jsonl with its reason.
+SHOWN_SKIPS = 10
+
+
+class _Skips:
+    """Counts the inputs a build skips and names the first :data:`SHOWN_SKIPS` on screen
+    (a folder of 10,000 bad files must not flood the terminal; none may go unmentioned)."""
+
+    def __init__(self, out: Path):
+        self.out, self.n = Path(out), 0
+
+    def __call__(self, path: str | os.PathLike, reason: str | None) -> Iterator[Log]:
+        self.n += 1
+        if self.n <= SHOWN_SKIPS:
+            yield Log(f"skipped {safe_name(path)}: {reason}", "warning")
+
+    def summary(self) -> Iterator[Log]:
+        if self.n:
+            shown = f" (the first {SHOWN_SKIPS} named above)" if self.n > SHOWN_SKIPS else ""
+            yield Log(f"{self.n} input(s) skipped{shown}; every one with its reason in "
+                      f"{self.out / 'errors.jsonl'}", "warning")
+
+
+def content_budget(params: StylizedParams, net: StyleNet, device: torch.device,
+                   workers: int) -> ImageBudget:
+    """What one content may cost, measured once before the workers start: its resize in
+    RAM (each worker process may hold one) and, without ``--crop``, the network at the
+    resized size on the device."""
+    ram = free_memory("cpu")
+    free = None if ram is None else ram // max(1, workers)
+    per_px = 0.0
+    if not params.crop:
+        side = 256
+        per_px = net.model.config.activation_bytes(side) / side ** 2
+        if device.type != "cpu":
+            dev = free_memory(device)
+            free = dev if free is None else (free if dev is None else min(free, dev))
+    return ImageBudget(free, per_px, "lower --content-size or crop the image")
+
+
 def _build(params: StylizedParams, token: CancelToken, net: StyleNet, dist: Any,
            device: torch.device) -> JobGen:
     yield Log(f"model: {net.name} (encoder {net.encoder_sha256[:12]}, "
@@ -650,11 +698,14 @@ def _build_body(params: StylizedParams, token: CancelToken, net: StyleNet, dist:
                   f"(statistics cached in {styles.cache.dir or 'memory'})")
         plan = plan_build(params.content, styles, params.seed, params.assignment,
                           params.splits or None, scan)
+        skips = _Skips(params.out)
         if dist.is_main:
             for path, reason in plan.skipped:
                 writer.error(path, reason, kind="content")
+                yield from skips(path, reason)
             for path, reason in styles.rejected:
                 writer.error(path, reason, kind="style")
+                yield from skips(path, f"style {reason}")
         pending = writer.pending(plan.items)
         total = len(plan.items)
         yield Log(f"contents: {total} in {len(plan.classes)} classes; {len(pending)} to make "
@@ -663,8 +714,9 @@ def _build_body(params: StylizedParams, token: CancelToken, net: StyleNet, dist:
         mean_all, std_all = mean_all.to(device), std_all.to(device)
 
         B = params.batch_size
+        budget = content_budget(params, net, device, workers)
         tasks = ((j, str(plan.samples[idx].path), params.content_size, params.crop,
-                  params.min_content_size) for j, (idx, _it) in enumerate(pending))
+                  params.min_content_size, budget) for j, (idx, _it) in enumerate(pending))
         out_q: collections.deque = collections.deque()
         batch: list[tuple[int, OutputItem, np.ndarray]] = []
         done = made = failed = 0
@@ -719,6 +771,7 @@ def _build_body(params: StylizedParams, token: CancelToken, net: StyleNet, dist:
                     idx, item = pending[j]
                     if arr is None:
                         writer.error(str(plan.samples[idx].path), reason, kind="content")
+                        yield from skips(plan.samples[idx].path, reason)
                         out_q.append(("skip", idx, item, None))
                         failed += 1
                     else:
@@ -753,6 +806,7 @@ def _build_body(params: StylizedParams, token: CancelToken, net: StyleNet, dist:
             writer.close()
         elapsed = time.perf_counter() - t_start
         yield Progress(len(pending), len(pending), f"{made} stylised, {failed} failed")
+        yield from skips.summary()
 
     barrier()
     result: dict[str, Any] = {"out": str(params.out), "made": made, "failed": failed,

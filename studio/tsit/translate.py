@@ -28,6 +28,7 @@ from studio.core.checkpoints import find_model, resources_dir, sha256_file
 from studio.core.devices import resolve_device
 from studio.core.distributed import barrier, dist_info
 from studio.core.errors import NoInputError
+from studio.core.guards import ImageBudget, free_memory, safe_name
 from studio.core.images import ImageError, encode_png, list_images, load_image
 from studio.core.jobs import (
     CancelToken,
@@ -70,6 +71,13 @@ def fit_size(h: int, w: int, multiple: int, min_side: int) -> tuple[int, int]:
     def one(s: int) -> int:
         return max(min_side, multiple * max(1, round(s / multiple)))
     return one(h), one(w)
+
+
+def bytes_per_pixel(cfg: Any) -> float:
+    """Rough peak bytes per pixel the generator sees in one translation: both streams'
+    and the decoder's features at every scale, plus the image tensors around them
+    (measured on the toy TSIT, ngf 8: 375-430 B/px at 512-1024 px; this gives 440)."""
+    return 4 * 6 * sum(w / 4 ** i for i, w in enumerate(cfg.widths())) + 64
 
 
 def to_model_size(x: torch.Tensor, multiple: int, min_side: int, fit: str,
@@ -132,6 +140,9 @@ class Translator:
             self.net = make_fast(self.generator, channels_last=self.device.type == "cpu")
         else:
             self.net = self.generator
+        #: what one image may cost, measured once the model is loaded
+        self.budget = ImageBudget(free_memory(self.device), bytes_per_pixel(self.config),
+                                  "crop or shrink it")
         # half precision only on CUDA and only on the fast path (auto = fp16 there)
         self.dtype = torch.float32
         if fast and self.device.type == "cuda" and precision in ("auto", "fp16", "bf16"):
@@ -143,6 +154,26 @@ class Translator:
     @property
     def sis(self) -> bool:
         return self.config.task == "SIS"
+
+    def model_hw(self, h: int, w: int) -> tuple[int, int]:
+        """(height, width) the generator sees for an input of ``h`` x ``w``."""
+        cfg = self.config
+        if cfg.use_vae:
+            return cfg.input_hw
+        if self.fit == "resize":
+            return fit_size(h, w, cfg.multiple, cfg.min_side)
+        return (max(cfg.min_side, math.ceil(h / cfg.multiple) * cfg.multiple),
+                max(cfg.min_side, math.ceil(w / cfg.multiple) * cfg.multiple))
+
+    def check_fits(self, path: str | os.PathLike, img: Image.Image) -> None:
+        """Refuse an image whose translation would not fit in memory (a 20000x1 strip
+        becomes 20000 x 256 px for the official model) before anything is allocated:
+        an :class:`ImageError` naming the file and its size."""
+        h, w = self.model_hw(img.size[1], img.size[0])
+        why = self.budget.reason(img.size, (w, h),
+                                 verb="resized" if self.fit == "resize" else "padded")
+        if why:
+            raise ImageError(path, why)
 
     def _prep_image(self, img: Image.Image) -> torch.Tensor:
         x = to_tensor(img)[None].to(self.device)
@@ -282,9 +313,13 @@ def _translate_body(p: TranslateParams, token: CancelToken, tr: Translator,
             style_img = None
             if s is not None:
                 if s not in style_cache:
-                    style_cache[s] = load_image(s)
+                    style = load_image(s)
+                    tr.check_fits(s, style)
+                    style_cache[s] = style
                 style_img = style_cache[s]
             content = c if tr.sis else load_image(c)
+            if not tr.sis:
+                tr.check_fits(c, content)
             img = tr.translate(content, style_img, seed=seed)
         except (ImageError, ValueError) as exc:
             failed += 1
@@ -292,8 +327,8 @@ def _translate_body(p: TranslateParams, token: CancelToken, tr: Translator,
             bad_inputs.add(culprit)
             reason = exc.reason if isinstance(exc, ImageError) else str(exc)
             writer.error(str(culprit), reason)
-            yield Log(f"skipped {culprit}: {reason} (every output using it is skipped)",
-                      "error")
+            yield Log(f"skipped {safe_name(culprit)}: {reason} (every output using it is "
+                      "skipped)", "error")
             continue
         rec = {"content": str(c), "style": str(s) if s else None, "seed": seed,
                "alpha": p.alpha, "model_sha256": tr.sha256, "task": tr.task}
@@ -368,18 +403,22 @@ def _build_translated_body(p: BuildTranslatedParams, token: CancelToken, tr: Tra
         smp, spath, noise_seed = plan[idx]
         try:
             if spath not in style_cache:
-                style_cache[spath] = load_image(spath)
+                style = load_image(spath)
+                tr.check_fits(spath, style)
+                style_cache[spath] = style
         except ImageError as exc:
             writer.error(str(spath), str(exc), kind="style", content=str(smp.path))
             writer.skip(idx)
-            yield Log(f"skipped {smp.rel}: style {exc}", "error")
+            yield Log(f"skipped {safe_name(smp.rel)}: style {safe_name(str(exc))}", "error")
             continue
         try:
-            img = tr.translate(load_image(smp.path), style_cache[spath], seed=noise_seed)
+            content = load_image(smp.path)
+            tr.check_fits(smp.path, content)
+            img = tr.translate(content, style_cache[spath], seed=noise_seed)
         except (ImageError, ValueError) as exc:
             writer.error(str(smp.path), str(exc), kind="content")
             writer.skip(idx)
-            yield Log(f"skipped {smp.rel}: {exc}", "error")
+            yield Log(f"skipped {safe_name(smp.rel)}: {safe_name(str(exc))}", "error")
             continue
         rec = {"content": str(smp.path), "style": str(spath), "noise_seed": noise_seed,
                "alpha": p.alpha, "model_sha256": tr.sha256, "task": tr.task}
