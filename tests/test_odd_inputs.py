@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -158,3 +159,128 @@ def test_cue_conflict_squares_before_resizing_so_strips_cost_nothing(world, caps
                "--model", "toy", "--device", "cpu", "-q"])
     assert rc == 0, capsys.readouterr().err
     assert len(_images(world / "o")) == 4
+
+
+# --------------------------------------------------------------------------------------
+# 2. A non-finite loss mid-run stops the job with one line naming the step; exit 2; what
+#    was written before stays
+
+
+def _nan_after(n_ok: int, fn):
+    """``fn`` whose calls after the first ``n_ok`` give NaN (a loss gone bad mid-run)."""
+    calls = {"n": 0}
+
+    def wrapped(*a, **kw):
+        calls["n"] += 1
+        out = fn(*a, **kw)
+        return out * float("nan") if calls["n"] > n_ok else out
+
+    return wrapped
+
+
+def test_synthesize_stops_at_a_nan_loss_and_keeps_the_batches_written(tmp_path, monkeypatch,
+                                                                      capsys):
+    import studio.inversion.synthesize as syn
+
+    cmd = ["synthesize", "--teacher", "toy", "--method", "deep", "--num-images", "4",
+           "--batch-size", "2", "--iterations", "2", "--device", "cpu", "-q"]
+    assert main([*cmd, "--out", str(tmp_path / "ref")]) == 0
+    real, made = syn.make_engine, []
+
+    def make_engine(*a, **kw):
+        eng = real(*a, **kw)
+        made.append(eng)
+        if len(made) == 2:  # the second batch's loss turns NaN at its second step
+            step, calls = eng.step, []
+
+            def poisoned():
+                calls.append(1)
+                terms = step()
+                return {**terms, "loss": float("nan")} if len(calls) > 1 else terms
+
+            eng.step = poisoned
+        return eng
+
+    monkeypatch.setattr(syn, "make_engine", make_engine)
+    capsys.readouterr()
+    rc = main([*cmd, "--out", str(tmp_path / "out")])
+    assert rc == 2
+    assert _one_error_line(capsys.readouterr().err) == (
+        "studio: error: the loss became nan at batch 1, iteration 1; stopped (what was "
+        "written before is kept); lower the learning rate or check the teacher")
+    ref, out = _images(tmp_path / "ref"), _images(tmp_path / "out")
+    assert len(out) == 2 and all(ref[k] == v for k, v in out.items())  # batch 0, intact
+    monkeypatch.undo()
+    assert main([*cmd, "--out", str(tmp_path / "out")]) == 0  # the same command finishes it
+    assert _images(tmp_path / "out") == ref
+
+
+
+@pytest.fixture
+def colours(tmp_path) -> Path:
+    """The three-colour world of the distillation tests and its teacher file."""
+    from colour_world import colour_folder, colour_teacher
+
+    from studio.core.checkpoints import save_state_dict
+
+    save_state_dict(colour_teacher(tmp_path / "teacher-data").model, tmp_path / "t.pth")
+    colour_folder(tmp_path / "syn", 4, 3)
+    return tmp_path
+
+
+def test_distill_stops_at_a_nan_loss_and_the_earlier_student_stays(colours, monkeypatch,
+                                                                   capsys):
+    import studio.compression.distill as kd
+
+    cmd = ["distill", "--synthetic", str(colours / "syn"), "--teacher", str(colours / "t.pth"),
+           "--epochs", "1", "--batch-size", "6", "--student", "toyvgg_small", "--out",
+           str(colours / "kd"), "--device", "cpu", "-q"]
+    assert main(cmd) == 0
+    before = _tree(colours / "kd")
+    monkeypatch.setattr(kd, "kd_loss", _nan_after(1, kd.kd_loss))
+    capsys.readouterr()
+    assert main(cmd) == 2
+    assert _one_error_line(capsys.readouterr().err) == (
+        "studio: error: the loss became nan at distill epoch 1, step 2; stopped (what was "
+        "written before is kept); lower the learning rate")
+    assert _tree(colours / "kd") == before
+
+
+def test_prune_stops_at_a_nan_loss_and_keeps_the_pruned_models_written(colours, monkeypatch,
+                                                                      capsys):
+    import studio.compression.distill as kd
+
+    cmd = ["prune", "--synthetic", str(colours / "syn"), "--teacher", str(colours / "t.pth"),
+           "--method", "global-magnitude", "--sparsities", "0.0", "0.5", "--epochs", "1",
+           "--batch-size", "6", "--device", "cpu", "-q"]
+    assert main([*cmd, "--out", str(colours / "ref")]) == 0
+    monkeypatch.setattr(kd, "kd_loss", _nan_after(2, kd.kd_loss))
+    capsys.readouterr()
+    assert main([*cmd, "--out", str(colours / "p")]) == 2
+    assert _one_error_line(capsys.readouterr().err) == (
+        "studio: error: the loss became nan at sparsity 0.5 epoch 1, step 1; stopped (what "
+        "was written before is kept); lower the learning rate")
+    kept = "pruned_global-magnitude_0.pth"
+    assert sorted(_tree(colours / "p")) == [kept]
+    assert (colours / "p" / kept).read_bytes() == (colours / "ref" / kept).read_bytes()
+
+
+def test_train_classifier_stops_at_a_nan_loss_and_its_checkpoint_stays(tmp_path, monkeypatch,
+                                                                      capsys):
+    import studio.trainer.trainer as tr
+
+    assert main(["toyworld", "generate", "--out", str(tmp_path / "w"), "--per-class", "4",
+                 "--size", "32", "--num-classes", "3", "--workers", "1", "-q"]) == 0
+    cmd = ["train", "classifier", "--data", str(tmp_path / "w"), "--arch", "toyvgg",
+           "--epochs", "2", "--batch-size", "4", "--image-size", "32", "--workers", "0",
+           "--out", str(tmp_path / "run"), "--device", "cpu", "-q"]
+    assert main([*cmd, "--max-steps", "3"]) == 0  # epoch 1 and its checkpoint
+    before = _tree(tmp_path / "run")
+    monkeypatch.setattr(tr, "soft_cross_entropy", _nan_after(0, tr.soft_cross_entropy))
+    capsys.readouterr()
+    with warnings.catch_warnings():  # and no warning of torch's before it
+        warnings.simplefilter("error")
+        assert main(cmd) == 2  # resumes at step 3, whose loss is NaN
+    assert _one_error_line(capsys.readouterr().err) == (
+        "studio: error: loss became nan at step 3; lower the learning rate")
+    assert _tree(tmp_path / "run") == before

@@ -19,6 +19,7 @@ from torch import nn
 
 from studio.compression.params import DistillParams
 from studio.core.checkpoints import save_state_dict
+from studio.core.guards import check_finite_loss
 from studio.core.jobs import CancelToken, JobGen, Log, Metrics, Progress, job_context, params_dict
 from studio.core.seeding import derive_seed
 from studio.datasets.writers import check_separate
@@ -85,12 +86,14 @@ def train_epochs(model: nn.Module, teacher: Teacher, data: LabelledImages, *, ep
             loss = kd_weight * kd_loss(s_logits, t_logits, temperature)
             if ce_weight:
                 loss = loss + ce_weight * F.cross_entropy(s_logits, y)
+            value = loss.item()  # stop before a NaN reaches the weights
+            check_finite_loss(value, f"{tag} epoch {epoch + 1}, step {step + 1}")
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             sched.step()
             step += 1
-            run_loss += loss.item() * len(idx)
+            run_loss += value * len(idx)
             seen += len(idx)
             yield Progress(step, total, f"{tag} epoch {epoch + 1}/{epochs} loss "
                                         f"{run_loss / seen:.4f}")

@@ -79,8 +79,9 @@ def os_error_message(exc: OSError) -> str:
 
 
 def _user_error_types() -> tuple[type, ...]:
-    """Exceptions whose message is already written for users (they name file and cause)."""
-    types: list[type] = [ValueError]
+    """Exceptions whose message is already written for users (they name file and cause);
+    FloatingPointError is a trainer's "the loss became nan at step N" (core.guards)."""
+    types: list[type] = [ValueError, FloatingPointError]
     for mod, name in (("studio.core.images", "ImageError"),
                       ("studio.core.checkpoints", "CheckpointError")):
         cls = getattr(sys.modules.get(mod), name, None)

@@ -29,6 +29,7 @@ import torch.nn.functional as F
 
 from studio.core.checkpoints import load_into, save_state_dict
 from studio.core.distributed import barrier, dist_info
+from studio.core.guards import check_finite_loss
 from studio.core.images import encode_png, image_grid, quantize
 from studio.core.jobs import (
     CancelToken,
@@ -276,6 +277,8 @@ def _synthesize_body(p: SynthesizeParams, token: CancelToken, teacher: Teacher, 
                 for it in range(iters):
                     token.check()
                     terms = engine.step()
+                    check_finite_loss(terms["loss"], f"batch {b}, iteration {it}",
+                                      "lower the learning rate or check the teacher")
                     done_steps += 1
                     if p.metrics_every and (it % p.metrics_every == 0 or it == iters - 1):
                         yield Metrics(it, {**terms, "batch": float(b)})

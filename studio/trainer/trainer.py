@@ -443,7 +443,7 @@ def train_one_epoch(run: Training, ds: TrainSet, params: TrainParams, epoch: int
             logits = run.model(xin)
         loss = soft_cross_entropy(logits.float(), ya, yb, lam, params.label_smoothing)
         if not torch.isfinite(loss):
-            raise FloatingPointError(f"loss became {float(loss)} at step {run.step}; "
+            raise FloatingPointError(f"loss became {float(loss.detach())} at step {run.step}; "
                                      "lower the learning rate")
         run.opt.zero_grad(set_to_none=True)
         if run.scaler is not None:
