@@ -11,14 +11,17 @@ import argparse
 import importlib
 import os
 import sys
+import typing
 from pathlib import Path
 from typing import Any
 
 from studio import __version__
 from studio.core.allocator import keep_freed_memory
 from studio.core.commands import (
+    STRICT_HELP,
     CLIError,
     CommandGroups,
+    exit_status,
     json_mode,
     jsonable,
     result_json,
@@ -27,6 +30,7 @@ from studio.core.commands import (
     seed_int,
     set_result,
 )
+from studio.core.distributed import dist_info
 
 
 def common_options() -> argparse.ArgumentParser:
@@ -51,9 +55,42 @@ def _group(root: Any, name: str, help: str, common: argparse.ArgumentParser) -> 
     return sub
 
 
+class StudioParser(argparse.ArgumentParser):
+    """argparse as it is (usage and ``prog: error: message`` on stderr, exit status 2),
+    with the message kept on the SystemExit so that ``--json`` can print it as the
+    command's one document. Subcommand parsers are made of the same class."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        try:
+            super().error(message)
+        except SystemExit as exc:
+            exc.usage_error = f"{self.prog}: {message}"  # type: ignore[attr-defined]
+            raise
+        raise SystemExit(2)  # not reached: argparse's error always exits
+
+
+def job_of(cls: type) -> str | None:
+    """The job type whose params dataclass is ``cls`` (read from the engines'
+    declarations: nothing is imported)."""
+    from studio.registry import job_types
+
+    ref = f"{cls.__module__}:{cls.__qualname__}"
+    for name, jt in job_types().items():
+        if jt.params_ref == ref or jt.params_ref is cls:
+            return name
+    return None
+
+
+def _save_recipe(path: Path, job: str, params: Any) -> Path:
+    from studio.recipes import save_recipe
+
+    return save_recipe(path, job, params, description=f"saved by studio --save-recipe "
+                       f"(studio {__version__})")
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = common_options()
-    parser = argparse.ArgumentParser(
+    parser = StudioParser(
         prog="studio", parents=[common],
         description="Studio: make image datasets that train and probe classifiers "
                     "(AdaIN style transfer, NaturalInversion, TSIT). Without a command, "
@@ -71,6 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
         bench=_group(root, "bench", "measure speed against a baseline in the same run",
                      common),
         common=common,
+        job_of=job_of,
+        save_recipe=_save_recipe,
     )
     _register_core(groups)
     from studio.registry import cli_modules
@@ -241,6 +280,7 @@ def _register_core(g: CommandGroups) -> None:
 
     p = g.add(g.root, "run", "run a recipe file (TOML) headless", _cmd_run)
     p.add_argument("recipe", help="recipe .toml file")
+    p.add_argument("--strict", action="store_true", help=STRICT_HELP)
 
     models = g.root.add_parser("models", help="list, import, verify or fetch model files",
                                description="Manage model files (official and toy).",
@@ -300,8 +340,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"studio {__version__}")
         return 0
     state: dict[str, Any] = {}
+    if _json_requested(argv) and dist_info().is_main:  # one document for the whole run
+        state["json_stdout"] = sys.stdout
     try:
         return _main(argv, state)
+    except SystemExit as exc:  # argparse: --help (0) or a usage error (2), already printed
+        usage = getattr(exc, "usage_error", None)
+        if usage is not None:
+            _json_error(state, usage, 2)
+        raise
     except KeyboardInterrupt:
         print("studio: interrupted", file=sys.stderr)
         return _json_error(state, "interrupted", 130)
@@ -341,6 +388,12 @@ def _quick_exit_after_torch() -> None:
         gc.freeze()
 
 
+def _json_requested(argv: list[str]) -> bool:
+    """``--json`` among the options (before a ``--``), known before parsing succeeds."""
+    head = argv[:argv.index("--")] if "--" in argv else argv
+    return "--json" in head
+
+
 def _json_error(state: dict[str, Any], message: str, status: int) -> int:
     """Under ``--json``, a failed command still prints one document on stdout."""
     out = state.pop("json_stdout", None)
@@ -355,28 +408,31 @@ def _json_error(state: dict[str, Any], message: str, status: int) -> int:
 
 def _main(argv: list[str], state: dict[str, Any] | None = None) -> int:
     parser = build_parser()
+    if state is None:
+        state = {"json_stdout": sys.stdout} if (
+            _json_requested(argv) and dist_info().is_main) else {}
     args = parser.parse_args(argv)
     if json_mode(args):
-        return _run_json(args, state if state is not None else {})
+        return _run_json(args, state)
     return _dispatch(parser, args)
 
 
 def _run_json(args: argparse.Namespace, state: dict[str, Any]) -> int:
     """``--json``: run the command with everything it prints sent to stderr, then print
     its result as one JSON document on stdout (``{"exit_status": N}`` for a command
-    without one; ``main`` prints ``{"error": ..., "exit_status": N}`` when it fails)."""
+    without one; ``main`` prints ``{"error": ..., "exit_status": N}`` when it fails).
+    Under torchrun only rank 0 prints it: one document for the whole run."""
     import contextlib
 
     stdout = sys.stdout
-    state["json_stdout"] = stdout
     with contextlib.redirect_stdout(sys.stderr):
         status = _dispatch(None, args)
+    if state.pop("json_stdout", None) is None:  # another rank: rank 0 speaks for the run
+        return status
     result = getattr(args, "_result", None)
     if result is None:
         result = {"exit_status": status}
-    text = result_json(result)
-    state.pop("json_stdout", None)  # printed below: an error after this is not reported twice
-    stdout.write(text + "\n")
+    stdout.write(result_json(result) + "\n")
     stdout.flush()
     return status
 
@@ -396,7 +452,13 @@ def _dispatch(parser: argparse.ArgumentParser | None, args: argparse.Namespace) 
             parser = build_parser()
         parser.print_help()
         return 0
-    return int(args.func(args) or 0)
+    if not dist_info().is_main:  # torchrun: rank 0 reports, the others only warn
+        import contextlib
+
+        args.quiet = True
+        with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
+            return exit_status(args, int(args.func(args) or 0))
+    return exit_status(args, int(args.func(args) or 0))
 
 
 if __name__ == "__main__":

@@ -393,10 +393,11 @@ def test_torchrun_two_ranks_equal_one_process(data, tmp_path, net):
     enc, dec = _model_files(tmp_path, net)
     two = tmp_path / "two"
     cache = tmp_path / "cache"
-    # styles/tiny.png is rejected (too small): exit status 1, "some inputs failed"
+    # styles/tiny.png is rejected (too small): listed in errors.jsonl; under torchrun a
+    # finished build with skipped inputs exits 0 (--strict would make it 1)
     _run("-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
          "-m", "studio", *_cli(data, two, enc, dec, "--cache-dir", str(cache)), timeout=300,
-         returncode=1)
+         returncode=0)
     # each rank encoded half of the styles into the shared cache: one chunk each
     assert len(list(cache.rglob("chunk-*.npz"))) == 2
     one = tmp_path / "one"

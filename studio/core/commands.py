@@ -109,9 +109,20 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
+#: ``job_of(params_class)``: the job type name a params dataclass belongs to (None: none).
+JobOf = Callable[[type], "str | None"]
+#: ``save(path, job, params)``: writes a recipe file.
+RecipeSaver = Callable[[Path, str, Any], Any]
+
+
 @dataclass
 class CommandGroups:
-    """The subparser collections engine modules add their commands to."""
+    """The subparser collections engine modules add their commands to.
+
+    ``job_of`` and ``save_recipe`` come from the application (``core`` knows no job
+    registry and no recipe format): with them, every command whose options
+    :func:`add_params` generates from a job's params also gets ``--save-recipe`` and
+    ``--strict``."""
 
     root: Any
     build: Any
@@ -119,13 +130,15 @@ class CommandGroups:
     eval: Any
     bench: Any
     common: argparse.ArgumentParser
+    job_of: JobOf | None = None
+    save_recipe: RecipeSaver | None = None
 
     def add(self, group: Any, name: str, help: str, func: Callable[[argparse.Namespace], int],
             **kwargs: Any) -> argparse.ArgumentParser:
         p = group.add_parser(name, help=help, description=kwargs.pop("description", help),
                              parents=[self.common],
                              formatter_class=HelpFormatter, **kwargs)
-        p.set_defaults(func=func)
+        p.set_defaults(func=func, _job_of=self.job_of, _recipe_saver=self.save_recipe)
         return p
 
 
@@ -164,10 +177,71 @@ def seed_arg(args: argparse.Namespace, default: int = 0) -> int:
 
 
 def result_status(result: Any) -> int:
-    """0 when the job used every input, 1 when its result reports failed inputs."""
+    """0 when the job used every input, 1 when its result reports failed inputs (the
+    dispatcher then settles the command's status: :func:`exit_status`)."""
     from studio.core.errors import result_status as status
 
     return status(result)
+
+
+STRICT_HELP = ("exit with status 1 when any input was skipped (listed in errors.jsonl), "
+               "under torchrun too; without it a torchrun job that finished with skipped "
+               "inputs exits 0, so torchrun reports success and never restarts it")
+
+
+def skipped_inputs(result: Any) -> int:
+    """How many inputs the job's result says were skipped: ``num_errors`` (the whole
+    build's, on rank 0) or else its ``failed`` list or count."""
+    if not isinstance(result, dict):
+        return 0
+    for key in ("num_errors", "failed"):
+        v = result.get(key)
+        n = len(v) if isinstance(v, (list, tuple, dict, set)) else v
+        if isinstance(n, int) and not isinstance(n, bool) and n > 0:
+            return n
+    return 0
+
+
+def _errors_file(args: argparse.Namespace, result: dict) -> Path | None:
+    """The ``errors.jsonl`` of the command's output folder, if it wrote one."""
+    for out in (result.get("out"), result.get("output"), getattr(args, "out", None),
+                getattr(args, "output", None)):
+        if out and isinstance(out, (str, Path)) and (Path(out) / "errors.jsonl").is_file():
+            return Path(out) / "errors.jsonl"
+    return None
+
+
+def exit_status(args: argparse.Namespace, status: int) -> int:
+    """The command's exit status from its handler's ``status`` and its result.
+
+    Skipped inputs (a finished job whose result reports failed inputs): the handler's
+    status in a plain run (1, the README's "some inputs could not be used"), 0 under
+    torchrun — the dataset is complete, and a non-zero rank would make torchrun print a
+    ChildFailedError and "FAILED" (and restart the job under ``--max-restarts``) — and 1
+    anywhere with ``--strict``.
+    Rank 0 (or the one process) says on stderr how many and where they are listed. Any
+    other status (2: usage or fatal, 130: interrupted) stands as it is."""
+    from studio.core.distributed import dist_info
+
+    result = getattr(args, "_result", None)
+    n = skipped_inputs(result)
+    if status not in (0, 1) or not n:
+        return status
+    info = dist_info()
+    strict = bool(getattr(args, "strict", False))
+    if info.is_main:
+        where = _errors_file(args, result)
+        listed = f"listed in {where}" if where else "listed above"
+        rule = ("" if info.world_size == 1 and not strict else
+                " (--strict: exit status 1)" if strict else
+                "; exit status 0 under torchrun (--strict makes it 1)")
+        import sys
+
+        print(f"studio: {n} input(s) could not be used, {listed}{rule}", file=sys.stderr,
+              flush=True)
+    if strict:
+        return 1
+    return 0 if info.world_size > 1 else status
 
 
 def json_mode(args: argparse.Namespace) -> bool:
@@ -369,6 +443,23 @@ def add_params(parser: Any, cls: type, *, skip: tuple[str, ...] = (),
                           else argparse.BooleanOptionalAction)
             parser.add_argument(under, dest=f.name, default=argparse.SUPPRESS,
                                 help=argparse.SUPPRESS, **kw)
+    job_of = parser.get_default("_job_of") if hasattr(parser, "get_default") else None
+    if callable(job_of) and job_of(cls) and not _has_option(parser, "--save-recipe"):
+        parser.add_argument("--save-recipe", metavar="FILE", dest="save_recipe",
+                            type=Path, default=None, help=SAVE_RECIPE_HELP)
+        parser.add_argument("--strict", action="store_true", help=STRICT_HELP)
+
+
+SAVE_RECIPE_HELP = ("also write the recipe of exactly this run to FILE (TOML: every setting "
+                    "resolved, a --preset's values included; `studio run FILE` replays it); "
+                    "--overwrite, --dry-run and --no-resume are not written")
+#: Settings of one invocation, not of what it makes: a saved recipe keeps their
+#: defaults, so replaying it resumes a build (never wipes it) and really builds.
+_ONE_SHOT = ("overwrite", "dry_run", "resume")
+
+
+def _has_option(parser: Any, option: str) -> bool:
+    return option in getattr(parser, "_option_string_actions", {})
 
 
 def params_from_args(cls: type, args: argparse.Namespace, *,
@@ -391,4 +482,29 @@ def params_from_args(cls: type, args: argparse.Namespace, *,
     if "device" in fields:
         kw["device"] = device_arg(args)
     kw.update(values)
-    return cls(**kw)
+    params = cls(**kw)
+    if getattr(args, "save_recipe", None):
+        save_cli_recipe(args, params)
+    return params
+
+
+def save_cli_recipe(args: argparse.Namespace, params: Any) -> Path | None:
+    """``--save-recipe FILE``: write the recipe of ``params`` (what this command is about
+    to run) through the application's saver, less :data:`_ONE_SHOT` settings; rank 0
+    only under torchrun. Returns the file written (None on other ranks)."""
+    from studio.core.distributed import dist_info
+
+    path = Path(args.save_recipe)
+    job_of, saver = getattr(args, "_job_of", None), getattr(args, "_recipe_saver", None)
+    job = job_of(type(params)) if callable(job_of) else None
+    if not job or not callable(saver):
+        raise CLIError(f"--save-recipe: no job type runs {type(params).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(params)}
+    reset = {k: field_default(fields[k]) for k in _ONE_SHOT if k in fields}
+    recipe = dataclasses.replace(params, **reset) if reset else params
+    if not dist_info().is_main:
+        return None
+    saver(path, job, recipe)
+    if not getattr(args, "quiet", False):
+        print(f"recipe: {path} (studio run {path} replays this run)", flush=True)
+    return path
