@@ -284,3 +284,102 @@ def test_train_classifier_stops_at_a_nan_loss_and_its_checkpoint_stays(tmp_path,
     assert _one_error_line(capsys.readouterr().err) == (
         "studio: error: loss became nan at step 3; lower the learning rate")
     assert _tree(tmp_path / "run") == before
+
+
+# --------------------------------------------------------------------------------------
+# 3. File names that are not UTF-8: that file is skipped with a line showing its name
+#    safely (\xNN escapes), the rest goes on
+
+
+def _bytes_name(folder: Path, raw: bytes) -> Path:
+    """A path whose last part is ``raw`` (bytes that are not UTF-8), as the disk holds it."""
+    return folder / os.fsdecode(raw)
+
+
+NOT_UTF8 = "its name is not valid UTF-8 (shown with \\x escapes); rename it to use it"
+
+
+def test_build_stylized_skips_files_and_classes_whose_names_are_not_utf8(world, capsys):
+    assert main(_stylized(world, "ref")) == 0
+    _img(_bytes_name(world / "W" / "cat", b"bad\xff.png"), seed=7)
+    _img(_bytes_name(world / "W", b"cl\xfdss") / "x.png", seed=8)
+    _img(_bytes_name(world / "T", b"st\xfeyle.png"), seed=9)
+    capsys.readouterr()
+    assert main(_stylized(world, "out")) == 1
+    assert _lines(capsys.readouterr().err, "warning: skipped") == [
+        f"warning: skipped {world}/W/cl\\xfdss: {NOT_UTF8}",
+        f"warning: skipped {world}/W/cat/bad\\xff.png: {NOT_UTF8}",
+        f"warning: skipped {world}/T/st\\xfeyle.png: style {NOT_UTF8}"]
+    assert _images(world / "out") == _images(world / "ref")
+    errors = (world / "out" / "errors.jsonl").read_text()
+    assert "bad\\\\xff.png" in errors and "st\\\\xfeyle.png" in errors  # JSON of the safe name
+
+
+def test_cue_conflict_skips_a_shape_whose_name_is_not_utf8(world, capsys):
+    for d in ("shapes", "textures"):
+        _img(world / d / "cat" / "a.png", (32, 32))
+    bad = _img(_bytes_name(world / "shapes" / "cat", b"b\xff.png"), (32, 32))
+    rc = main(["build", "cue-conflict", "--shapes", str(world / "shapes"), "--textures",
+               str(world / "textures"), "--out", str(world / "o"), "--size", "32",
+               "--model", "toy", "--device", "cpu", "-q"])
+    assert rc == 1
+    assert _lines(capsys.readouterr().err, "warning: skipped") == [
+        f"warning: skipped {world}/shapes/cat/b\\xff.png: {NOT_UTF8}"]
+    assert bad.is_file() and sorted(_images(world / "o")) == ["cat/cat1-cat1.png"]
+
+
+def test_translate_skips_a_file_whose_name_is_not_utf8(world, capsys):
+    _img(world / "in" / "ok.png", (64, 64))
+    bad = _img(_bytes_name(world / "in", b"b\xff.png"), (64, 64))
+    rc = main(["translate", "--model", "toy", str(world / "in"), str(bad), "--self-style",
+               "--out", str(world / "o"), "--device", "cpu", "-q"])
+    assert rc == 1
+    assert _lines(capsys.readouterr().err, "warning: skipped") == [
+        f"warning: skipped {world}/in/b\\xff.png: {NOT_UTF8}"] * 2  # in the folder, and named
+    assert sorted(p.name for p in (world / "o").glob("*.png")) == ["ok.png"]
+
+
+def test_build_translated_skips_a_content_whose_name_is_not_utf8(world, capsys):
+    _img(_bytes_name(world / "W" / "dog", b"d\xff.png"))
+    rc = main(["build", "translated", "--model", "toy", "--content", str(world / "W"),
+               "--style", str(world / "T"), "--out", str(world / "o"), "--device", "cpu",
+               "-q"])
+    assert rc == 1
+    assert _lines(capsys.readouterr().err, "warning: skipped") == [
+        f"warning: skipped {world}/W/dog/d\\xff.png: {NOT_UTF8}"]
+    assert len(_images(world / "o")) == 4
+
+
+def test_readers_skip_a_file_whose_name_is_not_utf8(world, tmp_path, capsys):
+    from studio.datasets.readers import read_source
+
+    _img(_bytes_name(world / "W" / "dog", b"d\xff.png"))
+    src = read_source(world / "W")
+    assert len(src.items) == 4
+    assert src.skipped == [(f"{world}/W/dog/d\\xff.png", NOT_UTF8)]
+    rc = main(["train", "classifier", "--data", str(world / "W"), "--arch", "toyvgg",
+               "--epochs", "1", "--batch-size", "4", "--image-size", "32", "--workers", "0",
+               "--out", str(tmp_path / "run"), "--device", "cpu", "-q"])
+    assert rc == 0
+    assert _lines(capsys.readouterr().err, "warning: skipped") == [
+        f"warning: skipped {world}/W/dog/d\\xff.png: {NOT_UTF8}"]
+
+
+# --------------------------------------------------------------------------------------
+# 4. A class folder named a\b: that class is skipped with a line naming the input folder
+
+
+def test_a_class_folder_with_a_backslash_is_skipped_not_the_build(world, capsys):
+    assert main(_stylized(world, "ref")) == 0
+    _img(world / "W" / "a\\b" / "star00001.png", seed=5)
+    _img(world / "W" / "cat" / "c\\d.png", seed=6)
+    capsys.readouterr()
+    assert main(_stylized(world, "out")) == 1
+    assert _lines(capsys.readouterr().err, "warning: skipped") == [
+        f"warning: skipped {world}/W/a\\b: class folder 'a\\\\b' has a backslash, which "
+        "cannot name an output; rename it to use it",
+        f"warning: skipped {world}/W/cat/c\\d.png: file name 'cat/c\\\\d.png' has a "
+        "backslash, which cannot name an output; rename it to use it"]
+    assert _images(world / "out") == _images(world / "ref")
+    info = json.loads((world / "out" / "dataset.json").read_text())
+    assert info["classes"] == ["cat", "dog"]

@@ -29,8 +29,11 @@ from __future__ import annotations
 import math
 import os
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from studio.core.jobs import Log
 
 try:
     import resource
@@ -147,6 +150,31 @@ class ImageBudget:
         return None
 
 
+#: Skipped inputs a build names on screen; every one is in errors.jsonl with its reason.
+SHOWN_SKIPS = 10
+
+
+class SkipReport:
+    """Counts the inputs a build skips and names the first :data:`SHOWN_SKIPS` on screen
+    (a folder of 10,000 bad files must not flood the terminal; none may go unmentioned):
+    ``yield from skips(path, reason)`` per input, ``yield from skips.summary()`` at the
+    end."""
+
+    def __init__(self, out: str | os.PathLike):
+        self.out, self.n = Path(out), 0
+
+    def __call__(self, path: str | os.PathLike, reason: str | None) -> Iterator[Log]:
+        self.n += 1
+        if self.n <= SHOWN_SKIPS:
+            yield Log(f"skipped {safe_name(path)}: {reason}", "warning")
+
+    def summary(self) -> Iterator[Log]:
+        if self.n:
+            shown = f" (the first {SHOWN_SKIPS} named above)" if self.n > SHOWN_SKIPS else ""
+            yield Log(f"{self.n} input(s) skipped{shown}; every one with its reason in "
+                      f"{self.out / 'errors.jsonl'}", "warning")
+
+
 class NonFiniteLossError(FloatingPointError):
     """The loss became NaN or infinite: training stops (exit 2), what was written stays."""
 
@@ -177,6 +205,6 @@ def check_writable_folder(folder: str | os.PathLike) -> Path:
     return folder
 
 
-__all__ = ["ImageBudget", "MAX_RESIZED_PIXELS", "NOT_UTF8", "NonFiniteLossError",
+__all__ = ["ImageBudget", "MAX_RESIZED_PIXELS", "NOT_UTF8", "NonFiniteLossError", "SkipReport",
            "check_finite_loss", "check_writable_folder", "free_memory", "is_utf8_name",
            "safe_name", "shorter_side_to"]

@@ -25,6 +25,8 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, PngImagePlugin, UnidentifiedImageError
 
+from studio.core.guards import NOT_UTF8, is_utf8_name, safe_name
+
 #: Largest image we decode, in pixels (about 16k x 16k). Larger files are refused
 #: before decoding, because a small PNG can expand to many GB (a decompression bomb).
 DEFAULT_MAX_PIXELS = 16384 * 16384
@@ -305,7 +307,8 @@ def walk_images(folder: str | os.PathLike, *, recursive: bool = True,
     is appended to it as ``(path, reason)``: a broken symbolic link, a hidden folder
     (``.name``, with all it holds), a hidden image file, a folder or file that cannot be
     read ("permission denied"), a file without an image extension, something that is not
-    a regular file. Symbolic links to folders are followed (once). A ``folder`` that
+    a regular file, a file or folder whose name is not UTF-8 (it could not be written to a
+    manifest or a log; its path is given with ``\\xNN`` escapes). Symbolic links to folders are followed (once). A ``folder`` that
     cannot be listed raises :class:`PermissionError` / :class:`FileNotFoundError`.
     """
     folder = Path(folder)
@@ -314,7 +317,7 @@ def walk_images(folder: str | os.PathLike, *, recursive: bool = True,
 
     def note(p: str, reason: str) -> None:
         if skipped is not None:
-            skipped.append((p, reason))
+            skipped.append((safe_name(p), reason))
 
     def visit(d: Path, top: bool) -> None:
         real = os.path.realpath(d)
@@ -331,6 +334,9 @@ def walk_images(folder: str | os.PathLike, *, recursive: bool = True,
             return
         for e in entries:
             p = d / e.name
+            if not is_utf8_name(e.name):
+                note(str(p), NOT_UTF8)
+                continue
             try:
                 is_dir, is_file = e.is_dir(), e.is_file()
             except OSError:

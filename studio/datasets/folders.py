@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from studio.core.errors import NoInputError
+from studio.core.guards import NOT_UTF8, is_utf8_name, safe_name
 from studio.core.images import is_image_file, walk_images
 
 #: Split folder names recognised at the top of a dataset (HF and ImageNet conventions).
@@ -74,19 +75,37 @@ class FolderScan:
         return {c: i for i, c in enumerate(self.classes)}
 
 
+def unusable_name(name: str) -> str | None:
+    """Why a class folder or file name cannot name an output (a backslash, a colon, which
+    is a drive letter on Windows), else None: such an input is skipped alone instead of
+    the whole build being refused at its output path."""
+    try:
+        safe_relpath(name)
+    except UnsafePathError:
+        what = "a backslash" if "\\" in name else "a colon" if ":" in name else \
+            "a character"
+        return f"{name!r} has {what}, which cannot name an output; rename it to use it"
+    return None
+
+
 def _class_dirs(folder: Path, skipped: list[tuple[str, str]]) -> list[Path]:
-    """The sub-folders of ``folder``, sorted; hidden folders, broken symbolic links and
-    image files lying beside the class folders are reported in ``skipped``."""
+    """The sub-folders of ``folder``, sorted; hidden folders, broken symbolic links,
+    image files lying beside the class folders and folders whose names cannot be written
+    (not UTF-8, a backslash) are reported in ``skipped``."""
     with os.scandir(folder) as it:
         entries = sorted(it, key=lambda e: e.name)
     dirs: list[Path] = []
     for e in entries:
         p = folder / e.name
-        if e.is_symlink() and not os.path.exists(p):
+        if not is_utf8_name(e.name):
+            skipped.append((safe_name(p), NOT_UTF8))
+        elif e.is_symlink() and not os.path.exists(p):
             skipped.append((str(p), "broken symbolic link"))
         elif e.is_dir():
             if e.name.startswith("."):
                 skipped.append((str(p), "hidden folder"))
+            elif unusable_name(e.name):
+                skipped.append((str(p), f"class folder {unusable_name(e.name)}"))
             else:
                 dirs.append(p)
         elif is_image_file(e.name) and not e.name.startswith("."):
@@ -136,6 +155,10 @@ def scan_image_folder(root: str | os.PathLike, *, splits: bool | None = None) ->
                 skipped.append((str(d), "empty class folder (no image files)"))
             for p in images:
                 rel = p.relative_to(root).as_posix()
+                why = unusable_name(rel)
+                if why:
+                    skipped.append((str(p), f"file name {why}"))
+                    continue
                 samples.append(Sample(p, rel, split, d.name, idx[d.name]))
     if not samples and not any(dirs for _s, _f, dirs in per_group):
         loose = any(reason.startswith("image file outside") for _p, reason in skipped)

@@ -128,7 +128,8 @@ def file_list_digest(files: Iterable[str | os.PathLike], root: str | os.PathLike
             size, mtime = st.st_size, int(st.st_mtime)
         except OSError:
             size = mtime = -1
-        h.update(f"{rel}\0{size}\0{mtime}\n".encode())
+        # a name that is not UTF-8 hashes as the bytes the file system holds
+        h.update(f"{rel}\0{size}\0{mtime}\n".encode("utf-8", "surrogateescape"))
         n += 1
     return {"files": n, "sha256": h.hexdigest()}
 

@@ -51,7 +51,7 @@ from studio.core.checkpoints import (
     state_sha256,
 )
 from studio.core.distributed import DistInfo, barrier, dist_info, init_distributed
-from studio.core.guards import ImageBudget, free_memory, safe_name, shorter_side_to
+from studio.core.guards import NOT_UTF8, ImageBudget, SkipReport, free_memory, shorter_side_to
 from studio.core.images import ImageError, encode_png, list_images, load_image, quantize
 from studio.core.jobs import (
     CancelToken,
@@ -353,11 +353,19 @@ class BuildPlan:
     skipped: list[tuple[str, str]]
 
 
-def list_styles(root: str | os.PathLike) -> list[Path]:
+def list_styles(root: str | os.PathLike, skipped: list[tuple[str, str]] | None = None
+                ) -> list[Path]:
+    """Style images under ``root``, sorted; ``skipped`` receives the files that are left
+    out because of their name (not UTF-8): they are reported like rejected styles, the
+    rest of what the walk leaves out (other files beside the styles) is not."""
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: style folder does not exist")
-    return list_images(root, recursive=True)
+    left_out: list[tuple[str, str]] = []
+    found = list_images(root, recursive=True, skipped=left_out)
+    if skipped is not None:
+        skipped.extend((p, r) for p, r in left_out if r == NOT_UTF8)
+    return found
 
 
 def reference_order(samples: list[Sample]) -> list[int]:
@@ -482,7 +490,8 @@ def prepare_style_set(params: StylizedParams, net: StyleNet, device: torch.devic
                       ) -> Iterator[Progress | StyleSet]:
     """Statistics for every style (computing missing ones), then the accepted list."""
     root = Path(params.styles)
-    paths = list_styles(root)
+    unnamed: list[tuple[str, str]] = []
+    paths = list_styles(root, unnamed)
     keys = [style_key(p) for p in paths]
 
     cache = _cache_for(params, net, device)
@@ -505,7 +514,8 @@ def prepare_style_set(params: StylizedParams, net: StyleNet, device: torch.devic
             # chunk was unreadable) every rank computes alike
             yield from compute_style_stats(paths, keys, net, cache, device, pool, **opts)
     accepted = [(p, k) for p, k in zip(paths, keys) if k in cache.stats]
-    rejected = [(str(p), cache.rejected[k]) for p, k in zip(paths, keys) if k in cache.rejected]
+    rejected = unnamed + [(str(p), cache.rejected[k]) for p, k in zip(paths, keys)
+                          if k in cache.rejected]
     yield StyleSet([p for p, _ in accepted],
                    [p.relative_to(root).as_posix() for p, _ in accepted],
                    [k for _, k in accepted], rejected, cache)
@@ -621,29 +631,6 @@ def stylized_fingerprint(params: StylizedParams, net: StyleNet, device: torch.de
                 "adain_layer": net.model.config.layer})
 
 
-#: Skipped inputs a build names on screen; every one is in errors.jsonl with its reason.
-SHOWN_SKIPS = 10
-
-
-class _Skips:
-    """Counts the inputs a build skips and names the first :data:`SHOWN_SKIPS` on screen
-    (a folder of 10,000 bad files must not flood the terminal; none may go unmentioned)."""
-
-    def __init__(self, out: Path):
-        self.out, self.n = Path(out), 0
-
-    def __call__(self, path: str | os.PathLike, reason: str | None) -> Iterator[Log]:
-        self.n += 1
-        if self.n <= SHOWN_SKIPS:
-            yield Log(f"skipped {safe_name(path)}: {reason}", "warning")
-
-    def summary(self) -> Iterator[Log]:
-        if self.n:
-            shown = f" (the first {SHOWN_SKIPS} named above)" if self.n > SHOWN_SKIPS else ""
-            yield Log(f"{self.n} input(s) skipped{shown}; every one with its reason in "
-                      f"{self.out / 'errors.jsonl'}", "warning")
-
-
 def content_budget(params: StylizedParams, net: StyleNet, device: torch.device,
                    workers: int) -> ImageBudget:
     """What one content may cost, measured once before the workers start: its resize in
@@ -698,7 +685,7 @@ def _build_body(params: StylizedParams, token: CancelToken, net: StyleNet, dist:
                   f"(statistics cached in {styles.cache.dir or 'memory'})")
         plan = plan_build(params.content, styles, params.seed, params.assignment,
                           params.splits or None, scan)
-        skips = _Skips(params.out)
+        skips = SkipReport(params.out)
         if dist.is_main:
             for path, reason in plan.skipped:
                 writer.error(path, reason, kind="content")

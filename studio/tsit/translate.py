@@ -28,7 +28,15 @@ from studio.core.checkpoints import find_model, resources_dir, sha256_file
 from studio.core.devices import resolve_device
 from studio.core.distributed import barrier, dist_info
 from studio.core.errors import NoInputError
-from studio.core.guards import ImageBudget, free_memory, safe_name
+from studio.core.guards import (
+    NOT_UTF8,
+    SHOWN_SKIPS,
+    ImageBudget,
+    SkipReport,
+    free_memory,
+    is_utf8_name,
+    safe_name,
+)
 from studio.core.images import ImageError, encode_png, list_images, load_image
 from studio.core.jobs import (
     CancelToken,
@@ -222,7 +230,10 @@ def _collect(paths: list[Path], what: str, skipped: list[tuple[str, str]] | None
     files, missing = [], []
     for p in paths:
         p = Path(p)
-        if p.is_dir():
+        if not is_utf8_name(p):
+            if skipped is not None:
+                skipped.append((safe_name(p), NOT_UTF8))
+        elif p.is_dir():
             found = list_images(p, recursive=True, skipped=skipped)
             if not found:
                 missing.append(f"{p}: no images in this {what} folder")
@@ -287,20 +298,24 @@ def translate_job(p: TranslateParams, token: CancelToken | None = None) -> JobGe
         models={"tsit_sha256": tr.sha256})
     writer = ImageFolderWriter(out).open(fingerprint, inputs=inputs, overwrite=p.overwrite)
     with writer:
-        return (yield from _translate_body(p, token, tr, writer, jobs, items))
+        unusable = [(path, r) for path, r in left_out if r == NOT_UTF8]  # inputs, not others
+        return (yield from _translate_body(p, token, tr, writer, jobs, items, unusable))
 
 
 def _translate_body(p: TranslateParams, token: CancelToken, tr: Translator,
-                    writer: ImageFolderWriter, jobs: list, items: list[OutputItem]) -> JobGen:
+                    writer: ImageFolderWriter, jobs: list, items: list[OutputItem],
+                    unusable: list[tuple[str, str]]) -> JobGen:
     for note in writer.notes:
         yield Log(note, "warning")
+    for path, reason in unusable:  # named when listed; recorded here, and they count
+        writer.error(path, reason)
     out = writer.out
     todo = writer.pending(items)
     already = len(items) - len(todo)
     yield Log(f"TSIT {tr.config.task} ({tr.path.name}, ngf {tr.config.ngf}, depth "
               f"{tr.config.depth}) on {tr.device}: {len(jobs)} output(s) -> {out}"
               + (f" ({already} already there, same settings)" if already else ""))
-    written, failed = 0, 0
+    written, failed = 0, len(unusable)
     bad_inputs: set[Path] = set()
     style_cache: dict[Path, Image.Image] = {}
     for n, (idx, item) in enumerate(todo):
@@ -383,8 +398,12 @@ def _build_translated_body(p: BuildTranslatedParams, token: CancelToken, tr: Tra
                            scan: Any, styles: list[Path], writer: Any, dist: Any) -> JobGen:
     for note in writer.notes:
         yield Log(note, "warning")
+    skips = SkipReport(p.out)
     for path, reason in scan.skipped:
         writer.error(path, reason, kind="content")
+        yield from skips(path, reason)
+    if skips.n > SHOWN_SKIPS:
+        yield from skips.summary()
     items, plan = [], []
     for smp in scan.samples:
         for j in range(p.styles_per_content):
