@@ -36,7 +36,7 @@ from studio import __version__
 from studio.gui import settings as prefs
 from studio.gui import theme
 from studio.gui.pages.base import AppContext, Page, open_location
-from studio.gui.widgets import Banner, fmt_seconds
+from studio.gui.widgets import Banner, fmt_seconds, recent_label
 from studio.gui.workers import JobQueue, JobRecord, LatestRunner
 from studio.gui.workspace import ToyInputs, prepare_toy_inputs, workspace_dir
 from studio.recipes import RecipeError, load_recipe, save_recipe
@@ -334,7 +334,7 @@ class MainWindow(QMainWindow):
         self.recent_menu.clear()
         items = prefs.recent("recipes")
         for path in items:
-            a = self.recent_menu.addAction(Path(path).name)
+            a = self.recent_menu.addAction(recent_label(path))
             a.setToolTip(path)
             a.setStatusTip(path)
             a.triggered.connect(lambda *_, p=path: self.open_recipe_path(p))

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QLabel,
     QLineEdit,
+    QSizePolicy,
     QSpinBox,
     QWidget,
 )
@@ -134,6 +135,8 @@ class FieldEditor:
         self.validator: Any = None
         #: Why the current text cannot be used ("" when it can); shown on the widget.
         self.error = ""
+        #: The line under the field that says why (set by the form; hidden when fine).
+        self.error_label: QLabel | None = None
         if self.kind in ("list", "text") and isinstance(w, QLineEdit):
             w.textChanged.connect(lambda *_: self.check())
 
@@ -152,6 +155,9 @@ class FieldEditor:
             w.setProperty("invalid", bool(error))
             w.setStyleSheet(f"QLineEdit {{ {INVALID_STYLE} }}" if error else "")
             w.setToolTip(self.tooltip + (f"<br><b>Not valid:</b> {error}" if error else ""))
+            if self.error_label is not None:  # in view, not only in a tooltip
+                self.error_label.setText(error)
+                _show_row(self.error_label, bool(error))
         return error
 
     def set(self, value: Any) -> None:
@@ -212,7 +218,14 @@ class FieldEditor:
                 raise RecipeError(f"{where}: an empty entry in {text!r}")
             numbers = self.item_tp in (int, float)
             raw = [t for part in parts for t in (part.split() if numbers else [part]) if t]
-            vals = [_parse_scalar(t, self.item_tp, where) for t in raw]
+            try:
+                vals = [_parse_scalar(t, self.item_tp, where) for t in raw]
+            except RecipeError as exc:
+                if not numbers:
+                    raise
+                # "0;1" or "0/1": say how a list is written, not only what is wrong
+                raise RecipeError(f"{exc}; write the numbers separated by commas or spaces, "
+                                  "e.g. 0 1 2 or 0, 1, 2") from None
             return self._validated(coerce(vals, self.base, where))
         text = w.text()
         if self.optional and not text.strip():
@@ -288,6 +301,16 @@ class ParamsForm(QWidget):
             label.setToolTip(ed.widget.toolTip())
             label.setBuddy(ed.widget)
             layout.addRow(label, ed.widget)
+            if ed.kind in ("list", "text"):
+                note = QLabel("", self)
+                note.setObjectName("fieldError")
+                note.setWordWrap(True)
+                note.setStyleSheet("color: #d14343;")
+                note.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+                layout.addRow(note)
+                ed.error_label = note
+                note.setText(ed.error)
+                _show_row(note, bool(ed.error))
             _connect_changed(ed.widget, self.changed.emit)
         for k, v in (defaults or {}).items():
             self.set_value(k, v)
@@ -328,6 +351,15 @@ class ParamsForm(QWidget):
 
     def tooltips(self) -> dict[str, str]:
         return {n: ed.widget.toolTip() for n, ed in self.editors.items()}
+
+
+def _show_row(w: QWidget, visible: bool) -> None:
+    """Show or hide a form row (a hidden row takes no space, unlike a hidden widget)."""
+    lay = w.parentWidget().layout() if w.parentWidget() is not None else None
+    if isinstance(lay, QFormLayout):
+        lay.setRowVisible(w, visible)
+    else:
+        w.setVisible(visible)
 
 
 def _connect_changed(w: QWidget, slot: Any) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import re
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -54,6 +55,20 @@ def fmt_seconds(seconds: float | None) -> str:
     h, rem = divmod(seconds, 3600)
     m, s = divmod(rem, 60)
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
+
+
+def recent_label(path: str | Path, width: int = 70) -> str:
+    """A recent file as a menu names it: the whole path (home as ~), cut in the middle
+    when long — two "build.toml" of two projects must not read the same."""
+    p = Path(path)
+    try:
+        text = "~/" + p.relative_to(Path.home()).as_posix()
+    except ValueError:
+        text = p.as_posix()
+    if len(text) <= width:
+        return text
+    keep = width - 1
+    return text[: keep // 2 - 8] + "…" + text[-(keep - keep // 2 + 8):]
 
 
 def load_qimage(path: str | os.PathLike, max_side: int | None = None) -> QImage:
@@ -152,6 +167,9 @@ class ImageView(QWidget):
         self.caption = ""
         self.mode = "single"  # single | side | split
         self.split = 0.5
+        #: why the shown image no longer matches the inputs ("" when it does): drawn over
+        #: the image, so an old picture is never read as the answer to a bad entry
+        self.stale = ""
         self.setMinimumSize(160, 120)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setObjectName("imageView")
@@ -162,6 +180,12 @@ class ImageView(QWidget):
         self._pix = img
         self.caption = caption
         self.update()
+
+    def set_stale(self, note: str) -> None:
+        """Mark the image as out of date with the reason ("" = it is current)."""
+        if note != self.stale:
+            self.stale = note
+            self.update()
 
     def set_before(self, img: QImage | QPixmap | None) -> None:
         if isinstance(img, QImage):
@@ -190,7 +214,10 @@ class ImageView(QWidget):
         area = self.rect().adjusted(4, 4, -4, -22 if self.caption else -4)
         if not self.has_image():
             p.setPen(self.palette().placeholderText().color())
-            p.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, self.placeholder)
+            # wrapped inside the box: a narrow view must not cut it at both sides
+            p.drawText(self.rect().adjusted(8, 8, -8, -8),
+                       Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
+                       self.placeholder)
             return
         assert self._pix is not None
         before = self._before if self._before is not None and not self._before.isNull() else None
@@ -213,8 +240,24 @@ class ImageView(QWidget):
             p.drawPixmap(self._fit(self._pix, area), self._pix)
         if self.caption:
             p.setPen(self.palette().text().color())
+            cap = p.fontMetrics().elidedText(self.caption, Qt.TextElideMode.ElideMiddle,
+                                             max(20, self.width() - 8))
             p.drawText(QRect(0, self.height() - 20, self.width(), 18),
-                       Qt.AlignmentFlag.AlignCenter, self.caption)
+                       Qt.AlignmentFlag.AlignCenter, cap)
+        if self.stale:
+            veil = QColor(self.palette().window().color())
+            veil.setAlpha(170)
+            p.fillRect(area, veil)
+            fm = p.fontMetrics()
+            box = fm.boundingRect(area.adjusted(16, 0, -16, 0),
+                                  Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
+                                  self.stale).adjusted(-10, -6, 10, 6)
+            p.setPen(QPen(QColor("#d14343"), 1.5))
+            p.setBrush(self.palette().base())
+            p.drawRoundedRect(box, 5, 5)
+            p.setPen(self.palette().text().color())
+            p.drawText(box, Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
+                       self.stale)
 
     def mouseMoveEvent(self, e: QMouseEvent) -> None:
         if self.mode == "split" and e.buttons():
@@ -272,6 +315,8 @@ class ThumbGrid(QListWidget):
         self.setSpacing(4)
         self.max_items = max_items
         self.thumb = thumb
+        #: (min, max) side: the thumbnails follow the grid's height (one row), or None
+        self.auto_thumb: tuple[int, int] | None = None
         #: data -> (image, caption) of a "B" image to compare each item with, or None
         self.compare_fn: Any = None
         #: data -> the caption the viewer shows for an item (default: name and path)
@@ -280,6 +325,38 @@ class ThumbGrid(QListWidget):
             it.data(Qt.ItemDataRole.UserRole)))
         self.itemActivated.connect(self.open_viewer)
         self.setToolTip("Double-click an image to enlarge it")
+
+    def resizeEvent(self, e: Any) -> None:
+        super().resizeEvent(e)
+        if self.auto_thumb is not None:
+            self.fit_thumbs()
+
+    def fit_thumbs(self) -> None:
+        """Thumbnails as large as one row of the grid allows (within ``auto_thumb``): a
+        tall window shows the chosen images large, not small in an empty box."""
+        lo, hi = self.auto_thumb
+        room = self.viewport().height() - (self.gridSize().height() - self.thumb) \
+            - 2 * self.spacing() - 2
+        side = int(min(max(lo, room), hi))
+        if abs(side - self.thumb) >= 8 or (side in (lo, hi) and side != self.thumb):
+            self.set_thumb(side)
+
+    def row_height(self) -> int:
+        """Height of a grid showing one whole row of thumbnails with their captions."""
+        return self.gridSize().height() + 2 * self.frameWidth() + 2 * self.spacing() + 2
+
+    def set_thumb(self, thumb: int) -> None:
+        """Show the thumbnails at another size (the icons are kept at twice the first
+        size, so they stay sharp up to it)."""
+        lines = max(1, round((self.gridSize().height() - self.thumb - 12)
+                             / max(1, self.fontMetrics().height())))
+        width = max(thumb + 40, 124) if self.gridSize().width() == max(self.thumb + 40, 124) \
+            else self.gridSize().width() + thumb - self.thumb
+        self.thumb = thumb
+        self.setIconSize(QSize(thumb, thumb))
+        self.setGridSize(QSize(width, thumb + 12 + self.fontMetrics().height() * lines))
+        for i in range(self.count()):
+            self.item(i).setSizeHint(self.gridSize() - QSize(6, 4))
 
     def view_items(self) -> list[Any]:
         """Every thumbnail as a viewer item: files load at full size when opened."""
@@ -327,6 +404,12 @@ class ThumbGrid(QListWidget):
         if max(pix.width(), pix.height()) > self.thumb * 2:
             pix = pix.scaled(self.thumb * 2, self.thumb * 2, Qt.AspectRatioMode.KeepAspectRatio,
                              Qt.TransformationMode.SmoothTransformation)
+        grow = self.auto_thumb[1] if self.auto_thumb else self.thumb
+        if 0 < max(pix.width(), pix.height()) < grow:
+            # an icon is never drawn larger than its pixmap: a 64 px toy image is enlarged
+            # here (pixels kept sharp) so that it can fill a larger thumbnail
+            pix = pix.scaled(grow, grow, Qt.AspectRatioMode.KeepAspectRatio,
+                             Qt.TransformationMode.FastTransformation)
         item = QListWidgetItem(QIcon(pix), caption)
         # the caption gets the cell's whole width and height (not the first caption's)
         item.setSizeHint(self.gridSize() - QSize(6, 4))
@@ -430,6 +513,22 @@ class CurvePlot(QWidget):
         self.series = {k: list(v) for k, v in series.items()}
         self.update()
 
+    def _yrange(self, series: dict, log: bool) -> tuple[float, float]:
+        ys = [self._ty(y) if log else y for s in series.values() for _, y in s]
+        if not ys:
+            return 0.0, 1.0
+        y0, y1 = min(ys), max(ys)
+        if y1 == y0:
+            y0, y1 = y0 - 0.5, y1 + 0.5
+        return y0, y1
+
+    def tick_labels(self) -> tuple[list[str], list[str]]:
+        """The left and right axis labels as drawn (tests: nothing like "3.6e+04")."""
+        left = {k: v for k, v in self.series.items() if not self.is_share(k)}
+        y0, y1 = self._yrange(left, self.log_y)
+        return ([self.tick_label(y0 + (y1 - y0) * k / 4, self.log_y) for k in range(5)]
+                if left else [], [])
+
     def _ty(self, y: float) -> float:
         return math.log10(max(y, 1e-12)) if self.log_y else y
 
@@ -446,7 +545,10 @@ class CurvePlot(QWidget):
         v = 10 ** value if log else value
         if v == 0:
             return "0"
-        if abs(v) >= 1e5 or abs(v) < 1e-3:
+        for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+            if abs(v) >= scale:  # 36000 -> "36k", never "3.6e+04" cut to "6e+04"
+                return f"{v / scale:.3g}{suffix}"
+        if abs(v) < 1e-3:
             return f"{v:.0e}"
         return f"{v:.3g}"
 
@@ -458,9 +560,20 @@ class CurvePlot(QWidget):
         left_s = {k: v for k, v in self.series.items() if not self.is_share(k)}
         right_s = {k: v for k, v in self.series.items() if self.is_share(k)}
         fm = p.fontMetrics()
-        lw = max(48, fm.horizontalAdvance("0.000e-00") // 2 + 20)
-        r = QRectF(self.rect()).adjusted(lw, 22 + fm.height(), -(lw if right_s else 10),
-                                         -(fm.height() + 10))
+        ly0, ly1 = self._yrange(left_s, self.log_y)
+        ry0, ry1 = (0.0, 1.0) if right_s and all(0 <= y <= 1 for s in right_s.values()
+                                                  for _, y in s) else self._yrange(right_s,
+                                                                                    False)
+        left_ticks = [self.tick_label(ly0 + (ly1 - ly0) * k / 4, self.log_y)
+                      for k in range(5)] if left_s else []
+        right_ticks = [f"{(ry0 + (ry1 - ry0) * k / 4) * 100:.0f} %"
+                       if (ry0, ry1) == (0.0, 1.0) else f"{ry0 + (ry1 - ry0) * k / 4:.3g}"
+                       for k in range(5)] if right_s else []
+        # the margins fit the widest tick label: none is cut at the widget's edge
+        lw = max([40] + [fm.horizontalAdvance(t) + 12 for t in left_ticks])
+        rw = max([40] + [fm.horizontalAdvance(t) + 12 for t in right_ticks]) \
+            if right_s else 10
+        r = QRectF(self.rect()).adjusted(lw, 22 + fm.height(), -rw, -(fm.height() + 10))
         p.setPen(fg)
         if self.title:
             p.drawText(QRectF(0, 2, self.width(), fm.height() + 2),
@@ -471,39 +584,26 @@ class CurvePlot(QWidget):
         p.drawRect(r)
         if not self.series:
             p.setPen(pal.placeholderText().color())
-            p.drawText(r, Qt.AlignmentFlag.AlignCenter, "curves appear while the job runs")
+            p.drawText(r.adjusted(6, 6, -6, -6),
+                       Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
+                       "curves appear while the job runs")
             return
         xs = [x for s in self.series.values() for x, _ in s]
         x0, x1 = min(xs), max(xs)
         if x1 == x0:
             x1 = x0 + 1
 
-        def yrange(series: dict, log: bool) -> tuple[float, float]:
-            ys = [self._ty(y) if log else y for s in series.values() for _, y in s]
-            if not ys:
-                return 0.0, 1.0
-            y0, y1 = min(ys), max(ys)
-            if y1 == y0:
-                y0, y1 = y0 - 0.5, y1 + 0.5
-            return y0, y1
-
-        ly0, ly1 = yrange(left_s, self.log_y)
-        ry0, ry1 = (0.0, 1.0) if right_s and all(0 <= y <= 1 for s in right_s.values()
-                                                  for _, y in s) else yrange(right_s, False)
         for k in range(5):
             yy = r.bottom() - r.height() * k / 4
             p.setPen(QPen(grid, 1))
             p.drawLine(QPointF(r.left(), yy), QPointF(r.right(), yy))
             p.setPen(fg)
-            if left_s:
-                val = ly0 + (ly1 - ly0) * k / 4
+            if left_ticks:
                 p.drawText(QRectF(0, yy - 8, lw - 4, 16), Qt.AlignmentFlag.AlignRight,
-                           self.tick_label(val, self.log_y))
-            if right_s:
-                val = ry0 + (ry1 - ry0) * k / 4
-                text = f"{val * 100:.0f} %" if (ry0, ry1) == (0.0, 1.0) else f"{val:.3g}"
-                p.drawText(QRectF(r.right() + 4, yy - 8, lw - 4, 16),
-                           Qt.AlignmentFlag.AlignLeft, text)
+                           left_ticks[k])
+            if right_ticks:
+                p.drawText(QRectF(r.right() + 4, yy - 8, rw - 4, 16),
+                           Qt.AlignmentFlag.AlignLeft, right_ticks[k])
         p.drawText(QRectF(r.left(), r.bottom() + 4, 80, 16), Qt.AlignmentFlag.AlignLeft,
                    f"{x0:g}")
         p.drawText(QRectF(r.right() - 80, r.bottom() + 4, 80, 16), Qt.AlignmentFlag.AlignRight,
@@ -570,8 +670,11 @@ class DropZone(QFrame):
         head.addWidget(self.choose)
         lay.addLayout(head)
         self.grid = ThumbGrid(self, thumb=72, max_items=64)
-        self.grid.setMinimumHeight(100)
-        lay.addWidget(self.grid)
+        # one whole row, caption included: a shorter box cuts the names under the images
+        self.grid.setMinimumHeight(self.grid.row_height())
+        lay.addWidget(self.grid, 1)
+        # thumbnails grow with the box (up to 160 px) when the window gives it room
+        self.grid.auto_thumb = (72, 160)
         self.setToolTip(f"{title}: drop image files here")
 
     def browse(self) -> None:
@@ -596,7 +699,7 @@ class DropZone(QFrame):
         self.recent_menu.clear()
         items = prefs.recent("images")
         for path in items:
-            a = self.recent_menu.addAction(Path(path).name)
+            a = self.recent_menu.addAction(Path(path).name)  # the path is the tooltip
             a.setToolTip(path)
             a.triggered.connect(lambda *_, p=path: self.use_recent(p))
         if not items:
@@ -766,6 +869,7 @@ class JobControls(QWidget):
         if self.record is not record:
             self._unbind()
         self.record, self.queue = record, queue
+        self._set_bar_state("")
         self.bar.setRange(0, 0)
         self.bar.setValue(0)
         self.bar.setFormat("%p%")
@@ -789,6 +893,7 @@ class JobControls(QWidget):
         self.bar.setRange(0, 1)
         self.bar.setValue(0)
         self.bar.setFormat("")
+        self._set_bar_state("")
         self.set_status(text)
 
     def _on_progress(self, ev: Any) -> None:
@@ -827,7 +932,17 @@ class JobControls(QWidget):
                     self.bar.setRange(0, 1)
                     self.bar.setValue(0)
                 self.bar.setFormat(state)
+        self._set_bar_state("warning" if state == "done" and rec.skipped else
+                            "error" if state == "failed" else "")
         self._refresh()
+
+    def _set_bar_state(self, state: str) -> None:
+        """The bar's colour: the accent while all is well, the warning colour for a done
+        with skipped inputs, the error colour for a failure (studio.qss)."""
+        if (self.bar.property("state") or "") != state:
+            self.bar.setProperty("state", state)
+            self.bar.style().unpolish(self.bar)
+            self.bar.style().polish(self.bar)
 
     def _refresh(self) -> None:
         rec = self.record
@@ -929,6 +1044,22 @@ def flatten_result(result: Any, prefix: str = "", depth: int = 0) -> list[tuple[
     return rows
 
 
+#: Record fields a list of results is indexed by (the x of its chart, its rows' name).
+X_KEYS = ("epoch", "step", "iteration", "target_sparsity", "sparsity", "ratio")
+
+_ITEM = re.compile(r"^(.*?)\[(\d+)\]\.(.*)$")
+
+
+def result_label(key: str) -> tuple[str, str]:
+    """(section, label) of a flattened result key as a person reads it:
+    "rows[0].target_sparsity" -> ("rows 1", "target sparsity"); "a.b_c" -> ("", "a · b c")."""
+    m = _ITEM.match(key)
+    section, rest = ("", key) if m is None else (
+        f"{m.group(1).replace('.', ' · ')} {int(m.group(2)) + 1}", m.group(3))
+    rest = re.sub(r"\[(\d+)\]", lambda g: f" {int(g.group(1)) + 1}", rest)
+    return section.replace("_", " "), rest.replace(".", " · ").replace("_", " ")
+
+
 def result_series(result: Any) -> tuple[str, dict[str, list[tuple[float, float]]]] | None:
     """A chart hidden in a result: the first list of records (per epoch, per sparsity)
     with numbers in them, as (x name, {series: points}); None when there is none."""
@@ -940,8 +1071,10 @@ def result_series(result: Any) -> tuple[str, dict[str, list[tuple[float, float]]
         numeric = [k for k in v[0] if all(isinstance(x.get(k), (int, float)) and
                                           not isinstance(x.get(k), bool) for x in v
                                           if k in x)]
-        xkey = next((k for k in ("epoch", "step", "iteration", "sparsity", "ratio")
-                     if k in numeric), None)
+        # what the records are per: an exact name first, then a named variant (a prune's
+        # rows are per "target_sparsity"), never the row index when there is one
+        xkey = next((k for k in X_KEYS if k in numeric), None) or next(
+            (k for k in numeric if any(k.endswith(w) for w in X_KEYS)), None)
         series: dict[str, list[tuple[float, float]]] = {}
         for i, rec in enumerate(v):
             x = float(rec[xkey]) if xkey else float(i)
@@ -995,6 +1128,7 @@ class ResultTable(QWidget):
 
     def clear(self) -> None:
         self.result = None
+        self.table.clearSpans()
         self.table.setRowCount(0)
         self.chart.clear()
         self.chart.setVisible(False)
@@ -1013,12 +1147,30 @@ class ResultTable(QWidget):
         self.clear()
         self.result = result
         rows = flatten_result(result)
-        self.table.setRowCount(len(rows))
-        for i, (k, v) in enumerate(rows):
-            ki = QTableWidgetItem(k.replace("_", " "))
+        # records of a list (a prune's rows, a training's epochs) under a heading each:
+        # "target sparsity", not "rows[0].target sparsity"
+        shown: list[tuple[str, str, str, Any]] = []  # (kind, key, label, value)
+        section = ""
+        for k, v in rows:
+            sec, label = result_label(k)
+            if sec and sec != section:
+                shown.append(("head", k, self._heading(sec, k, rows), None))
+            section = sec
+            shown.append(("row", k, label, v))
+        self.table.setRowCount(len(shown))
+        bold = self.font()
+        bold.setBold(True)
+        for i, (kind, k, label, v) in enumerate(shown):
+            ki = QTableWidgetItem(label)
+            ki.setData(Qt.ItemDataRole.UserRole, k if kind == "row" else None)
+            ki.setToolTip(k)
+            self.table.setItem(i, 0, ki)
+            if kind == "head":
+                ki.setFont(bold)
+                self.table.setSpan(i, 0, 1, 2)
+                continue
             vi = QTableWidgetItem(format_value(k, v))
             vi.setToolTip(str(v)[:2000])
-            self.table.setItem(i, 0, ki)
             self.table.setItem(i, 1, vi)
         self.table.resizeRowsToContents()
         self.copy_button.setEnabled(result is not None)
@@ -1029,11 +1181,33 @@ class ResultTable(QWidget):
             self.chart.set_series(series)
             self.chart.setVisible(True)
 
+    @staticmethod
+    def _heading(section: str, key: str, rows: list[tuple[str, Any]]) -> str:
+        """A record's heading: "rows 2 of 3 · target sparsity 50.0 %"."""
+        m = _ITEM.match(key)
+        if m is None:
+            return section
+        prefix = f"{m.group(1)}[{m.group(2)}]."
+        base = f"{m.group(1)}["
+        count = len({k[len(base):].split("]", 1)[0] for k, _ in rows if k.startswith(base)})
+        fields = {k[len(prefix):]: v for k, v in rows if k.startswith(prefix)}
+        ident = next((f for f in X_KEYS if f in fields), None) or next(
+            (f for f in fields if any(f.endswith(w) for w in X_KEYS)), None)
+        text = f"{section} of {count}"
+        if ident is not None:
+            text += f" · {ident.replace('_', ' ')} {format_value(ident, fields[ident])}"
+        return text
+
     def value_text(self, key: str) -> str | None:
-        """What the table shows for ``key`` (dotted), or None (tests and the self-test)."""
+        """What the table shows for ``key`` (the dotted key, or the label shown), or
+        None (tests and the self-test)."""
         for i in range(self.table.rowCount()):
-            if self.table.item(i, 0).text() == key.replace("_", " "):
-                return self.table.item(i, 1).text()
+            item = self.table.item(i, 0)
+            if item.data(Qt.ItemDataRole.UserRole) == key or (
+                    item.data(Qt.ItemDataRole.UserRole) is not None
+                    and item.text() == key.replace("_", " ")):
+                cell = self.table.item(i, 1)
+                return cell.text() if cell is not None else None
         return None
 
     def copy_json(self) -> None:

@@ -138,18 +138,30 @@ def open_path(path: str | Path) -> bool:
     return bool(QDesktopServices.openUrl(QUrl.fromLocalFile(str(path))))
 
 
-def open_location(page: Page, path: str | Path | None) -> bool:
+def open_location(page: Page, path: str | Path | None, create: bool = False) -> bool:
     """Open a folder for the user, or say plainly why not and where it is (the path is
-    copied to the clipboard) — never a silent no-op."""
+    copied to the clipboard) — never a silent no-op. With ``create`` a folder that does
+    not exist yet (the model folder of a fresh install) is made, not reported as lost."""
     from PySide6.QtWidgets import QApplication
 
     if path is None:
         page.message("Nothing to open", "This job has not written any output yet.")
         return False
     path = Path(path)
+    if not path.exists() and create:
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            QApplication.clipboard().setText(str(path))
+            page.message("Cannot create the folder",
+                         f"{path} does not exist yet and could not be made ({exc}). The "
+                         "path is on the clipboard.", error=True)
+            return False
     if not path.exists():
-        page.message("Output not found", f"{path} does not exist (moved or deleted?).",
-                     error=True)
+        QApplication.clipboard().setText(str(path))
+        page.message("Output not found", f"{path} does not exist: it was moved or deleted "
+                     "after the job wrote it, or the job ended before writing anything. "
+                     "The path is on the clipboard.", error=True)
         return False
     folder = path if path.is_dir() else path.parent
     if open_path(folder):
@@ -479,6 +491,10 @@ class JobPage(Page):
         self.left_lay.addWidget(self.panel, 1)
         self.split.addWidget(self.left)
         self.tabs = QTabWidget(self.split)
+        # every tab stays in view at 1024 px: names are shortened ("Res…") before a tab
+        # is pushed behind scroll arrows, where Result could not be found
+        self.tabs.setUsesScrollButtons(False)
+        self.tabs.setElideMode(Qt.TextElideMode.ElideRight)
         self.split.addWidget(self.tabs)
         self.split.setStretchFactor(0, 2)
         self.split.setStretchFactor(1, 3)

@@ -182,7 +182,7 @@ class ModelsPage(Page):
         self.import_button.clicked.connect(self.import_dialog)
         self.verify_button.clicked.connect(self.verify_selected)
         self.fetch_button.clicked.connect(self.fetch_selected)
-        self.open_button.clicked.connect(lambda: open_location(self, self._mdir()))
+        self.open_button.clicked.connect(self.open_folder)
         self.refresh_button.clicked.connect(self.refresh)
         self.table.files_dropped.connect(self.import_files)
         self.table.itemSelectionChanged.connect(self._update_buttons)
@@ -194,6 +194,16 @@ class ModelsPage(Page):
 
     def _mdir(self) -> Path:
         return ck.models_dir()
+
+    def open_folder(self) -> bool:
+        """The model folder in the file manager: on a fresh install it does not exist yet,
+        so it is made (that is where imports go), not reported as moved or deleted."""
+        made = not self._mdir().exists()
+        ok = open_location(self, self._mdir(), create=True)
+        if made and self._mdir().is_dir():
+            self.log.add(f"made the model folder {self._mdir()} (empty until you import "
+                         "weights)")
+        return ok
 
     def model_rows(self) -> list[dict[str, Any]]:
         """Registry models (present / bundled / missing) then the shipped toy models."""

@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
 from studio.adain.session import StylizeSession, make_masks
 from studio.gui import settings as prefs
 from studio.gui.pages.base import AppContext, Page
+from studio.gui.paramsform import INVALID_STYLE
 from studio.gui.widgets import Banner, DropZone, ImageView
 from studio.gui.workers import LatestRunner, qimage_from_array
 from studio.registry import job_types
@@ -72,10 +73,9 @@ class StylizePage(Page):
         ll.setContentsMargins(0, 0, 6, 0)
         self.content = DropZone("Content image", left, multiple=False, key="stylize-content")
         self.styles = DropZone("Style images", left, multiple=True, key="stylize-styles")
-        self.content.setMaximumHeight(160)
-        self.styles.setMaximumHeight(170)
-        ll.addWidget(self.content)
-        ll.addWidget(self.styles)
+        # the image boxes take the column's spare height (their thumbnails grow with it)
+        ll.addWidget(self.content, 2)
+        ll.addWidget(self.styles, 3)
         self.toy_button = QPushButton("Use toy-world examples", left)
         self.toy_button.setToolTip("A toy scene as content and two toy textures as styles")
         self.toy_button.clicked.connect(self.use_toy_examples)
@@ -168,8 +168,12 @@ class StylizePage(Page):
         self.status.setObjectName("hint")
         self.status.setWordWrap(True)
         self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        ll.addStretch(1)
         scroll.setWidget(left)
+        # the column scrolls up and down, never sideways: it keeps the width its widest
+        # row needs (a cut "Choose…" reads as broken)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setMinimumWidth(left.minimumSizeHint().width()
+                               + scroll.verticalScrollBar().sizeHint().width() + 4)
         # the actions stay in view below the scrolling inputs, at any window height
         column = QWidget(split)
         cl = QVBoxLayout(column)
@@ -334,10 +338,13 @@ class StylizePage(Page):
         weights = None
         text = self.weights.text().strip()
         if text:
-            try:
-                weights = [float(x) for x in text.split(",") if x.strip()]
+            import re
+
+            try:  # commas, spaces or both, as every number list in the window
+                weights = [float(x) for x in re.split(r"[,\s]+", text) if x]
             except ValueError:
-                raise ValueError(f"style weights must be numbers, got {text!r}") from None
+                raise ValueError(f"style weights must be numbers separated by commas or "
+                                 f"spaces (e.g. 0.3, 0.7), got {text!r}") from None
             if len(weights) != len(styles):
                 raise ValueError(f"{len(weights)} weights for {len(styles)} styles")
         return {"content": self.content.files[0], "styles": list(styles),
@@ -352,7 +359,12 @@ class StylizePage(Page):
             spec = self.spec()
         except ValueError as exc:
             self.status.setText(str(exc))
+            # the picture on screen is of the last good settings: say so over it
+            self.image.set_stale(f"not updated: {exc}")
+            bad = "weight" in str(exc)
+            self.weights.setStyleSheet(f"QLineEdit {{ {INVALID_STYLE} }}" if bad else "")
             return
+        self.weights.setStyleSheet("")
         session = self.session
 
         def work() -> tuple[QImage, QImage, np.ndarray, dict]:
@@ -373,6 +385,7 @@ class StylizePage(Page):
             img, before, arr, spec = value
             self.renders += 1
             self.last_image, self.last_spec = arr, spec
+            self.image.set_stale("")
             self.image.set_before(before)
             mask = f" · mask {Path(spec['mask_file']).name}" if spec["mask"] == "file" else ""
             self.image.set_image(img, f"alpha {spec['alpha']:.2f}{mask}")
@@ -406,6 +419,8 @@ class StylizePage(Page):
 
     def _on_error(self, tag: Any, message: str) -> None:
         self.status.setText(f"error: {message}")
+        if tag == "render":
+            self.image.set_stale(f"not updated: {message}")
         self.banner.set(message, "error")
 
     # -- saving and recipes ------------------------------------------------------------

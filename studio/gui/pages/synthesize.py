@@ -130,9 +130,11 @@ class SynthesizePage(JobPage):
         toy = self.ctx.toy
         if job == "synthesize":
             # about a minute on a 2-core CPU (0.35 s per iteration of a 16-image batch)
-            return {"out": toy.out("synthetic"), "teacher": "toy", "num_images": 16,
-                    "batch_size": 16, "iterations": 100, "preview_every": 10,
-                    "metrics_every": 5}
+            # preset toy: the named settings for the toy teacher (the papers' cifar10
+            # preset is for CIFAR teachers; docs/inversion.md)
+            return {"out": toy.out("synthetic"), "teacher": "toy", "preset": "toy",
+                    "num_images": 16, "batch_size": 16, "iterations": 100,
+                    "preview_every": 10, "metrics_every": 5}
         if job in ("distill", "prune"):
             return {"synthetic": toy.out("synthetic"), "out": toy.out(job), "teacher": "toy",
                     "real_test": toy.world, "epochs": 5 if job == "distill" else 2,
@@ -221,6 +223,22 @@ class SynthesizePage(JobPage):
             for k in TEACHER_FIELDS:
                 if k in f.editors:
                     f.editors[k].widget.textChanged.connect(self._teacher_edited)
+            if "preset" in f.editors:
+                f.editors["teacher"].widget.textChanged.connect(self._match_preset)
+                self._match_preset()
+
+    def _match_preset(self, *_: Any) -> None:
+        """The toy teacher takes the toy preset; another teacher not the toy's (a recipe
+        sets its own preset after its teacher, so a loaded recipe keeps it)."""
+        f = self.panel.forms.get("synthesize")
+        if f is None:
+            return
+        teacher = f.editors["teacher"].widget.text().strip()
+        preset = f.editors["preset"].get()
+        if teacher == "toy" and preset != "toy":
+            f.set_value("preset", "toy")
+        elif teacher not in ("toy", "") and preset == "toy":
+            f.set_value("preset", "cifar10")
 
     def _job_changed(self) -> None:
         name = self.panel.job_name()

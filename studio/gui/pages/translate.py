@@ -68,7 +68,8 @@ class TranslatePage(JobPage):
         self.content_zone = DropZone("Content", self, multiple=True, key="tsit-content")
         self.style_zone = DropZone("Style", self, multiple=True, key="tsit-style")
         for z in (self.content_zone, self.style_zone):
-            z.setMaximumHeight(170)
+            # one whole row of thumbnails with their names, no taller (the form needs room)
+            z.setMaximumHeight(z.minimumSizeHint().height())
             row.addWidget(z)
         self.pickers = QWidget(self)
         self.pickers.setLayout(row)
