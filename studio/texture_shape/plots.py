@@ -20,6 +20,36 @@ COLOURS = ("#1f5fa8", "#e08a00", "#2a9d4b", "#8e44ad", "#7f7f7f", "#17becf", "#b
            "#8c564b", "#e377c2", "#393b79")
 
 
+def _reference_places(labels: Sequence[tuple[float, str]], rows: int, axes_in: float
+                      ) -> list[tuple[float, str]]:
+    """(y, "left"/"right") of each rotated reference label: a label goes on the side of
+    its line and at the height where it overlaps no label already placed — references
+    close together (0.75–0.8) take turns left and right, then a lower level."""
+    width = 0.025  # a 7 pt rotated label, in axis units of a 6.4 in wide plot
+    row_in = axes_in / max(1.0, rows + 0.4)
+    top = rows - 0.45
+    placed: list[tuple[int, float, float]] = []  # (level, x0, x1)
+    out = []
+    for x, text in labels:
+        length = len(text) * 7 * 0.55 / 72 / row_in + 0.4  # the label's height in rows
+        levels = max(1, int((rows + 0.4) // length))
+        choice = None
+        for level in range(levels):
+            for side, x0, x1 in (("left", x, x + width), ("right", x - width, x)):
+                if all(lv != level or x1 <= a or x0 >= b for lv, a, b in placed):
+                    choice = (level, side, x0, x1)
+                    break
+            if choice:
+                break
+        if choice is None:  # no free place: alternate as well as it goes
+            k = len(out)
+            choice = (k % levels, "left" if k % 2 else "right", x, x)
+        level, side, x0, x1 = choice
+        placed.append((level, x0, x1))
+        out.append((top - level * length, side))
+    return out
+
+
 def matrix_plot(results: Mapping[str, Mapping], categories: Sequence[str], stem: Path,
                 references: Mapping[str, float] | None = None, *,
                 formats: Sequence[str] = ("png", "svg", "pdf"),
@@ -48,17 +78,22 @@ def matrix_plot(results: Mapping[str, Mapping], categories: Sequence[str], stem:
         ax.axhline(y, color="#eeeeee", linewidth=0.5, zorder=0)
 
     refs = sorted((references or {}).items(), key=lambda kv: kv[1])
-    for k, (name, ref) in enumerate(refs):
+    face = ax.get_facecolor()
+    dark = 0.299 * face[0] + 0.587 * face[1] + 0.114 * face[2] < 0.5
+    top_in, bottom_in = 1.0, 0.6
+    places = _reference_places([(1 - ref, f"{name} {ref:.0%}") for name, ref in refs],
+                               len(cats), h - top_in - bottom_in)
+    for (name, ref), (level_y, side) in zip(refs, places):
         human = name == "humans"
         x = 1 - ref
         ax.axvline(x, color="#d62728" if human else "#b0b0b0", linestyle="--",
                    linewidth=1.2 if human else 0.8, zorder=1)
-        ax.text(x, len(cats) - 0.45 - 2.6 * (k % 2), f"{name} {ref:.0%}",
-                rotation=90, fontsize=7, ha="right" if k % 2 == 0 else "left", va="top",
-                color="#d62728" if human else "#808080",
-                # readable over the dashed lines, in a light or a dark style
-                bbox={"facecolor": ax.get_facecolor(), "edgecolor": "none", "pad": 0.6,
-                      "alpha": 0.85})
+        ax.text(x, level_y, f"{name} {ref:.0%}", rotation=90, fontsize=7, ha=side,
+                va="top",
+                # light text on a dark style, dark text on a light one: both readable
+                color=("#ff7b7b" if dark else "#d62728") if human else
+                ("#c8c8c8" if dark else "#555555"),
+                bbox={"facecolor": face, "edgecolor": "none", "pad": 0.6, "alpha": 0.85})
 
     for k, (name, s) in enumerate(results.items()):
         col, mk = COLOURS[k % len(COLOURS)], MARKERS[k % len(MARKERS)]
@@ -76,7 +111,6 @@ def matrix_plot(results: Mapping[str, Mapping], categories: Sequence[str], stem:
         if overall is not None:
             ax.axvline(1 - overall, color=col, linewidth=1.6, zorder=2)
     ax.set_title(title, fontsize=10, pad=28)
-    top_in, bottom_in = 1.0, 0.6
     fig.subplots_adjust(left=0.2, right=0.97, top=1 - top_in / h, bottom=bottom_in / h)
     axes_h = h - top_in - bottom_in
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.5 / axes_h), ncol=2, fontsize=7,
