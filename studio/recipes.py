@@ -21,6 +21,7 @@ were relative to the working folder as absolute ones, so a saved recipe replays 
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import difflib
 import os
@@ -32,9 +33,10 @@ from typing import Any
 
 import tomli_w
 
+from studio.core.commands import _checked
 from studio.core.images import atomic_write
 from studio.core.jobs import JobType
-from studio.core.params import PATH_LIST, PATH_META, SEP
+from studio.core.params import CHECK, PATH_LIST, PATH_META, SEP
 from studio.registry import get_job_type
 
 SCHEMA_VERSION = 1
@@ -167,6 +169,27 @@ def _split_legacy(value: Any, tp: Any, sep: str, where: str) -> Any:
     return out
 
 
+def _check_range(f: dataclasses.Field, tp: Any, value: Any, where: str) -> None:
+    """The field's range check (``param(check=...)``), the very one the command line
+    applies, so ``alpha = 7.0`` is refused naming the file and the key instead of later,
+    as ``--alpha``, by the job."""
+    if CHECK not in f.metadata or value is None:
+        return
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        tp = next(a for a in typing.get_args(tp) if a is not type(None))
+    if typing.get_origin(tp) in (list, tuple):
+        tp = (typing.get_args(tp) or (Any,))[0]
+    conv = _checked(f, tp)
+    for i, v in enumerate(value if isinstance(value, (list, tuple)) else [value]):
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            continue
+        try:
+            conv(repr(v))
+        except argparse.ArgumentTypeError as exc:
+            at = f"[{i}]" if isinstance(value, (list, tuple)) else ""
+            raise RecipeError(f"{where}{at}: {exc}") from None
+
+
 def build_params(cls: type, table: dict[str, Any], where: str, base: Path | None = None
                  ) -> Any:
     """Instantiate params dataclass ``cls`` from a TOML table, strictly."""
@@ -184,6 +207,7 @@ def build_params(cls: type, table: dict[str, Any], where: str, base: Path | None
         if sep:
             value = _split_legacy(value, hints[key], sep, f"{where}.{key}")
         kwargs[key] = coerce(value, hints[key], f"{where}.{key}", base)
+        _check_range(fields[key], hints[key], kwargs[key], f"{where}.{key}")
         kind = md.get(PATH_META)
         if kind and base is not None and isinstance(kwargs[key], str):
             kwargs[key] = _rebase_text(kwargs[key], kind, base, md.get(PATH_LIST))
@@ -238,6 +262,10 @@ def load_recipe(path: str | os.PathLike) -> tuple[JobType, Any]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise RecipeError(f"{path}: cannot read recipe ({exc.strerror or exc})") from exc
+    except UnicodeDecodeError as exc:
+        line = exc.object[:exc.start].count(b"\n") + 1
+        raise RecipeError(f"{path}: line {line}: not UTF-8 text (byte 0x"
+                          f"{exc.object[exc.start]:02x}); save the recipe as UTF-8") from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

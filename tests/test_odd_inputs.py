@@ -383,3 +383,25 @@ def test_a_class_folder_with_a_backslash_is_skipped_not_the_build(world, capsys)
     assert _images(world / "out") == _images(world / "ref")
     info = json.loads((world / "out" / "dataset.json").read_text())
     assert info["classes"] == ["cat", "dog"]
+
+
+# --------------------------------------------------------------------------------------
+# 5. A recipe that is not UTF-8 or holds an out-of-range value: the file and the key
+
+
+@pytest.mark.parametrize("body, says", [
+    (b'job = "adain.stylize"\n[params]\nalpha = 7.0\n',
+     "params.alpha: must be between 0 and 1, got 7"),
+    (b'job = "translate"\n[params]\nseeds = [1, -1]\n',
+     "params.seeds[1]: must be between 0 and 2^63-1, got -1"),
+    (b'job = "synthesize"\n[params]\nbatch_size = 0\n',
+     "params.batch_size: must be >= 1, got 0"),
+    (b'job = "adain.stylize"\n# caf\xe9\n[params]\nalpha = 0.5\n',
+     "line 3: not UTF-8 text (byte 0xe9); save the recipe as UTF-8"),
+])
+def test_a_bad_recipe_names_the_file_and_the_key(body, says, tmp_path, capsys):
+    recipe = tmp_path / "recipe.toml"
+    recipe.write_bytes(b"schema = 1\n" + body + f'out = "{tmp_path / "o"}"\n'.encode())
+    assert main(["run", str(recipe), "-q"]) == 2
+    assert _one_error_line(capsys.readouterr().err) == f"studio: error: {recipe}: {says}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["recipe.toml"]  # nothing written

@@ -250,7 +250,22 @@ def _example(cls: type):
             item = typing.get_args(base)[0]
             kw[f.name] = {int: [2, 3], float: [0.5, 1.5], Path: [Path("/a"), Path("/b")]
                           }.get(item, ["/x/a.png", "/x/b.png"])
+        check = f.metadata.get("check")  # stay in the field's range: recipes check it too
+        if f.name in kw and (check == "unit" or isinstance(check, tuple)):
+            lo, hi = (0.0, 1.0) if check == "unit" else check
+            v = kw.get(f.name)
+            vs = [_in_range(x, lo, hi) for x in (v if isinstance(v, list) else [v])]
+            kw[f.name] = vs if isinstance(v, list) else vs[0]
     return cls(**kw)
+
+
+def _in_range(v, lo, hi):
+    """``v`` reflected into [lo, hi] when it is a number outside it."""
+    if not isinstance(v, (int, float)) or isinstance(v, bool):
+        return v
+    if hi is not None and v > hi:
+        return type(v)(2 * hi - v)
+    return type(v)(lo) if lo is not None and v < lo else v
 
 
 @pytest.mark.parametrize("job", sorted(job_types()))
