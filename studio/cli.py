@@ -70,14 +70,25 @@ class StudioParser(argparse.ArgumentParser):
 
 
 def job_of(cls: type) -> str | None:
-    """The job type whose params dataclass is ``cls`` (read from the engines'
-    declarations: nothing is imported)."""
+    """The job type whose params dataclass is ``cls``: by the engines' declarations, and
+    where one names the class through a re-export (``studio.trainer.trainer:TrainParams``),
+    by importing that reference."""
+    from studio.core.engines import resolve
     from studio.registry import job_types
 
     ref = f"{cls.__module__}:{cls.__qualname__}"
-    for name, jt in job_types().items():
+    types = job_types()
+    for name, jt in types.items():
         if jt.params_ref == ref or jt.params_ref is cls:
             return name
+    for name, jt in types.items():
+        r = jt.params_ref
+        if isinstance(r, str) and r.rpartition(".")[2].rpartition(":")[2] == cls.__name__:
+            try:
+                if resolve(r) is cls:
+                    return name
+            except (ImportError, AttributeError):
+                continue
     return None
 
 

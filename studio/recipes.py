@@ -9,8 +9,12 @@ content_dir = "data/train"
 alpha = 1.0
 ```
 
-The GUI saves what the user clicked together as a recipe; ``studio run recipe.toml``
-replays it headless (on a cluster, under torchrun). Validation is strict: an unknown key
+The GUI saves what the user clicked together as a recipe, and every job command saves
+the recipe of what it runs with ``--save-recipe FILE`` (every setting resolved: a
+``--preset``'s values are written, not its name); ``studio run recipe.toml`` replays it
+headless (on a cluster, under torchrun). A hand-written recipe may name
+``preset = "NAME"`` where the job's command line has a ``--preset`` (see
+:func:`apply_preset`). Validation is strict: an unknown key
 or a value of the wrong type is an error naming the key, the expected type and the file.
 
 Relative paths in a recipe file (fields typed ``Path``) are relative to the folder the
@@ -252,7 +256,27 @@ def parse_recipe(data: dict[str, Any], source: str = "recipe", base: Path | None
     table = data.get("params", {})
     if not isinstance(table, dict):
         raise RecipeError(f"{source}: [params] must be a table, got {_describe(table)}")
+    table = apply_preset(jt, table, f"{source}: params")
     return jt, build_params(jt.params, table, f"{source}: params", base)
+
+
+def apply_preset(jt: JobType, table: dict[str, Any], where: str) -> dict[str, Any]:
+    """``preset = "NAME"`` in a recipe of a job whose command line has ``--preset``
+    outside its params (``build stylized --preset toy``): the table with the preset's
+    values under the recipe's own keys — the command line's order (given, preset,
+    default). Where ``preset`` is a params field (``synthesize``) the job reads it
+    itself and the table is returned as it is."""
+    if "preset" not in table or any(f.name == "preset" for f in dataclasses.fields(jt.params)):
+        return table
+    presets = jt.presets
+    name = table["preset"]
+    if not presets:
+        raise RecipeError(f"{where}.preset: job {jt.name!r} has no presets")
+    if not isinstance(name, str) or name not in presets:
+        raise RecipeError(f"{where}.preset: expected one of {', '.join(map(repr, presets))}, "
+                          f"got {_describe(name)}")
+    rest = {k: v for k, v in table.items() if k != "preset"}
+    return {**_to_toml(presets[name]), **rest}
 
 
 def load_recipe(path: str | os.PathLike) -> tuple[JobType, Any]:
@@ -274,6 +298,8 @@ def load_recipe(path: str | os.PathLike) -> tuple[JobType, Any]:
 
 
 def _to_toml(value: Any, absolute: bool = False) -> Any:
+    if isinstance(value, dict):
+        return {k: _to_toml(v, absolute) for k, v in value.items()}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         out = {}
         for f in dataclasses.fields(value):

@@ -25,7 +25,8 @@ def job_types() -> dict[str, JobType]:
             if j.name in out:
                 raise RuntimeError(f"job {j.name!r} is declared by two engines: "
                                    f"{out[j.name].engine} and {eng.name}")
-            out[j.name] = JobType(j.name, j.params, j.run, j.description, eng.name)
+            out[j.name] = JobType(j.name, j.params, j.run, j.description, eng.name,
+                                  j.presets)
     return out
 
 

@@ -144,3 +144,138 @@ def test_string_path_fields_resolve_against_the_recipe_folder(tmp_path, monkeypa
     assert q.content == str(sub / "c.png") and q.output == str(tmp_path / "o")
     save_recipe(sub / "b.toml", "build-stylized", StylizedParams(model="toy"))
     assert load_recipe(sub / "b.toml")[1].model == "toy"
+
+
+# ---------------------------------------------------------------------------------------
+# Recipes from the command line: --save-recipe, presets
+
+
+def _fingerprint(out: Path) -> dict:
+    import json
+
+    return json.loads((out / "dataset.json").read_text())["fingerprint"]
+
+
+def _retarget(recipe: Path, out: Path) -> Path:
+    """The same recipe writing into ``out`` (the one thing a replay here changes)."""
+    import tomllib
+
+    import tomli_w
+
+    doc = tomllib.loads(recipe.read_text())
+    doc["params"]["out"] = str(out)
+    copy = recipe.with_name(f"{out.name}.toml")
+    copy.write_text(tomli_w.dumps(doc))
+    return copy
+
+
+@pytest.fixture(scope="module")
+def toy_inputs(tmp_path_factory) -> Path:
+    from studio.cli import main
+
+    root = tmp_path_factory.mktemp("recipe-inputs")
+    assert main(["toyworld", "generate", "--out", str(root / "world"), "--per-class", "1",
+                 "--size", "64", "--num-classes", "3", "-q"]) == 0
+    assert main(["toyworld", "generate", "--out", str(root / "textures"), "--per-class", "1",
+                 "--kind", "texture", "--size", "64", "--num-classes", "3", "-q"]) == 0
+    return root
+
+
+def test_a_saved_preset_build_replays_to_the_same_fingerprint(toy_inputs, tmp_path):
+    """`build stylized --preset toy --save-recipe`: the recipe holds the preset's values
+    (not its name) and `studio run` of it makes a folder with the same fingerprint; a
+    hand-written recipe naming `preset = "toy"` resolves to the same build."""
+    import tomllib
+
+    from studio.cli import main
+
+    recipe = tmp_path / "sin.toml"
+    cli = ["build", "stylized", "--preset", "toy", "--content", str(toy_inputs / "world"),
+           "--styles", str(toy_inputs / "textures"), "--cache-dir", "none", "--workers", "0",
+           "--device", "cpu", "-q"]
+    assert main([*cli, "--out", str(tmp_path / "a"), "--save-recipe", str(recipe),
+                 "--overwrite"]) == 0
+    params = tomllib.loads(recipe.read_text())["params"]
+    assert "preset" not in params and params["model"] == "toy"
+    assert (params["content_size"], params["crop"], params["style_size"]) == (64, 64, 64)
+    assert params["overwrite"] is False  # a replay resumes, never wipes
+    assert main(["run", str(_retarget(recipe, tmp_path / "b")), "-q"]) == 0
+    assert _fingerprint(tmp_path / "a") == _fingerprint(tmp_path / "b")
+    # what the README's Recipes section shows: a recipe may name the preset instead
+    by_name = tmp_path / "by-name.toml"
+    by_name.write_text(f'schema = 1\njob = "build-stylized"\n[params]\npreset = "toy"\n'
+                       f'content = "{toy_inputs / "world"}"\n'
+                       f'styles = "{toy_inputs / "textures"}"\nout = "{tmp_path / "c"}"\n'
+                       'cache_dir = "none"\nworkers = 0\ndevice = "cpu"\n')
+    assert main(["run", str(by_name), "-q"]) == 0
+    assert _fingerprint(tmp_path / "c") == _fingerprint(tmp_path / "a")
+
+
+def test_a_saved_synthesis_replays_to_the_same_fingerprint(tmp_path):
+    """synthesize's --preset is a setting of the method (a params field): the recipe
+    keeps `preset = "toy"` and the engine resolves it, on the command line and in a run."""
+    import tomllib
+
+    from studio.cli import main
+
+    recipe = tmp_path / "syn.toml"
+    assert main(["synthesize", "--teacher", "toy", "--preset", "toy", "--method", "noise",
+                 "--num-images", "6", "--batch-size", "3", "--out", str(tmp_path / "a"),
+                 "--device", "cpu", "--seed", "5", "--save-recipe", str(recipe), "-q"]) == 0
+    params = tomllib.loads(recipe.read_text())["params"]
+    assert params["preset"] == "toy" and params["seed"] == 5 and params["teacher"] == "toy"
+    assert main(["run", str(_retarget(recipe, tmp_path / "b")), "-q"]) == 0
+    assert _fingerprint(tmp_path / "a") == _fingerprint(tmp_path / "b")
+
+
+def test_every_job_command_saves_its_recipe_and_takes_strict():
+    """--save-recipe and --strict on each command whose options come from a job's params
+    (and only there), each command's params naming a job `studio run` knows."""
+    import argparse
+
+    from studio.cli import build_parser, job_of
+    from studio.registry import job_types
+
+    def walk(p, path):
+        for a in p._actions:
+            if isinstance(a, argparse._SubParsersAction):
+                for name, sub in a.choices.items():
+                    yield from walk(sub, (*path, name))
+        yield path, p
+
+    with_recipe = {" ".join(path) for path, p in walk(build_parser(), ())
+                   if "--save-recipe" in p._option_string_actions}
+    assert with_recipe >= {
+        "build stylized", "build cue-conflict", "build toy-cue-conflict", "build translated",
+        "synthesize", "toyworld generate", "stylize", "translate", "train adain",
+        "train classifier", "train tsit", "eval classifier", "eval shape-bias",
+        "eval synthetic", "distill", "prune"}
+    assert not {c for c in with_recipe if c.startswith(("bench", "models"))}
+    for path, p in walk(build_parser(), ()):
+        if " ".join(path) in with_recipe:
+            assert "--strict" in p._option_string_actions, path
+    names = job_types()
+    from studio.texture_shape.params import StylizedParams
+    assert job_of(StylizedParams) == "build-stylized" and job_of(int) is None
+    assert all(job_of(jt.params) == name for name, jt in names.items())
+
+
+@pytest.mark.parametrize("preset, message", [
+    ("nope", "params.preset: expected one of 'sin', 'toy', got str 'nope'"),
+    (3, "params.preset: expected one of 'sin', 'toy', got int 3"),
+])
+def test_a_recipe_preset_is_checked(preset, message):
+    doc = {"schema": 1, "job": "build-stylized", "params": {"preset": preset}}
+    with pytest.raises(RecipeError) as exc:
+        parse_recipe(doc, "r.toml")
+    assert str(exc.value) == f"r.toml: {message}"
+    with pytest.raises(RecipeError, match="job 'toyworld' has no presets"):
+        parse_recipe({"schema": 1, "job": "toyworld", "params": {"preset": "toy",
+                                                                "out": "x"}}, "r.toml")
+
+
+def test_recipe_keys_win_over_the_preset():
+    doc = {"schema": 1, "job": "build-stylized",
+           "params": {"preset": "sin", "seed": 3, "min_style_size": 64}}
+    _, p = parse_recipe(doc, "r.toml")
+    assert (p.model, p.seed, p.min_style_size, p.content_size) == ("official", 3, 64, 256)

@@ -443,8 +443,10 @@ def add_params(parser: Any, cls: type, *, skip: tuple[str, ...] = (),
                           else argparse.BooleanOptionalAction)
             parser.add_argument(under, dest=f.name, default=argparse.SUPPRESS,
                                 help=argparse.SUPPRESS, **kw)
+    # every command whose options come from a params dataclass runs a job; which one is
+    # looked up when a recipe is saved (finding it may import the engine, e.g. torch)
     job_of = parser.get_default("_job_of") if hasattr(parser, "get_default") else None
-    if callable(job_of) and job_of(cls) and not _has_option(parser, "--save-recipe"):
+    if callable(job_of) and not _has_option(parser, "--save-recipe"):
         parser.add_argument("--save-recipe", metavar="FILE", dest="save_recipe",
                             type=Path, default=None, help=SAVE_RECIPE_HELP)
         parser.add_argument("--strict", action="store_true", help=STRICT_HELP)

@@ -70,6 +70,10 @@ class JobSpec:
     #: ``"module:function"``: ``fn(params, token) -> generator of events``.
     run: str
     description: str = ""
+    #: ``"module:attr"`` of the command line's ``--preset`` table, where the job has one
+    #: that is not a params field (``{name: {field: value}}``): a recipe may then name
+    #: ``preset = "NAME"`` in its ``[params]``, resolved as the command line does.
+    presets: str | None = None
 
 
 @dataclass(frozen=True)

@@ -156,10 +156,18 @@ class JobType:
     fn_ref: Any
     description: str = ""
     engine: str = ""
+    #: The ``--preset`` table a recipe's ``preset`` key names (None: the job has none
+    #: outside its params); a ``"module:attr"`` reference or the dict itself.
+    presets_ref: Any = None
 
     @property
     def params(self) -> type:
         return _resolved(self.params_ref)
+
+    @property
+    def presets(self) -> dict[str, dict[str, Any]]:
+        """``{name: {field: value}}``; empty when the job has no such presets."""
+        return dict(_resolved(self.presets_ref) or {})
 
     @property
     def fn(self) -> Callable[[Any, CancelToken], JobGen]:

@@ -18,7 +18,7 @@ ENGINE = Engine(
         JobSpec("build-stylized", "studio.texture_shape.params:StylizedParams",
                 "studio.texture_shape.stylized:build_stylized",
                 "Stylized-ImageNet-style dataset: every content image stylised by AdaIN "
-                "with a seeded random style"),
+                "with a seeded random style", presets="studio.texture_shape.stylized:PRESETS"),
         JobSpec("cue-conflict", "studio.texture_shape.params:CueConflictParams",
                 "studio.texture_shape.cue_conflict:cue_conflict_job",
                 "Build texture-shape cue-conflict stimuli"),
