@@ -223,9 +223,27 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", *, fsync: bool = Tru
     except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-        if isinstance(exc, OSError) and exc.filename is None:
-            exc.filename = str(path)
+        inner = exc if isinstance(exc, OSError) else (
+            _os_error_within(exc) if isinstance(exc, RuntimeError) else None)
+        if inner is not None and inner.filename is None:
+            inner.filename = str(path)
+        if inner is not None and inner is not exc:
+            # torch.save reports a full disk as "RuntimeError: [enforce fail at
+            # inline_container.cc:672] . unexpected pos"; the file's own OSError says it
+            raise inner from None
         raise
+
+
+def _os_error_within(exc: BaseException) -> OSError | None:
+    """The OSError a writer (torch.save's zip stream) turned into its own exception."""
+    seen: set[int] = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, OSError):
+            return e
+        e = e.__cause__ or e.__context__
+    return None
 
 
 def encode_png(image: Any, params: dict | None = None) -> bytes:
