@@ -11,6 +11,10 @@ ENGINE = Engine(
                 "stylise images with AdaIN (pytorch-AdaIN test.py)"),
         JobSpec("adain.train", "studio.adain.params:TrainParams", "studio.adain.train:train_job",
                 "train an AdaIN decoder (pytorch-AdaIN train.py)"),
+        JobSpec("stylize-sweep", "studio.adain.sweep.params:SweepParams",
+                "studio.adain.sweep.job:sweep_job",
+                "a contact sheet of AdaIN results: alpha steps, or contents × styles "
+                "(sheet, single images and the recipe that replays it)"),
     ),
     cli="studio.adain.cli",
     models=(

@@ -47,7 +47,7 @@ class StylizePage(Page):
     title = "Stylize"
     icon = "stylize"
     tip = "AdaIN style transfer on single images, with a live alpha preview"
-    job_names = ("adain.stylize",)
+    job_names = ("adain.stylize", "stylize-sweep")
 
     def __init__(self, ctx: AppContext, parent: QWidget | None = None):
         super().__init__(ctx, parent)
@@ -149,6 +149,7 @@ class StylizePage(Page):
                              "before/after split you can drag")
         form.addRow("View", self.view)
         ll.addWidget(box)
+        self._build_sweep(left, ll)
         brow = QHBoxLayout()
         self.render_button = QPushButton("Stylize", left)
         self.render_button.setObjectName("primary")
@@ -203,6 +204,140 @@ class StylizePage(Page):
         ctx.models_changed.connect(self.check_model)  # weights imported on the Models page
         self.check_model()
 
+    # -- sweeps (a contact sheet) ------------------------------------------------------
+    def _build_sweep(self, parent: QWidget, lay: QVBoxLayout) -> None:
+        """The Sweep box: what the sheet varies, its alpha steps, more contents."""
+        box = QGroupBox("Sweep (contact sheet)", parent)
+        form = QFormLayout(box)
+        self.sweep_mode = QComboBox(box)
+        self.sweep_mode.addItem("alpha steps", "alpha")
+        self.sweep_mode.addItem("contents × styles", "styles")
+        self.sweep_mode.setToolTip("Alpha steps: a row per content × style, a column per "
+                                   "alpha. Contents × styles: a row per content, a column "
+                                   "per style, at the Alpha above")
+        form.addRow("Sheet", self.sweep_mode)
+        self.sweep_alphas = QLineEdit("0 0.25 0.5 0.75 1", box)
+        self.sweep_alphas.setToolTip("The alpha of each column, in [0, 1], separated by "
+                                     "commas or spaces")
+        form.addRow("Alphas", self.sweep_alphas)
+        self.sweep_contents = DropZone("More contents", box, multiple=True,
+                                       key="stylize-content")
+        self.sweep_contents.setToolTip("Further content images: more rows on the sheet "
+                                       "(the content image above is the first)")
+        form.addRow(self.sweep_contents)
+        self.sweep_button = QPushButton("Sweep", box)
+        self.sweep_button.setToolTip("Render the sheet cell by cell (it fills in on the "
+                                     "right); saves the sheet, every image and the recipe "
+                                     "that replays it")
+        self.sweep_button.clicked.connect(lambda: self.run_sweep())
+        form.addRow(self.sweep_button)
+        self.sweep_mode.currentIndexChanged.connect(
+            lambda *_: self.sweep_alphas.setEnabled(self.sweep_mode.currentData() == "alpha"))
+        self.sweep_record: Any = None
+        self.sweep_previews = 0
+        lay.addWidget(box)
+
+    def sweep_params(self, output: str | Path | None = None) -> Any:
+        """The ``stylize-sweep`` job of what the page shows (ValueError names a problem)."""
+        import re
+        import time
+
+        from studio.adain.sweep.params import SweepParams
+
+        sp = self.spec()
+        mode = self.sweep_mode.currentData()
+        alphas: list[float] = []
+        if mode == "alpha":
+            text = self.sweep_alphas.text().strip()
+            try:
+                alphas = [float(x) for x in re.split(r"[,\s]+", text) if x]
+            except ValueError:
+                raise ValueError(f"alphas must be numbers separated by commas or spaces "
+                                 f"(e.g. 0 0.5 1), got {text!r}") from None
+            if not alphas or any(not 0.0 <= a <= 1.0 for a in alphas):
+                raise ValueError(f"alphas must be numbers in [0, 1], got {text!r}")
+        contents = [sp["content"], *[c for c in self.sweep_contents.files
+                                     if c != sp["content"]]]
+        if output is None:
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            output = self.ctx.toy.out("sweeps") / f"{Path(sp['content']).stem}-{stamp}"
+        return SweepParams(content=contents, style=list(sp["styles"]), sweep=mode,
+                           alphas=alphas or [sp["alpha"]], alpha=sp["alpha"],
+                           content_size=sp["size"], style_size=sp["size"],
+                           preserve_color=bool(sp["preserve"]),
+                           color_method=sp["preserve"] or "coral", output=str(output))
+
+    def run_sweep(self, params: Any = None) -> Any:
+        """Queue the sweep; its sheet fills in on the right as the cells are rendered."""
+        if "stylize-sweep" not in job_types():
+            self.status.setText("sweeps are not in this build")
+            return None
+        try:
+            params = params if params is not None else self.sweep_params()
+        except ValueError as exc:
+            self.status.setText(f"no sweep: {exc}")
+            return None
+        self.sweep_previews = 0
+        rec = self.ctx.queue.submit("stylize-sweep", params, page=self.key,
+                                    title=f"sweep {Path(params.content[0]).stem} "
+                                          f"({len(params.content)} × {len(params.style)})")
+        self.sweep_record = rec
+        self.sweep_button.setEnabled(False)
+        self.image.set_mode("single")
+        self.image.set_before(None)
+        self.image.set_image(None)
+        self.image.placeholder = "waiting for the first cell of the sweep…"
+        self.status.setText(f"sweep queued → {params.output}")
+        rec.handle.preview.connect(self._on_sweep_preview)
+        rec.handle.progress.connect(
+            lambda ev: self.status.setText(f"sweep: {ev.message} → {params.output}"))
+        rec.handle.finished.connect(self._on_sweep_finished)
+        return rec
+
+    def _on_sweep_preview(self, img: QImage, caption: str, step: Any) -> None:
+        self.sweep_previews += 1
+        self.image.set_stale("")
+        self.image.set_image(img, caption)
+
+    def _on_sweep_finished(self, rec: Any) -> None:
+        if rec is not self.sweep_record:
+            return
+        self.sweep_button.setEnabled(not self.model_error)
+        st = rec.state.value
+        if st == "done":
+            res = rec.result or {}
+            sheet = Path(res.get("sheet", ""))
+            if sheet.is_file():
+                from studio.gui.widgets import load_qimage
+
+                self.image.set_image(load_qimage(sheet), f"{sheet} (click to enlarge)")
+            self.status.setText(f"sheet saved: {sheet}; {res.get('cells')} images in "
+                                f"{sheet.parent / 'cells'}; replay: studio run "
+                                f"{res.get('recipe')}")
+        elif st == "failed":
+            self.status.setText(f"sweep failed: {rec.error}")
+            self.banner.set(f"Sweep failed: {rec.error}", "error")
+        else:
+            self.status.setText("sweep cancelled (the finished images are kept)")
+
+    def load_sweep(self, params: Any) -> bool:
+        """A sweep recipe opens here: its first content and styles, sizes and steps."""
+        if not params.content or not params.style:
+            return False
+        self.content.set_files([params.content[0]])
+        self.sweep_contents.set_files(list(params.content[1:]))
+        self.styles.set_files(list(params.style))
+        self.sweep_mode.setCurrentIndex(max(0, self.sweep_mode.findData(params.sweep)))
+        self.sweep_alphas.setText(" ".join(f"{a:g}" for a in params.alphas))
+        method = params.color_method if params.preserve_color else ""
+        self.preserve.setCurrentIndex(max(0, self.preserve.findData(method)))
+        self.size.setValue(int(params.content_size))
+        self.weights.setText("")
+        self.restore_mask("")
+        self.alpha.setValue(int(round(params.alpha * 100)))
+        self.update_preview()
+        return True
+
     # -- model -------------------------------------------------------------------------
     def check_model(self) -> bool:
         """Is there an AdaIN to run? Say exactly what is missing if not."""
@@ -219,6 +354,9 @@ class StylizePage(Page):
         self.banner.set(self.model_error, "warning")
         ok = not self.model_error
         self.render_button.setEnabled(ok)
+        if hasattr(self, "sweep_button"):
+            running = self.sweep_record is not None and not self.sweep_record.state.finished
+            self.sweep_button.setEnabled(ok and not running)
         return ok
 
     # -- inputs ------------------------------------------------------------------------
@@ -485,6 +623,12 @@ class StylizePage(Page):
     def run(self) -> None:
         self.update_preview()
 
+    def cancel(self) -> None:
+        """Esc: stop a running sweep at its next cell."""
+        rec = self.sweep_record
+        if rec is not None and not rec.state.finished:
+            self.ctx.queue.cancel(rec)
+
     def current_recipe(self) -> tuple[str, Any] | None:
         """The ``adain.stylize`` job (same as `studio stylize`) with this page's settings."""
         jt = job_types().get("adain.stylize")
@@ -506,6 +650,8 @@ class StylizePage(Page):
         return jt.name, jt.params(**{k: v for k, v in values.items() if k in names})
 
     def load_recipe(self, job: str, params: Any) -> bool:
+        if job == "stylize-sweep":
+            return self.load_sweep(params)
         if job != "adain.stylize" or not getattr(params, "content", ""):
             return False
         self.content.set_files([params.content])
