@@ -506,3 +506,95 @@ def test_a_really_full_disk_during_a_checkpoint_save(small_fs, tmp_path):
     after = _tree(run)
     lock = ".studio/lock-rank00000"  # the folder lock names the last process's PID
     assert after.pop(lock) != before.pop(lock) and after == before
+
+
+# --------------------------------------------------------------------------------------
+# 7. The model folder a file, read-only or another user's; a code pickle: one line each,
+#    in our words
+
+
+@pytest.fixture
+def teacher_file(tmp_path) -> Path:
+    from studio.core.checkpoints import resources_dir
+
+    f = tmp_path / "teacher.pth"
+    f.write_bytes((resources_dir() / "toy" / "teacher.pth").read_bytes())
+    return f
+
+
+def test_studio_models_pointing_at_a_file(teacher_file, tmp_path, monkeypatch, capsys):
+    mfile = tmp_path / "models"
+    mfile.write_text("not a folder")
+    monkeypatch.setenv("STUDIO_MODELS", str(mfile))
+    assert main(["models", "import", str(teacher_file)]) == 2
+    assert _one_error_line(capsys.readouterr().err) == (
+        f"studio: error: model folder {mfile} is a file, not a folder; set STUDIO_MODELS (or "
+        "--dir) to a folder")
+    assert mfile.read_text() == "not a folder"
+
+
+def test_a_model_folder_that_cannot_be_written(teacher_file, tmp_path, monkeypatch, capsys):
+    import studio.core.guards as guards
+
+    mdir = tmp_path / "models"
+    mdir.mkdir()
+    (mdir / "mine.pth").write_bytes(b"kept")
+
+    def denied(*a, dir=None, **kw):  # what chmod 555 or another user's folder gives
+        raise PermissionError(errno.EACCES, "Permission denied", str(Path(dir) / ".tmp"))
+
+    monkeypatch.setattr(guards.tempfile, "mkstemp", denied)
+    assert main(["models", "import", "--dir", str(mdir), str(teacher_file)]) == 2
+    assert _one_error_line(capsys.readouterr().err) == (
+        f"studio: error: model folder {mdir}: permission denied (read-only or another "
+        "user's); set STUDIO_MODELS (or --dir) to a folder you can write")
+    assert _tree(mdir) == {"mine.pth": b"kept"}
+
+
+def test_a_read_only_model_folder_really_mounted(teacher_file, tmp_path, monkeypatch):
+    if not FAULTS:
+        pytest.skip("the fault suite runs with STUDIO_TEST_FAULTS=1 (make test sets it)")
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    if IS_ROOT:
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(ro)],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            pytest.skip(f"cannot mount a read-only tmpfs: {r.stderr.strip()}")
+        undo = ["umount", "-l", str(ro)]
+        reason = "read-only file system"
+    else:
+        ro.chmod(0o555)
+        undo = ["chmod", "755", str(ro)]
+        reason = "permission denied (read-only or another user's)"
+    try:
+        r = _studio("models", "import", str(teacher_file), STUDIO_MODELS=str(ro))
+    finally:
+        subprocess.run(undo, check=False)
+    assert r.returncode == 2
+    assert _one_error_line(r.stderr) == (
+        f"studio: error: model folder {ro}: {reason}; set STUDIO_MODELS (or --dir) to a "
+        "folder you can write")
+    assert r.stderr.count("\n") == 1
+
+
+def test_a_code_pickle_is_refused_in_one_line_without_torchs_warning(tmp_path, capsys):
+    import pickle
+
+    evil = tmp_path / "evil.pth"
+    evil.write_bytes(pickle.dumps({"w": _Code()}, protocol=4))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main(["models", "import", "--dir", str(tmp_path / "m"), str(evil)]) == 2
+    assert [str(w.message) for w in caught] == []
+    assert _one_error_line(capsys.readouterr().err) == (
+        f"studio: error: {evil}: refused: It is not a plain tensor checkpoint: loading it "
+        "would execute code from the file, which Studio never does (torch.load "
+        "weights_only=True). (it references posix.system)")
+
+
+class _Code:
+    """Pickles as a call of os.system: what a poisoned checkpoint holds."""
+
+    def __reduce__(self):
+        return (os.system, ("echo pwned",))

@@ -25,6 +25,7 @@ import re
 import shutil
 import urllib.error
 import urllib.request
+import warnings
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
@@ -197,7 +198,10 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         raise CheckpointError(path, f"not a PyTorch checkpoint ({kind}it starts with "
                               f"{head!r}, neither a torch zip archive nor a pickle)")
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():  # a plain pickle: our refusal below says it all
+            warnings.filterwarnings("ignore", message="Detected pickle protocol",
+                                    category=UserWarning)
+            return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
         text = str(exc)
         m = re.search(r"(unsupported GLOBAL [^\n]*|Unsupported global: [^\n]*)", text)

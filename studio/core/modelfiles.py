@@ -6,6 +6,7 @@ refused or reported the same way in both (one error line naming the file and pro
 
 from __future__ import annotations
 
+import errno
 import queue
 import threading
 from dataclasses import dataclass
@@ -13,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from studio.core import checkpoints as ck
+from studio.core.errors import os_error_message
+from studio.core.guards import check_writable_folder
 from studio.core.jobs import CancelToken, JobGen, Log, Progress
 
 
@@ -47,10 +50,29 @@ class ModelTaskParams:
     dest: Path | None = None
 
 
+def writable_model_folder(folder: Path) -> Path:
+    """The model folder, created and writable; a folder that is a file, read-only or
+    another user's would fail every import alike, so it is said once, up front, in our
+    words (it was ``[Errno 17] File exists`` / ``[Errno 13] Permission denied: ...``)."""
+    try:
+        return check_writable_folder(folder)
+    except OSError as exc:
+        if exc.errno in (errno.ENOTDIR, errno.EEXIST):
+            why = "is a file, not a folder" if folder.is_file() else \
+                "cannot be made: a part of its path is a file"
+            raise ck.CheckpointError(None, f"model folder {folder} {why}; set STUDIO_MODELS "
+                                     "(or --dir) to a folder") from None
+        reason = os_error_message(exc)
+        reason = reason.removeprefix(f"{exc.filename}: ") if exc.filename else reason
+        raise ck.CheckpointError(None, f"model folder {folder}: {reason}; set STUDIO_MODELS "
+                                 "(or --dir) to a folder you can write") from None
+
+
 def import_job(params: ModelTaskParams, token: CancelToken | None = None) -> JobGen:
     """Check each file (safe load, tensors, the registry entry's keys and shapes, hash) and
     copy it into the model folder; a refused file is one error line naming the problem."""
     token = token or CancelToken()
+    writable_model_folder(Path(params.dest) if params.dest else ck.models_dir())
     done, failed = [], []
     for i, f in enumerate(params.files):
         token.check()
