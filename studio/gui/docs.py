@@ -65,9 +65,12 @@ class DocsWindow(QDialog):
         self.which.currentTextChanged.connect(self.show_doc)
         self.resize(820, 720)
         self.current = ""
+        #: the heading F1 opened at ("" = the top)
+        self.section = ""
 
-    def show_doc(self, name: str) -> bool:
-        """Render ``docs/<name>``; say where the docs were looked for when absent."""
+    def show_doc(self, name: str, section: str = "") -> bool:
+        """Render ``docs/<name>`` (at the heading ``section`` when given); say where the
+        docs were looked for when absent."""
         path = docs_dir() / name
         if not path.is_file():
             self.browser.setPlainText(f"The documentation is not installed here "
@@ -75,13 +78,58 @@ class DocsWindow(QDialog):
                                       "project's docs/ folder.")
             self.current = ""
             return False
-        self.browser.setSearchPaths([str(path.parent)])
-        self.browser.setMarkdown(path.read_text(encoding="utf-8"))
+        if name != self.current:
+            self.browser.setSearchPaths([str(path.parent)])
+            self.browser.setMarkdown(path.read_text(encoding="utf-8"))
         self.current = name
+        self.section = ""
         if self.which.currentText() != name:
             self.which.blockSignals(True)
             self.which.setCurrentText(name)
             self.which.blockSignals(False)
+        if section:
+            self.show_section(section)
+        else:
+            self.browser.verticalScrollBar().setValue(0)
+        return True
+
+    def headings(self) -> list[tuple[int, str]]:
+        """(level, text) of every heading of the shown document."""
+        out = []
+        block = self.browser.document().begin()
+        while block.isValid():
+            level = block.blockFormat().headingLevel()
+            if level:
+                out.append((level, block.text().strip()))
+            block = block.next()
+        return out
+
+    def show_section(self, heading: str) -> bool:
+        """Scroll so that the heading ``heading`` (exact, else the first one starting with
+        it) is at the top of the window: F1 on a page opens at that page's part."""
+        doc = self.browser.document()
+        want = heading.strip().lower()
+        found = None
+        block = doc.begin()
+        while block.isValid():
+            if block.blockFormat().headingLevel():
+                text = block.text().strip().lower()
+                if text == want:
+                    found = block
+                    break
+                if found is None and text.startswith(want):
+                    found = block
+            block = block.next()
+        if found is None:
+            return False
+        cursor = self.browser.textCursor()
+        cursor.setPosition(found.position())
+        self.browser.setTextCursor(cursor)
+        # the heading at the top, not merely somewhere in view
+        bar = self.browser.verticalScrollBar()
+        bar.setValue(bar.maximum())
+        self.browser.ensureCursorVisible()
+        self.section = found.text().strip()
         return True
 
     def _follow(self, url: QUrl) -> None:

@@ -428,13 +428,21 @@ class MainWindow(QMainWindow):
         return open_location(self.current_page(), self.ctx.toy.root)
 
     def open_docs(self) -> Any:
-        """F1: the guide in a window of its own — it works without a desktop browser."""
+        """F1: the guide in a window of its own — it works without a desktop browser —
+        opened at the current page's section."""
         from studio.gui.docs import DocsWindow
 
         if getattr(self, "docs_window", None) is None:
             self.docs_window = DocsWindow(self)
-        self.docs_window.show_doc("gui.md")
-        self.docs_window.show()
+        doc, section = "gui.md", ""
+        if self.pages:
+            try:
+                doc, section = self.current_page().help_topic()
+            except Exception:  # a page without a topic: the guide from the top
+                doc, section = "gui.md", ""
+        self.docs_window.show()  # laid out at its width first: the scroll lands right
+        if not self.docs_window.show_doc(doc, section) and doc != "gui.md":
+            self.docs_window.show_doc("gui.md")
         self.docs_window.raise_()
         return self.docs_window
 

@@ -9,8 +9,10 @@ from, so a set of results can be looked through without going back to the thumbn
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QPointF, QRectF, Qt
@@ -39,13 +41,120 @@ from PySide6.QtWidgets import (
 
 @dataclass
 class ViewItem:
-    """One picture in the viewer: the image (or how to load it), a caption, an optional
-    B image to compare with and its caption."""
+    """One picture in the viewer: the image (or how to load it), a caption (or how to
+    make it: a file's provenance is read when it is shown), an optional B image to
+    compare with and its caption."""
 
     image: QPixmap | QImage | Callable[[], QImage] | None
-    caption: str = ""
+    caption: str | Callable[[], str] = ""
     other: QPixmap | QImage | Callable[[], QImage] | None = None
-    other_caption: str = ""
+    other_caption: str | Callable[[], str] = ""
+
+
+def _text(caption: str | Callable[[], str]) -> str:
+    if callable(caption):
+        try:
+            return str(caption())
+        except Exception as exc:  # a caption must never stop the picture being shown
+            return f"(no caption: {exc})"
+    return caption or ""
+
+
+#: Provenance fields in the order a person asks about them (others follow, sorted).
+PROVENANCE_ORDER = ("content", "style", "styles", "weights", "masks", "mask_file", "source",
+                    "sources", "label", "class", "seed", "alpha", "preserve_color",
+                    "preserve", "size", "content_size", "style_size", "method", "model",
+                    "config", "teacher", "arch", "iteration")
+#: Fields that say nothing about where a picture came from.
+_NOISE = ("file_name", "row", "column", "job", "precision", "crop", "split")
+
+
+def _flat(meta: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in meta.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, ""))  # {"adain": {...}} (the Stylize page's PNGs)
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def manifest_record(path: str | Path) -> dict[str, Any] | None:
+    """The ``manifest.jsonl`` record of a dataset file (the folder it is in or one of
+    its three parents), or None."""
+    import json
+
+    path = Path(path).resolve()
+    for folder in list(path.parents)[:4]:
+        man = folder / "manifest.jsonl"
+        if not man.is_file():
+            continue
+        rel = path.relative_to(folder).as_posix()
+        try:
+            with open(man, encoding="utf-8") as fh:
+                for line in fh:
+                    if rel in line:
+                        rec = json.loads(line)
+                        if rec.get("file_name") == rel or rec.get("file") == rel:
+                            return rec
+        except (OSError, ValueError):
+            return None
+        return None
+    return None
+
+
+def provenance(path: str | Path) -> dict[str, Any]:
+    """Where an image came from: the parameters Studio wrote in its PNG text chunk,
+    completed by its dataset manifest record (source files, style, seed, alpha, model)."""
+    from studio.core.images import read_params
+
+    meta: dict[str, Any] = {}
+    rec = manifest_record(path)
+    if rec:
+        meta.update(_flat(rec))
+    with contextlib.suppress(Exception):  # not a PNG: the manifest (if any) still tells
+        meta.update(_flat(read_params(path) or {}))
+    return meta
+
+
+def provenance_text(path: str | Path) -> str:
+    """The provenance of ``path`` in one or two readable lines ("" when none is known)."""
+    meta = {k: v for k, v in provenance(path).items()
+            if k not in _NOISE and v not in (None, "", [])}
+    if not meta:
+        return ""
+    keys = [k for k in PROVENANCE_ORDER if k in meta]
+    keys += sorted(k for k in meta if k not in keys)
+
+    def show(k: str, v: Any) -> str:
+        if isinstance(v, float):
+            v = f"{v:.4g}"
+        elif isinstance(v, list):
+            v = ", ".join(str(x) for x in v[:6]) + (" …" if len(v) > 6 else "")
+        v = str(v)
+        if k.endswith("sha256") and len(v) > 16:
+            v = v[:12] + "…"
+        return f"{k.replace('_', ' ')} {v}"
+
+    return " · ".join(show(k, meta[k]) for k in keys[:24])
+
+
+def file_item(path: str | Path, other: str | Path | None = None, label: str = "",
+              other_label: str = "") -> ViewItem:
+    """A file (or two, A/B) as a viewer item: loaded at full size when shown, captioned
+    with its name, path and provenance."""
+    from studio.gui.widgets import load_qimage
+
+    def caption(p: str | Path, tag: str) -> Callable[[], str]:
+        def make() -> str:
+            prov = provenance_text(p)
+            head = f"{tag} {p}" if tag else str(p)
+            return f"{head}\n{prov}" if prov else head
+        return make
+
+    return ViewItem(lambda p=str(path): load_qimage(p, 4096), caption(path, label),
+                    (lambda p=str(other): load_qimage(p, 4096)) if other else None,
+                    caption(other, other_label) if other else "")
 
 
 def _pix(img: Any) -> QPixmap | None:
@@ -299,11 +408,13 @@ class ImageViewer(QDialog):
         self.prev_button.setEnabled(n > 1)
         self.next_button.setEnabled(n > 1)
         size = f"{a.width()}×{a.height()} px" if a is not None else "could not be read"
-        cap = it.caption or ""
+        cap = _text(it.caption)
+        first = cap.splitlines()[0] if cap else ""
         if b is not None:
-            cap = f"A: {cap}   ·   B: {it.other_caption}"
+            cap = f"A: {cap}\nB: {_text(it.other_caption)}"
         self.caption.setText(f"{cap}   ({size}{f' · {self.index + 1}/{n}' if n > 1 else ''})")
-        self.setWindowTitle(f"Image viewer — {it.caption}" if it.caption else "Image viewer")
+        self.caption.setToolTip(cap)
+        self.setWindowTitle(f"Image viewer — {first}" if first else "Image viewer")
 
     def keyPressEvent(self, e: QKeyEvent) -> None:
         k = e.key()

@@ -370,7 +370,14 @@ class ThumbGrid(QListWidget):
             if isinstance(data, str) and Path(data).is_file():
                 def img(p=data):
                     return (load_qimage(p, 4096))
-                cap = f"{it.text()} — {data}" if it.text() and it.text() not in data else data
+                head = f"{it.text()} — {data}" if it.text() and it.text() not in data \
+                    else data
+
+                def cap(p=data, head=head) -> str:  # read when shown: a grid may be long
+                    from studio.gui.viewer import provenance_text
+
+                    prov = provenance_text(p)
+                    return f"{head}\n{prov}" if prov else head
             else:
                 img = it.icon().pixmap(self.thumb * 2)
             if self.viewer_caption is not None:

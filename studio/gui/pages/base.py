@@ -105,6 +105,10 @@ class Page(QWidget):
     def on_toy_ready(self) -> None:
         """The toy-world inputs exist now: fill empty pickers with them."""
 
+    def help_topic(self) -> tuple[str, str]:
+        """(document, heading) F1 opens on this page: its section of the window guide."""
+        return "gui.md", self.title
+
     def on_show(self) -> None:
         """The page became visible."""
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
@@ -43,6 +44,31 @@ def _colour(hex_: str):
     from PySide6.QtGui import QBrush, QColor
 
     return QBrush(QColor(hex_))
+
+
+def output_images(rec: JobRecord, limit: int = 2000) -> list[tuple[str, Path]]:
+    """(name relative to its output, path) of every image a finished job wrote, in
+    name order; the job's own bookkeeping images (previews) left out."""
+    from studio.core.images import is_image_file, list_images
+
+    found: dict[Path, str] = {}
+    for o in rec.outputs() if rec.state.finished else []:
+        if o.is_dir():
+            for p in list_images(o, recursive=True)[:limit]:
+                found.setdefault(p, p.relative_to(o).as_posix())
+        elif is_image_file(o):
+            found.setdefault(o, o.name)
+    items = [(rel, p) for p, rel in found.items() if not p.name.startswith("preview")]
+    return sorted(items)[:limit]
+
+
+def pair_outputs(a: list[tuple[str, Path]], b: list[tuple[str, Path]]
+                 ) -> list[tuple[tuple[str, Path], tuple[str, Path]]]:
+    """Pairs of images to compare: the same name in both runs when they share names (a
+    rerun with another alpha), else in order."""
+    by_name = dict(b)
+    same = [(x, (x[0], by_name[x[0]])) for x in a if x[0] in by_name]
+    return same if same else list(zip(a, b))
 
 
 class JobsPage(Page):
@@ -187,18 +213,38 @@ class JobsPage(Page):
                 out.append(rec)
         return out
 
-    def compare(self) -> object | None:
-        """Two runs side by side: the last previews of the two selected jobs."""
-        from studio.gui.viewer import ImageViewer, ViewItem
+    def comparable(self) -> list[JobRecord]:
+        """The selected jobs that have something to look at: output images or a
+        preview (top row first)."""
+        return [r for r in self.selected_all()
+                if r.last_preview is not None or (r.state.finished and r.outputs())]
 
-        recs = [r for r in self.selected_all() if r.last_preview is not None][:2]
+    def compare(self) -> object | None:
+        """Two runs side by side in the viewer: their output images paired by name (or
+        in order), each captioned with its provenance; ``Left``/``Right`` walk the pairs.
+        Jobs without images are compared by their last previews."""
+        from studio.gui.viewer import ImageViewer, ViewItem, file_item
+
+        recs = sorted(self.comparable()[:2], key=lambda r: r.id)  # A: the earlier run
         if len(recs) < 2:
-            self.message("Compare", "Select two jobs that have a preview (Ctrl+click).")
+            self.message("Compare", "Select two jobs with output images or a preview "
+                                    "(Ctrl+click the second).")
             return None
         a, b = recs
+        fa, fb = output_images(a), output_images(b)
+        items: list[Any] = []
+        if fa and fb:
+            for (ra, pa), (rb, pb) in pair_outputs(fa, fb):
+                items.append(file_item(pa, pb, f"#{a.id} {ra}", f"#{b.id} {rb}"))
+        elif a.last_preview is not None and b.last_preview is not None:
+            items.append(ViewItem(a.last_preview, f"#{a.id} {a.title} (last preview)",
+                                  b.last_preview, f"#{b.id} {b.title} (last preview)"))
+        if not items:
+            self.message("Compare", f"#{a.id} and #{b.id} have no images of the same kind "
+                                    "to compare (output files or previews).")
+            return None
         v = ImageViewer.shared(self)
-        v.open([ViewItem(a.last_preview, f"#{a.id} {a.title}", b.last_preview,
-                         f"#{b.id} {b.title}")])
+        v.open(items)
         return v
 
     def selected(self) -> JobRecord | None:
@@ -223,8 +269,7 @@ class JobsPage(Page):
         b["open"].setEnabled(r is not None and bool(r.outputs()))
         b["save"].setEnabled(r is not None and r.recipe_able)
         b["edit"].setEnabled(r is not None and r.recipe_able)
-        b["compare"].setEnabled(sum(x.last_preview is not None
-                                    for x in self.selected_all()) >= 2)
+        b["compare"].setEnabled(len(self.comparable()) >= 2)
 
     def _show_details(self) -> None:
         r = self.selected()
