@@ -598,3 +598,30 @@ class _Code:
 
     def __reduce__(self):
         return (os.system, ("echo pwned",))
+
+
+# --------------------------------------------------------------------------------------
+# 8. A damaged dataset.json in a finished build: said so, and how to recover
+
+
+def test_a_damaged_dataset_json_is_named_with_the_way_out(tmp_path, capsys):
+    from studio.datasets.readers import read_source
+
+    out = tmp_path / "world"
+    cmd = ["toyworld", "generate", "--out", str(out), "--per-class", "2", "--size", "32",
+           "--num-classes", "2", "--workers", "1", "-q"]
+    assert main(cmd) == 0
+    fresh = _tree(out)
+    (out / "dataset.json").write_text('{"classes": ["circle", "squ')  # cut short
+    before = _tree(out)
+    capsys.readouterr()
+    assert main(cmd) == 2
+    assert _one_error_line(capsys.readouterr().err) == (
+        f"studio: error: {out}/dataset.json: damaged (not JSON: Unterminated string starting "
+        "at: line 1 column 24 (char 23)), so this build's settings cannot be checked and it "
+        "is not resumed; its images and manifest.jsonl are intact (load the dataset through "
+        "manifest.jsonl), or pass --overwrite to rebuild the folder")
+    assert _tree(out) == before
+    assert len(read_source(out / "manifest.jsonl").items) == 4  # the way the line offers
+    assert main([*cmd, "--overwrite"]) == 0
+    assert _tree(out) == fresh

@@ -100,6 +100,21 @@ class BuildLocked(OutputFolderError):
     """Another live process is building into the same folder."""
 
 
+class DamagedRecord(FingerprintMismatch):
+    """The folder's ``dataset.json`` (or running fingerprint) is damaged: the build's
+    settings cannot be compared with this run's, so it is not resumed; its images and
+    ``manifest.jsonl`` are intact (it was reported as "made by an older Studio or
+    unfinished")."""
+
+    def __init__(self, out: Path, path: Path, why: str):
+        self.out, self.path = Path(out), Path(path)
+        self.diffs = [("fingerprint", f"(damaged: {path.name})", "this build")]
+        OutputFolderError.__init__(
+            self, f"{path}: damaged ({why}), so this build's settings cannot be checked "
+            "and it is not resumed; its images and manifest.jsonl are intact (load the "
+            "dataset through manifest.jsonl), or pass --overwrite to rebuild the folder")
+
+
 def _short_value(v: Any) -> str:
     text = json.dumps(v, sort_keys=True, default=str) if not isinstance(v, str) or not v else v
     return text if len(text) <= 60 else text[:57] + "..."
@@ -560,6 +575,8 @@ class DatasetWriter:
             if overwrite and self.dist.is_main:
                 self._wipe()
             elif not overwrite and fingerprint is not None:
+                if old is None and self._has_build() and self._damaged is not None:
+                    raise DamagedRecord(self.out, *self._damaged)
                 if old is None and self._has_build():
                     raise FingerprintMismatch(self.out, [(
                         "fingerprint", "(none: made by an older Studio or unfinished)",
@@ -608,13 +625,18 @@ class DatasetWriter:
         self.release()
 
     def stored_fingerprint(self) -> dict[str, Any] | None:
-        """The fingerprint of the build already in the folder (running or finished)."""
+        """The fingerprint of the build already in the folder (running or finished); a
+        file there that cannot be read is remembered in ``_damaged`` (path, why)."""
+        self._damaged: tuple[Path, str] | None = None
         for path, pick in ((self.out / FINGERPRINT, lambda d: d),
                            (self.out / "dataset.json", lambda d: d.get("fingerprint"))):
             if path.is_file():
                 try:
                     found = pick(json.loads(path.read_text(encoding="utf-8")))
-                except (OSError, ValueError, AttributeError):
+                except (OSError, ValueError, AttributeError) as exc:
+                    self._damaged = self._damaged or (path, (
+                        "not JSON: " if isinstance(exc, json.JSONDecodeError) else "") + (
+                        str(exc) if not isinstance(exc, AttributeError) else "not a table"))
                     continue
                 if isinstance(found, dict):
                     return found
