@@ -625,3 +625,55 @@ def test_a_damaged_dataset_json_is_named_with_the_way_out(tmp_path, capsys):
     assert len(read_source(out / "manifest.jsonl").items) == 4  # the way the line offers
     assert main([*cmd, "--overwrite"]) == 0
     assert _tree(out) == fresh
+
+
+# --------------------------------------------------------------------------------------
+# 9. distill / prune with an output folder that cannot be written: refused before training
+
+
+@pytest.mark.parametrize("command", ["distill", "prune"])
+def test_an_unwritable_output_is_refused_before_training(command, colours, monkeypatch,
+                                                         capsys):
+    import studio.compression.distill as kd
+    import studio.compression.prune as pr
+    import studio.core.guards as guards
+
+    out = colours / "out"
+
+    def denied(*a, dir=None, **kw):
+        raise PermissionError(errno.EACCES, "Permission denied", str(Path(dir) / ".tmp"))
+
+    def never(*a, **kw):
+        raise AssertionError("trained before checking the output folder")
+
+    monkeypatch.setattr(guards.tempfile, "mkstemp", denied)
+    monkeypatch.setattr(kd, "train_epochs", never)
+    monkeypatch.setattr(pr, "train_epochs", never)
+    extra = ["--sparsities", "0.5"] if command == "prune" else []
+    assert main([command, "--synthetic", str(colours / "syn"), "--teacher",
+                 str(colours / "t.pth"), "--out", str(out), "--device", "cpu", "-q",
+                 *extra]) == 2
+    assert _one_error_line(capsys.readouterr().err) == \
+        f"studio: error: {out}: permission denied (read-only or another user's)"
+
+
+def test_distill_into_a_read_only_mount_fails_at_once(colours, tmp_path):
+    if not FAULTS:
+        pytest.skip("the fault suite runs with STUDIO_TEST_FAULTS=1 (make test sets it)")
+    if not IS_ROOT:
+        pytest.skip("mounting a read-only tmpfs needs root; simulated above")
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(ro)],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a read-only tmpfs: {r.stderr.strip()}")
+    try:
+        r = _studio("distill", "--synthetic", str(colours / "syn"), "--teacher",
+                    str(colours / "t.pth"), "--epochs", "50", "--out", str(ro / "kd"),
+                    "--device", "cpu", "-q")
+    finally:
+        subprocess.run(["umount", "-l", str(ro)], check=False)
+    assert r.returncode == 2
+    assert _one_error_line(r.stderr) == f"studio: error: {ro}/kd: read-only file system"
+    assert "distill epoch" not in r.stdout + r.stderr  # not one epoch ran

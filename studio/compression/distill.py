@@ -19,7 +19,7 @@ from torch import nn
 
 from studio.compression.params import DistillParams
 from studio.core.checkpoints import save_state_dict
-from studio.core.guards import check_finite_loss
+from studio.core.guards import check_finite_loss, check_writable_folder
 from studio.core.jobs import CancelToken, JobGen, Log, Metrics, Progress, job_context, params_dict
 from studio.core.seeding import derive_seed
 from studio.datasets.writers import check_separate
@@ -118,6 +118,9 @@ def distill_job(p: DistillParams, token: CancelToken | None = None,
                 teacher: Teacher | None = None) -> JobGen:
     """Distil; writes ``student.pth`` and ``distill.json`` under ``out``; returns the summary."""
     token = job_context(token)
+    out = Path(p.out)  # checked first: it is written only after the whole training
+    check_separate(out, {"synthetic": p.synthetic, "real test": p.real_test})
+    check_writable_folder(out)
     device = token.device(p.device)
     if teacher is None:
         teacher = load_teacher(p.teacher, p.arch, p.data, mean=p.mean, std=p.std)
@@ -138,9 +141,6 @@ def distill_job(p: DistillParams, token: CancelToken | None = None,
         temperature=p.temperature, kd_weight=p.kd_weight, ce_weight=p.ce_weight,
         augment=p.augment, seed=derive_seed(p.seed, "distill"), device=device, token=token,
         real=real, eval_every=p.eval_every)
-    out = Path(p.out)
-    check_separate(out, {"synthetic": p.synthetic, "real test": p.real_test})
-    out.mkdir(parents=True, exist_ok=True)
     save_state_dict(student, out / "student.pth")
     accs = [h["real_acc"] for h in history if "real_acc" in h]
     summary = {"student": arch, "teacher": teacher.arch, "teacher_sha256": teacher.sha256,

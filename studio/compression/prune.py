@@ -31,6 +31,7 @@ from torch.nn.utils import prune as tprune
 from studio.compression.distill import load_real, train_epochs
 from studio.compression.params import PruneParams
 from studio.core.checkpoints import save_state_dict
+from studio.core.guards import check_writable_folder
 from studio.core.jobs import CancelToken, JobGen, Log, Metrics, job_context, params_dict
 from studio.core.seeding import derive_seed
 from studio.datasets.writers import check_separate
@@ -137,6 +138,9 @@ def prune_job(p: PruneParams, token: CancelToken | None = None,
               teacher: Teacher | None = None) -> JobGen:
     """For each sparsity: prune a copy, fine-tune (KD from the teacher), evaluate on real."""
     token = job_context(token)
+    out = Path(p.out)  # checked first: each model is written after its fine-tuning
+    check_separate(out, {"synthetic": p.synthetic, "real test": p.real_test})
+    check_writable_folder(out)
     device = token.device(p.device)
     if teacher is None:
         teacher = load_teacher(p.teacher, p.arch, p.data, mean=p.mean, std=p.std)
@@ -146,9 +150,6 @@ def prune_job(p: PruneParams, token: CancelToken | None = None,
             raise ValueError(f"sparsity must be in [0, 1), got {s}")
     data = load_labelled(p.synthetic, teacher.class_names, teacher.image_size)
     real = load_real(p.real_test, teacher, p.real_split)
-    out = Path(p.out)
-    check_separate(out, {"synthetic": p.synthetic, "real test": p.real_test})
-    out.mkdir(parents=True, exist_ok=True)
     base_acc = accuracy(teacher.model, teacher.normalize, real, device) if real else None
     yield Log(f"pruning {teacher.arch} ({p.method}); fine-tuning on {len(data)} synthetic "
               f"images" + (f"; unpruned real top-1 {base_acc:.4f}" if base_acc is not None
