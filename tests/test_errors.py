@@ -1,7 +1,7 @@
 """Every failure is one clear line, and the rest goes on (issue 14).
 
-No traceback reaches a user; exit status 0 = all done, 1 = some inputs failed (or none
-to work on), 2 = usage or fatal error. Each test here failed on the code before.
+No traceback reaches a user; exit status 0 = all done, 1 = some inputs failed, 2 = usage
+or fatal error (none to work on included). Each test here failed on the code before.
 """
 
 from __future__ import annotations
@@ -183,17 +183,17 @@ def test_translate_exits_1_when_some_inputs_failed(tmp_path, capsys):
     assert "bad.png" in err and "Traceback" not in err
 
 
-def test_empty_input_folder_is_exit_1_with_a_message(tmp_path, capsys):
+def test_empty_input_folder_is_exit_2_with_a_message(tmp_path, capsys):
     style = _img(tmp_path / "style.png")
     (tmp_path / "empty").mkdir()
     rc = main(_stylize_args(tmp_path / "empty", style, tmp_path / "o"))
-    assert rc == 1
+    assert rc == 2  # nothing to work on is fatal (issue 33; was 1)
     line = _one_error_line(capsys.readouterr().err)
     assert line == f"studio: error: {tmp_path / 'empty'}: no content images in this folder"
     rc = main(["build", "stylized", "--content", str(tmp_path / "empty"), "--styles",
                str(tmp_path / "empty"), "--out", str(tmp_path / "o2"), "--device", "cpu",
                "-q"])
-    assert rc == 1
+    assert rc == 2
     assert "no class folders with images" in _one_error_line(capsys.readouterr().err)
 
 

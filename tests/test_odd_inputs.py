@@ -97,8 +97,7 @@ def test_build_stylized_skips_an_image_whose_resize_would_not_fit(world, monkeyp
         f"warning: skipped {world}/W/dog/flat.png: 20000x1 px would be resized to "
         "5120000x256 (1,310,720,000 px, more than the 268,435,456 px an image may have); "
         "lower --content-size or crop the image"]
-    assert f"warning: 2 input(s) skipped; every one with its reason in {world}/out/errors.jsonl" \
-        in err
+    assert f"studio: 2 input(s) could not be used, listed in {world}/out/errors.jsonl" in err
     errors = [json.loads(x) for x in (world / "out" / "errors.jsonl").read_text().splitlines()]
     assert sorted(Path(e["source"]).name for e in errors) == ["flat.png", "wide.png"]
     # the other images are made, byte for byte as without the strips (content size aside)
@@ -112,8 +111,8 @@ def test_build_stylized_names_the_first_ten_skipped_files_and_counts_all(world, 
     err = capsys.readouterr().err
     named = _lines(err, "warning: skipped")
     assert len(named) == 10 and named[0].startswith(f"warning: skipped {world}/W/cat/junk00.png")
-    assert (f"warning: 12 input(s) skipped (the first 10 named above); every one with its "
-            f"reason in {world}/out/errors.jsonl") in err
+    assert (f"warning: and 2 more input(s) skipped; every one with its reason in "
+            f"{world}/out/errors.jsonl") in err
     assert len((world / "out" / "errors.jsonl").read_text().splitlines()) == 12
 
 
@@ -677,3 +676,23 @@ def test_distill_into_a_read_only_mount_fails_at_once(colours, tmp_path):
     assert r.returncode == 2
     assert _one_error_line(r.stderr) == f"studio: error: {ro}/kd: read-only file system"
     assert "distill epoch" not in r.stdout + r.stderr  # not one epoch ran
+
+
+# --------------------------------------------------------------------------------------
+# 10. Nothing to work on is a fatal error: exit 2, as the README says (was 1)
+
+
+def test_an_empty_content_folder_and_distill_on_an_empty_folder_exit_2(colours, capsys):
+    empty = colours / "empty"
+    empty.mkdir()
+    rc = main(["build", "stylized", "--content", str(empty), "--styles", str(colours / "syn"),
+               "--out", str(colours / "o"), "--model", "toy", "--device", "cpu", "-q"])
+    assert rc == 2
+    assert _one_error_line(capsys.readouterr().err) == \
+        f"studio: error: {empty}: no class folders with images"
+    rc = main(["distill", "--synthetic", str(empty), "--teacher", str(colours / "t.pth"),
+               "--out", str(colours / "kd"), "--device", "cpu", "-q"])
+    assert rc == 2
+    assert _one_error_line(capsys.readouterr().err) == \
+        f"studio: error: {empty}: no class folders with images"
+    assert not (colours / "o").exists()

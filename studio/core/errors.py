@@ -1,8 +1,8 @@
 """Turning any exception into one line a user can act on, and the exit status that goes
 with it (the CLI's ``studio: error: ...``; the GUI can show the same text).
 
-Exit statuses, the same for every command: 0 all done, 1 some inputs failed (or there
-was nothing to work on), 2 a usage or fatal error.
+Exit statuses, the same for every command: 0 all done, 1 some inputs failed (the rest
+was done), 2 a usage or fatal error — nothing to work on (an empty input folder) is one.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ OOM_HINT = "try a smaller --batch-size / size"
 
 
 class NoInputError(ValueError):
-    """A job found nothing to work on (an empty input folder): exit status 1."""
+    """A job found nothing to work on (an empty input folder): exit status 2, a fatal
+    error as the README says (it was 1, which reads as "some inputs could not be used")."""
 
 
 def one_line(text: str) -> str:
@@ -93,7 +94,7 @@ def _user_error_types() -> tuple[type, ...]:
 def describe(exc: BaseException) -> tuple[str, int, bool]:
     """(one-line message, exit status, internal?) for an exception a command raised."""
     if isinstance(exc, NoInputError):
-        return one_line(str(exc)), EXIT_SOME_FAILED, False
+        return one_line(str(exc)), EXIT_FATAL, False
     if is_out_of_memory(exc):
         return out_of_memory_message(exc), EXIT_FATAL, False
     if isinstance(exc, OSError):

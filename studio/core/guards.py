@@ -158,7 +158,7 @@ class SkipReport:
     """Counts the inputs a build skips and names the first :data:`SHOWN_SKIPS` on screen
     (a folder of 10,000 bad files must not flood the terminal; none may go unmentioned):
     ``yield from skips(path, reason)`` per input, ``yield from skips.summary()`` at the
-    end."""
+    end (it counts the ones not named; the command line's last line gives the total)."""
 
     def __init__(self, out: str | os.PathLike):
         self.out, self.n = Path(out), 0
@@ -169,10 +169,9 @@ class SkipReport:
             yield Log(f"skipped {safe_name(path)}: {reason}", "warning")
 
     def summary(self) -> Iterator[Log]:
-        if self.n:
-            shown = f" (the first {SHOWN_SKIPS} named above)" if self.n > SHOWN_SKIPS else ""
-            yield Log(f"{self.n} input(s) skipped{shown}; every one with its reason in "
-                      f"{self.out / 'errors.jsonl'}", "warning")
+        if self.n > SHOWN_SKIPS:
+            yield Log(f"and {self.n - SHOWN_SKIPS} more input(s) skipped; every one with its "
+                      f"reason in {self.out / 'errors.jsonl'}", "warning")
 
 
 class NonFiniteLossError(FloatingPointError):

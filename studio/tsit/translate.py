@@ -30,7 +30,6 @@ from studio.core.distributed import barrier, dist_info
 from studio.core.errors import NoInputError
 from studio.core.guards import (
     NOT_UTF8,
-    SHOWN_SKIPS,
     ImageBudget,
     SkipReport,
     free_memory,
@@ -402,8 +401,7 @@ def _build_translated_body(p: BuildTranslatedParams, token: CancelToken, tr: Tra
     for path, reason in scan.skipped:
         writer.error(path, reason, kind="content")
         yield from skips(path, reason)
-    if skips.n > SHOWN_SKIPS:
-        yield from skips.summary()
+    yield from skips.summary()
     items, plan = [], []
     for smp in scan.samples:
         for j in range(p.styles_per_content):
