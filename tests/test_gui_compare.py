@@ -120,3 +120,16 @@ def test_f1_opens_the_guide_at_the_pages_section(win):
         top = docs.browser.cursorRect().top()
         assert 0 <= top < docs.browser.viewport().height() // 3, (key, top)
     docs.close()
+
+
+def test_the_section_stays_at_the_top_when_the_help_window_is_resized(win):
+    w, d = win
+    w.show_page("stylize")
+    docs = w.open_docs()
+    d.process(30)
+    docs.resize(900, 640)
+    d.process(60)
+    assert docs.section == "Stylize"
+    top = docs.browser.cursorRect().top()
+    assert 0 <= top < docs.browser.viewport().height() // 3, top
+    docs.close()

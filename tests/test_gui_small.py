@@ -317,3 +317,22 @@ def test_reference_labels_do_not_overlap_and_read_in_dark(tmp_path):
         fig_files = matrix_plot(summ, ["cat", "dog"], tmp_path / "p", REFERENCE_SHAPE_BIAS,
                                 formats=("png",))
     assert Path(fig_files[0]).is_file()
+
+
+def test_the_content_caption_is_whole_under_the_toy_banner(win):
+    w, d = win
+    w.resize(1280, 720)
+    page = w.show_page("stylize")
+    page.use_toy_examples()
+    note = ("photo.jpg is not from the toy world, and the model in use is the toy AdaIN "
+            "trained on toy images only: expect flat colour. For real images import the "
+            "official vgg_normalised.pth and decoder.pth on the Models page.")
+    page.banner.set(note, "info")
+    try:
+        d.process(80)
+        for z in (page.content, page.styles):
+            g = z.grid
+            r = g.visualItemRect(g.item(0))
+            assert g.viewport().rect().contains(r), (r, g.viewport().rect())
+    finally:
+        page.banner.set(page.model_error, "warning")

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, Qt, QUrl
-from PySide6.QtGui import QImage, QTextDocument
+from PySide6.QtGui import QImage, QResizeEvent, QTextDocument
 from PySide6.QtWidgets import QComboBox, QDialog, QHBoxLayout, QLabel, QTextBrowser, QVBoxLayout
 
 
@@ -83,6 +83,7 @@ class DocsWindow(QDialog):
             self.browser.setMarkdown(path.read_text(encoding="utf-8"))
         self.current = name
         self.section = ""
+        self._anchored: tuple[int, int] | None = None
         if self.which.currentText() != name:
             self.which.blockSignals(True)
             self.which.setCurrentText(name)
@@ -130,7 +131,27 @@ class DocsWindow(QDialog):
         bar.setValue(bar.maximum())
         self.browser.ensureCursorVisible()
         self.section = found.text().strip()
+        self._anchored = (found.position(), bar.value())
         return True
+
+    def resizeEvent(self, e: QResizeEvent) -> None:
+        """Text wraps anew at another width: keep the section F1 opened at the top
+        (unless the reader has scrolled away from it since)."""
+        super().resizeEvent(e)
+        anchored = getattr(self, "_anchored", None)
+        if anchored is not None and self.browser.verticalScrollBar().value() == anchored[1]:
+            from PySide6.QtCore import QTimer
+
+            QTimer.singleShot(0, lambda: self._rescroll(anchored[0]))
+
+    def _rescroll(self, position: int) -> None:
+        cursor = self.browser.textCursor()
+        cursor.setPosition(position)
+        self.browser.setTextCursor(cursor)
+        bar = self.browser.verticalScrollBar()
+        bar.setValue(bar.maximum())
+        self.browser.ensureCursorVisible()
+        self._anchored = (position, bar.value())
 
     def _follow(self, url: QUrl) -> None:
         target = url.toString()

@@ -286,7 +286,7 @@ def clipped_texts(window: Any) -> list[str]:
 
 
 def all_screenshots(window: Any, shots: Path, sizes: tuple[tuple[int, int], ...] = (
-        (1280, 720), (1920, 1080)), themes: tuple[str, ...] = ("light", "dark"),
+        (1024, 640), (1280, 720), (1920, 1080)), themes: tuple[str, ...] = ("light", "dark"),
         log: Callable[[str], None] = print) -> list[Path]:
     """Every page at every size and theme, ``<page>-<w>x<h>-<theme>.png``, with any
     clipped text reported (the pages keep what their self-test left on them)."""
