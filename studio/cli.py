@@ -31,6 +31,7 @@ from studio.core.commands import (
     set_result,
 )
 from studio.core.distributed import dist_info
+from studio.core.errors import interrupted, stop_on_sigterm
 
 
 def common_options() -> argparse.ArgumentParser:
@@ -340,9 +341,10 @@ def _error_message(exc: BaseException) -> tuple[str, int]:
 def main(argv: list[str] | None = None) -> int:
     """The `studio` command. No traceback reaches the user: every exception becomes one
     ``studio: error: ...`` line (``STUDIO_DEBUG=1`` re-raises instead). Exit status: 0 all
-    done, 1 some inputs failed, 2 usage or fatal error, 130 interrupted."""
+    done, 1 some inputs failed, 2 usage or fatal error, 130 interrupted, 143 SIGTERM."""
     if argv is None:  # the program itself, not a caller (tests) that goes on running
         keep_freed_memory()
+        stop_on_sigterm()  # a torchrun rank stopped for another's failure says so
         status = main(sys.argv[1:])
         _quick_exit_after_torch()
         return status
@@ -360,9 +362,10 @@ def main(argv: list[str] | None = None) -> int:
         if usage is not None:
             _json_error(state, usage, 2)
         raise
-    except KeyboardInterrupt:
-        print("studio: interrupted", file=sys.stderr)
-        return _json_error(state, "interrupted", 130)
+    except KeyboardInterrupt as exc:  # Ctrl-C (130), SIGTERM (143)
+        message, code = interrupted(exc)
+        print(f"studio: {message}", file=sys.stderr)
+        return _json_error(state, message, code)
     except Exception as exc:
         from studio.core.jobs import Cancelled
 

@@ -163,6 +163,36 @@ def test_cue_conflict_squares_before_resizing_so_strips_cost_nothing(world, caps
     assert len(_images(world / "o")) == 4
 
 
+def test_under_a_memory_cap_the_image_that_would_not_fit_is_named(world):
+    """ulimit -v: the estimate reads the address space left, so the strip is skipped with
+    its line instead of a MemoryError (or the kernel's kill) somewhere in the resize."""
+    if not FAULTS:
+        pytest.skip("the fault suite runs with STUDIO_TEST_FAULTS=1 (make test sets it)")
+    import resource
+
+    probe = subprocess.run(
+        [sys.executable, "-c", "import studio.texture_shape.stylized, studio.adain.model, "
+         "torch; print(open('/proc/self/status').read().split('VmPeak:')[1].split()[0])"],
+        env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
+        check=True)
+    cap = (int(probe.stdout) + 500 * 1024) * 1024  # what the engine maps, + 500 MiB
+    _img(world / "W" / "cat" / "wide.png", (1, 3000))
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+
+    r = subprocess.run([sys.executable, "-m", "studio",
+                        *_stylized(world, "out", "--content-size", "256")],
+                       env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)},
+                       capture_output=True, text=True, timeout=300, preexec_fn=limit)
+    assert r.returncode == 1, r.stderr
+    [line] = _lines(r.stderr, "warning: skipped")
+    assert line.startswith(f"warning: skipped {world}/W/cat/wide.png: 1x3000 px would be "
+                           "resized to 256x768000 (about 750 MiB, ")
+    assert line.endswith(" free); lower --content-size or crop the image")
+    assert len(_images(world / "out")) == 4
+
+
 # --------------------------------------------------------------------------------------
 # 2. A non-finite loss mid-run stops the job with one line naming the step; exit 2; what
 #    was written before stays
@@ -696,3 +726,117 @@ def test_an_empty_content_folder_and_distill_on_an_empty_folder_exit_2(colours, 
     assert _one_error_line(capsys.readouterr().err) == \
         f"studio: error: {empty}: no class folders with images"
     assert not (colours / "o").exists()
+
+
+# --------------------------------------------------------------------------------------
+# 11. One torchrun rank killed: torchrun's own report, one line from each of our ranks,
+#     and the same command resumes
+
+
+def _torchrun_ranks(pid: int) -> dict[int, int]:
+    """{RANK: pid} of torchrun's worker processes."""
+    found = {}
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            if int((d / "stat").read_text().split()[3]) != pid:
+                continue
+            env = (d / "environ").read_bytes().split(b"\0")
+        except (OSError, ValueError, IndexError):
+            continue
+        for e in env:
+            if e.startswith(b"RANK="):
+                found[int(e[5:])] = int(d.name)
+    return found
+
+
+def test_a_killed_torchrun_rank_and_the_resume(tmp_path):
+    if not FAULTS:
+        pytest.skip("the fault suite runs with STUDIO_TEST_FAULTS=1 (make test sets it)")
+    if not Path("/proc/self/environ").exists():
+        pytest.skip("finding torchrun's ranks needs /proc")
+    import signal
+    import time
+
+    from studio.core.jobs import drive
+    from studio.toyworld.generate import generate_job
+    from studio.toyworld.standard import shapes_params, textures_params
+
+    drive(generate_job(shapes_params(tmp_path / "S", per_class=6)))
+    drive(generate_job(textures_params(tmp_path / "X", per_class=1)))
+    build = ["build", "stylized", "--preset", "toy", "--content", str(tmp_path / "S"),
+             "--styles", str(tmp_path / "X"), "--cache-dir", "none", "--batch-size", "2",
+             "--workers", "0", "--device", "cpu", "-q"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+                "--nproc_per_node", "2", "-m", "studio", *build, "--out", str(tmp_path / "out")]
+    p = subprocess.Popen(torchrun, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    parts = tmp_path / "out" / ".studio" / "parts"
+    t0 = time.time()
+    while p.poll() is None and not any(parts.glob("records-rank00001*")) \
+            and time.time() - t0 < 240:
+        time.sleep(0.02)  # rank 1 has written its first image: kill it mid-build
+    os.kill(_torchrun_ranks(p.pid)[1], signal.SIGKILL)
+    _out, err = p.communicate(timeout=300)
+    assert p.returncode != 0
+    assert "ChildFailedError" in err and "Signal 9 (SIGKILL) received by PID" in err
+    ours = [ln for ln in err.splitlines() if ln.startswith("studio:")]
+    assert ours == [
+        "studio: rank 0 of 2 stopped by SIGTERM (torchrun stops every rank when one fails; "
+        "its report names that rank); finished files are kept: run the same command again "
+        "to resume"]
+    # the same command resumes and finishes what a run without the kill makes
+    r = subprocess.run(torchrun, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    ref = subprocess.run([sys.executable, "-m", "studio", *build, "--out",
+                          str(tmp_path / "ref")], env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert ref.returncode == 0, ref.stderr[-2000:]
+    got = {k: v for k, v in _tree(tmp_path / "out").items() if k != "dataset.json"}
+    assert got == {k: v for k, v in _tree(tmp_path / "ref").items() if k != "dataset.json"}
+
+
+def test_sigterm_and_a_lost_peer_are_one_line_in_our_words(monkeypatch):
+    from studio.core.errors import Terminated, describe, interrupted
+
+    assert interrupted(KeyboardInterrupt()) == ("interrupted", 130)
+    assert interrupted(Terminated()) == (
+        "stopped by SIGTERM; finished files are kept: run the same command again to resume",
+        143)
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    assert interrupted(Terminated())[0].startswith("rank 1 of 4 stopped by SIGTERM (torchrun")
+    gloo = RuntimeError("[../third_party/gloo/gloo/transport/tcp/pair.cc:534] Connection "
+                        "closed by peer [127.0.0.1]:29500")
+    assert describe(gloo) == (
+        "another rank of this torchrun job stopped ([../third_party/gloo/gloo/transport/tcp/"
+        "pair.cc:534] Connection closed by peer [127.0.0.1]:29500); finished files are kept: "
+        "run the same command again to resume", 2, False)
+
+
+def test_sigterm_stops_a_build_with_one_line_and_the_same_command_resumes(tmp_path):
+    if not FAULTS:
+        pytest.skip("the fault suite runs with STUDIO_TEST_FAULTS=1 (make test sets it)")
+    import signal
+    import time
+
+    cmd = [sys.executable, "-m", "studio", "toyworld", "generate", "--per-class", "40",
+           "--size", "48", "--workers", "1", "-q"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    out = tmp_path / "w"
+    p = subprocess.Popen([*cmd, "--out", str(out)], env=env, stderr=subprocess.PIPE, text=True)
+    while p.poll() is None and not any((out / ".studio" / "parts").glob("records-*")):
+        time.sleep(0.01)
+    p.send_signal(signal.SIGTERM)
+    _out, err = p.communicate(timeout=120)
+    if p.returncode == 0:
+        pytest.skip("the build finished before the signal arrived")
+    assert p.returncode == 143
+    assert err.splitlines() == ["studio: stopped by SIGTERM; finished files are kept: run "
+                                "the same command again to resume"]
+    assert subprocess.run([*cmd, "--out", str(out)], env=env).returncode == 0
+    assert subprocess.run([*cmd, "--out", str(tmp_path / "ref")], env=env).returncode == 0
+    assert {k: v for k, v in _tree(out).items() if k != "dataset.json"} == \
+        {k: v for k, v in _tree(tmp_path / "ref").items() if k != "dataset.json"}

@@ -8,11 +8,15 @@ was done), 2 a usage or fatal error — nothing to work on (an empty input folde
 from __future__ import annotations
 
 import errno
+import signal
 import sys
+import threading
 
 EXIT_OK = 0
 EXIT_SOME_FAILED = 1
 EXIT_FATAL = 2
+#: Stopped by SIGTERM (128 + 15, the shell's convention); Ctrl-C is 130.
+EXIT_TERMINATED = 143
 
 OOM_HINT = "try a smaller --batch-size / size"
 
@@ -20,6 +24,51 @@ OOM_HINT = "try a smaller --batch-size / size"
 class NoInputError(ValueError):
     """A job found nothing to work on (an empty input folder): exit status 2, a fatal
     error as the README says (it was 1, which reads as "some inputs could not be used")."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread: the job unwinds as on Ctrl-C (finished files
+    kept, records flushed, locks released) and the process says so in one line."""
+
+
+def stop_on_sigterm() -> None:
+    """Turn SIGTERM into :class:`Terminated` (the default action kills the process without
+    a word). torchrun sends it to every other rank when one fails, schedulers before
+    SIGKILL; a second SIGTERM kills at once."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def raise_terminated(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        raise Terminated()
+
+    signal.signal(signal.SIGTERM, raise_terminated)
+
+
+def interrupted(exc: KeyboardInterrupt) -> tuple[str, int]:
+    """(the one line, the exit status) of a command stopped by Ctrl-C or SIGTERM; a
+    torchrun rank names itself, since torchrun's own report follows."""
+    if not isinstance(exc, Terminated):
+        return "interrupted", 130
+    from studio.core.distributed import dist_info  # noqa: PLC0415 (kept out of --version's path)
+
+    info = dist_info()
+    if info.world_size > 1:
+        return (f"rank {info.rank} of {info.world_size} stopped by SIGTERM (torchrun stops "
+                "every rank when one fails; its report names that rank); finished files are "
+                "kept: run the same command again to resume"), EXIT_TERMINATED
+    return ("stopped by SIGTERM; finished files are kept: run the same command again to "
+            "resume"), EXIT_TERMINATED
+
+
+def _peer_gone(exc: BaseException) -> bool:
+    """A collective (barrier, all-reduce) failed because another torchrun rank died."""
+    dist = sys.modules.get("torch.distributed")
+    backend = getattr(dist, "DistBackendError", None) if dist is not None else None
+    text = str(exc)
+    return (backend is not None and isinstance(exc, backend)) or (
+        isinstance(exc, RuntimeError) and any(s in text for s in (
+            "Connection closed by peer", "Connection reset by peer", "ProcessGroupGloo")))
 
 
 def one_line(text: str) -> str:
@@ -99,6 +148,10 @@ def describe(exc: BaseException) -> tuple[str, int, bool]:
         return out_of_memory_message(exc), EXIT_FATAL, False
     if isinstance(exc, OSError):
         return os_error_message(exc), EXIT_FATAL, False
+    if _peer_gone(exc):
+        first = one_line(str(exc))[:160]
+        return (f"another rank of this torchrun job stopped ({first}); finished files are "
+                "kept: run the same command again to resume"), EXIT_FATAL, False
     if isinstance(exc, _user_error_types()):
         return one_line(str(exc)) or type(exc).__name__, EXIT_FATAL, False
     msg = one_line(str(exc))
@@ -119,5 +172,6 @@ def result_status(result: object) -> int:
     return EXIT_OK
 
 
-__all__ = ["EXIT_OK", "EXIT_SOME_FAILED", "EXIT_FATAL", "NoInputError", "describe",
-           "is_out_of_memory", "os_error_message", "result_status", "one_line"]
+__all__ = ["EXIT_OK", "EXIT_SOME_FAILED", "EXIT_FATAL", "EXIT_TERMINATED", "NoInputError",
+           "Terminated", "describe", "interrupted", "is_out_of_memory", "os_error_message",
+           "result_status", "one_line", "stop_on_sigterm"]
