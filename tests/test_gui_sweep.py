@@ -122,7 +122,10 @@ def test_a_contents_by_styles_sheet_and_its_recipe_opens_in_the_page(win, tmp_pa
     page.sweep_contents.set_files([])
     page.alpha.setValue(100)
     jt, params = load_recipe(tmp_path / "grid" / "sweep.toml")
+    page.show_sweep(False)  # folded by default: the image boxes keep the height
+    assert not page.sweep_box.isVisibleTo(page)
     assert w.open_recipe(jt.name, params) is page
+    assert page.sweep_box.isVisibleTo(page) and page.sweep_toggle.isChecked()
     assert page.sweep_mode.currentData() == "styles" and page.alpha.value() == 80
     assert len(page.sweep_contents.files) == 2
     page.sweep_contents.set_files([])

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
     QSlider,
     QSpinBox,
     QSplitter,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -207,7 +208,19 @@ class StylizePage(Page):
     # -- sweeps (a contact sheet) ------------------------------------------------------
     def _build_sweep(self, parent: QWidget, lay: QVBoxLayout) -> None:
         """The Sweep box: what the sheet varies, its alpha steps, more contents."""
+        # folded until asked for: open, it would take the height the image boxes grow into
+        self.sweep_toggle = QToolButton(parent)
+        self.sweep_toggle.setText("Sweep (contact sheet)…")
+        self.sweep_toggle.setCheckable(True)
+        self.sweep_toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.sweep_toggle.setArrowType(Qt.ArrowType.RightArrow)
+        self.sweep_toggle.setToolTip("Alpha steps or contents × styles on one sheet, saved "
+                                     "with every image and the recipe that replays it")
+        lay.addWidget(self.sweep_toggle)
         box = QGroupBox("Sweep (contact sheet)", parent)
+        box.setVisible(False)
+        self.sweep_box = box
+        self.sweep_toggle.toggled.connect(self.show_sweep)
         form = QFormLayout(box)
         self.sweep_mode = QComboBox(box)
         self.sweep_mode.addItem("alpha steps", "alpha")
@@ -236,6 +249,14 @@ class StylizePage(Page):
         self.sweep_record: Any = None
         self.sweep_previews = 0
         lay.addWidget(box)
+
+    def show_sweep(self, shown: bool = True) -> None:
+        """Unfold (or fold) the Sweep box."""
+        self.sweep_box.setVisible(shown)
+        self.sweep_toggle.setArrowType(Qt.ArrowType.DownArrow if shown
+                                       else Qt.ArrowType.RightArrow)
+        if self.sweep_toggle.isChecked() != shown:
+            self.sweep_toggle.setChecked(shown)
 
     def sweep_params(self, output: str | Path | None = None) -> Any:
         """The ``stylize-sweep`` job of what the page shows (ValueError names a problem)."""
@@ -324,6 +345,7 @@ class StylizePage(Page):
         """A sweep recipe opens here: its first content and styles, sizes and steps."""
         if not params.content or not params.style:
             return False
+        self.show_sweep(True)
         self.content.set_files([params.content[0]])
         self.sweep_contents.set_files(list(params.content[1:]))
         self.styles.set_files(list(params.style))
