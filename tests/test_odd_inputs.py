@@ -840,3 +840,14 @@ def test_sigterm_stops_a_build_with_one_line_and_the_same_command_resumes(tmp_pa
     assert subprocess.run([*cmd, "--out", str(tmp_path / "ref")], env=env).returncode == 0
     assert {k: v for k, v in _tree(out).items() if k != "dataset.json"} == \
         {k: v for k, v in _tree(tmp_path / "ref").items() if k != "dataset.json"}
+
+
+def test_shape_bias_stimuli_whose_names_are_not_utf8_are_skipped(tmp_path):
+    from studio.texture_shape.shape_bias import scan_stimuli
+
+    _img(tmp_path / "cat" / "cat1-dog1.png", (16, 16))
+    _img(tmp_path / "dog" / "dog1-cat1.png", (16, 16))
+    _img(_bytes_name(tmp_path / "dog", b"dog2-cat\xff.png"), (16, 16))
+    stim, cats, skipped = scan_stimuli(tmp_path)
+    assert len(stim) == 2 and cats == ["cat", "dog"]
+    assert skipped == [(f"{tmp_path}/dog/dog2-cat\\xff.png", NOT_UTF8)]

@@ -46,6 +46,7 @@ import numpy as np
 import torch
 
 from studio.core.checkpoints import REGISTRY, CheckpointError, find_model
+from studio.core.guards import NOT_UTF8, is_utf8_name, safe_name
 from studio.core.images import ImageError, atomic_write, is_image_file, load_image
 from studio.core.jobs import CancelToken, JobGen, Log, Preview, Progress, job_context
 from studio.datasets.writers import check_separate
@@ -113,8 +114,14 @@ def scan_stimuli(root: str | Path) -> tuple[list[Stimulus], list[str], list[tupl
     skipped: list[tuple[str, str]] = []
     folders = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
     for d in folders:
+        if not is_utf8_name(d.name):
+            skipped.append((safe_name(d), NOT_UTF8))
+            continue
         for p in sorted(d.iterdir()):
             if not p.is_file() or p.name.startswith("."):
+                continue
+            if not is_utf8_name(p.name):
+                skipped.append((safe_name(p), NOT_UTF8))
                 continue
             if not is_image_file(p):
                 skipped.append((str(p), "not an image file"))
