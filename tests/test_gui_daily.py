@@ -626,7 +626,8 @@ def test_dropping_a_recipe_on_the_window_opens_its_page(win, tmp_path):
     # now a recent recipe
     assert str(recipe.resolve()) in prefs.recent("recipes")
     w._fill_recent()
-    assert "r.toml" in [a.text() for a in w.recent_menu.actions()]
+    # named by its path (issue 32: two r.toml of two projects must not read the same)
+    assert any(a.text().endswith("/r.toml") for a in w.recent_menu.actions())
     txt = tmp_path / "notes.txt"
     txt.write_text("x")
     mime2 = QMimeData()

@@ -676,7 +676,7 @@ class DropZone(QFrame):
         head.addWidget(self.recent_button)
         head.addWidget(self.choose)
         lay.addLayout(head)
-        self.grid = ThumbGrid(self, thumb=72, max_items=64)
+        self.grid = ThumbGrid(self, thumb=72, max_items=64, lines=1)  # a stem: one line
         # one whole row, caption included: a shorter box cuts the names under the images
         self.grid.setMinimumHeight(self.grid.row_height())
         lay.addWidget(self.grid, 1)
