@@ -499,3 +499,37 @@ def test_recipe_absolute_and_home_paths_stay_and_saved_recipes_replay(tmp_path, 
     save_recipe(tmp_path / "recipes" / "r.toml", "toyworld", ToyWorldParams(Path("out")))
     assert f'out = "{tmp_path / "out"}"' in (tmp_path / "recipes" / "r.toml").read_text()
     assert load_recipe(tmp_path / "recipes" / "r.toml")[1].out == tmp_path / "out"
+
+
+def test_stylize_skips_an_extreme_aspect_ratio_before_resizing_it(tmp_path, capsys):
+    """A 1x3000 strip at --content_size 512 would become 512 x 1,536,000 px (killed for
+    memory, issue 33): it is skipped with its name and size, the other content is made."""
+    _img(tmp_path / "c" / "ok.png", (32, 32))
+    _img(tmp_path / "c" / "strip.png", (1, 3000))
+    style = _img(tmp_path / "style.png", (32, 32), seed=1)
+    rc = main(_stylize_args(tmp_path / "c", style, tmp_path / "o", "--content_size", "512",
+                            "--save_ext", ".png"))
+    err = capsys.readouterr().err
+    assert rc == 1 and "Traceback" not in err
+    assert (f"{tmp_path / 'c' / 'strip.png'}: content image skipped: 1x3000 px would be "
+            "resized to 512x1536000 "
+            "(786,432,000 px, more than the 268,435,456 px an image may have); lower "
+            "--content_size or crop it") in err
+    assert [p.name for p in (tmp_path / "o").glob("*.png")] == ["ok_stylized_style.png"]
+
+
+def test_stylize_names_a_non_utf8_content_file_safely(tmp_path, capsys):
+    """A content file whose name is not UTF-8 is named with \\x escapes (it stopped the job
+    with 'surrogates not allowed' and no file named, issue 33)."""
+    import os
+
+    bad = Path(os.fsdecode(bytes(tmp_path / "c") + b"/bad\xff.png"))
+    _img(bad, (32, 32))
+    style = _img(tmp_path / "style.png", (32, 32), seed=1)
+    rc = main(["stylize", "--content", str(bad), "--style", str(style), "--output",
+               str(tmp_path / "o"), "--device", "cpu", "-q", "--save_ext", ".png"])
+    line = _one_error_line(capsys.readouterr().err)
+    assert rc == 2 and "surrogates" not in line
+    assert line == (f"studio: error: {tmp_path / 'c'}/bad\\xff.png: its name is not valid "
+                    "UTF-8 (shown with \\x escapes); rename it to use it")
+    assert not (tmp_path / "o").exists() or not list((tmp_path / "o").glob("*.png"))

@@ -57,8 +57,11 @@ class StylizeSession:
 
     def _image(self, path: str, size: int) -> Any:
         from studio.adain import load_tensor  # noqa: PLC0415 (loaded when used)
+        from studio.adain.stylize import image_budget  # noqa: PLC0415 (loaded when used)
 
-        return self._images.get((path, size), lambda: load_tensor(path, size=size)[None])
+        budget = image_budget(self.model, "cpu").content  # a 1x3000 strip: a line, not OOM
+        return self._images.get((path, size),
+                                lambda: load_tensor(path, size=size, budget=budget)[None])
 
     def render(self, spec: dict[str, Any]) -> np.ndarray:
         """Stylise per ``spec``; only the decoder runs when just ``alpha`` changed."""

@@ -16,6 +16,7 @@ import os
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 
@@ -25,6 +26,7 @@ from studio.adain.params import StylizeParams
 from studio.adain.transforms import load_tensor, pil_to_tensor, to_uint8
 from studio.core.checkpoints import find_model, sha256_file, state_sha256
 from studio.core.errors import NoInputError, is_out_of_memory
+from studio.core.guards import NOT_UTF8, ImageBudget, free_memory, is_utf8_name, safe_name
 from studio.core.images import (
     ImageError,
     ImageTooSmallError,
@@ -150,7 +152,13 @@ def output_name(content: Path, style: Path | None, ext: str, kind: str = "styliz
 def _paths(single: str | list[str], folder: str, what: str,
            skipped: list[tuple[str, str]] | None = None) -> list[Path]:
     if single:
-        return [Path(s) for s in single] if isinstance(single, list) else [Path(single)]
+        given = [Path(s) for s in single] if isinstance(single, list) else [Path(single)]
+        kept = [g for g in given if is_utf8_name(g)]
+        if skipped is not None:  # a name that cannot go into a manifest or a log line
+            skipped.extend((safe_name(g), NOT_UTF8) for g in given if not is_utf8_name(g))
+        if not kept:
+            raise NoInputError(f"{safe_name(given[0])}: {NOT_UTF8}")
+        return kept
     if folder:
         d = Path(folder)
         if not d.is_dir():
@@ -180,6 +188,27 @@ def _check_side(path: Path, image: torch.Tensor, model: AdaINModel, size: int,
                                  f"side the AdaIN encoder ({model.config.name}, "
                                  f"{model.config.layer}) needs; raise --{what}_size")
     return image
+
+
+class Budgets(NamedTuple):
+    """What one content and one style may cost (the hint names each one's size flag)."""
+
+    content: ImageBudget
+    style: ImageBudget
+
+
+def image_budget(model: AdaINModel, device: torch.device | str, workers: int = 1,
+                 hint: str = "lower --{what}_size or crop it") -> Budgets:
+    """Measured once per job: free memory on the device (on the CPU shared by the loader
+    threads) and what the encoder/decoder need per pixel they see."""
+    dev = torch.device(device)
+    free = free_memory(dev)
+    if free is not None and dev.type == "cpu":
+        free //= max(1, workers)
+    side = 256
+    per_px = model.config.activation_bytes(side) / side ** 2
+    return Budgets(ImageBudget(free, per_px, hint.format(what="content")),
+                   ImageBudget(free, per_px, hint.format(what="style")))
 
 
 def load_model(vgg: str = "", decoder: str = "") -> AdaINModel:
@@ -304,14 +333,15 @@ def stylize_job(p: StylizeParams, token: CancelToken | None = None,
     with writer:
         return (yield from _stylize_body(p, token, model, device, writer, mode, weights,
                                          color, contents, styles, mask_paths, plan, items,
-                                         provenance))
+                                         provenance,
+                                         [s for s in skipped if s[1] == NOT_UTF8]))
 
 
 def _stylize_body(p: StylizeParams, token: CancelToken, model: AdaINModel,  # noqa: C901 (test.py's loop, one pass; split pending)
                   device: torch.device, writer: ImageFolderWriter, mode: str,
                   weights: list[float] | None, color: str | None, contents: list[Path],
                   styles: list[Path], mask_paths: list[Path], plan: list, items: list,
-                  provenance: dict) -> JobGen:
+                  provenance: dict, unusable: Sequence[tuple[str, str]] = ()) -> JobGen:
     for note in writer.notes:
         yield Log(note, "warning")
     out_dir = writer.out
@@ -327,9 +357,13 @@ def _stylize_body(p: StylizeParams, token: CancelToken, model: AdaINModel,  # no
     saves: list[Future] = []
 
     def fail(source, reason: str) -> Log:
-        failures.append({"source": str(source), "reason": reason})
-        writer.error(str(source), reason)
-        return Log(f"{source}: {reason}", "error")
+        name = safe_name(source)
+        failures.append({"source": name, "reason": reason})
+        writer.error(name, reason)
+        return Log(f"{name}: {reason}", "error")
+
+    for path, reason in unusable:  # files that are there but cannot be named: they count
+        fail(path, reason)
 
     def save(arr, item: OutputItem, params: dict) -> None:
         data = encode_image(arr, p.save_ext, params=params if p.save_ext.lower() == ".png"
@@ -342,11 +376,12 @@ def _stylize_body(p: StylizeParams, token: CancelToken, model: AdaINModel,  # no
     cache = StyleCache(model, device)
     style_imgs: dict[Path, torch.Tensor] = {}
     style_stats: dict[Path, StyleStats] = {}
+    budget = image_budget(model, device, p.workers, "lower --{what}_size or crop it")
     for sp in styles:
         token.check()
         try:
-            img = _check_side(sp, load_tensor(sp, p.style_size, p.crop), model, p.style_size,
-                              "style")
+            img = _check_side(sp, load_tensor(sp, p.style_size, p.crop, budget.style), model,
+                              p.style_size, "style")
         except ImageError as exc:
             yield fail(sp, f"style image skipped: {exc.reason}")
             continue
@@ -365,8 +400,8 @@ def _stylize_body(p: StylizeParams, token: CancelToken, model: AdaINModel,  # no
     yield Progress(0, total, "stylising")
 
     def load_content(path: Path):
-        return _check_side(path, load_tensor(path, p.content_size, p.crop), model,
-                           p.content_size, "content")
+        return _check_side(path, load_tensor(path, p.content_size, p.crop, budget.content),
+                           model, p.content_size, "content")
 
     def run_batch(paths: list[Path], batch: torch.Tensor):
         """Stylise one batch of equal-size contents; schedule the saves."""

@@ -39,6 +39,7 @@ from studio.core.checkpoints import (
     sha256_file,
     state_sha256,
 )
+from studio.core.guards import check_finite_loss
 from studio.core.images import (
     ImageError,
     atomic_write,
@@ -517,6 +518,7 @@ def train_job(p: TrainParams, token: CancelToken | None = None) -> JobGen:
                 terms, g_t = training_losses(model, p, content, style, target,
                                              batch_alpha(p, i))
                 loss = sum(terms.values())
+                check_finite_loss(float(loss.detach()), f"iteration {i + 1}")
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()

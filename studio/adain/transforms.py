@@ -21,7 +21,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
-from studio.core.images import load_image, quantize
+from studio.core.guards import ImageBudget, shorter_side_to
+from studio.core.images import ImageError, load_image, quantize
 
 
 def resized_size(width: int, height: int, size: int) -> tuple[int, int]:
@@ -87,9 +88,20 @@ def train_transform(resize: int = 512, crop: int = 256) -> Callable:
                                transforms.RandomCrop(crop), transforms.ToTensor()])
 
 
-def load_tensor(path: str | os.PathLike, size: int = 512, crop: bool = False) -> torch.Tensor:
-    """A (3, H, W) float tensor in [0, 1] of an image file, preprocessed as test.py does."""
-    return test_transform(size, crop)(load_image(path))
+def load_tensor(path: str | os.PathLike, size: int = 512, crop: bool = False,
+                budget: ImageBudget | None = None) -> torch.Tensor:
+    """A (3, H, W) float tensor in [0, 1] of an image file, preprocessed as test.py does.
+
+    With ``budget``, an image whose resize (and the network at that size) would not fit in
+    memory — a 1x3000 strip at size 512 becomes 512 x 1,536,000 px — is refused with an
+    :class:`ImageError` naming it and its size, before anything is allocated."""
+    img = load_image(path)
+    if budget is not None:
+        target = shorter_side_to(*img.size, size)
+        why = budget.reason(img.size, target, (size, size) if crop and size else None)
+        if why:
+            raise ImageError(path, why)
+    return test_transform(size, crop)(img)
 
 
 def prepare(image: Image.Image | np.ndarray | torch.Tensor, size: int = 0,
