@@ -159,3 +159,18 @@ def test_scan_image_folder_with_splits_and_bad_entries(tmp_path):
     assert reasons[str(tmp_path / "val/c")].startswith("empty class folder")
     with pytest.raises(FileNotFoundError):
         scan_image_folder(tmp_path / "nope")
+
+
+def test_a_damaged_image_inside_a_shard_is_an_image_error_naming_the_member(tmp_path):
+    """A member that does not decode is skipped like a bad file, with the shard and its
+    offset named (it raised a TypeError from the error itself)."""
+    from studio.core.images import ImageError
+    from studio.datasets.readers import Item
+
+    shard = tmp_path / "data-000000.tar"
+    shard.write_bytes(b"\0" * 512 + b"not a png at all" + b"\0" * 496)
+    item = Item(shard, "cat", None, offset=512, size=16)
+    with pytest.raises(ImageError) as err:
+        item.load()
+    assert err.value.path == tmp_path / "data-000000.tar@512"
+    assert err.value.reason.startswith("cannot decode image (")

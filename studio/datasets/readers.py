@@ -42,7 +42,8 @@ class Item:
             img = Image.open(io.BytesIO(data))
             img.load()
         except Exception as exc:
-            raise ImageError(f"{self.path}@{self.offset}: cannot decode image ({exc})") from exc
+            raise ImageError(f"{self.path}@{self.offset}", f"cannot decode image ({exc})"
+                             ) from exc
         return img.convert("RGB")
 
 
