@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from test_errors import _FullDisk  # one helper: a file whose writes fail as on a full disk
 
 from studio.cli import main
 
@@ -442,25 +443,6 @@ def test_a_bad_recipe_names_the_file_and_the_key(body, says, tmp_path, capsys):
 # --------------------------------------------------------------------------------------
 # 6. Disk full while a trainer saves its checkpoint: "disk full while writing <file>",
 #    and the checkpoint already there is intact
-
-
-class _FullDisk:
-    """A file whose writes fail as on a full disk."""
-
-    def __init__(self, fh):
-        self.fh = fh
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.fh.close()
-
-    def write(self, data):
-        raise OSError(errno.ENOSPC, "No space left on device")
-
-    def __getattr__(self, name):
-        return getattr(self.fh, name)
 
 
 def _toy_world(root: Path) -> Path:

@@ -361,15 +361,6 @@ def _convs(sd: Mapping[str, torch.Tensor]) -> int:
                if k.startswith("features.") and k.endswith(".weight") and v.dim() == 4)
 
 
-def toyvgg_for(sd: Mapping[str, torch.Tensor], num_classes: int) -> nn.Module:
-    """A ToyVGG whose stage widths and conv counts are read from a state_dict."""
-    try:
-        _, _, cfg = infer_arch(sd)
-    except (ValueError, KeyError):
-        cfg = None
-    return build_network("toyvgg", num_classes, cfg)
-
-
 def _fix_dataparallel_features(sd: dict[str, torch.Tensor], model: nn.Module
                                ) -> dict[str, torch.Tensor]:
     """texture-vs-shape VGG/AlexNet wrap only ``features`` in DataParallel."""
@@ -383,20 +374,6 @@ def _fix_dataparallel_features(sd: dict[str, torch.Tensor], model: nn.Module
 def read_weights(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """A state_dict from a plain file or a ``{'state_dict': ...}`` with ``module.`` keys."""
     return load_state_dict(path, unwrap=("state_dict", "model"), strip_prefixes=("module.",))
-
-
-def load_weights(net: nn.Module, path: str | os.PathLike, arch: str = "") -> nn.Module:
-    """Load either weight format strictly; mismatches name the keys."""
-    sd = fill_bn_counters(net, _fix_dataparallel_features(read_weights(path), net))
-    check_state_dict(net, sd, path, hint=f"is it a {arch or type(net).__name__} with "
-                     f"{_num_outputs(net)} classes?")
-    net.load_state_dict(sd, strict=True)
-    return net
-
-
-def _num_outputs(net: nn.Module) -> int | str:
-    last = [m for m in net.modules() if isinstance(m, nn.Linear)]
-    return last[-1].out_features if last else "?"
 
 
 def infer_num_classes(path: str | os.PathLike) -> int:
