@@ -10,6 +10,7 @@ from colour_world import colour_folder, colour_teacher
 from studio.compression.distill import DistillParams, augment_batch, distill_job
 from studio.core.checkpoints import load_into
 from studio.core.jobs import Metrics, drive
+from studio.core.tracking import read_metrics
 from studio.inversion.data import load_labelled
 from studio.models.classifiers import build_network
 from studio.toyworld.models import ToyVGG
@@ -47,6 +48,9 @@ def test_distill_student_learns_from_the_teacher(tmp_path):
     assert res["final_real_acc"] >= 0.9  # colours are easy: the soft labels carry them
     assert res["history"][-1]["loss"] < res["history"][0]["loss"]
     assert len([e for e in events if isinstance(e, Metrics)]) == 4
+    recs = read_metrics(tmp_path / "kd")  # one metrics.jsonl line per epoch
+    assert [(r["step"], r["loss"], r["real_acc"]) for r in recs] == [
+        (h["epoch"], h["loss"], h["real_acc"]) for h in res["history"]]
     saved = json.loads((tmp_path / "kd" / "distill.json").read_text())
     assert saved["final_real_acc"] == res["final_real_acc"]
     student = load_into(build_network("toyvgg_small", 3), tmp_path / "kd" / "student.pth")

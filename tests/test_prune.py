@@ -8,6 +8,7 @@ import pytest
 import torch
 from colour_world import colour_folder, colour_teacher
 from torch import nn
+from tracking_read import tb_scalars
 
 from studio.compression.prune import (
     PruneParams,
@@ -19,6 +20,7 @@ from studio.compression.prune import (
     weight_sparsity,
 )
 from studio.core.jobs import drive
+from studio.core.tracking import read_metrics
 from studio.models.cifar import resnet18
 from studio.toyworld.models import ToyVGG, ToyVGGConfig
 
@@ -77,9 +79,17 @@ def test_prune_job_reports_accuracy_per_sparsity(tmp_path):
     syn = colour_folder(tmp_path / "syn", 8, 3)
     p = PruneParams(synthetic=syn, out=tmp_path / "pr", real_test=real,
                     sparsities=[0.0, 0.5], epochs=2, batch_size=8, optimizer="adam", lr=0.005,
-                    weight_decay=0.0, device="cpu")
+                    weight_decay=0.0, device="cpu", log_dir=str(tmp_path / "tb"))
     res = drive(prune_job(p, None, teacher=teacher))
     assert res["teacher_real_acc"] == 1.0
+    # tracked: each sparsity's epochs as its own curve, its summary at step = sparsity in %
+    recs = read_metrics(tmp_path / "pr")
+    assert [(r["step"], sorted(r)) for r in recs[:2]] == [
+        (e, ["sparsity_0/loss", "sparsity_0/real_acc", "step", "time"]) for e in (1, 2)]
+    summary = [r for r in recs if "acc_finetuned" in r]
+    assert [(r["step"], r["acc_finetuned"]) for r in summary] == [
+        (0, res["rows"][0]["real_acc_finetuned"]), (50, res["rows"][1]["real_acc_finetuned"])]
+    assert [s for s, _ in tb_scalars(tmp_path / "tb")["sparsity_0.5/loss"]] == [1, 2]
     rows = res["rows"]
     assert [r["target_sparsity"] for r in rows] == [0.0, 0.5]
     assert rows[0]["real_acc_pruned"] == 1.0  # nothing pruned: the teacher itself

@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from tracking_read import tb_scalars
 
 from studio.core.jobs import Metrics, Preview, drive
+from studio.core.tracking import read_metrics
 from studio.datasets.readers import read_source
 from studio.datasets.writers import OutputItem, make_writer
 from studio.toyworld.generate import ToyWorldParams, generate_job, iter_images
@@ -122,18 +124,27 @@ def test_train_checkpoint_resume_is_exact(world, tmp_path):
     assert {"top1", "top5", "val_loss"} <= set(full["final"])
     assert any(isinstance(e, Preview) for e in events)
     assert any(isinstance(e, Metrics) and "top1" in e.values for e in events)
-    for f in ("model.pth", "checkpoint.pth", "metrics.json", "train.json"):
+    for f in ("model.pth", "checkpoint.pth", "metrics.jsonl", "train.json"):
         assert (tmp_path / "full" / f).is_file()
     meta = json.loads((tmp_path / "full" / "train.json").read_text())
     assert meta["classes"] == CLASSES
 
-    # one epoch, then resume to two: bitwise the same weights
-    drive(train_job(_params(world, tmp_path / "res", epochs=2, max_steps=3)))
-    first = json.loads((tmp_path / "res" / "metrics.json").read_text())
-    assert [r["epoch"] for r in first] == [1]
+    # one epoch, then resume to two: bitwise the same weights, and one record per epoch
+    # in metrics.jsonl and in the TensorBoard events (--log_dir) across the resume
+    tb = tmp_path / "tb"
+    drive(train_job(_params(world, tmp_path / "res", epochs=2, max_steps=3, log_dir=str(tb))))
+    assert [r["epoch"] for r in read_metrics(tmp_path / "res") if "epoch" in r] == [1]
     resumed = []
-    drive(train_job(_params(world, tmp_path / "res", epochs=2)), resumed.append)
+    drive(train_job(_params(world, tmp_path / "res", epochs=2, log_dir=str(tb))),
+          resumed.append)
     assert any("resumed" in getattr(e, "message", "") for e in resumed)
+    recs = [r for r in read_metrics(tmp_path / "res") if "epoch" in r]
+    assert [(r["epoch"], r["step"]) for r in recs] == [(1, 3), (2, 6)]
+    assert recs[-1]["top1"] == json.loads((tmp_path / "res" / "train.json").read_text()
+                                          )["final"]["top1"]
+    events = tb_scalars(tb)
+    assert [s for s, _ in events["top1"]] == [3, 6]
+    assert events["train_loss"][-1][1] == pytest.approx(recs[-1]["train_loss"], rel=1e-5)
     a = torch.load(tmp_path / "full" / "model.pth", weights_only=True)
     b = torch.load(tmp_path / "res" / "model.pth", weights_only=True)
     assert a.keys() == b.keys()

@@ -9,9 +9,11 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from tracking_read import tb_scalars
 
 from studio.core.checkpoints import load_state_dict, save_state_dict
 from studio.core.jobs import Log, Metrics, Preview, drive
+from studio.core.tracking import read_metrics
 from studio.toyworld.models import ToyVGG
 from studio.tsit.data import UnpairedFolders, instance_edges, one_hot, resolve_unpaired
 from studio.tsit.losses import build_perceptual, feature_matching_loss, gan_loss
@@ -104,9 +106,12 @@ def test_train_checkpoints_previews_and_exact_resume(tmp_path, toy_encoder):
     assert g.config.ngf == 4 and g.config.depth == 4 and not g.training
     assert "style_stream.res_4.conv_1.weight_orig" in load_state_dict(run / "latest_net_G.pth")
 
-    # an uninterrupted run of 5 equals 3 + a resumed 2
-    drive(train_job(_params(tmp_path, toy_encoder, iterations=5)))
+    # an uninterrupted run of 5 equals 3 + a resumed 2; the official --tf_log writes
+    # TensorBoard events to OUT/logs, and metrics.jsonl reads as one run
+    drive(train_job(_params(tmp_path, toy_encoder, iterations=5, tf_log=True)))
     resumed = load_state_dict(run / "latest_net_G.pth")
+    assert [r["step"] for r in read_metrics(run)] == [1, 2, 3, 4, 5]
+    assert [s for s, _ in tb_scalars(run / "logs")["GAN"]] == [4, 5]
     drive(train_job(_params(tmp_path, toy_encoder, iterations=5, out=tmp_path / "straight")))
     straight = load_state_dict(tmp_path / "straight" / "latest_net_G.pth")
     for k in straight:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from studio.core.params import param
+from studio.core.params import log_dir_param, param
 
 _ENCODER = ("encoder file vgg_normalised.pth or model name (default: the installed "
             "official model, else the toy)")
@@ -183,6 +183,4 @@ class TrainParams:
     decoder_convs: list[int] = param(help="override decoder convs per stage, e.g. 2,2,2,1",
                                      factory=list, flags=("--decoder_convs",),
                                      check="positive")
-    log_dir: str = param("", "loss curves: TensorBoard event files when torch.utils."
-                         "tensorboard is installed, else metrics.jsonl (one JSON line per "
-                         "log interval); empty = none", "--log_dir", path="path")
+    log_dir: str = log_dir_param()

@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import json
 import os
 import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -53,12 +51,12 @@ from studio.core.jobs import (
     CancelToken,
     JobGen,
     Log,
-    Metrics,
     Preview,
     Progress,
     job_context,
 )
 from studio.core.seeding import derive_seed
+from studio.core.tracking import open_metrics
 from studio.datasets.writers import claim_run_folder, file_list_digest, make_fingerprint
 
 
@@ -369,39 +367,6 @@ def build_model(p: TrainParams) -> tuple[AdaINModel, dict]:
     return model, info
 
 
-class MetricsLog:
-    """pytorch-AdaIN's ``--log_dir``: TensorBoard event files when
-    ``torch.utils.tensorboard`` imports (it needs the tensorboard package), else
-    ``metrics.jsonl`` there, one ``{"step": N, ...losses}`` line per record. No folder: off."""
-
-    def __init__(self, folder: str | Path = ""):
-        self.writer: Any = None
-        self.fh: Any = None
-        if not folder:
-            return
-        d = Path(folder)
-        d.mkdir(parents=True, exist_ok=True)
-        try:
-            from torch.utils.tensorboard import SummaryWriter  # noqa: PLC0415 (optional dependency)
-        except ImportError:
-            self.fh = open(d / "metrics.jsonl", "a", encoding="utf-8")  # noqa: SIM115
-        else:
-            self.writer = SummaryWriter(str(d))
-
-    def write(self, step: int, values: dict[str, float]) -> None:
-        if self.writer is not None:
-            for k, v in values.items():
-                self.writer.add_scalar(k, v, step)
-        elif self.fh is not None:
-            self.fh.write(json.dumps({"step": step, **values}) + "\n")
-            self.fh.flush()
-
-    def close(self) -> None:
-        for h in (self.writer, self.fh):
-            if h is not None:
-                h.close()
-
-
 def reference_name(path: Path) -> Path:
     """Also file a checkpoint as pytorch-AdaIN names it (``decoder_iter_N.pth.tar``): a
     hard link where the file system allows, else a copy; both load alike."""
@@ -492,7 +457,7 @@ def train_job(p: TrainParams, token: CancelToken | None = None) -> JobGen:
                 fh.write(buf.getvalue())
 
         model.decoder.train()
-        log = MetricsLog(p.log_dir)
+        log = yield from open_metrics(save_dir, p.log_dir, resume_step=start or None)
         pending = fetch(start) if start < p.max_iter else None
         t0, last = time.monotonic(), None
         reported: set[str] = set()
@@ -525,8 +490,7 @@ def train_job(p: TrainParams, token: CancelToken | None = None) -> JobGen:
                 n = done = i + 1
                 last = {**{k: v.item() for k, v in terms.items()}, "lr": lr}
                 if n % p.log_interval == 0 or n == p.max_iter:
-                    log.write(n, last)
-                    yield Metrics(n, last)
+                    yield log(n, last)
                 yield Progress(n, p.max_iter, f"Lc {last['loss_content']:.3f} "
                                f"Ls {last['loss_style']:.3f}")
                 if p.preview_interval and (n % p.preview_interval == 0 or n == start + 1):

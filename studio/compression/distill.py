@@ -20,8 +20,9 @@ from torch import nn
 from studio.compression.params import DistillParams
 from studio.core.checkpoints import save_state_dict
 from studio.core.guards import check_finite_loss, check_writable_folder
-from studio.core.jobs import CancelToken, JobGen, Log, Metrics, Progress, job_context, params_dict
+from studio.core.jobs import CancelToken, JobGen, Log, Progress, job_context, params_dict
 from studio.core.seeding import derive_seed
+from studio.core.tracking import MetricsLog, open_metrics
 from studio.datasets.writers import check_separate
 from studio.inversion.data import LabelledImages, accuracy, load_labelled
 from studio.inversion.losses import kd_loss
@@ -54,11 +55,15 @@ def train_epochs(model: nn.Module, teacher: Teacher, data: LabelledImages, *, ep
                  temperature: float, kd_weight: float, ce_weight: float, augment: bool,
                  seed: int, device: torch.device, token: CancelToken,
                  real: LabelledImages | None = None, tag: str = "distill",
-                 eval_every: int = 1) -> JobGen:
+                 eval_every: int = 1, log: MetricsLog | None = None,
+                 prefix: str = "") -> JobGen:
     """The training loop shared by distillation and pruning fine-tuning (cosine lr).
 
-    Yields events; returns a list of per-epoch dicts (loss, real accuracy).
+    Yields events; returns a list of per-epoch dicts (loss, real accuracy). Each epoch is
+    one record of ``log`` (metrics.jsonl, TensorBoard) at step = epoch, its names prefixed
+    with ``prefix`` (pruning: one curve per sparsity).
     """
+    log = log or MetricsLog(None)
     opt = make_optimizer([p for p in model.parameters() if p.requires_grad], optimizer, lr,
                          weight_decay)
     steps_per_epoch = max(1, math.ceil(len(data) / batch_size))
@@ -102,7 +107,7 @@ def train_epochs(model: nn.Module, teacher: Teacher, data: LabelledImages, *, ep
         if real is not None and (last or (epoch + 1) % max(1, eval_every) == 0):
             rec["real_acc"] = accuracy(model, teacher.normalize, real, device)
         history.append(rec)
-        yield Metrics(epoch + 1, {k: float(v) for k, v in rec.items() if k != "epoch"})
+        yield log(epoch + 1, {prefix + k: v for k, v in rec.items() if k != "epoch"})
         yield Log(f"{tag} epoch {epoch + 1}: loss {rec['loss']:.4f}" +
                   (f", real top-1 {rec['real_acc']:.4f}" if "real_acc" in rec else ""))
     return history
@@ -135,12 +140,13 @@ def distill_job(p: DistillParams, token: CancelToken | None = None,
     teacher_acc = accuracy(teacher.model, teacher.normalize, real, device) if real else None
     if teacher_acc is not None:
         yield Log(f"teacher top-1 on {len(real)} real test images: {teacher_acc:.4f}")
-    history = yield from train_epochs(
-        student, teacher, data, epochs=p.epochs, batch_size=p.batch_size,
-        optimizer=p.optimizer, lr=p.lr, weight_decay=p.weight_decay,
-        temperature=p.temperature, kd_weight=p.kd_weight, ce_weight=p.ce_weight,
-        augment=p.augment, seed=derive_seed(p.seed, "distill"), device=device, token=token,
-        real=real, eval_every=p.eval_every)
+    with (yield from open_metrics(out, p.log_dir)) as log:
+        history = yield from train_epochs(
+            student, teacher, data, epochs=p.epochs, batch_size=p.batch_size,
+            optimizer=p.optimizer, lr=p.lr, weight_decay=p.weight_decay,
+            temperature=p.temperature, kd_weight=p.kd_weight, ce_weight=p.ce_weight,
+            augment=p.augment, seed=derive_seed(p.seed, "distill"), device=device,
+            token=token, real=real, eval_every=p.eval_every, log=log)
     save_state_dict(student, out / "student.pth")
     accs = [h["real_acc"] for h in history if "real_acc" in h]
     summary = {"student": arch, "teacher": teacher.arch, "teacher_sha256": teacher.sha256,

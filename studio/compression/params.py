@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from studio.core.params import norm_param, param
+from studio.core.params import log_dir_param, norm_param, param
 
 
 @dataclass
@@ -47,6 +47,7 @@ class KDParams:
                             check="positive")
     seed: int = param(0, "global random seed")
     device: str = param("auto", "auto, cpu, cuda or cuda:N")
+    log_dir: str = log_dir_param()
 
 
 @dataclass

@@ -32,10 +32,11 @@ from studio.compression.distill import load_real, train_epochs
 from studio.compression.params import PruneParams
 from studio.core.checkpoints import save_state_dict
 from studio.core.guards import check_writable_folder
-from studio.core.jobs import CancelToken, JobGen, Log, Metrics, job_context, params_dict
+from studio.core.jobs import CancelToken, JobGen, Log, job_context, params_dict
 from studio.core.seeding import derive_seed
+from studio.core.tracking import MetricsLog, open_metrics
 from studio.datasets.writers import check_separate
-from studio.inversion.data import accuracy, load_labelled
+from studio.inversion.data import LabelledImages, accuracy, load_labelled
 from studio.models.teachers import Teacher, load_teacher
 
 
@@ -154,8 +155,26 @@ def prune_job(p: PruneParams, token: CancelToken | None = None,
     yield Log(f"pruning {teacher.arch} ({p.method}); fine-tuning on {len(data)} synthetic "
               f"images" + (f"; unpruned real top-1 {base_acc:.4f}" if base_acc is not None
                            else ""))
+    log = yield from open_metrics(out, p.log_dir)
+    try:
+        rows = yield from _prune_each(p, teacher, data, real, device, token, log)
+    finally:
+        log.close()
+    summary = {"teacher": teacher.arch, "teacher_sha256": teacher.sha256, "method": p.method,
+               "teacher_real_acc": base_acc, "num_synthetic": len(data), "rows": rows,
+               "params": params_dict(p)}
+    (out / "prune.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def _prune_each(p: PruneParams, teacher: Teacher, data: LabelledImages,
+                real: LabelledImages | None, device: torch.device, token: CancelToken,
+                log: MetricsLog) -> JobGen:
+    """Prune a copy of the teacher per sparsity, fine-tune, evaluate; the rows of
+    prune.json. A sparsity's summary is a record at step = sparsity in %."""
+    out = Path(p.out)
     rows = []
-    for si, s in enumerate(p.sparsities):
+    for s in p.sparsities:
         token.check()
         model = copy.deepcopy(teacher.model).to(memory_format=torch.contiguous_format)
         for prm in model.parameters():
@@ -170,7 +189,8 @@ def prune_job(p: PruneParams, token: CancelToken | None = None,
             optimizer=p.optimizer, lr=p.lr, weight_decay=p.weight_decay,
             temperature=p.temperature, kd_weight=p.kd_weight, ce_weight=p.ce_weight,
             augment=p.augment, seed=derive_seed(p.seed, "prune", s), device=device,
-            token=token, real=real, tag=f"sparsity {s:g}", eval_every=p.eval_every)
+            token=token, real=real, tag=f"sparsity {s:g}", eval_every=p.eval_every, log=log,
+            prefix=f"sparsity_{s:g}/")
         make_permanent(model)
         after = accuracy(model, teacher.normalize, real, device) if real else None
         row = {"target_sparsity": s, "weight_sparsity": round(weight_sparsity(model), 4),
@@ -179,17 +199,13 @@ def prune_job(p: PruneParams, token: CancelToken | None = None,
                "history": history}
         rows.append(row)
         save_state_dict(model, out / f"pruned_{p.method}_{s:g}.pth")
-        yield Metrics(si, {"sparsity": s, **({"acc_pruned": before, "acc_finetuned": after}
-                                             if real else {})})
+        yield log(round(s * 100), {"sparsity": s, "acc_pruned": before,
+                                   "acc_finetuned": after})
         yield Log(f"sparsity {s:g}: weights {row['weight_sparsity']:.3f} zero, filters "
                   f"{row['filter_sparsity']:.3f} cut" + (
                       f"; real top-1 {before:.4f} pruned -> {after:.4f} fine-tuned"
                       if real else ""))
-    summary = {"teacher": teacher.arch, "teacher_sha256": teacher.sha256, "method": p.method,
-               "teacher_real_acc": base_acc, "num_synthetic": len(data), "rows": rows,
-               "params": params_dict(p)}
-    (out / "prune.json").write_text(json.dumps(summary, indent=2))
-    return summary
+    return rows
 
 
 __all__ = ["PruneParams", "prune_job", "prune_global_magnitude", "prune_l1_filters",

@@ -68,6 +68,14 @@ def norm_param(which: str, default_is: str = "the model's, from the registry or 
                  f"{default_is})")
 
 
+def log_dir_param(*spellings: str) -> Any:
+    """The ``--log_dir`` every training command has (the reference tools' spelling): the
+    run folder's metrics.jsonl is written either way (studio.core.tracking)."""
+    return param("", "TensorBoard event files here (needs the tensorboard package; the "
+                 "run folder's metrics.jsonl has the same records either way); empty = none",
+                 "--log_dir", *spellings, path="path")
+
+
 def help_of(f: dataclasses.Field) -> str:
     """The field's help text ("" when it has none)."""
     return str(f.metadata.get(HELP, "") or "")

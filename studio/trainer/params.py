@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from studio.core.params import norm_param, param
+from studio.core.params import log_dir_param, norm_param, param
 
 
 @dataclass
@@ -68,6 +68,7 @@ class TrainParams:
     eval_every: int = param(1, "epochs between evaluations", check="positive")
     resume: bool = param(True, "continue from OUT/checkpoint.pth when present")
     keep_checkpoints: bool = param(False, "keep checkpoint-epochNNN.pth for every epoch")
+    log_dir: str = log_dir_param()
     sync_bn: bool = param(True, "SyncBatchNorm under DDP (same result as 1 process)")
     device: str = param("auto", "auto, cpu, cuda or cuda:N")
     seed: int = param(0, "global random seed")

@@ -44,13 +44,13 @@ from studio.core.jobs import (
     CancelToken,
     JobGen,
     Log,
-    Metrics,
     Preview,
     Progress,
     job_context,
     params_dict,
 )
 from studio.core.seeding import derive_seed, seed_everything
+from studio.core.tracking import MetricsLog, open_metrics
 from studio.datasets.readers import DataSource, Item, read_source
 from studio.datasets.writers import (
     check_separate,
@@ -379,6 +379,7 @@ class Training:
     start_epoch: int = 0
     step: int = 0
     history: list[dict] = field(default_factory=list)
+    log: MetricsLog = field(default_factory=lambda: MetricsLog(None))  # metrics.jsonl, TB
 
 
 def setup_training(params: TrainParams, num_classes: int, device: torch.device,
@@ -459,7 +460,7 @@ def train_one_epoch(run: Training, ds: TrainSet, params: TrainParams, epoch: int
         yield Progress(run.step, total_steps, f"epoch {epoch + 1}/{params.epochs} "
                        f"loss {run_loss / run_n:.3f}")
         if run.step % 20 == 0:
-            yield Metrics(run.step, {"loss": loss.item(), "lr": lr})
+            yield run.log(run.step, {"loss": loss.item(), "lr": lr})
         if params.max_steps and run.step >= params.max_steps:
             stopped = True
             break
@@ -494,14 +495,17 @@ def train_job(params: TrainParams, token: CancelToken | None = None) -> JobGen:
         "train-classifier", {**params_dict(params), "device_type": device.type,
                              "world": info.world_size, "class_order": classes},
         ignore=("data", "val", "out", "init", "workers", "eval_every", "resume",
-                "keep_checkpoints", "device", "threads", "max_steps"),
+                "keep_checkpoints", "device", "threads", "max_steps", "log_dir"),
         inputs={"train": file_list_digest(sorted({it.path for it in data.train_items})),
                 "val": file_list_digest(sorted({it.path for it in data.val_items}))},
         models={"init_sha256": sha256_file(params.init) if params.init else None})
     lock = claim_run_folder(out, fingerprint, resuming=params.resume and ckpt_path.is_file(),
                             rank=info.rank)
+    run: Training | None = None
     try:
         run = yield from setup_training(params, len(classes), device, info, ckpt_path)
+        run.log = yield from open_metrics(out, params.log_dir, enabled=info.is_main,
+                                          resume_step=run.step if run.start_epoch else None)
         ds = TrainSet(data.train_items, data.train_labels, params.image_size, params.augment,
                       True, params.seed)
         steps_per_epoch = len(data.train_items) // params.batch_size
@@ -527,21 +531,18 @@ def train_job(params: TrainParams, token: CancelToken | None = None) -> JobGen:
                 ev = evaluate(run.net, data.val_items, data.val_labels, params, device,
                               run.mean, run.std, token)
                 rec.update({"top1": ev["top1"], "top5": ev["top5"], "val_loss": ev["loss"]})
-                yield Metrics(run.step, {"top1": ev["top1"], "top5": ev["top5"],
-                                         "val_loss": ev["loss"]})
                 yield Log(f"epoch {epoch + 1}: loss {rec['train_loss']:.4f}, top-1 "
                           f"{ev['top1']:.2f}%, top-5 {ev['top5']:.2f}% ({ev['count']} images)")
             else:
                 yield Log(f"epoch {epoch + 1}: loss {rec['train_loss']:.4f}")
             history.append(rec)
+            yield run.log(run.step, rec)
             meta["history"] = history
             if info.is_main:
                 _save_checkpoint(ckpt_path, run.net, run.opt, run.scaler, epoch, run.step, meta)
                 if params.keep_checkpoints:
                     _save_checkpoint(out / f"checkpoint-epoch{epoch + 1:03d}.pth", run.net,
                                      run.opt, run.scaler, epoch, run.step, meta)
-                with atomic_write(out / "metrics.json") as fh:
-                    fh.write(json.dumps(history, indent=1).encode())
             barrier()
             if ep["stopped"]:
                 break
@@ -557,6 +558,8 @@ def train_job(params: TrainParams, token: CancelToken | None = None) -> JobGen:
         barrier()
         return result
     finally:
+        if run is not None:
+            run.log.close()
         lock.release()
 
 

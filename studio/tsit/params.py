@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from studio.core.params import param
+from studio.core.params import log_dir_param, param
 
 _MODEL = ("generator file (official latest_net_G.pth or one Studio trained; 'toy' = the "
           "shipped toy TSIT)")
@@ -160,6 +160,9 @@ class TrainTSITParams:
                             "--save_latest_freq", check="positive")
     log_every: int = param(10, "iterations between loss records", "--print_freq",
                            check="positive")
+    log_dir: str = log_dir_param()
+    tf_log: bool = param(False, "the official --tf_log: TensorBoard events in OUT/logs (as "
+                         "--log_dir OUT/logs)")
     max_minutes: float | None = param(None, "stop cleanly after this long; the same "
                                       "command resumes", check="positive")
     seed: int = param(0, "global random seed")

@@ -32,8 +32,9 @@ from studio.core.checkpoints import (
 )
 from studio.core.distributed import dist_info, init_distributed
 from studio.core.images import ImageError, atomic_write, image_grid, save_image
-from studio.core.jobs import CancelToken, JobGen, Log, Metrics, Preview, Progress, job_context
+from studio.core.jobs import CancelToken, JobGen, Log, Preview, Progress, job_context
 from studio.core.jobs import params_dict as _params_dict
+from studio.core.tracking import MetricsLog, open_metrics
 from studio.datasets.writers import claim_run_folder, file_list_digest, make_fingerprint
 from studio.tsit.data import PairedFolders, UnpairedFolders, one_hot, resolve_unpaired, to_uint8
 from studio.tsit.losses import (
@@ -323,15 +324,19 @@ def train_job(p: TrainTSITParams, token: CancelToken | None = None) -> JobGen:
                        "iterations": p.iterations if p.decay_iterations else
                        ("constant lr" if p.iterations is not None else None)},
         ignore=("data", "style", "target", "out", "perceptual_weights", "preview_every", "save_every",
-                "log_every", "max_minutes", "device", "threads", "resume"),
+                "log_every", "max_minutes", "device", "threads", "resume", "log_dir", "tf_log"),
         inputs={"data": file_list_digest(files)},
         models={"perceptual_sha256": sha256_file(p.perceptual_weights)
                 if p.perceptual_weights else p.perceptual})
     resuming = p.resume and (out / "train_state.pth").is_file() and \
         (out / "latest_net_G.pth").is_file()
     lock = claim_run_folder(out, fingerprint, resuming=resuming, rank=dist.rank)
+    log: MetricsLog | None = None
     try:
         run = yield from setup_training(p, setup, device, dist, out, resuming, total)
+        log = yield from open_metrics(out, p.log_dir or (out / "logs" if p.tf_log else ""),
+                                      resume_step=run.start if resuming else None,
+                                      enabled=dist.is_main)
         run_info = {"params": _params_dict(p), "config": cfg.__dict__, "lambda_vgg":
                     setup.lambda_vgg, "lambda_feat": setup.lambda_feat, "n_layers_D":
                     setup.n_layers_D, "batch_size": bs, "total_iterations": total,
@@ -374,7 +379,7 @@ def train_job(p: TrainTSITParams, token: CancelToken | None = None) -> JobGen:
             if not all(math.isfinite(v) for v in losses.values()):
                 raise FloatingPointError(f"iteration {it}: non-finite loss {losses}")
             if it % p.log_every == 0 or it == total:
-                yield Metrics(it, {**losses, "lr": lr})
+                yield log(it, {**losses, "lr": lr})
             yield Progress(it, total, " ".join(f"{k} {v:.3f}" for k, v in losses.items()))
             if dist.is_main and (it % p.preview_every == 0 or it == total or it == start + 1):
                 content_view = (batch["label"][0].float().repeat(3, 1, 1) /
@@ -400,6 +405,8 @@ def train_job(p: TrainTSITParams, token: CancelToken | None = None) -> JobGen:
                 "generator": str(out / "latest_net_G.pth"), "perceptual": run.notice,
                 "errors": sorted(set(bad))}
     finally:
+        if log is not None:
+            log.close()
         lock.release()
 
 
