@@ -231,3 +231,48 @@ def test_params_round_trip_through_a_recipe():
                     mixup_alpha=0.2, schedule="step", step_epochs=[30], classes=["a", "b"])
     jt, q = parse_recipe(tomllib.loads(recipe_text("train-classifier", p)))
     assert jt.name == "train-classifier" and q == p
+
+
+def test_fit_linear_probe_is_the_regularised_logistic_regression_optimum():
+    from studio.trainer.probe import fit_linear_probe
+
+    g = torch.Generator().manual_seed(0)
+    centres = torch.randn(3, 5, generator=g) * 3
+    y = torch.arange(60) % 3
+    x = centres[y] + torch.randn(60, 5, generator=g)
+    w, b, ce = fit_linear_probe(x, y, 3, l2=0.01)
+    assert ((x @ w.T + b).argmax(1) == y).float().mean() > 0.95
+    # first-order optimality of mean CE + l2/2 ||W||^2 (bias unpenalised)
+    wv, bv = w.double().requires_grad_(), b.double().requires_grad_()
+    loss = torch.nn.functional.cross_entropy(x.double() @ wv.T + bv, y) + 0.005 * (wv ** 2).sum()
+    loss.backward()
+    assert wv.grad.abs().max() < 1e-4 and bv.grad.abs().max() < 1e-4
+    assert ce == pytest.approx(float(torch.nn.functional.cross_entropy(x @ w.T + b, y)), rel=1e-4)
+    # more regularisation, smaller weights
+    w2, _, _ = fit_linear_probe(x, y, 3, l2=1.0)
+    assert w2.norm() < w.norm()
+
+
+def test_linear_probe_freezes_features_and_lp_ft_starts_from_it(world, tmp_path):
+    base = drive(train_job(_params(world, tmp_path / "base", epochs=1)))
+    init = torch.load(base["model"], weights_only=True)
+    lp = drive(train_job(_params(world, tmp_path / "lp", init=Path(base["model"]),
+                                 mode="linear-probe")))
+    probe = lp["history"][0]
+    assert lp["epochs"] == 1 and lp["steps"] == 0 and probe["epoch"] == 0
+    assert probe["probe_ce"] > 0 and 0 <= probe["top1"] <= 100
+    after = torch.load(lp["model"], weights_only=True)
+    changed = {k for k in init if not torch.equal(init[k], after[k])}
+    assert changed == {"fc.weight", "fc.bias"}  # features and BN statistics untouched
+    # LP-FT: the same probe first (epoch 0), then every weight trains from it
+    ft = drive(train_job(_params(world, tmp_path / "lpft", init=Path(base["model"]),
+                                 mode="lp-ft", epochs=2, max_steps=3)))
+    assert ft["history"][0]["probe_ce"] == pytest.approx(probe["probe_ce"], rel=1e-6)
+    assert ft["history"][0]["top1"] == probe["top1"]
+    resumed = drive(train_job(_params(world, tmp_path / "lpft", init=Path(base["model"]),
+                                      mode="lp-ft", epochs=2)))
+    assert [h["epoch"] for h in resumed["history"]] == [0, 1, 2]  # the probe is not redone
+    tuned = torch.load(resumed["model"], weights_only=True)
+    convs = [k for k in init if k.endswith("weight") and init[k].ndim == 4]
+    assert convs and all(not torch.equal(tuned[k], init[k]) for k in convs)
+    assert [r["epoch"] for r in read_metrics(tmp_path / "lpft") if "epoch" in r] == [0, 1, 2]

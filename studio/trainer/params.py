@@ -60,6 +60,12 @@ class TrainParams:
         "imagenet", "imagenet: random-resized crop + flip; cifar: 4-px padded crop + flip; "
         "none: resize only")
     init: Path | None = param(None, "fine-tune from this weights file (either format)")
+    mode: Literal["finetune", "linear-probe", "lp-ft"] = param(
+        "finetune", "finetune: train every weight; linear-probe: fit only the head on the "
+        "frozen features (L2 logistic regression by L-BFGS, no epochs); lp-ft: that probe "
+        "first, then fine-tune every weight from it (Kumar et al. 2022)")
+    lp_l2: float = param(1e-3, "L2 strength of the linear probe (mean CE + l2/2 ||W||^2)",
+                         check="nonneg")
     mean: list[float] | None = norm_param("mean", "the architecture's data: e.g. ImageNet's "
                                           "for torchvision and option-A CIFAR ResNets")
     std: list[float] | None = norm_param("std", "the architecture's data")

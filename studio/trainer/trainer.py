@@ -20,7 +20,7 @@ import json
 import math
 import random
 import time
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,6 +66,12 @@ from studio.models.classifiers import (
     zero_init_last_bn,
 )
 from studio.trainer.params import TrainParams
+from studio.trainer.probe import (
+    classifier_head,
+    fit_linear_probe,
+    install_head,
+    penultimate_features,
+)
 
 EVAL_SPLITS = ("val", "validation", "test")
 
@@ -285,37 +291,70 @@ def _save_checkpoint(path: Path, net: nn.Module, opt, scaler, epoch: int, step: 
         torch.save(state, fh)
 
 
+def eval_batches(items: list[Item], labels: list[int], params: TrainParams,
+                 device: torch.device, mean, std, token: CancelToken | None = None,
+                 shard: bool = True) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Normalised (x, y) batches of ``items`` with the evaluation transform (no
+    augmentation); ``shard``: only this rank's share under torchrun."""
+    info = dist_info()
+    ds = TrainSet(items, labels, params.image_size, params.augment, False, params.seed)
+    idx = [i for i in range(len(items)) if not shard or info.owns(i)]
+    loader = torch.utils.data.DataLoader(
+        torch.utils.data.Subset(ds, idx), num_workers=params.workers, collate_fn=_collate,
+        batch_size=max(1, params.batch_size // (info.world_size if shard else 1)))
+    m = torch.tensor(mean, device=device).view(1, 3, 1, 1)
+    s = torch.tensor(std, device=device).view(1, 3, 1, 1)
+    for x, y, _, _ in loader:
+        if token:
+            token.check()
+        yield (x.to(device).float() / 255 - m) / s, y.to(device)
+
+
 def evaluate(net: nn.Module, items: list[Item], labels: list[int], params: TrainParams,
              device: torch.device, mean, std, token: CancelToken | None = None
              ) -> dict[str, float]:
     """Top-1 / top-5 accuracy (%) and mean loss; ranks split the set and add counts."""
-    info = dist_info()
-    ds = TrainSet(items, labels, params.image_size, params.augment, False, params.seed)
-    idx = [i for i in range(len(items)) if info.owns(i)]
-    loader = torch.utils.data.DataLoader(torch.utils.data.Subset(ds, idx),
-                                         batch_size=max(1, params.batch_size // info.world_size),
-                                         num_workers=params.workers, collate_fn=_collate)
-    m = torch.tensor(mean, device=device).view(1, 3, 1, 1)
-    s = torch.tensor(std, device=device).view(1, 3, 1, 1)
     was = net.training
     net.eval()
     tot = torch.zeros(4, dtype=torch.float64, device=device)
     with torch.no_grad():
-        for x, y, _, _ in loader:
-            if token:
-                token.check()
-            x = (x.to(device).float() / 255 - m) / s
-            y = y.to(device)
+        for x, y in eval_batches(items, labels, params, device, mean, std, token):
             logits = net(x).float()
             c1, c5 = topk_correct(logits, y)
             tot += torch.tensor([c1, c5, float(F.cross_entropy(logits, y, reduction="sum")),
                                  len(y)], dtype=torch.float64, device=device)
-    if info.world_size > 1:
+    if dist_info().world_size > 1:
         torch.distributed.all_reduce(tot)
     net.train(was)
     n = max(1.0, float(tot[3]))
     return {"top1": 100 * float(tot[0]) / n, "top5": 100 * float(tot[1]) / n,
             "loss": float(tot[2]) / n, "count": int(tot[3])}
+
+
+def _probe_first(run: Training, data: TrainData, params: TrainParams, device: torch.device,
+                 token: CancelToken) -> JobGen:
+    """The linear probe of ``--mode linear-probe`` and LP-FT's first stage: fit the head
+    on frozen features of every training image (each rank computes the same probe), then
+    record it as epoch 0 of the history."""
+    t0 = time.monotonic()
+    name, _ = classifier_head(run.net)
+    feats, ys = penultimate_features(run.net, eval_batches(
+        data.train_items, data.train_labels, params, device, run.mean, run.std, token,
+        shard=False))
+    w, b, ce = fit_linear_probe(feats, ys, len(data.classes), params.lp_l2)
+    install_head(run.net, w, b)
+    rec: dict[str, Any] = {"epoch": 0, "step": 0, "probe_ce": ce,
+                           "seconds": round(time.monotonic() - t0, 1)}
+    msg = (f"linear probe: head {name} fitted on {feats.shape[1]}-d frozen features of "
+           f"{len(ys)} images (L-BFGS, L2 {params.lp_l2:g}): training CE {ce:.4f}")
+    if data.val_items:
+        ev = evaluate(run.net, data.val_items, data.val_labels, params, device, run.mean,
+                      run.std, token)
+        rec.update({"top1": ev["top1"], "top5": ev["top5"], "val_loss": ev["loss"]})
+        msg += f", top-1 {ev['top1']:.2f}%"
+    yield Log(msg)
+    run.history.append(rec)
+    yield run.log(0, rec)
 
 
 # --------------------------------------------------------------------------------------
@@ -514,13 +553,16 @@ def train_job(params: TrainParams, token: CancelToken | None = None) -> JobGen:
                              f"{len(data.train_items)} training images")
         meta = {"params": params_dict(params), "classes": classes, "arch": params.arch,
                 "base_lr": run.base_lr, "world_size": info.world_size}
-        yield Log(f"training {params.arch} on {len(data.train_items)} images, "
-                  f"{len(classes)} classes, {params.epochs} epochs x {steps_per_epoch} steps, "
+        epochs = 0 if params.mode == "linear-probe" else params.epochs
+        yield Log(f"training {params.arch} ({params.mode}) on {len(data.train_items)} images, "
+                  f"{len(classes)} classes, {epochs} epochs x {steps_per_epoch} steps, "
                   f"lr {run.base_lr:g}, {info.world_size} process(es) on {device}")
         seed_everything(derive_seed(params.seed, "global", info.rank))
         t0 = time.monotonic()
         history = run.history
-        for epoch in range(run.start_epoch, params.epochs):
+        if params.mode != "finetune" and run.start_epoch == 0:
+            yield from _probe_first(run, data, params, device, token)
+        for epoch in range(run.start_epoch, epochs):
             ep = yield from train_one_epoch(run, ds, params, epoch, device, info, token)
             yield Preview(grid_preview(ep["batch"]), f"epoch {epoch + 1}: training batch",
                           run.step)
