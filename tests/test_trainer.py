@@ -266,13 +266,24 @@ def test_linear_probe_freezes_features_and_lp_ft_starts_from_it(world, tmp_path)
     assert changed == {"fc.weight", "fc.bias"}  # features and BN statistics untouched
     # LP-FT: the same probe first (epoch 0), then every weight trains from it
     ft = drive(train_job(_params(world, tmp_path / "lpft", init=Path(base["model"]),
-                                 mode="lp-ft", epochs=2, max_steps=3)))
+                                 mode="lp-ft", epochs=2, max_steps=3, new_head=True)))
     assert ft["history"][0]["probe_ce"] == pytest.approx(probe["probe_ce"], rel=1e-6)
     assert ft["history"][0]["top1"] == probe["top1"]
     resumed = drive(train_job(_params(world, tmp_path / "lpft", init=Path(base["model"]),
-                                      mode="lp-ft", epochs=2)))
+                                      mode="lp-ft", epochs=2, new_head=True)))
     assert [h["epoch"] for h in resumed["history"]] == [0, 1, 2]  # the probe is not redone
     tuned = torch.load(resumed["model"], weights_only=True)
     convs = [k for k in init if k.endswith("weight") and init[k].ndim == 4]
     assert convs and all(not torch.equal(tuned[k], init[k]) for k in convs)
     assert [r["epoch"] for r in read_metrics(tmp_path / "lpft") if "epoch" in r] == [0, 1, 2]
+    # --new-head: FT as in the paper, from a random head (seeded), not --init's
+    from studio.trainer.trainer import build_model
+
+    net, notes = build_model(_params(world, tmp_path / "x", init=Path(base["model"]),
+                                     new_head=True), 3)
+    again, _ = build_model(_params(world, tmp_path / "x", init=Path(base["model"]),
+                                   new_head=True), 3)
+    sd = net.state_dict()
+    assert "new head: fc freshly initialised" in notes
+    assert {k for k in init if not torch.equal(init[k], sd[k])} == {"fc.weight", "fc.bias"}
+    assert torch.equal(sd["fc.weight"], again.state_dict()["fc.weight"])  # seeded

@@ -70,6 +70,8 @@ class TrainParams:
                                           "for torchvision and option-A CIFAR ResNets")
     std: list[float] | None = norm_param("std", "the architecture's data")
     reset_head: bool = param(False, "drop a classifier head whose class count differs")
+    new_head: bool = param(False, "start the head from a fresh random init even when --init's "
+                           "fits (transfer to a new task, the FT of the LP-FT paper)")
     workers: int = param(4, "data loading processes", "-j", check="nonneg")
     eval_every: int = param(1, "epochs between evaluations", check="positive")
     resume: bool = param(True, "continue from OUT/checkpoint.pth when present")

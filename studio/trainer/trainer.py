@@ -277,6 +277,11 @@ def build_model(params: TrainParams, num_classes: int) -> tuple[nn.Module, list[
             check_state_dict(net, sd, params.init, hint)
         net.load_state_dict(sd, strict=False)
         notes.append(f"initialised from {params.init}")
+    if params.new_head:
+        name, head = classifier_head(net)
+        torch.manual_seed(derive_seed(params.seed, "new-head"))
+        head.reset_parameters()
+        notes.append(f"new head: {name} freshly initialised")
     return net, notes
 
 
