@@ -97,17 +97,11 @@ def test_log_dir_and_the_reference_checkpoint_names(tmp_path, monkeypatch):
     """pytorch-AdaIN's --log_dir (without the tensorboard package: the save_dir's
     metrics.jsonl and one warning) and its decoder_iter_N.pth.tar names, which load as a
     --decoder."""
-    import builtins
     import json
 
-    real_import = builtins.__import__
+    from tracking_read import hide_tensorboard
 
-    def no_tensorboard(name, *a, **kw):
-        if name.startswith("torch.utils.tensorboard"):
-            raise ImportError("No module named 'tensorboard'")
-        return real_import(name, *a, **kw)
-
-    monkeypatch.setattr(builtins, "__import__", no_tensorboard)
+    hide_tensorboard(monkeypatch)
     cdir, sdir = _data(tmp_path)
     enc = save_state_dict(AdaINModel(TINY).encoder, tmp_path / "enc.pth")
     out, logs = tmp_path / "run", tmp_path / "logs"

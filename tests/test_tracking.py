@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import builtins
 import json
 
 import pytest
-from tracking_read import tb_scalars
+from tracking_read import hide_tensorboard, tb_scalars
 
 from studio.core.jobs import Log, Metrics, drive
 from studio.core.tracking import MetricsLog, open_metrics, read_metrics
@@ -48,14 +47,7 @@ def test_tensorboard_events_purged_on_resume(tmp_path):
 
 
 def test_log_dir_without_tensorboard_is_one_warning(tmp_path, monkeypatch):
-    real_import = builtins.__import__
-
-    def no_tensorboard(name, *a, **kw):
-        if name.startswith("torch.utils.tensorboard"):
-            raise ImportError("No module named 'tensorboard'")
-        return real_import(name, *a, **kw)
-
-    monkeypatch.setattr(builtins, "__import__", no_tensorboard)
+    hide_tensorboard(monkeypatch)
     events = []
 
     def job():
