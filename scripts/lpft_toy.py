@@ -46,9 +46,9 @@ def make_data(out: Path, per_class: int, test_per_class: int) -> dict[str, Path]
     jobs = [world_params(world, per_class=per_class, test_per_class=test_per_class),
             ToyWorldParams(styles, per_class=20, size=SIZE, seed=7, kind="scene",
                            shape_texture_correlation=1.0 / len(SHAPES)),
-            dataclasses.replace(world_params(shuffled, per_class=1, seed=11,
-                                             test_per_class=test_per_class),
-                                shape_texture_correlation=1.0 / len(SHAPES), splits=["test"]),
+            dataclasses.replace(world_params(shuffled, per_class=test_per_class, seed=11),
+                                shape_texture_correlation=1.0 / len(SHAPES), splits=["test"],
+                                test_per_class=None),
             shapes_params(out / "shapes"), textures_params(out / "textures")]
     for p in jobs:
         if not (Path(p.out) / "dataset.json").is_file():

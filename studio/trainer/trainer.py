@@ -4,7 +4,9 @@ The Bag-of-Tricks refinements (He et al. 2019) are options: linear LR scaling
 (lr = base_lr x batch / 256), linear warm-up, cosine decay, label smoothing, mixup, no
 weight decay on biases and BN parameters, zero-γ in the last BN of each residual block,
 and mixed precision on CUDA. Several datasets can be mixed (SIN + IN) and training can
-start from a checkpoint (SIN+IN -> IN fine-tuning).
+start from a checkpoint (SIN+IN -> IN fine-tuning) in three ways (``--mode``): fine-tune
+every weight, fit a linear probe on the frozen features, or LP-FT — the probe, then
+fine-tuning from it (Kumar et al. 2022; studio/trainer/probe.py).
 
 Reproducibility is by construction: the epoch's order, each sample's augmentation and its
 mixup partner and λ are derived from (seed, epoch, sample index) only. Under `torchrun`
