@@ -101,7 +101,9 @@ def main(argv: list[str] | None = None) -> int:
                                         for name, (folder, splits) in data["sets"].items()}
     for seed in a.seeds:
         for mode in MODES:
-            run = a.out / f"{mode}-s{seed}"
+            # the probe has no learning rate: one run serves every --lr
+            run = a.out / (f"{mode}-s{seed}" if mode == "linear-probe" else
+                           f"{mode}-lr{a.lr:g}-s{seed}")
             if not (run / "train.json").is_file():
                 drive(train_job(TrainParams(
                     data=[data["stylised"]], out=run, arch="toyvgg", classes=list(SHAPES),
@@ -112,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
                 results[mode][name].append(top1(run / "model.pth", folder, splits))
             print(mode, seed, {k: round(v[-1], 1) for k, v in results[mode].items()},
                   flush=True)
-    (a.out / "lpft.json").write_text(json.dumps({"args": {k: str(v) for k, v in
+    (a.out / f"lpft-lr{a.lr:g}.json").write_text(json.dumps({"args": {k: str(v) for k, v in
                                                           vars(a).items()},
                                                  "top1": results}, indent=1))
     print("| mode | " + " | ".join(SETS) + " |")
