@@ -53,7 +53,7 @@ def distillation(out: Path) -> str:
         if m in rows:
             lines.append(f"| {m} | {_cell(rows[m])} |")
     if teacher:
-        lines.append(f"| (teacher ResNet-56) | {_cell(teacher[:1])} |")
+        lines.append(f"| (teacher ResNet-56, same images) | {_cell(teacher[:1])} |")
     return "\n".join(lines)
 
 
@@ -84,7 +84,7 @@ def pruning(out: Path) -> str:
 def main(argv: list[str]) -> int:
     out = Path(argv[0]) if argv else Path("runs/cmp")
     print("## teacher on its synthetic images\n" + synthesis(out))
-    print("\n## distillation ResNet-56 -> ResNet-20 (10,000 JPEG test images)\n" + distillation(out))
+    print("\n## distillation ResNet-56 -> ResNet-20 (the same 2,000 JPEG test images as pruning)\n" + distillation(out))
     print("\n## pruning ResNet-56 (2,000 JPEG test images)\n" + pruning(out))
     return 0
 
