@@ -282,7 +282,8 @@ def test_packaging_lower_bounds_extras_and_the_tested_set():
         assert all(s.operator == ">=" for s in r.specifier), f"{r}: lower bounds only"
     assert not any(r.name.lower().startswith("pyside6") for r in deps)  # Qt is an extra
     assert [r.name for r in extras["gui"]] == ["PySide6-Essentials"]
-    assert {r.name for r in extras["test"]} == {"datasets", "webdataset"}
+    assert {r.name for r in extras["test"]} == {"datasets", "webdataset", "tensorboard"}
+    assert [r.name for r in extras["track"]] == ["tensorboard"]
     pins = {}
     for line in (root / "constraints.txt").read_text().splitlines():
         line = line.split("#")[0].strip()
