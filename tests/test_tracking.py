@@ -61,3 +61,19 @@ def test_log_dir_without_tensorboard_is_one_warning(tmp_path, monkeypatch):
     assert str(tmp_path / "tb") in warn[0].message and "pip install tensorboard" in warn[0].message
     assert json.loads((tmp_path / "run" / "metrics.jsonl").read_text())["loss"] == 1.0
     assert not (tmp_path / "tb").exists()
+
+
+def test_a_staged_log_replaces_the_folders_records_only_when_the_run_finishes(tmp_path):
+    with MetricsLog(tmp_path) as log:
+        log(1, {"loss": 1.0})
+    before = (tmp_path / "metrics.jsonl").read_bytes()
+    with MetricsLog(tmp_path, staged=True) as log:  # a run that fails before its commit
+        log(1, {"loss": 9.0})
+        assert read_metrics(tmp_path / "metrics.jsonl.partial")[0]["loss"] == 9.0
+    assert (tmp_path / "metrics.jsonl").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.jsonl"]
+    with MetricsLog(tmp_path, staged=True) as log:  # one that finishes
+        log(1, {"loss": 0.5})
+        log.commit()
+    assert [r["loss"] for r in read_metrics(tmp_path)] == [0.5]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.jsonl"]

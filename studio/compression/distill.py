@@ -140,21 +140,23 @@ def distill_job(p: DistillParams, token: CancelToken | None = None,
     teacher_acc = accuracy(teacher.model, teacher.normalize, real, device) if real else None
     if teacher_acc is not None:
         yield Log(f"teacher top-1 on {len(real)} real test images: {teacher_acc:.4f}")
-    with (yield from open_metrics(out, p.log_dir)) as log:
+    with (yield from open_metrics(out, p.log_dir, staged=True)) as log:
         history = yield from train_epochs(
             student, teacher, data, epochs=p.epochs, batch_size=p.batch_size,
             optimizer=p.optimizer, lr=p.lr, weight_decay=p.weight_decay,
             temperature=p.temperature, kd_weight=p.kd_weight, ce_weight=p.ce_weight,
             augment=p.augment, seed=derive_seed(p.seed, "distill"), device=device,
             token=token, real=real, eval_every=p.eval_every, log=log)
-    save_state_dict(student, out / "student.pth")
-    accs = [h["real_acc"] for h in history if "real_acc" in h]
-    summary = {"student": arch, "teacher": teacher.arch, "teacher_sha256": teacher.sha256,
-               "synthetic": str(p.synthetic), "num_synthetic": len(data),
-               "teacher_real_acc": teacher_acc, "final_real_acc": accs[-1] if accs else None,
-               "best_real_acc": max(accs) if accs else None, "history": history,
-               "params": params_dict(p)}
-    (out / "distill.json").write_text(json.dumps(summary, indent=2))
+        save_state_dict(student, out / "student.pth")
+        accs = [h["real_acc"] for h in history if "real_acc" in h]
+        summary = {"student": arch, "teacher": teacher.arch, "teacher_sha256": teacher.sha256,
+                   "synthetic": str(p.synthetic), "num_synthetic": len(data),
+                   "teacher_real_acc": teacher_acc,
+                   "final_real_acc": accs[-1] if accs else None,
+                   "best_real_acc": max(accs) if accs else None, "history": history,
+                   "params": params_dict(p)}
+        (out / "distill.json").write_text(json.dumps(summary, indent=2))
+        log.commit()
     return summary
 
 

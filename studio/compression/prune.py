@@ -155,15 +155,13 @@ def prune_job(p: PruneParams, token: CancelToken | None = None,
     yield Log(f"pruning {teacher.arch} ({p.method}); fine-tuning on {len(data)} synthetic "
               f"images" + (f"; unpruned real top-1 {base_acc:.4f}" if base_acc is not None
                            else ""))
-    log = yield from open_metrics(out, p.log_dir)
-    try:
+    with (yield from open_metrics(out, p.log_dir, staged=True)) as log:
         rows = yield from _prune_each(p, teacher, data, real, device, token, log)
-    finally:
-        log.close()
-    summary = {"teacher": teacher.arch, "teacher_sha256": teacher.sha256, "method": p.method,
-               "teacher_real_acc": base_acc, "num_synthetic": len(data), "rows": rows,
-               "params": params_dict(p)}
-    (out / "prune.json").write_text(json.dumps(summary, indent=2))
+        summary = {"teacher": teacher.arch, "teacher_sha256": teacher.sha256,
+                   "method": p.method, "teacher_real_acc": base_acc,
+                   "num_synthetic": len(data), "rows": rows, "params": params_dict(p)}
+        (out / "prune.json").write_text(json.dumps(summary, indent=2))
+        log.commit()
     return summary
 
 

@@ -6,6 +6,9 @@ Every training job (``train adain``, ``train classifier``, ``train tsit``, ``dis
 - ``metrics.jsonl`` in the run folder, always: one ``{"step": N, "time": t, ...}`` line per
   record, appendable — a resumed run keeps the lines up to its checkpoint and appends, so
   the file reads as one run (pandas ``read_json(lines=True)``, ``jq``, W&B/MLflow import);
+  ``distill`` and ``prune``, which write their results only when they finish, keep the
+  records in ``metrics.jsonl.partial`` until then (``staged``): a failed run leaves an
+  earlier run's folder exactly as it was;
 - TensorBoard event files in ``--log_dir`` (the reference tools' spelling) when the
   ``tensorboard`` package is installed; a resumed run purges the events after its
   checkpoint, as TensorBoard's ``purge_step`` is meant for.
@@ -50,17 +53,23 @@ class MetricsLog:
     """A run's metrics.jsonl (in ``run_folder``) and TensorBoard events (in ``log_dir``).
 
     ``resume_step``: the step of the checkpoint a resumed run continues from (None: a new
-    run, the file starts empty). ``enabled=False`` (a non-zero rank): nothing is written.
+    run, the file starts empty). ``staged``: records go to ``metrics.jsonl.partial``, which
+    :meth:`commit` renames to ``metrics.jsonl`` and :meth:`close` without a commit removes.
+    ``enabled=False`` (a non-zero rank): nothing is written.
     ``notice`` is the one line to show when ``log_dir`` was asked for but cannot be had.
     Calling the log records and returns the :class:`Metrics` event to yield.
     """
 
     def __init__(self, run_folder: str | Path | None, log_dir: str | Path | None = "", *,
-                 resume_step: int | None = None, enabled: bool = True):
+                 resume_step: int | None = None, enabled: bool = True, staged: bool = False):
         self.fh: Any = None
+        self.final: Path | None = None
         self.writer: Any = None
         self.notice: str | None = None
         self.path = Path(run_folder) / METRICS_FILE if run_folder and enabled else None
+        if self.path is not None and staged:
+            self.final, self.path = self.path, self.path.with_name(METRICS_FILE + ".partial")
+            resume_step = None
         if self.path is not None:
             self._open(resume_step)
         if log_dir and enabled:
@@ -101,11 +110,23 @@ class MetricsLog:
     def __call__(self, step: int, values: dict[str, Any]) -> Metrics:
         return Metrics(int(step), self.write(step, values))
 
+    def commit(self) -> None:
+        """A staged run finished: its records become the folder's ``metrics.jsonl``."""
+        if self.final is not None and self.path is not None:
+            if self.fh is not None:
+                self.fh.close()
+                self.fh = None
+            os.replace(self.path, self.final)
+            self.final = None
+
     def close(self) -> None:
         for h in (self.writer, self.fh):
             if h is not None:
                 h.close()
         self.writer = self.fh = None
+        if self.final is not None and self.path is not None:  # staged, not committed
+            self.path.unlink(missing_ok=True)
+            self.final = None
 
     def __enter__(self) -> MetricsLog:
         return self
@@ -115,11 +136,12 @@ class MetricsLog:
 
 
 def open_metrics(run_folder: str | Path | None, log_dir: str | Path | None = "", *,
-                 resume_step: int | None = None, enabled: bool = True
+                 resume_step: int | None = None, enabled: bool = True, staged: bool = False
                  ) -> Generator[Log, None, MetricsLog]:
     """A job's :class:`MetricsLog` (``log = yield from open_metrics(...)``), warning once
     when ``--log_dir`` cannot be written."""
-    log = MetricsLog(run_folder, log_dir, resume_step=resume_step, enabled=enabled)
+    log = MetricsLog(run_folder, log_dir, resume_step=resume_step, enabled=enabled,
+                     staged=staged)
     if log.notice:
         yield Log(log.notice, "warning")
     return log

@@ -585,13 +585,13 @@ def train_job(params: TrainParams, token: CancelToken | None = None) -> JobGen:
             else:
                 yield Log(f"epoch {epoch + 1}: loss {rec['train_loss']:.4f}")
             history.append(rec)
-            yield run.log(run.step, rec)
             meta["history"] = history
             if info.is_main:
                 _save_checkpoint(ckpt_path, run.net, run.opt, run.scaler, epoch, run.step, meta)
                 if params.keep_checkpoints:
                     _save_checkpoint(out / f"checkpoint-epoch{epoch + 1:03d}.pth", run.net,
                                      run.opt, run.scaler, epoch, run.step, meta)
+            yield run.log(run.step, rec)  # after its checkpoint: a record is never ahead
             barrier()
             if ep["stopped"]:
                 break
