@@ -24,15 +24,13 @@ import torch
 
 from studio.core.checkpoints import find_model
 from studio.core.jobs import drive
-from studio.datasets.readers import read_source
-from studio.models.classifiers import load_classifier
 from studio.texture_shape.cue_conflict import CueConflictParams, cue_conflict_job
-from studio.texture_shape.experiment import _adain_net
+from studio.texture_shape.experiment import _adain_net, test_accuracy
 from studio.texture_shape.params import ExperimentParams
 from studio.texture_shape.stylized import TOY_PRESET, StylizedParams, build_stylized
 from studio.toyworld.generate import SHAPES, ToyWorldParams, generate_job
 from studio.toyworld.standard import SIZE, shapes_params, textures_params, world_params
-from studio.trainer.trainer import TrainParams, topk_correct, train_job, transform
+from studio.trainer.trainer import TrainParams, train_job
 
 MODES = ("linear-probe", "finetune", "lp-ft")
 SETS = ("stylised test (ID)", "cue-conflict, shape label (OOD)", "texture-shuffled (OOD)",
@@ -67,23 +65,6 @@ def make_data(out: Path, per_class: int, test_per_class: int) -> dict[str, Path]
         SETS[3]: (world, ["test"])}}
 
 
-def top1(model: Path, folder: Path, splits: list[str] | None) -> float:
-    """Top-1 (%) of a trained toy classifier on a folder's split, labels by class name."""
-    clf = load_classifier("toyvgg", model, device="cpu")
-    src = read_source(folder)
-    items = src.split(splits) if splits else src.items
-    idx = {c: i for i, c in enumerate(clf.classes)}
-    hit = 0
-    with torch.inference_mode():
-        for b in range(0, len(items), 256):
-            chunk = items[b:b + 256]
-            x = torch.stack([transform(it.load(), clf.input_size, "none", False, None)
-                             for it in chunk]).float().div(255)
-            y = torch.tensor([idx[it.class_name] for it in chunk])
-            hit += topk_correct(clf.logits(x), y, ks=(1,))[0]
-    return 100 * hit / max(1, len(items))
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("out", type=Path)
@@ -97,8 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     data = make_data(a.out, a.per_class, a.test_per_class)
     teacher = find_model("toy-teacher")
     results: dict[str, dict[str, list[float]]] = {m: {s: [] for s in SETS} for m in MODES}
-    results["teacher (no training)"] = {name: [top1(teacher, folder, splits)]
-                                        for name, (folder, splits) in data["sets"].items()}
+    results["teacher (no training)"] = {
+        name: [test_accuracy("toyvgg", teacher, folder, splits=splits)["top1"]]
+        for name, (folder, splits) in data["sets"].items()}
     for seed in a.seeds:
         for mode in MODES:
             # the probe has no learning rate: one run serves every --lr
@@ -111,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
                     lr=a.lr, weight_decay=5e-4, warmup_epochs=0.3, image_size=SIZE,
                     augment="cifar", workers=0, threads=1, device="cpu", seed=seed)))
             for name, (folder, splits) in data["sets"].items():
-                results[mode][name].append(top1(run / "model.pth", folder, splits))
+                results[mode][name].append(
+                    test_accuracy("toyvgg", run / "model.pth", folder, splits=splits)["top1"])
             print(mode, seed, {k: round(v[-1], 1) for k, v in results[mode].items()},
                   flush=True)
     (a.out / f"lpft-lr{a.lr:g}.json").write_text(json.dumps({"args": {k: str(v) for k, v in

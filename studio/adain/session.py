@@ -59,9 +59,11 @@ class StylizeSession:
         from studio.adain import load_tensor  # noqa: PLC0415 (loaded when used)
         from studio.adain.stylize import image_budget  # noqa: PLC0415 (loaded when used)
 
-        budget = image_budget(self.model, "cpu").content  # a 1x3000 strip: a line, not OOM
-        return self._images.get((path, size),
-                                lambda: load_tensor(path, size=size, budget=budget)[None])
+        def load() -> Any:  # a 1x3000 strip: a line, not OOM (measured on a cache miss only)
+            return load_tensor(path, size=size,
+                               budget=image_budget(self.model, "cpu").content)[None]
+
+        return self._images.get((path, size), load)
 
     def render(self, spec: dict[str, Any]) -> np.ndarray:
         """Stylise per ``spec``; only the decoder runs when just ``alpha`` changed."""

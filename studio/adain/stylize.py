@@ -376,7 +376,7 @@ def _stylize_body(p: StylizeParams, token: CancelToken, model: AdaINModel,  # no
     cache = StyleCache(model, device)
     style_imgs: dict[Path, torch.Tensor] = {}
     style_stats: dict[Path, StyleStats] = {}
-    budget = image_budget(model, device, p.workers, "lower --{what}_size or crop it")
+    budget = image_budget(model, device, p.workers)
     for sp in styles:
         token.check()
         try:

@@ -47,13 +47,15 @@ def _adain_net(params: ExperimentParams):
 
 
 def test_accuracy(arch: str, weights: Path, world: Path, device: str | torch.device = "cpu",
-                  batch_size: int = 256) -> dict[str, float]:
-    """Top-1 / top-5 (%) of a toy classifier on the unstylised test split."""
+                  batch_size: int = 256, splits: list[str] | None = ["test"]  # noqa: B006 (read only)
+                  ) -> dict[str, float]:
+    """Top-1 / top-5 (%) of a toy classifier on a folder's ``splits`` (default: the
+    unstylised test split; None: every image), labels matched by class name."""
     from studio.trainer.trainer import topk_correct, transform  # noqa: PLC0415 (engine: loaded when used)
 
     clf = load_classifier(arch, weights, device=device)
     src = read_source(world)
-    items = src.split(["test"])
+    items = src.split(splits) if splits else src.items
     idx = {c: i for i, c in enumerate(clf.classes)}
     c1 = c5 = 0
     with torch.inference_mode():
