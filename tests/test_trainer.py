@@ -287,3 +287,16 @@ def test_linear_probe_freezes_features_and_lp_ft_starts_from_it(world, tmp_path)
     assert "new head: fc freshly initialised" in notes
     assert {k for k in init if not torch.equal(init[k], sd[k])} == {"fc.weight", "fc.bias"}
     assert torch.equal(sd["fc.weight"], again.state_dict()["fc.weight"])  # seeded
+
+
+def test_a_probe_replaces_a_head_of_another_class_count_without_reset_head(world, tmp_path):
+    """The probe (and --new-head) replace the head anyway: a pretrained file with another
+    class count needs no --reset-head there; fine-tuning still refuses it, naming the option."""
+    ten = tmp_path / "ten.pth"
+    from studio.models.classifiers import build_network
+
+    torch.save(build_network("toyvgg", 10).state_dict(), ten)
+    lp = drive(train_job(_params(world, tmp_path / "lp", init=ten, mode="linear-probe")))
+    assert torch.load(lp["model"], weights_only=True)["fc.weight"].shape[0] == 3
+    with pytest.raises(Exception, match="reset_head"):
+        drive(train_job(_params(world, tmp_path / "ft", init=ten, epochs=1)))

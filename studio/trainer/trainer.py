@@ -266,14 +266,18 @@ def build_model(params: TrainParams, num_classes: int) -> tuple[nn.Module, list[
     if params.init is not None:
         sd = read_weights(params.init)
         own = net.state_dict()
-        if params.reset_head:
-            dropped = [k for k, v in sd.items() if k in own and v.shape != own[k].shape]
+        # a head that is replaced anyway (a probe, --new-head) may have another class count
+        reset = params.reset_head or params.new_head or params.mode != "finetune"
+        if reset:  # the head's tensors only: any other mismatch stays an error
+            head = classifier_head(net)[0] + "."
+            dropped = [k for k, v in sd.items() if k.startswith(head) and k in own
+                       and v.shape != own[k].shape]
             sd = {k: v for k, v in sd.items() if k not in dropped}
             if dropped:
                 notes.append(f"reset head: dropped {dropped}")
 
         hint = "use reset_head to fine-tune to a different class count"
-        if params.reset_head:
+        if reset:
             check_state_dict(net, {**own, **sd}, params.init, hint)  # only the head may go
         else:
             check_state_dict(net, sd, params.init, hint)
